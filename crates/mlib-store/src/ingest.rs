@@ -1,0 +1,531 @@
+//! Getting bytes into the store safely.
+//!
+//! Everything is assembled in a private folder under `{root}/.mlib/tmp` (same filesystem as
+//! the store) and renamed into place only once it is complete, fsynced, verified and
+//! read-only. A failure at any step removes the staging folder: nothing half-done or
+//! unverified ever appears where apps look.
+//!
+//! Replacing a model that is already stored never leaves it missing for longer than the gap
+//! between two renames: the new version is staged, the old one renamed aside, the new one
+//! renamed in, and only then is the old one deleted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::hash::{Hashes, copy_hashing};
+use crate::layout::{
+    FLAT_META_DIR, Layout, METADATA_FILE, ModelKey, Store, validate_component, validate_key,
+    validate_rel_path,
+};
+use crate::metadata::{FileRecord, Metadata};
+use crate::util::{make_read_only, remove_any, sync_dir, unique_path};
+use crate::{StoreError, layout};
+
+/// Hashes a model is pinned to (lowercase or uppercase hex); `None` means not pinned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub sha256: Option<String>,
+    pub blake3: Option<String>,
+}
+
+impl Expected {
+    pub fn is_empty(&self) -> bool {
+        self.sha256.is_none() && self.blake3.is_none()
+    }
+
+    /// Compares `actual` with every pinned hash; `path` names the file in the error.
+    pub fn check(&self, path: &Path, actual: &Hashes) -> Result<(), StoreError> {
+        let pins = [
+            ("sha256", &self.sha256, &actual.sha256),
+            ("blake3", &self.blake3, &actual.blake3),
+        ];
+        for (algorithm, expected, actual) in pins {
+            if let Some(expected) = expected
+                && !expected.eq_ignore_ascii_case(actual)
+            {
+                return Err(StoreError::HashMismatch {
+                    path: path.to_owned(),
+                    algorithm,
+                    expected: expected.to_ascii_lowercase(),
+                    actual: actual.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A finished, hashed file waiting in [`Store::staging_dir`] (a completed download).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedFile {
+    /// Where it is now; renamed (not copied) into the store when on the same filesystem.
+    pub staged: PathBuf,
+    /// Where it goes, relative to the model dir, `/`-separated: `model.safetensors`, or
+    /// `{folder}/sub/file` for a multi-file model.
+    pub rel_path: String,
+    pub hashes: Hashes,
+}
+
+/// Folder trees deeper than this are symlink loops in practice.
+const MAX_DEPTH: usize = 64;
+
+impl Store {
+    /// Copies a local file or folder in (hash while copying, `.part` + fsync + rename,
+    /// read-only). The entry is named after `src`. `progress` gets byte deltas.
+    pub fn ingest_local(
+        &self,
+        key: &ModelKey,
+        src: &Path,
+        expect: &Expected,
+        source: &str,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Metadata, StoreError> {
+        self.ingest_local_as(key, src, None, expect, source, progress)
+    }
+
+    /// [`Store::ingest_local`] with the entry renamed to `entry` (the manifest's `file:`).
+    pub fn ingest_local_as(
+        &self,
+        key: &ModelKey,
+        src: &Path,
+        entry: Option<&str>,
+        expect: &Expected,
+        source: &str,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Metadata, StoreError> {
+        validate_key(key)?;
+        let src_meta = match fs_err::metadata(src) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::SourceMissing {
+                    path: src.to_owned(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let entry = match entry {
+            Some(entry) => entry.to_owned(),
+            None => utf8_name(src)?,
+        };
+        self.validate_entry(&entry)?;
+        if src_meta.is_dir() && !expect.is_empty() {
+            return Err(StoreError::PinOnFolder {
+                path: src.to_owned(),
+            });
+        }
+
+        let work = WorkDir::create(&self.staging_dir()?, "ingest")?;
+        let mut files = Vec::new();
+        if src_meta.is_file() {
+            let part = work.path.join(format!("{entry}.part"));
+            let hashes = copy_file(src, &part, progress)?;
+            if let Err(e) = expect.check(src, &hashes) {
+                fs_err::remove_file(&part)?;
+                return Err(e);
+            }
+            fs_err::rename(&part, work.path.join(&entry))?;
+            files.push(record(entry, hashes));
+        } else if src_meta.is_dir() {
+            copy_tree(
+                src,
+                &work.path.join(&entry),
+                &entry,
+                0,
+                &mut files,
+                progress,
+            )?;
+            if files.is_empty() {
+                return Err(StoreError::Empty {
+                    name: key.name.to_owned(),
+                });
+            }
+        } else {
+            return Err(StoreError::UnsupportedFileType {
+                path: src.to_owned(),
+            });
+        }
+        sync_dir(&work.path)?;
+        self.install(key, work, files, source)
+    }
+
+    /// Moves already-hashed staged files (paths inside [`Store::staging_dir`]) into the model
+    /// dir and writes the metadata. The staged files must already be fsynced; a file on
+    /// another filesystem is copied instead of renamed.
+    pub fn commit(
+        &self,
+        key: &ModelKey,
+        staged: Vec<StagedFile>,
+        source: &str,
+    ) -> Result<Metadata, StoreError> {
+        validate_key(key)?;
+        if staged.is_empty() {
+            return Err(StoreError::Empty {
+                name: key.name.to_owned(),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for file in &staged {
+            validate_rel_path(&file.rel_path)?;
+            self.validate_entry(entry_of(&file.rel_path))?;
+            if !seen.insert(file.rel_path.as_str()) {
+                return Err(layout::invalid(
+                    "file path",
+                    &file.rel_path,
+                    "it is listed twice",
+                ));
+            }
+            let actual = fs_err::metadata(&file.staged)?.len();
+            if actual != file.hashes.size {
+                return Err(StoreError::SizeMismatch {
+                    path: file.staged.clone(),
+                    expected: file.hashes.size,
+                    actual,
+                });
+            }
+        }
+
+        let work = WorkDir::create(&self.staging_dir()?, "commit")?;
+        let mut files = Vec::with_capacity(staged.len());
+        let mut dirs = BTreeSet::new();
+        for file in staged {
+            let dest = work.path.join(&file.rel_path);
+            if let Some(parent) = dest.parent() {
+                fs_err::create_dir_all(parent)?;
+                dirs.insert(parent.to_owned());
+            }
+            move_file(&file.staged, &dest)?;
+            make_read_only(&dest)?;
+            files.push(record(file.rel_path, file.hashes));
+        }
+        for dir in dirs {
+            sync_dir(&dir)?;
+        }
+        self.install(key, work, files, source)
+    }
+
+    /// Removes a model's entries and metadata from the store; returns what was removed, or
+    /// `None` when the model was not stored.
+    pub fn remove_model(&self, key: &ModelKey) -> Result<Option<Metadata>, StoreError> {
+        let Some(meta) = self.read_metadata(key)? else {
+            return Ok(None);
+        };
+        let trash = WorkDir::create(&self.staging_dir()?, "remove")?;
+        match self.layout() {
+            Layout::Nested => {
+                // Renaming first makes the removal atomic from the apps' point of view.
+                fs_err::rename(self.model_dir(key), trash.path.join("model"))?;
+            }
+            Layout::Flat => {
+                for entry in &meta.entries {
+                    let path = self.entry_path(key, entry);
+                    if fs_err::symlink_metadata(&path).is_ok() {
+                        fs_err::rename(&path, trash.path.join(entry))?;
+                    }
+                }
+                fs_err::remove_file(self.metadata_path(key))?;
+            }
+        }
+        drop(trash);
+        Ok(Some(meta))
+    }
+
+    fn validate_entry(&self, entry: &str) -> Result<(), StoreError> {
+        validate_component("entry name", entry)?;
+        if self.layout() == Layout::Nested && entry == METADATA_FILE {
+            return Err(layout::invalid(
+                "entry name",
+                entry,
+                "metadata.json is where mlib keeps the model's metadata: rename the file",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Puts the finished `work` folder (entries only) in place and writes the metadata.
+    fn install(
+        &self,
+        key: &ModelKey,
+        work: WorkDir,
+        mut files: Vec<FileRecord>,
+        source: &str,
+    ) -> Result<Metadata, StoreError> {
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let entries: Vec<String> = files
+            .iter()
+            .map(|f| entry_of(&f.path).to_owned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let old = self.read_metadata(key)?;
+        let now = now();
+        let meta = Metadata {
+            name: key.name.to_owned(),
+            model_type: key.model_type.to_owned(),
+            family: key.family.map(str::to_owned),
+            source: source.to_owned(),
+            entries,
+            files,
+            added: old.as_ref().map_or(now, |m| m.added),
+            updated: now,
+        };
+        let old_entries = old.map(|m| m.entries).unwrap_or_default();
+        match self.layout() {
+            Layout::Nested => {
+                meta.write(&work.path.join(METADATA_FILE))?;
+                self.swap_model_dir(key, work, &old_entries, &meta.entries)?;
+            }
+            Layout::Flat => {
+                self.swap_flat_entries(key, work, &old_entries, &meta.entries)?;
+                meta.write(&self.metadata_path(key))?;
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Nested layout: the whole model dir is replaced. Files a person added to the old dir
+    /// (a preview image, notes) are carried over, never deleted.
+    fn swap_model_dir(
+        &self,
+        key: &ModelKey,
+        work: WorkDir,
+        old_entries: &[String],
+        new_entries: &[String],
+    ) -> Result<(), StoreError> {
+        let model_dir = self.model_dir(key);
+        let parent = model_dir.parent().unwrap_or(self.root());
+        fs_err::create_dir_all(parent)?;
+        match fs_err::symlink_metadata(&model_dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs_err::rename(&work.path, &model_dir)?;
+                work.keep();
+                sync_dir(parent)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+            Ok(meta) if !meta.is_dir() => {
+                return Err(StoreError::InTheWay { path: model_dir });
+            }
+            Ok(_) => {}
+        }
+        let old = WorkDir {
+            path: unique_path(&self.staging_dir()?, "old", ""),
+            keep: false,
+        };
+        fs_err::rename(&model_dir, &old.path)?;
+        if let Err(e) = fs_err::rename(&work.path, &model_dir) {
+            let _ = fs_err::rename(&old.path, &model_dir);
+            old.keep();
+            return Err(e.into());
+        }
+        work.keep();
+        sync_dir(parent)?;
+
+        for item in fs_err::read_dir(&old.path)? {
+            let name = item?.file_name();
+            let known = name == METADATA_FILE
+                || old_entries.iter().any(|e| name == e.as_str())
+                || new_entries.iter().any(|e| name == e.as_str());
+            if !known && let Err(e) = fs_err::rename(old.path.join(&name), model_dir.join(&name)) {
+                // Keep the old folder so the person's file is not lost with it.
+                old.keep();
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Flat layout: entries of all models of a type share one folder, so each entry is
+    /// replaced on its own, after checking no other model owns that name.
+    fn swap_flat_entries(
+        &self,
+        key: &ModelKey,
+        work: WorkDir,
+        old_entries: &[String],
+        new_entries: &[String],
+    ) -> Result<(), StoreError> {
+        let type_dir = self.model_dir(key);
+        fs_err::create_dir_all(&type_dir)?;
+        let owners = self.flat_owners(key)?;
+        for entry in new_entries {
+            if let Some(owner) = owners.get(entry) {
+                return Err(StoreError::EntryConflict {
+                    path: type_dir.join(entry),
+                    owner: owner.clone(),
+                });
+            }
+        }
+        let old = WorkDir::create(&self.staging_dir()?, "old")?;
+        for entry in new_entries {
+            let target = type_dir.join(entry);
+            let staged = work.path.join(entry);
+            match fs_err::symlink_metadata(&target) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+                // A file is replaced by rename(2) itself, atomically.
+                Ok(meta) if !meta.is_dir() && !fs_err::metadata(&staged)?.is_dir() => {}
+                Ok(_) => fs_err::rename(&target, old.path.join(entry))?,
+            }
+            fs_err::rename(&staged, &target)?;
+        }
+        for entry in old_entries {
+            if !new_entries.contains(entry) {
+                let path = type_dir.join(entry);
+                if fs_err::symlink_metadata(&path).is_ok() {
+                    fs_err::rename(&path, old.path.join(entry))?;
+                }
+            }
+        }
+        sync_dir(&type_dir)?;
+        Ok(())
+    }
+
+    /// Flat layout: entry name → the other model of this type that owns it.
+    fn flat_owners(&self, key: &ModelKey) -> Result<BTreeMap<String, String>, StoreError> {
+        let meta_dir = self.root().join(key.model_type).join(FLAT_META_DIR);
+        let ours = self.metadata_path(key);
+        let mut owners = BTreeMap::new();
+        let items = match fs_err::read_dir(&meta_dir) {
+            Ok(items) => items,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(owners),
+            Err(e) => return Err(e.into()),
+        };
+        for item in items {
+            let path = item?.path();
+            if path == ours || path.extension().is_none_or(|ext| ext != "json") {
+                continue;
+            }
+            let other = Metadata::read(&path)?;
+            for entry in other.entries {
+                owners.insert(entry, other.name.clone());
+            }
+        }
+        Ok(owners)
+    }
+}
+
+/// A private folder in the staging area, removed on drop unless kept.
+struct WorkDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl WorkDir {
+    fn create(staging: &Path, prefix: &str) -> io::Result<WorkDir> {
+        loop {
+            let path = unique_path(staging, prefix, "");
+            match fs_err::create_dir(&path) {
+                Ok(()) => return Ok(WorkDir { path, keep: false }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The folder was renamed into the store (or must survive): do not remove it.
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Best effort: leftovers in .mlib/tmp are harmless and never seen by apps.
+            let _ = remove_any(&self.path);
+        }
+    }
+}
+
+/// Copies one file, hashing on the way; the copy is fsynced and read-only.
+fn copy_file(src: &Path, dest: &Path, progress: &mut dyn FnMut(u64)) -> Result<Hashes, StoreError> {
+    let mut reader = fs_err::File::open(src)?;
+    let mut writer = fs_err::File::create_new(dest)?;
+    let hashes = copy_hashing(&mut reader, &mut writer, progress)?;
+    writer.sync_all()?;
+    drop(writer);
+    make_read_only(dest)?;
+    Ok(hashes)
+}
+
+fn copy_tree(
+    src: &Path,
+    dest: &Path,
+    rel: &str,
+    depth: usize,
+    files: &mut Vec<FileRecord>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), StoreError> {
+    if depth >= MAX_DEPTH {
+        return Err(StoreError::TooDeep {
+            path: src.to_owned(),
+            max: MAX_DEPTH,
+        });
+    }
+    fs_err::create_dir(dest)?;
+    let mut items = fs_err::read_dir(src)?.collect::<Result<Vec<_>, _>>()?;
+    items.sort_by_key(|item| item.file_name());
+    for item in items {
+        let path = item.path();
+        let name = utf8_name(&path)?;
+        let rel = format!("{rel}/{name}");
+        // Following symlinks on purpose: a HuggingFace cache snapshot is symlinks to blobs.
+        let meta = fs_err::metadata(&path)?;
+        if meta.is_dir() {
+            copy_tree(&path, &dest.join(&name), &rel, depth + 1, files, progress)?;
+        } else if meta.is_file() {
+            let hashes = copy_file(&path, &dest.join(&name), progress)?;
+            files.push(record(rel, hashes));
+        } else {
+            return Err(StoreError::UnsupportedFileType { path });
+        }
+    }
+    sync_dir(dest)?;
+    Ok(())
+}
+
+/// Renames, or copies when the staged file is on another filesystem.
+fn move_file(from: &Path, to: &Path) -> Result<(), StoreError> {
+    match fs_err::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+            let mut reader = fs_err::File::open(from)?;
+            let mut writer = fs_err::File::create_new(to)?;
+            io::copy(&mut reader, &mut writer)?;
+            writer.sync_all()?;
+            fs_err::remove_file(from)?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn record(path: String, hashes: Hashes) -> FileRecord {
+    FileRecord {
+        path,
+        size: hashes.size,
+        sha256: hashes.sha256,
+        blake3: hashes.blake3,
+    }
+}
+
+fn entry_of(rel_path: &str) -> &str {
+    rel_path.split('/').next().unwrap_or(rel_path)
+}
+
+fn utf8_name(path: &Path) -> Result<String, StoreError> {
+    let name = path.file_name().unwrap_or_default();
+    name.to_str().map(str::to_owned).ok_or_else(|| {
+        layout::invalid(
+            "file name",
+            &name.to_string_lossy(),
+            "it is not valid UTF-8: rename the file",
+        )
+    })
+}
+
+/// Whole seconds: the metadata is for people, and sub-second noise only churns diffs.
+fn now() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    now.round(jiff::Unit::Second).unwrap_or(now)
+}

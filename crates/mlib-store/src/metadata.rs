@@ -1,0 +1,90 @@
+//! `metadata.json`: the single source of truth about one stored model.
+//!
+//! The registry's file index is a cache rebuilt from these files (`mlib scan`), so they hold
+//! everything needed to verify the bytes without the registry: every file's size and hashes.
+//! They are pretty JSON because people read them while browsing the store.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+use crate::util;
+
+/// What mlib knows about one stored model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub model_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// Where the bytes came from, as the manifest wrote it (a path, URL, `hf://`, `civitai:`).
+    pub source: String,
+    /// Top-level names inside the model dir that get linked into apps: a file, or the folder
+    /// of a multi-file model.
+    pub entries: Vec<String>,
+    /// Every file under the entries, sorted by path.
+    pub files: Vec<FileRecord>,
+    pub added: jiff::Timestamp,
+    pub updated: jiff::Timestamp,
+}
+
+/// One stored file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Relative to the model dir, `/`-separated; starts with one of the entries.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub blake3: String,
+}
+
+impl Metadata {
+    /// Total size of the model's files.
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Parses a metadata file.
+    pub fn read(path: &Path) -> Result<Metadata, StoreError> {
+        let text = fs_err::read(path)?;
+        serde_json::from_slice(&text).map_err(|source| StoreError::Metadata {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Writes pretty JSON through a temp file + fsync + rename, so readers see the old or the
+    /// new file, never half of one.
+    pub fn write(&self, path: &Path) -> Result<(), StoreError> {
+        let mut text = serde_json::to_vec_pretty(self).map_err(|source| StoreError::Metadata {
+            path: path.to_owned(),
+            source,
+        })?;
+        text.push(b'\n');
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(dir)?;
+        let tmp = util::unique_path(dir, ".metadata", ".json.tmp");
+        let result = (|| {
+            let mut file = fs_err::File::create_new(&tmp)?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+            fs_err::rename(&tmp, path)?;
+            util::sync_dir(dir)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(StoreError::from)
+    }
+}
+
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Metadata>, StoreError> {
+    match fs_err::symlink_metadata(path) {
+        Ok(_) => Metadata::read(path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
