@@ -1,1 +1,67 @@
-//! mlib-manifest
+//! `models.yaml`: the manifest types, parsing with source locations, `${VAR}` and `~` expansion,
+//! validation with `file:line:column` diagnostics, app presets and the JSON schema.
+//!
+//! [`load`] and [`parse`] either return a fully checked [`Manifest`] (absolute paths, parsed
+//! sources, lowercase hashes) or a [`ManifestError`] listing every problem found.
+
+mod diagnostic;
+mod expand;
+pub mod lock;
+mod model;
+mod preset;
+mod raw;
+mod resolve;
+mod rules;
+mod schema;
+mod source;
+mod suggest;
+mod validate;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use diagnostic::{Diagnostic, DiagnosticKind, ManifestError};
+pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
+pub use preset::Preset;
+pub use schema::schema;
+
+/// Reads and checks the manifest at `path`. `env` looks up environment variables for `${VAR}`
+/// and `~` (the CLI passes `std::env::var(..).ok()`).
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Manifest, ManifestError> {
+    let bytes = fs_err::read(path).map_err(|error| ManifestError::io(path, error))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|error| ManifestError::not_utf8(path, error.utf8_error().valid_up_to()))?;
+    parse(&text, path, env)
+}
+
+/// Checks manifest `text` as if read from `path` (which places relative paths and names the file
+/// in diagnostics).
+pub fn parse(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Manifest, ManifestError> {
+    let mut sink = diagnostic::Sink::new(text);
+    let absolute = absolute(path);
+    let dir = absolute
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| absolute.clone());
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    let manifest = yaml::read(&mut sink)
+        .and_then(|raw| resolve::resolve(raw, &mut sink, &absolute, &dir, digest, env));
+    match manifest {
+        Some(manifest) if sink.is_empty() => Ok(manifest),
+        _ => Err(ManifestError::new(path, text, sink.into_diagnostics())),
+    }
+}
+
+/// `path` made absolute against the current directory, without touching the filesystem.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .components()
+        .collect()
+}

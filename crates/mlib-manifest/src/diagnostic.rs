@@ -1,0 +1,458 @@
+//! Errors that point into the manifest: every problem has a place (line, column, a byte span for
+//! the caret snippet), a message saying what is wrong and a hint saying how to fix it.
+//!
+//! `ManifestError` carries all of them plus the manifest text, so `miette` can draw each one
+//! with its snippet, and the CLI can also emit them as JSON through [`ManifestError::diagnostics`].
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceCode};
+use serde::Serialize;
+use serde_saphyr::Location;
+
+/// What kind of problem a [`Diagnostic`] reports; stable, for scripts and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DiagnosticKind {
+    /// The manifest could not be read.
+    Io,
+    /// The manifest is not UTF-8.
+    Encoding,
+    /// Not valid YAML, or YAML that cannot be read as a manifest.
+    Syntax,
+    UnknownKey,
+    WrongType,
+    MissingKey,
+    DuplicateKey,
+    UnsupportedVersion,
+    BadHash,
+    /// A model, app, type, family or tag name breaks the naming rules.
+    BadName,
+    /// A path that must stay inside a folder could escape it or is not portable.
+    UnsafePath,
+    BadGlob,
+    UnknownSourceScheme,
+    /// A source with a known scheme but a malformed rest.
+    BadSource,
+    /// A field that does not apply to this kind of source.
+    MisplacedField,
+    /// An app gets a model whose type it has no folder for.
+    UnknownType,
+    /// An app's `models:` names a model or tag that does not exist.
+    UnknownSelection,
+    /// A custom app (no preset) without `folders`.
+    EmptyApp,
+    /// Two models would land at the same file name in the same folder.
+    Collision,
+    UnsetVariable,
+    BadExpansion,
+}
+
+impl DiagnosticKind {
+    /// The kebab-case name, as in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiagnosticKind::Io => "io",
+            DiagnosticKind::Encoding => "encoding",
+            DiagnosticKind::Syntax => "syntax",
+            DiagnosticKind::UnknownKey => "unknown-key",
+            DiagnosticKind::WrongType => "wrong-type",
+            DiagnosticKind::MissingKey => "missing-key",
+            DiagnosticKind::DuplicateKey => "duplicate-key",
+            DiagnosticKind::UnsupportedVersion => "unsupported-version",
+            DiagnosticKind::BadHash => "bad-hash",
+            DiagnosticKind::BadName => "bad-name",
+            DiagnosticKind::UnsafePath => "unsafe-path",
+            DiagnosticKind::BadGlob => "bad-glob",
+            DiagnosticKind::UnknownSourceScheme => "unknown-source-scheme",
+            DiagnosticKind::BadSource => "bad-source",
+            DiagnosticKind::MisplacedField => "misplaced-field",
+            DiagnosticKind::UnknownType => "unknown-type",
+            DiagnosticKind::UnknownSelection => "unknown-selection",
+            DiagnosticKind::EmptyApp => "empty-app",
+            DiagnosticKind::Collision => "collision",
+            DiagnosticKind::UnsetVariable => "unset-variable",
+            DiagnosticKind::BadExpansion => "bad-expansion",
+        }
+    }
+
+    fn code(self) -> String {
+        format!("mlib::manifest::{}", self.as_str().replace('-', "_"))
+    }
+}
+
+impl fmt::Display for DiagnosticKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub kind: DiagnosticKind,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// 1-based; 0 when the problem has no place in the file (it could not be read).
+    pub line: usize,
+    /// 1-based, counted in characters.
+    pub column: usize,
+    /// How to fix it.
+    pub hint: String,
+    /// Byte offset of the offending text in the manifest.
+    pub offset: usize,
+    /// Byte length of the offending text (0 for a point).
+    pub length: usize,
+}
+
+/// A byte range of the manifest text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub offset: usize,
+    pub length: usize,
+}
+
+/// Collects diagnostics while the manifest is checked, turning byte spans into lines and columns.
+pub(crate) struct Sink<'a> {
+    text: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Sink<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Sink {
+            text,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    pub fn push(
+        &mut self,
+        kind: DiagnosticKind,
+        at: Span,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let (line, column) = line_column(self.text, at.offset);
+        self.diagnostics.push(Diagnostic {
+            kind,
+            message: message.into(),
+            line,
+            column,
+            hint: hint.into(),
+            offset: at.offset,
+            length: at.length,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+
+    /// The diagnostics in file order (checks run field by field, then across entries).
+    pub fn into_diagnostics(mut self) -> Vec<Diagnostic> {
+        self.diagnostics.sort_by_key(|d| d.offset);
+        self.diagnostics
+    }
+
+    /// The byte span a parser location covers, clamped to the text.
+    pub fn span(&self, location: &Location) -> Span {
+        span_of(self.text, location)
+    }
+
+    /// Narrows `span` to the first occurrence of `needle` inside it, so the caret lands on the
+    /// offending part of a value (a `${VAR}`, a `..`). Keeps `span` when the text differs (escapes
+    /// in a quoted scalar).
+    pub fn narrow(&self, span: Span, needle: &str) -> Span {
+        let end = (span.offset + span.length).min(self.text.len());
+        match self.text.get(span.offset..end).and_then(|s| s.find(needle)) {
+            Some(at) if !needle.is_empty() => Span {
+                offset: span.offset + at,
+                length: needle.len(),
+            },
+            _ => span,
+        }
+    }
+
+    /// The 1-based line of a span, for messages that refer to another place ("first defined on
+    /// line 4").
+    pub fn line_of(&self, span: Span) -> usize {
+        line_column(self.text, span.offset).0
+    }
+}
+
+pub(crate) fn span_of(text: &str, location: &Location) -> Span {
+    let span = location.span();
+    let (offset, length) = match (span.byte_offset(), span.byte_len()) {
+        (Some(offset), Some(length)) => (offset as usize, length as usize),
+        // Without byte offsets (never for string input), fall back to line and column.
+        _ => (
+            offset_of(text, location.line() as usize, location.column() as usize),
+            0,
+        ),
+    };
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let length = length.min(text.len() - offset);
+    Span { offset, length }
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// 1-based line and character column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    if line == 0 {
+        return 0;
+    }
+    let mut start = 0;
+    for _ in 1..line {
+        match text[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => return text.len(),
+        }
+    }
+    text[start..]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| start + i)
+}
+
+/// Why a manifest could not be used: one or more [`Diagnostic`]s.
+///
+/// `Display` is a one-line summary (`models.yaml:4:3: unknown key ...` or `models.yaml: 3
+/// errors`); render it with `miette` (`{:?}` of a `miette::Report`) to get every error with its
+/// `file:line:column`, caret snippet and hint.
+pub struct ManifestError {
+    path: PathBuf,
+    name: String,
+    source: Arc<NamedSource<String>>,
+    diagnostics: Vec<Diagnostic>,
+    // The same diagnostics paired with the source, for miette's `related()`.
+    items: Vec<Item>,
+    io: Option<io::Error>,
+}
+
+impl ManifestError {
+    /// Errors found in `text`, the contents of the manifest at `path`.
+    pub(crate) fn new(path: &Path, text: &str, diagnostics: Vec<Diagnostic>) -> Self {
+        let name = path.display().to_string();
+        let source = Arc::new(NamedSource::new(&name, text.to_owned()));
+        let items = diagnostics
+            .iter()
+            .map(|diagnostic| Item {
+                diagnostic: diagnostic.clone(),
+                source: Arc::clone(&source),
+            })
+            .collect();
+        ManifestError {
+            path: path.to_path_buf(),
+            name,
+            source,
+            diagnostics,
+            items,
+            io: None,
+        }
+    }
+
+    /// The manifest could not be read at all.
+    pub(crate) fn io(path: &Path, error: io::Error) -> Self {
+        let message = format!("cannot read the manifest: {error}");
+        let hint = if error.kind() == io::ErrorKind::NotFound {
+            "check the path (`-f FILE`), or start from models.yaml.example".to_owned()
+        } else {
+            "check that the file exists and is readable".to_owned()
+        };
+        let mut this = Self::new(path, "", vec![unplaced(DiagnosticKind::Io, message, hint)]);
+        this.io = Some(error);
+        this
+    }
+
+    pub(crate) fn not_utf8(path: &Path, valid_up_to: usize) -> Self {
+        let diagnostic = unplaced(
+            DiagnosticKind::Encoding,
+            format!("the manifest is not UTF-8 text (invalid byte at offset {valid_up_to})"),
+            "save the file as UTF-8",
+        );
+        Self::new(path, "", vec![diagnostic])
+    }
+
+    /// Every problem found, in file order for semantic problems.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    /// The manifest path as it was given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn unplaced(kind: DiagnosticKind, message: String, hint: impl Into<String>) -> Diagnostic {
+    Diagnostic {
+        kind,
+        message,
+        line: 0,
+        column: 0,
+        hint: hint.into(),
+        offset: 0,
+        length: 0,
+    }
+}
+
+impl fmt::Debug for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManifestError")
+            .field("path", &self.path)
+            .field("diagnostics", &self.diagnostics)
+            .finish()
+    }
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.items.as_slice() {
+            [only] if only.diagnostic.line > 0 => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.name, only.diagnostic.line, only.diagnostic.column, only.diagnostic.message
+            ),
+            [only] => write!(f, "{}: {}", self.name, only.diagnostic.message),
+            many => write!(f, "{}: {} errors", self.name, many.len()),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl miette::Diagnostic for ManifestError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self.items.as_slice() {
+            [only] => only.code(),
+            _ => Some(Box::new("mlib::manifest::invalid")),
+        }
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self.items.as_slice() {
+            [only] => only.help(),
+            _ => None,
+        }
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&*self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        match self.items.as_slice() {
+            [only] => only.labels(),
+            _ => None,
+        }
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        match self.items.as_slice() {
+            [_] => None,
+            many => Some(Box::new(
+                many.iter().map(|item| item as &dyn miette::Diagnostic),
+            )),
+        }
+    }
+}
+
+/// One diagnostic with the source it points into, rendered by miette as a related error.
+struct Item {
+    diagnostic: Diagnostic,
+    source: Arc<NamedSource<String>>,
+}
+
+impl fmt::Debug for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.diagnostic.fmt(f)
+    }
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for Item {}
+
+impl miette::Diagnostic for Item {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diagnostic.kind.code()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.diagnostic.hint))
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&*self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.diagnostic.line == 0 {
+            return None;
+        }
+        let span = LabeledSpan::new_primary_with_span(
+            Some(label(self.diagnostic.kind).to_owned()),
+            (self.diagnostic.offset, self.diagnostic.length),
+        );
+        Some(Box::new(std::iter::once(span)))
+    }
+}
+
+/// The short text under the caret.
+fn label(kind: DiagnosticKind) -> &'static str {
+    match kind {
+        DiagnosticKind::Io | DiagnosticKind::Encoding | DiagnosticKind::Syntax => "here",
+        DiagnosticKind::UnknownKey => "unknown key",
+        DiagnosticKind::WrongType => "wrong type",
+        DiagnosticKind::MissingKey => "missing key",
+        DiagnosticKind::DuplicateKey => "duplicate",
+        DiagnosticKind::UnsupportedVersion => "unsupported version",
+        DiagnosticKind::BadHash => "bad hash",
+        DiagnosticKind::BadName => "bad name",
+        DiagnosticKind::UnsafePath => "unsafe path",
+        DiagnosticKind::BadGlob => "bad glob",
+        DiagnosticKind::UnknownSourceScheme => "unknown scheme",
+        DiagnosticKind::BadSource => "bad source",
+        DiagnosticKind::MisplacedField => "does not apply here",
+        DiagnosticKind::UnknownType => "no folder for this type",
+        DiagnosticKind::UnknownSelection => "no such model or tag",
+        DiagnosticKind::EmptyApp => "no preset and no folders",
+        DiagnosticKind::Collision => "same file name",
+        DiagnosticKind::UnsetVariable => "unset variable",
+        DiagnosticKind::BadExpansion => "bad expansion",
+    }
+}

@@ -1,0 +1,227 @@
+//! The validated manifest: what the rest of mlib consumes.
+//!
+//! Everything here has been checked and expanded (absolute paths, lowercase hashes, parsed
+//! sources), so consumers never re-validate and never see a `${VAR}`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::preset::Preset;
+
+/// A parsed, expanded and validated `models.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// Absolute path of the manifest file.
+    pub path: PathBuf,
+    /// Its directory: relative paths in the manifest resolve against it.
+    pub dir: PathBuf,
+    /// sha256 (lowercase hex) of the manifest bytes; saved plans use it to notice edits.
+    pub digest: String,
+    pub version: u32,
+    /// Absolute, with `${VAR}` and `~` expanded.
+    pub store: PathBuf,
+    pub layout: StoreLayout,
+    pub models: IndexMap<String, Model>,
+    pub apps: IndexMap<String, App>,
+}
+
+/// One model entry of the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    pub name: String,
+    pub source: Source,
+    /// For `hf://` sources: the branch, tag or commit.
+    pub revision: Option<String>,
+    /// Lowercase, 64 hex digits.
+    pub sha256: Option<String>,
+    /// Lowercase, 64 hex digits.
+    pub blake3: Option<String>,
+    /// The YAML key `type`: `checkpoints`, `loras`, `vae`, `diffusers`, ...
+    pub model_type: String,
+    pub family: Option<String>,
+    /// Globs of the files to take from folder and repository sources.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub tags: Vec<String>,
+    /// File name in the store and app folders, when it differs from the source's.
+    pub file: Option<String>,
+}
+
+impl Model {
+    /// The name this model's entry gets in the store and the app folders when the manifest alone
+    /// decides it: `file`, else the last component of a local path or of an `hf://` path.
+    /// `None` for whole repositories, URLs and Civitai sources, whose names come from the server.
+    pub fn file_name(&self) -> Option<String> {
+        if let Some(file) = &self.file {
+            return Some(file.clone());
+        }
+        match &self.source {
+            Source::Local(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            Source::HuggingFace {
+                path: Some(path), ..
+            } => path.rsplit('/').next().map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+/// Where a model's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A local file or folder, absolute (resolved against the manifest's directory).
+    Local(PathBuf),
+    /// An `https://` or `http://` URL (whether plain http is allowed is decided when fetching).
+    Url(String),
+    /// `hf://{org}/{repo}[/path/in/repo]`; no path means the whole repository.
+    HuggingFace { repo: String, path: Option<String> },
+    /// `civitai:{model}@{version}`, `civitai:@{version}` or a Civitai AIR urn.
+    Civitai {
+        model_id: Option<u64>,
+        version_id: u64,
+    },
+}
+
+impl fmt::Display for Source {
+    /// The canonical spelling, suitable for `metadata.json` and the lock.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Local(path) => write!(f, "{}", path.display()),
+            Source::Url(url) => f.write_str(url),
+            Source::HuggingFace { repo, path: None } => write!(f, "hf://{repo}"),
+            Source::HuggingFace {
+                repo,
+                path: Some(path),
+            } => write!(f, "hf://{repo}/{path}"),
+            Source::Civitai {
+                model_id: Some(model),
+                version_id,
+            } => write!(f, "civitai:{model}@{version_id}"),
+            Source::Civitai {
+                model_id: None,
+                version_id,
+            } => write!(f, "civitai:@{version_id}"),
+        }
+    }
+}
+
+/// An app that receives links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub name: String,
+    pub preset: Option<Preset>,
+    /// Absolute, expanded.
+    pub root: PathBuf,
+    pub models: ModelSelection,
+    pub link: LinkMode,
+    /// Model type → folder relative to `root`; overrides the preset's table.
+    pub folders: BTreeMap<String, String>,
+}
+
+impl App {
+    /// The folder (absolute) models of `model_type` link into, or None if this app has none.
+    pub fn folder_for(&self, model_type: &str) -> Option<PathBuf> {
+        let relative = match self.folders.get(model_type) {
+            Some(folder) => folder.as_str(),
+            None => self.preset?.folder(model_type)?,
+        };
+        Some(join_relative(&self.root, relative))
+    }
+
+    /// Whether this app's `models:` selection includes `model` (by name or by one of its tags).
+    pub fn selects(&self, model: &Model) -> bool {
+        self.models.selects(model)
+    }
+}
+
+/// Joins a validated relative folder (`/`-separated, maybe `.`) onto `root`, so that the result
+/// uses the platform's separators and carries no `.` components.
+pub(crate) fn join_relative(root: &Path, relative: &str) -> PathBuf {
+    let mut out = root.to_path_buf();
+    for part in relative.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        out.push(part);
+    }
+    out
+}
+
+/// Which models an app gets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ModelSelection {
+    #[default]
+    All,
+    /// Model names and tags.
+    Names(Vec<String>),
+}
+
+impl ModelSelection {
+    pub fn selects(&self, model: &Model) -> bool {
+        match self {
+            ModelSelection::All => true,
+            ModelSelection::Names(names) => names
+                .iter()
+                .any(|n| *n == model.name || model.tags.contains(n)),
+        }
+    }
+}
+
+/// How models are placed into app folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkMode {
+    /// The best the filesystem supports, decided once per filesystem.
+    #[default]
+    Auto,
+    /// Symbolic links.
+    Symlink,
+    /// Hard links: the app folder must be on the store's filesystem.
+    Hardlink,
+    /// Real copies: uses the disk space again; for apps that do not follow links.
+    Copy,
+}
+
+impl LinkMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkMode::Auto => "auto",
+            LinkMode::Symlink => "symlink",
+            LinkMode::Hardlink => "hardlink",
+            LinkMode::Copy => "copy",
+        }
+    }
+}
+
+impl fmt::Display for LinkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the store arranges model files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreLayout {
+    /// `{type}/{family}/{name}/` holding the model's entries and `metadata.json`.
+    #[default]
+    Nested,
+    /// `{type}/{file}`, like a ComfyUI models folder.
+    Flat,
+}
+
+impl StoreLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreLayout::Nested => "nested",
+            StoreLayout::Flat => "flat",
+        }
+    }
+}
+
+impl fmt::Display for StoreLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

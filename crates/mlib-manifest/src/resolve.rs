@@ -1,0 +1,441 @@
+//! Raw manifest → validated [`Manifest`]: field by field checks, expansion and path resolution.
+//!
+//! Every problem is recorded and checking goes on, so one `mlib validate` run lists them all.
+//! Entries with problems are still built (with placeholder values) so that cross-entry checks in
+//! `validate` can run; the manifest is only returned when nothing was recorded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+use crate::diagnostic::{DiagnosticKind, Sink, Span};
+use crate::expand::{Env, expand};
+use crate::model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
+use crate::raw::{KeyedMap, RawApp, RawManifest, RawModel, RawSelection};
+use crate::rules::{Problem, check_file_name, check_hash, check_name, check_relative_path, show};
+use crate::source::{self, Parsed};
+use crate::validate;
+
+/// Where the parts of a model were written, for errors found by cross-entry checks.
+pub(crate) struct ModelSpans {
+    pub model_type: Span,
+    /// `file:` if given, else `source:`: where the model's file name comes from.
+    pub file_name: Span,
+    /// Whether `type` is a valid name (cross-checks skip it otherwise).
+    pub type_ok: bool,
+    /// Whether the source (and `file`) parsed, so the file name is meaningful.
+    pub file_ok: bool,
+}
+
+/// Where the parts of an app were written.
+pub(crate) struct AppSpans {
+    /// Each `models:` entry with its place.
+    pub selection: Vec<(String, Span)>,
+}
+
+/// Everything `validate` needs: the entries built so far and where they came from.
+pub(crate) struct Located {
+    pub layout: StoreLayout,
+    pub models: Vec<(Model, ModelSpans)>,
+    pub apps: Vec<(App, AppSpans)>,
+}
+
+pub(crate) struct Resolver<'a, 's> {
+    pub sink: &'s mut Sink<'a>,
+    pub dir: &'s Path,
+    pub env: Env<'s>,
+}
+
+/// Checks and resolves `raw`. `path` is absolute; `digest` is the sha256 of the manifest bytes.
+pub(crate) fn resolve(
+    raw: RawManifest,
+    sink: &mut Sink,
+    path: &Path,
+    dir: &Path,
+    digest: String,
+    env: Env,
+) -> Option<Manifest> {
+    let mut r = Resolver { sink, dir, env };
+    if raw.version.value != 1 {
+        let at = r.span(&raw.version);
+        r.sink.push(
+            DiagnosticKind::UnsupportedVersion,
+            at,
+            format!("manifest version {} is not supported", raw.version.value),
+            "write `version: 1`, the only version this mlib reads (a newer mlib may read newer \
+             manifests)",
+        );
+    }
+    let store = r.path_field("`store`", &raw.store);
+    let layout = raw.layout.map(|l| l.value).unwrap_or_default();
+    let models = r.models(raw.models);
+    let apps = r.apps(raw.apps);
+    let located = Located {
+        layout,
+        models,
+        apps,
+    };
+    validate::check(&mut r, &located);
+    if !r.sink.is_empty() {
+        return None;
+    }
+    Some(Manifest {
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        digest,
+        version: raw.version.value,
+        store: store?,
+        layout,
+        models: located
+            .models
+            .into_iter()
+            .map(|(m, _)| (m.name.clone(), m))
+            .collect(),
+        apps: located
+            .apps
+            .into_iter()
+            .map(|(a, _)| (a.name.clone(), a))
+            .collect(),
+    })
+}
+
+impl Resolver<'_, '_> {
+    pub fn span<T>(&self, value: &Spanned<T>) -> Span {
+        self.sink.span(&value.referenced)
+    }
+
+    /// Records `problem` at `at`, narrowed to the offending part when the problem names one.
+    pub fn report(&mut self, at: Span, context: &str, problem: Problem) {
+        let at = match &problem.needle {
+            Some(needle) => self.sink.narrow(at, needle),
+            None => at,
+        };
+        let message = if context.is_empty() {
+            problem.message
+        } else {
+            format!("{context}: {}", problem.message)
+        };
+        self.sink.push(problem.kind, at, message, problem.hint);
+    }
+
+    /// Expands a path field and makes it absolute (relative to the manifest's directory).
+    fn path_field(&mut self, what: &str, value: &Spanned<String>) -> Option<PathBuf> {
+        let at = self.span(value);
+        match expand(&value.value, self.env) {
+            Ok(expanded) if expanded.is_empty() => {
+                self.sink.push(
+                    DiagnosticKind::BadExpansion,
+                    at,
+                    format!("{what} is empty after expansion"),
+                    "give the variables a value, or a default with `${VAR:-/some/path}`",
+                );
+                None
+            }
+            Ok(expanded) if expanded.contains('\0') => {
+                self.sink.push(
+                    DiagnosticKind::UnsafePath,
+                    at,
+                    format!("{what} contains a NUL character"),
+                    "remove it: paths cannot contain NUL",
+                );
+                None
+            }
+            Ok(expanded) => Some(absolute(self.dir, &expanded)),
+            Err(error) => {
+                let at = self.sink.narrow(at, &error.needle);
+                self.sink.push(error.kind, at, error.message, error.hint);
+                None
+            }
+        }
+    }
+
+    /// Checks a map's keys as names and reports repeated keys (exactly, or differing only in
+    /// case, which collide on Windows and macOS filesystems). Returns the entries to keep.
+    fn unique<T>(&mut self, what: &str, map: KeyedMap<T>) -> Vec<(Spanned<String>, T)> {
+        let mut seen: HashMap<String, (String, Span)> = HashMap::new();
+        let mut kept = Vec::new();
+        for (key, value) in map.entries {
+            let at = self.span(&key);
+            if let Some((first, first_at)) = seen.get(&key.value.to_lowercase()) {
+                let line = self.sink.line_of(*first_at);
+                let message = if *first == key.value {
+                    format!("duplicate {what} {}", show(&key.value))
+                } else {
+                    format!(
+                        "{what} {} differs from {} only in case; they would collide on Windows and \
+                         macOS",
+                        show(&key.value),
+                        show(first)
+                    )
+                };
+                self.sink.push(
+                    DiagnosticKind::DuplicateKey,
+                    at,
+                    message,
+                    format!(
+                        "{} is first defined on line {line}: rename or remove one",
+                        show(first)
+                    ),
+                );
+                continue;
+            }
+            if let Err(problem) = check_name(what, &key.value) {
+                self.report(at, "", problem);
+            }
+            seen.insert(key.value.to_lowercase(), (key.value.clone(), at));
+            kept.push((key, value));
+        }
+        kept
+    }
+
+    fn models(&mut self, raw: KeyedMap<RawModel>) -> Vec<(Model, ModelSpans)> {
+        self.unique("model name", raw)
+            .into_iter()
+            .map(|(key, model)| self.model(key, model))
+            .collect()
+    }
+
+    fn model(&mut self, key: Spanned<String>, raw: RawModel) -> (Model, ModelSpans) {
+        let name = key.value;
+        let context = format!("model `{name}`");
+        let source_at = self.span(&raw.source);
+        let (source, mut file_ok) = match self.source(&context, &raw.source) {
+            Some(source) => (source, true),
+            None => (Source::Url(String::new()), false),
+        };
+
+        if let Some(revision) = &raw.revision {
+            let at = self.span(revision);
+            if !matches!(source, Source::HuggingFace { .. }) && file_ok {
+                self.sink.push(
+                    DiagnosticKind::MisplacedField,
+                    at,
+                    format!("{context}: `revision` only applies to hf:// sources"),
+                    "remove `revision`, or pin the exact file with `sha256`",
+                );
+            } else if revision.value.trim().is_empty()
+                || revision
+                    .value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                self.sink.push(
+                    DiagnosticKind::BadSource,
+                    at,
+                    format!(
+                        "{context}: `revision` {} is not a branch, tag or commit",
+                        show(&revision.value)
+                    ),
+                    "write a branch (`main`), a tag or a commit hash, without spaces",
+                );
+            }
+        }
+
+        let sha256 = self.hash(&context, "sha256", raw.sha256.as_ref());
+        let blake3 = self.hash(&context, "blake3", raw.blake3.as_ref());
+
+        let type_at = self.span(&raw.model_type);
+        let type_ok = match check_name("type", &raw.model_type.value) {
+            Ok(()) => true,
+            Err(problem) => {
+                self.report(type_at, &context, problem);
+                false
+            }
+        };
+        if let Some(family) = &raw.family
+            && let Err(problem) = check_name("family", &family.value)
+        {
+            let at = self.span(family);
+            self.report(at, &context, problem);
+        }
+        let include = self.globs(&context, "include", raw.include);
+        let exclude = self.globs(&context, "exclude", raw.exclude);
+        let mut tags = Vec::new();
+        for tag in raw.tags {
+            if let Err(problem) = check_name("tag", &tag.value) {
+                let at = self.span(&tag);
+                self.report(at, &context, problem);
+            }
+            tags.push(tag.value);
+        }
+        let mut file_name = source_at;
+        if let Some(file) = &raw.file {
+            file_name = self.span(file);
+            if let Err(problem) = check_file_name(&file.value) {
+                self.report(file_name, &context, problem);
+                file_ok = false;
+            }
+        }
+        let model = Model {
+            name,
+            source,
+            revision: raw.revision.map(|r| r.value),
+            sha256,
+            blake3,
+            model_type: raw.model_type.value,
+            family: raw.family.map(|f| f.value),
+            include,
+            exclude,
+            tags,
+            file: raw.file.map(|f| f.value),
+        };
+        let spans = ModelSpans {
+            model_type: type_at,
+            file_name,
+            type_ok,
+            file_ok,
+        };
+        (model, spans)
+    }
+
+    fn source(&mut self, context: &str, raw: &Spanned<String>) -> Option<Source> {
+        let at = self.span(raw);
+        match source::parse(&raw.value) {
+            Ok(Parsed::Remote(source)) => Some(source),
+            Ok(Parsed::Local(_)) => {
+                let path = self.path_field(&format!("{context}: the source path"), raw)?;
+                Some(Source::Local(path))
+            }
+            Err(problem) => {
+                self.report(at, context, problem);
+                None
+            }
+        }
+    }
+
+    fn hash(
+        &mut self,
+        context: &str,
+        algorithm: &str,
+        raw: Option<&Spanned<String>>,
+    ) -> Option<String> {
+        let raw = raw?;
+        match check_hash(algorithm, &raw.value) {
+            Ok(hash) => Some(hash),
+            Err(problem) => {
+                let at = self.span(raw);
+                self.report(at, context, problem);
+                None
+            }
+        }
+    }
+
+    fn globs(&mut self, context: &str, field: &str, raw: Vec<Spanned<String>>) -> Vec<String> {
+        let mut out = Vec::with_capacity(raw.len());
+        for glob in raw {
+            let at = self.span(&glob);
+            let what = format!("`{field}` pattern");
+            if let Err(problem) = check_relative_path(&what, "the source folder", &glob.value, true)
+            {
+                self.report(at, context, problem);
+            } else if let Err(error) = globset::Glob::new(&glob.value) {
+                self.sink.push(
+                    DiagnosticKind::BadGlob,
+                    at,
+                    format!(
+                        "{context}: {what} {} is not a valid glob: {}",
+                        show(&glob.value),
+                        error.kind()
+                    ),
+                    "use `*` (within a folder), `**` (any depth), `?`, `[abc]` and `{a,b}`; quote \
+                     patterns that start with `*`",
+                );
+            }
+            out.push(glob.value);
+        }
+        out
+    }
+
+    fn apps(&mut self, raw: KeyedMap<RawApp>) -> Vec<(App, AppSpans)> {
+        self.unique("app name", raw)
+            .into_iter()
+            .map(|(key, app)| self.app(key, app))
+            .collect()
+    }
+
+    fn app(&mut self, key: Spanned<String>, raw: RawApp) -> (App, AppSpans) {
+        let name = key.value;
+        let key_at = self.sink.span(&key.referenced);
+        let context = format!("app `{name}`");
+        let root = self
+            .path_field(&format!("{context}: `root`"), &raw.root)
+            .unwrap_or_default();
+        let preset = raw.preset.map(|p| p.value);
+
+        let mut selection = Vec::new();
+        let models = match raw.models {
+            None => ModelSelection::All,
+            Some(spanned) => {
+                let at = self.span(&spanned);
+                match spanned.value {
+                    RawSelection::All => ModelSelection::All,
+                    RawSelection::List(items) => {
+                        let mut names = Vec::new();
+                        for item in items {
+                            let at = self.span(&item);
+                            selection.push((item.value.clone(), at));
+                            names.push(item.value);
+                        }
+                        ModelSelection::Names(names)
+                    }
+                    RawSelection::Other(word) => {
+                        self.sink.push(
+                            DiagnosticKind::WrongType,
+                            at,
+                            format!("{context}: `models: {word}` is neither `all` nor a list"),
+                            format!("write `models: all`, or a list: `models: [{word}]`"),
+                        );
+                        ModelSelection::Names(Vec::new())
+                    }
+                }
+            }
+        };
+
+        let mut folders = BTreeMap::new();
+        for (ty, folder) in self.unique("type", raw.folders) {
+            let at = self.span(&folder);
+            if let Err(problem) =
+                check_relative_path("the folder", "the app's root", &folder.value, false)
+            {
+                self.report(
+                    at,
+                    &format!("{context}: folder for `{}`", ty.value),
+                    problem,
+                );
+            }
+            folders.insert(ty.value, folder.value);
+        }
+        if preset.is_none() && folders.is_empty() {
+            self.sink.push(
+                DiagnosticKind::EmptyApp,
+                key_at,
+                format!(
+                    "{context} has neither a `preset` nor `folders`, so it can receive nothing"
+                ),
+                "add `preset: comfyui` (or a1111, forge, sdnext, fooocus, swarmui), or list \
+                 folders: `folders: { loras: models/loras }`",
+            );
+        }
+        let app = App {
+            name,
+            preset,
+            root,
+            models,
+            link: raw.link.map(|l| l.value).unwrap_or(LinkMode::Auto),
+            folders,
+        };
+        (app, AppSpans { selection })
+    }
+}
+
+/// `value` as an absolute path: relative paths resolve against `dir`; `.` components are dropped.
+fn absolute(dir: &Path, value: &str) -> PathBuf {
+    let path = Path::new(value);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        dir.join(path)
+    };
+    joined.components().collect()
+}

@@ -1,0 +1,60 @@
+//! "Did you mean ...?" for misspelt keys, types, presets and model names.
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo: an edit distance
+/// of at most a third of the word (at least 1), ignoring case.
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (distance(&word, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance in characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// `a`, `b` and `c` in backticks.
+pub(crate) fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items
+        .into_iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_typos_but_not_strangers() {
+        assert_eq!(closest("sorce", ["source", "type"]), Some("source"));
+        assert_eq!(closest("lora", ["loras", "vae"]), Some("loras"));
+        assert_eq!(closest("Type", ["type"]), Some("type"));
+        assert_eq!(closest("xyz", ["source", "type"]), None);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+}

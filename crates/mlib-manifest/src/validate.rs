@@ -1,0 +1,185 @@
+//! Checks that span several entries: app selections against models, model types against app
+//! folder tables, and file names that would collide in one folder.
+//!
+//! File names are compared ignoring case: on Windows and macOS `A.safetensors` and
+//! `a.safetensors` are the same file, and one manifest should work on all three.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::diagnostic::DiagnosticKind;
+use crate::model::{App, StoreLayout};
+use crate::resolve::{Located, Resolver};
+use crate::suggest::{closest, list};
+
+pub(crate) fn check(r: &mut Resolver, located: &Located) {
+    selections(r, located);
+    types(r, located);
+    app_collisions(r, located);
+    if located.layout == StoreLayout::Flat {
+        store_collisions(r, located);
+    }
+}
+
+fn selections(r: &mut Resolver, located: &Located) {
+    let mut known: Vec<&str> = Vec::new();
+    for (model, _) in &located.models {
+        known.push(&model.name);
+        known.extend(model.tags.iter().map(String::as_str));
+    }
+    for (app, spans) in &located.apps {
+        for (entry, at) in &spans.selection {
+            if known.contains(&entry.as_str()) {
+                continue;
+            }
+            let hint = match closest(entry, known.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!(
+                    "define a model named `{entry}` under `models:`, add `tags: [{entry}]` to the \
+                     models it should select, or remove it from the list"
+                ),
+            };
+            r.sink.push(
+                DiagnosticKind::UnknownSelection,
+                *at,
+                format!(
+                    "app `{}`: `models:` lists `{entry}`, which is neither a model nor a tag",
+                    app.name
+                ),
+                hint,
+            );
+        }
+    }
+}
+
+/// The folder an app's table gives `model_type`, as written (relative to the app's root).
+fn folder_name<'a>(app: &'a App, model_type: &str) -> Option<&'a str> {
+    app.folders
+        .get(model_type)
+        .map(String::as_str)
+        .or_else(|| app.preset?.folder(model_type))
+}
+
+fn types(r: &mut Resolver, located: &Located) {
+    for (app, app_spans) in &located.apps {
+        for (model, spans) in &located.models {
+            if !spans.type_ok
+                || !app.selects(model)
+                || folder_name(app, &model.model_type).is_some()
+            {
+                continue;
+            }
+            let ty = &model.model_type;
+            let add_folder = format!(
+                "add `folders: {{ {ty}: some/folder }}` to app `{}`",
+                app.name
+            );
+            if let Some(preset) = app.preset {
+                let known = preset.model_types();
+                let near = closest(ty, known.iter().copied())
+                    .map(|near| format!("did you mean `{near}`? "))
+                    .unwrap_or_default();
+                r.sink.push(
+                    DiagnosticKind::UnknownType,
+                    spans.model_type,
+                    format!(
+                        "model `{}` has type `{ty}`, which app `{}` (preset {preset}) has no \
+                         folder for",
+                        model.name, app.name
+                    ),
+                    format!(
+                        "{near}preset {preset} knows {}; or {add_folder}, or leave `{}` out of \
+                         its `models:`",
+                        list(known.iter().copied()),
+                        model.name
+                    ),
+                );
+            } else if let Some((_, at)) = app_spans.selection.iter().find(|(n, _)| *n == model.name)
+            {
+                // A custom app only gets the types it lists; naming a model it cannot place is
+                // the one case that is surely a mistake.
+                let known = app.folders.keys().map(String::as_str);
+                r.sink.push(
+                    DiagnosticKind::UnknownType,
+                    *at,
+                    format!(
+                        "app `{}` has no folder for type `{ty}` of model `{}`",
+                        app.name, model.name
+                    ),
+                    format!(
+                        "app `{}` has folders for {}; {add_folder}",
+                        app.name,
+                        list(known)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn app_collisions(r: &mut Resolver, located: &Located) {
+    let mut reported: HashSet<(usize, usize)> = HashSet::new();
+    for (app, _) in &located.apps {
+        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        for (index, (model, spans)) in located.models.iter().enumerate() {
+            if !spans.type_ok || !spans.file_ok || !app.selects(model) {
+                continue;
+            }
+            let (Some(folder), Some(file)) =
+                (folder_name(app, &model.model_type), model.file_name())
+            else {
+                continue;
+            };
+            let key = (folder.trim_end_matches('/').to_owned(), file.to_lowercase());
+            let Some(&first) = seen.get(&key) else {
+                seen.insert(key, index);
+                continue;
+            };
+            if !reported.insert((first, index)) {
+                continue;
+            }
+            let other = &located.models[first].0;
+            r.sink.push(
+                DiagnosticKind::Collision,
+                spans.file_name,
+                format!(
+                    "models `{}` and `{}` would both be `{file}` in app `{}`'s folder `{folder}`",
+                    other.name, model.name, app.name
+                ),
+                format!(
+                    "set `file:` on one of them to give it another name, or keep one out of app \
+                     `{}`'s `models:`",
+                    app.name
+                ),
+            );
+        }
+    }
+}
+
+/// In the flat layout the store is `{type}/{file}`, so equal file names of one type collide
+/// there too, whatever the apps.
+fn store_collisions(r: &mut Resolver, located: &Located) {
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for (index, (model, spans)) in located.models.iter().enumerate() {
+        if !spans.type_ok || !spans.file_ok {
+            continue;
+        }
+        let Some(file) = model.file_name() else {
+            continue;
+        };
+        let key = (model.model_type.clone(), file.to_lowercase());
+        let Some(&first) = seen.get(&key) else {
+            seen.insert(key, index);
+            continue;
+        };
+        let other = &located.models[first].0;
+        r.sink.push(
+            DiagnosticKind::Collision,
+            spans.file_name,
+            format!(
+                "models `{}` and `{}` would both be `{}/{file}` in the flat store",
+                other.name, model.name, model.model_type
+            ),
+            "set `file:` on one of them to give it another name, or use `layout: nested`",
+        );
+    }
+}
