@@ -288,13 +288,21 @@ impl ManifestError {
         this
     }
 
-    pub(crate) fn not_utf8(path: &Path, valid_up_to: usize) -> Self {
-        let diagnostic = unplaced(
+    /// The manifest is not UTF-8; the error points at the first invalid byte.
+    pub(crate) fn not_utf8(path: &Path, bytes: &[u8], valid_up_to: usize) -> Self {
+        let text = String::from_utf8_lossy(bytes);
+        let mut sink = Sink::new(&text);
+        sink.push(
             DiagnosticKind::Encoding,
+            // The prefix is unchanged by the lossy conversion; the bad byte became U+FFFD.
+            Span {
+                offset: valid_up_to,
+                length: '\u{fffd}'.len_utf8(),
+            },
             format!("the manifest is not UTF-8 text (invalid byte at offset {valid_up_to})"),
             "save the file as UTF-8",
         );
-        Self::new(path, "", vec![diagnostic])
+        Self::new(path, &text, sink.into_diagnostics())
     }
 
     /// Every problem found, in file order for semantic problems.

@@ -31,9 +31,10 @@ pub use schema::schema;
 /// and `~` (the CLI passes `std::env::var(..).ok()`).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Manifest, ManifestError> {
     let bytes = fs_err::read(path).map_err(|error| ManifestError::io(path, error))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|error| ManifestError::not_utf8(path, error.utf8_error().valid_up_to()))?;
-    parse(&text, path, env)
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => parse(text, path, env),
+        Err(error) => Err(ManifestError::not_utf8(path, &bytes, error.valid_up_to())),
+    }
 }
 
 /// Checks manifest `text` as if read from `path` (which places relative paths and names the file
