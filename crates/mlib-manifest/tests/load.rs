@@ -1,0 +1,69 @@
+//! `load` reads real files: paths are placed relative to the manifest's folder, and files that
+//! cannot be read are reported as diagnostics too.
+
+mod common;
+
+use std::error::Error as _;
+
+use mlib_manifest::{DiagnosticKind, Source};
+
+#[test]
+fn load_resolves_against_the_manifest_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("models.yaml");
+    fs_err::write(
+        &path,
+        "version: 1\nstore: store\nmodels:\n  m:\n    source: ./in/m.safetensors\n    type: loras\n",
+    )
+    .unwrap();
+    let m = mlib_manifest::load(&path, &common::env).unwrap();
+    assert_eq!(m.path, path);
+    assert_eq!(m.dir, dir.path());
+    assert_eq!(m.store, dir.path().join("store"));
+    assert_eq!(
+        m.models["m"].source,
+        Source::Local(dir.path().join("in").join("m.safetensors"))
+    );
+}
+
+#[test]
+fn missing_file_is_an_io_diagnostic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.yaml");
+    let err = mlib_manifest::load(&path, &common::env).unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!((d.kind, d.line), (DiagnosticKind::Io, 0));
+    assert!(d.hint.contains("models.yaml.example"), "{d:#?}");
+    assert!(err.to_string().contains("nope.yaml"), "{err}");
+    assert!(err.source().is_some(), "the io error is the source");
+    // Rendering an error without a place must not panic.
+    let _ = format!("{:?}", miette::Report::new(err));
+}
+
+#[test]
+fn non_utf8_file_is_an_encoding_diagnostic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("models.yaml");
+    fs_err::write(&path, b"version: 1\nstore: /s\xff\n").unwrap();
+    let err = mlib_manifest::load(&path, &common::env).unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!(
+        (d.kind, d.line, d.column),
+        (DiagnosticKind::Encoding, 2, 10),
+        "{d:#?}"
+    );
+    assert!(d.message.contains("offset 20"), "{err}");
+    let _ = format!("{:?}", miette::Report::new(err));
+}
+
+#[test]
+fn errors_in_a_loaded_file_name_the_path_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("models.yaml");
+    fs_err::write(&path, "version: 1\nstore: /s\nextra: 1\n").unwrap();
+    let err = mlib_manifest::load(&path, &common::env).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}:3:1: unknown key `extra`", path.display())
+    );
+}
