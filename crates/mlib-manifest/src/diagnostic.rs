@@ -95,6 +95,8 @@ impl fmt::Display for DiagnosticKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub kind: DiagnosticKind,
+    /// The manifest, as its path was given to `load`/`parse`.
+    pub file: PathBuf,
     /// What is wrong, in one sentence.
     pub message: String,
     /// 1-based; 0 when the problem has no place in the file (it could not be read).
@@ -144,6 +146,8 @@ impl<'a> Sink<'a> {
         let (line, column) = line_column(self.text, at.offset);
         self.diagnostics.push(Diagnostic {
             kind,
+            // Filled in by `ManifestError::new`, which knows the path.
+            file: PathBuf::new(),
             message: message.into(),
             line,
             column,
@@ -255,7 +259,10 @@ pub struct ManifestError {
 
 impl ManifestError {
     /// Errors found in `text`, the contents of the manifest at `path`.
-    pub(crate) fn new(path: &Path, text: &str, diagnostics: Vec<Diagnostic>) -> Self {
+    pub(crate) fn new(path: &Path, text: &str, mut diagnostics: Vec<Diagnostic>) -> Self {
+        for diagnostic in &mut diagnostics {
+            diagnostic.file = path.to_path_buf();
+        }
         let name = path.display().to_string();
         let source = Arc::new(NamedSource::new(&name, text.to_owned()));
         let items = diagnostics
@@ -319,6 +326,7 @@ impl ManifestError {
 fn unplaced(kind: DiagnosticKind, message: String, hint: impl Into<String>) -> Diagnostic {
     Diagnostic {
         kind,
+        file: PathBuf::new(),
         message,
         line: 0,
         column: 0,

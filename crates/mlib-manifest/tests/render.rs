@@ -107,6 +107,7 @@ fn diagnostics_serialize_for_json_output() {
     let err = error(BROKEN);
     let json = serde_json::to_value(err.diagnostics()).unwrap();
     assert_eq!(json[0]["kind"], "unknown-source-scheme");
+    assert_eq!(json[0]["file"], "models.yaml");
     assert_eq!(json[0]["line"], 5);
     assert_eq!(json[0]["column"], 13);
     assert!(json[0]["hint"].as_str().unwrap().contains("hf://"));
