@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -53,10 +54,11 @@ const MIGRATIONS: &[&str] = &[
 
 const LINK_COLUMNS: &str = "id, manifest, model, app, target, source, kind, external, dev, ino, mtime_ns, size, created_at";
 
-/// The registry of one store.
+/// The registry of one store. It can be shared between threads (parallel fetches record
+/// their results); calls are serialized on one connection.
 #[derive(Debug)]
 pub struct Registry {
-    conn: Connection,
+    conn: Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -77,7 +79,10 @@ impl Registry {
     }
 
     fn setup(conn: Connection, path: PathBuf) -> Result<Registry, RegistryError> {
-        let registry = Registry { conn, path };
+        let registry = Registry {
+            conn: Mutex::new(conn),
+            path,
+        };
         registry.configure()?;
         registry.migrate()?;
         Ok(registry)
@@ -85,17 +90,25 @@ impl Registry {
 
     fn configure(&self) -> Result<(), RegistryError> {
         let err = sqlite(&self.path);
-        self.conn
+        self.conn()
             .busy_timeout(Duration::from_secs(30))
             .map_err(&err)?;
         // WAL + NORMAL: never corrupt, durable at each checkpoint, and fast enough to record
         // thousands of links per apply.
-        self.conn
+        self.conn()
             .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
             .map_err(&err)?;
-        self.conn
+        self.conn()
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(&err)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic in another thread cannot leave SQLite half-written: its transaction rolled
+        // back when dropped, so the connection is still good.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Where the database is (`:memory:` for an in-memory one).
@@ -105,7 +118,7 @@ impl Registry {
 
     /// The schema version this registry is at.
     pub fn schema_version(&self) -> Result<u32, RegistryError> {
-        self.conn
+        self.conn()
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(sqlite(&self.path))
     }
@@ -114,7 +127,8 @@ impl Registry {
         let err = sqlite(&self.path);
         let known = MIGRATIONS.len() as u32;
         // IMMEDIATE: two mlib processes opening a new registry at once must not both migrate.
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+        let conn = self.conn();
+        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
             .map_err(&err)?;
         let found: u32 = tx
             .query_row("PRAGMA user_version", [], |row| row.get(0))
@@ -147,7 +161,7 @@ impl Registry {
     /// A random id fixed when the registry was created: a saved plan made against another
     /// registry (recreated, or another store's) is refused even when the serials agree.
     pub fn lineage(&self) -> Result<String, RegistryError> {
-        self.conn
+        self.conn()
             .query_row("SELECT lineage FROM meta WHERE id = 1", [], |row| {
                 row.get(0)
             })
@@ -160,7 +174,7 @@ impl Registry {
 
     /// Bumped by every transaction that changes the links.
     pub fn serial(&self) -> Result<u64, RegistryError> {
-        self.conn
+        self.conn()
             .query_row("SELECT serial FROM meta WHERE id = 1", [], |row| {
                 row.get::<_, i64>(0)
             })
@@ -196,7 +210,8 @@ impl Registry {
     fn query_links(&self, filter: &str, arg: &str) -> Result<Vec<LinkRecord>, RegistryError> {
         let err = sqlite(&self.path);
         let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE {filter} ORDER BY id");
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(&err)?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql).map_err(&err)?;
         let rows = if filter.contains("?1") {
             stmt.query_map([arg], link_from_row)
         } else {
@@ -215,7 +230,8 @@ impl Registry {
     pub fn insert_links(&self, links: &[NewLink]) -> Result<Vec<i64>, RegistryError> {
         let err = sqlite(&self.path);
         let created_at = now();
-        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(&err)?;
         let mut ids = Vec::with_capacity(links.len());
         {
             let mut delete = tx
@@ -265,7 +281,8 @@ impl Registry {
     /// Forgets many link records in one transaction (one serial bump if any existed).
     pub fn delete_links(&self, ids: &[i64]) -> Result<(), RegistryError> {
         let err = sqlite(&self.path);
-        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(&err)?;
         let mut deleted = 0;
         {
             let mut delete = tx
@@ -284,8 +301,8 @@ impl Registry {
     /// The whole file index, keyed by path relative to the store.
     pub fn index_all(&self) -> Result<HashMap<String, IndexEntry>, RegistryError> {
         let err = sqlite(&self.path);
-        let mut stmt = self
-            .conn
+        let conn = self.conn();
+        let mut stmt = conn
             .prepare_cached("SELECT path, size, mtime_ns, ino, sha256, blake3 FROM file_index")
             .map_err(&err)?;
         let rows = stmt
@@ -316,7 +333,8 @@ impl Registry {
     /// Adds or replaces many index entries in one transaction (`mlib scan`).
     pub fn index_put_many(&self, entries: &[IndexEntry]) -> Result<(), RegistryError> {
         let err = sqlite(&self.path);
-        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(&err)?;
         {
             let mut put = tx
                 .prepare_cached(
@@ -341,7 +359,7 @@ impl Registry {
 
     /// Drops one index entry (a file removed from the store).
     pub fn index_remove(&self, path: &str) -> Result<(), RegistryError> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM file_index WHERE path = ?1", [path])
             .map(drop)
             .map_err(sqlite(&self.path))
@@ -349,7 +367,7 @@ impl Registry {
 
     /// Empties the index (before `mlib scan` rebuilds it).
     pub fn index_clear(&self) -> Result<(), RegistryError> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM file_index", [])
             .map(drop)
             .map_err(sqlite(&self.path))

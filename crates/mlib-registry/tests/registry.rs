@@ -308,3 +308,22 @@ fn file_stat_lstat_and_stat() {
     let err = FileStat::stat(&dir.path().join("missing")).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+#[test]
+fn shared_between_threads() {
+    let registry = Registry::open_in_memory().unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let registry = &registry;
+            scope.spawn(move || {
+                for i in 0..50 {
+                    registry
+                        .insert_link(&link("m", "x", &format!("/app/{t}/{i}")))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(registry.links().unwrap().len(), 200);
+    assert_eq!(registry.serial().unwrap(), 200);
+}

@@ -2,10 +2,10 @@
 //!
 //! Manifests and hubs pin sha256 (HuggingFace LFS, Civitai); blake3 is what mlib itself
 //! prefers. Reading a multi-GiB model twice would double the cost of every import, so both
-//! digests are computed from the same buffers. sha256 is the slow one (about 1 GB/s even with
-//! SHA-NI, which `sha2` picks at run time), so the two hashers run on their own threads while
-//! the calling thread keeps reading and writing: a copy then costs about what sha256 alone costs.
-//! Measured on a 2-core machine: see the crate's `examples/hash_bench.rs`.
+//! digests are computed from the same buffers. sha256 is the slow one (under 1 GB/s per core
+//! even with SHA-NI, which `sha2` picks at run time; blake3 is about 2.5x faster), so the two
+//! hashers run on their own threads while the calling thread keeps reading and writing: a copy
+//! then costs about what sha256 alone costs. `examples/hash_bench.rs` measures it.
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, mpsc};
@@ -126,7 +126,8 @@ pub fn copy_hashing(
 type Chunk = (Arc<Vec<u8>>, usize);
 
 /// The calling thread reads and writes (`reader` and `writer` need not be `Send`); one
-/// thread hashes sha256 and another blake3, both on the same buffers.
+/// thread hashes sha256 and another blake3, both on the same buffers. `first` is a full
+/// buffer already read.
 fn pipeline(
     reader: &mut dyn Read,
     writer: &mut dyn Write,
