@@ -5,6 +5,7 @@
 //! sources, lowercase hashes) or a [`ManifestError`] listing every problem found.
 
 mod diagnostic;
+mod error;
 mod expand;
 pub mod lock;
 mod model;
@@ -22,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use diagnostic::{Diagnostic, DiagnosticKind, ManifestError};
+pub use diagnostic::{Diagnostic, DiagnosticKind};
+pub use error::ManifestError;
 pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 pub use preset::Preset;
 pub use schema::schema;

@@ -1,0 +1,243 @@
+//! `ManifestError`: every diagnostic of one manifest together with its text, so `miette` can
+//! draw each one with its caret snippet (as related diagnostics when there are several) and the
+//! CLI can still list them as data.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceCode};
+
+use crate::diagnostic::{Diagnostic, DiagnosticKind, Sink, Span};
+
+/// Why a manifest could not be used: one or more [`Diagnostic`]s.
+///
+/// `Display` is a one-line summary (`models.yaml:4:3: unknown key ...` or `models.yaml: 3
+/// errors`); render it with `miette` (`{:?}` of a `miette::Report`) to get every error with its
+/// `file:line:column`, caret snippet and hint.
+pub struct ManifestError {
+    path: PathBuf,
+    name: String,
+    source: Arc<NamedSource<String>>,
+    diagnostics: Vec<Diagnostic>,
+    // The same diagnostics paired with the source, for miette's `related()`.
+    items: Vec<Item>,
+    io: Option<io::Error>,
+}
+
+impl ManifestError {
+    /// Errors found in `text`, the contents of the manifest at `path`.
+    pub(crate) fn new(path: &Path, text: &str, mut diagnostics: Vec<Diagnostic>) -> Self {
+        for diagnostic in &mut diagnostics {
+            diagnostic.file = path.to_path_buf();
+        }
+        let name = path.display().to_string();
+        let source = Arc::new(NamedSource::new(&name, text.to_owned()));
+        let items = diagnostics
+            .iter()
+            .map(|diagnostic| Item {
+                diagnostic: diagnostic.clone(),
+                source: Arc::clone(&source),
+            })
+            .collect();
+        ManifestError {
+            path: path.to_path_buf(),
+            name,
+            source,
+            diagnostics,
+            items,
+            io: None,
+        }
+    }
+
+    /// The manifest could not be read at all.
+    pub(crate) fn io(path: &Path, error: io::Error) -> Self {
+        let message = format!("cannot read the manifest: {error}");
+        let hint = if error.kind() == io::ErrorKind::NotFound {
+            "check the path (`-f FILE`), or start from models.yaml.example".to_owned()
+        } else {
+            "check that the file exists and is readable".to_owned()
+        };
+        let mut this = Self::new(path, "", vec![unplaced(DiagnosticKind::Io, message, hint)]);
+        this.io = Some(error);
+        this
+    }
+
+    /// The manifest is not UTF-8; the error points at the first invalid byte.
+    pub(crate) fn not_utf8(path: &Path, bytes: &[u8], valid_up_to: usize) -> Self {
+        let text = String::from_utf8_lossy(bytes);
+        let mut sink = Sink::new(&text);
+        sink.push(
+            DiagnosticKind::Encoding,
+            // The prefix is unchanged by the lossy conversion; the bad byte became U+FFFD.
+            Span {
+                offset: valid_up_to,
+                length: '\u{fffd}'.len_utf8(),
+            },
+            format!("the manifest is not UTF-8 text (invalid byte at offset {valid_up_to})"),
+            "save the file as UTF-8",
+        );
+        Self::new(path, &text, sink.into_diagnostics())
+    }
+
+    /// Every problem found, in file order for semantic problems.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    /// The manifest path as it was given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn unplaced(kind: DiagnosticKind, message: String, hint: impl Into<String>) -> Diagnostic {
+    Diagnostic {
+        kind,
+        file: PathBuf::new(),
+        message,
+        line: 0,
+        column: 0,
+        hint: hint.into(),
+        offset: 0,
+        length: 0,
+    }
+}
+
+impl fmt::Debug for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManifestError")
+            .field("path", &self.path)
+            .field("diagnostics", &self.diagnostics)
+            .finish()
+    }
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.items.as_slice() {
+            [only] if only.diagnostic.line > 0 => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.name, only.diagnostic.line, only.diagnostic.column, only.diagnostic.message
+            ),
+            [only] => write!(f, "{}: {}", self.name, only.diagnostic.message),
+            many => write!(f, "{}: {} errors", self.name, many.len()),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl miette::Diagnostic for ManifestError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self.items.as_slice() {
+            [only] => only.code(),
+            _ => Some(Box::new("mlib::manifest::invalid")),
+        }
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self.items.as_slice() {
+            [only] => only.help(),
+            _ => None,
+        }
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&*self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        match self.items.as_slice() {
+            [only] => only.labels(),
+            _ => None,
+        }
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        match self.items.as_slice() {
+            [_] => None,
+            many => Some(Box::new(
+                many.iter().map(|item| item as &dyn miette::Diagnostic),
+            )),
+        }
+    }
+}
+
+/// One diagnostic with the source it points into, rendered by miette as a related error.
+struct Item {
+    diagnostic: Diagnostic,
+    source: Arc<NamedSource<String>>,
+}
+
+impl fmt::Debug for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.diagnostic.fmt(f)
+    }
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for Item {}
+
+impl miette::Diagnostic for Item {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diagnostic.kind.code()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.diagnostic.hint))
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&*self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.diagnostic.line == 0 {
+            return None;
+        }
+        let span = LabeledSpan::new_primary_with_span(
+            Some(label(self.diagnostic.kind).to_owned()),
+            (self.diagnostic.offset, self.diagnostic.length),
+        );
+        Some(Box::new(std::iter::once(span)))
+    }
+}
+
+/// The short text under the caret.
+fn label(kind: DiagnosticKind) -> &'static str {
+    match kind {
+        DiagnosticKind::Io | DiagnosticKind::Encoding | DiagnosticKind::Syntax => "here",
+        DiagnosticKind::UnknownKey => "unknown key",
+        DiagnosticKind::WrongType => "wrong type",
+        DiagnosticKind::MissingKey => "missing key",
+        DiagnosticKind::DuplicateKey => "duplicate",
+        DiagnosticKind::UnsupportedVersion => "unsupported version",
+        DiagnosticKind::BadHash => "bad hash",
+        DiagnosticKind::BadName => "bad name",
+        DiagnosticKind::UnsafePath => "unsafe path",
+        DiagnosticKind::BadGlob => "bad glob",
+        DiagnosticKind::UnknownSourceScheme => "unknown scheme",
+        DiagnosticKind::BadSource => "bad source",
+        DiagnosticKind::MisplacedField => "does not apply here",
+        DiagnosticKind::UnknownType => "no folder for this type",
+        DiagnosticKind::UnknownSelection => "no such model or tag",
+        DiagnosticKind::EmptyApp => "no preset and no folders",
+        DiagnosticKind::Collision => "same file name",
+        DiagnosticKind::UnsetVariable => "unset variable",
+        DiagnosticKind::BadExpansion => "bad expansion",
+    }
+}
