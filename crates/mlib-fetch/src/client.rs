@@ -1,0 +1,311 @@
+//! The HTTP client: ureq with automatic redirects turned off, so this module decides, hop by
+//! hop, which URLs may be fetched (no plain http except loopback or opt-in) and which hop gets
+//! `Authorization` (only the origin the token belongs to: HuggingFace and Civitai redirect to
+//! CDNs and presigned storage that must never see it).
+//!
+//! Failures are split into [`Failure::Transient`] (retried with backoff) and
+//! [`Failure::Fatal`] here, once, so every caller retries the same way.
+
+use std::io::Read;
+use std::time::Duration;
+
+use ureq::http::Response;
+use url::Url;
+
+use crate::error::FetchError;
+use crate::report::Reporter;
+use crate::retry::RetryPolicy;
+use crate::secret::{Secret, redact_text, redact_url};
+
+/// A token and the origin (scheme, host, port) it may be sent to.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    pub origin: url::Origin,
+    pub secret: Secret,
+}
+
+/// Which redirects to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Follow {
+    All,
+    /// Only to the same origin (HF resolve: the CDN hop carries the headers we need).
+    SameOrigin,
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    Fatal(FetchError),
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Failure {
+        Failure::Fatal(e)
+    }
+}
+
+/// A response, with the URL that produced it (after redirects).
+pub(crate) struct Reply {
+    pub url: Url,
+    pub resp: Response<ureq::Body>,
+}
+
+impl Reply {
+    pub fn status(&self) -> u16 {
+        self.resp.status().as_u16()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.resp.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A short, single-line excerpt of an error body (for messages).
+    pub fn detail(mut self) -> String {
+        let mut buf = Vec::new();
+        let _ = self
+            .resp
+            .body_mut()
+            .as_reader()
+            .take(4096)
+            .read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        let text = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                ["message", "error"]
+                    .iter()
+                    .find_map(|k| v.get(k).and_then(|m| m.as_str()).map(str::to_string))
+            })
+            .unwrap_or_else(|| text.lines().next().unwrap_or("").to_string());
+        text.chars().take(200).collect()
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(mut self) -> Result<T, FetchError> {
+        let url = redact_url(self.url.as_str());
+        let bytes = self
+            .resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .map_err(|e| FetchError::Protocol {
+                url: url.clone(),
+                message: format!("reading the response failed: {e}"),
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| FetchError::Protocol {
+            url,
+            message: format!("invalid JSON: {e}"),
+        })
+    }
+
+    pub fn into_reader(self) -> ureq::BodyReader<'static> {
+        self.resp.into_body().into_reader()
+    }
+}
+
+pub(crate) struct Client {
+    agent: ureq::Agent,
+    allow_http: bool,
+    pub policy: RetryPolicy,
+    secrets: Vec<Secret>,
+}
+
+impl Client {
+    pub fn new(config: &crate::FetchConfig) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(config.user_agent.as_str())
+            // Model bytes must arrive as stored: no transparent decompression.
+            .accept_encoding("")
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_per_read(Some(config.read_timeout))
+            .build()
+            .new_agent();
+        Client {
+            agent,
+            allow_http: config.allow_http,
+            policy: RetryPolicy::from_config(config),
+            secrets: config
+                .hf_token
+                .iter()
+                .chain(config.civitai_token.iter())
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Redacts both URL credentials and the configured tokens from a message.
+    pub fn scrub(&self, text: &str) -> String {
+        redact_text(text, &self.secrets.iter().collect::<Vec<_>>())
+    }
+
+    /// Parses `url` and applies the scheme policy.
+    pub fn parse_url(&self, url: &str) -> Result<Url, FetchError> {
+        let parsed = Url::parse(url).map_err(|e| FetchError::BadUrl {
+            url: redact_url(url),
+            reason: e.to_string(),
+        })?;
+        self.check_url(&parsed)?;
+        Ok(parsed)
+    }
+
+    fn check_url(&self, url: &Url) -> Result<(), FetchError> {
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self.allow_http || is_loopback(url) => Ok(()),
+            "http" => Err(FetchError::InsecureUrl {
+                url: redact_url(url.as_str()),
+            }),
+            other => Err(FetchError::BadUrl {
+                url: redact_url(url.as_str()),
+                reason: format!("unsupported scheme {other}:"),
+            }),
+        }
+    }
+
+    /// Sends a GET or HEAD, following redirects per `follow` (at most 10), attaching
+    /// `Authorization` only on hops whose origin is the token's.
+    pub fn send(
+        &self,
+        head: bool,
+        url: &Url,
+        headers: &[(&str, &str)],
+        token: Option<&Token>,
+        follow: Follow,
+    ) -> Result<Reply, Failure> {
+        let mut url = url.clone();
+        for _ in 0..=10 {
+            self.check_url(&url)?;
+            let mut req = if head {
+                self.agent.head(url.as_str())
+            } else {
+                self.agent.get(url.as_str())
+            };
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(t) = token
+                && url.origin() == t.origin
+            {
+                req = req.header("Authorization", format!("Bearer {}", t.secret.expose()));
+            }
+            let resp = req.call().map_err(|e| self.transport_failure(&url, e))?;
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let reply = Reply { url, resp };
+            let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location)
+            else {
+                return Ok(reply);
+            };
+            let next = reply.url.join(&location).map_err(|e| {
+                Failure::Fatal(FetchError::Protocol {
+                    url: redact_url(reply.url.as_str()),
+                    message: format!("bad redirect location: {e}"),
+                })
+            })?;
+            if follow == Follow::SameOrigin && next.origin() != reply.url.origin() {
+                return Ok(reply);
+            }
+            url = next;
+        }
+        Err(Failure::Fatal(FetchError::Protocol {
+            url: redact_url(url.as_str()),
+            message: "more than 10 redirects".into(),
+        }))
+    }
+
+    fn transport_failure(&self, url: &Url, e: ureq::Error) -> Failure {
+        let reason = self.scrub(&format!("{e}"));
+        match e {
+            ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_) => Failure::Transient {
+                reason,
+                retry_after: None,
+            },
+            _ => Failure::Fatal(FetchError::Network {
+                url: redact_url(url.as_str()),
+                attempts: 1,
+                reason,
+            }),
+        }
+    }
+
+    /// 5xx, 408 and 429 are worth retrying (honouring `Retry-After`); `None` for others.
+    pub fn transient_status(&self, reply: &Reply) -> Option<Failure> {
+        let status = reply.status();
+        if status >= 500 || status == 408 || status == 429 {
+            let retry_after = reply
+                .header("retry-after")
+                .and_then(crate::retry::parse_retry_after);
+            return Some(Failure::Transient {
+                reason: format!("HTTP {status} from {}", redact_url(reply.url.as_str())),
+                retry_after,
+            });
+        }
+        None
+    }
+
+    /// Runs `op` until it succeeds, fails fatally, or has failed transiently more than
+    /// `retries` times in a row, sleeping with backoff in between.
+    pub fn retrying<T>(
+        &self,
+        label: &str,
+        url: &str,
+        reporter: &dyn Reporter,
+        mut op: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, FetchError> {
+        let mut attempt = 0;
+        loop {
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Transient {
+                    reason,
+                    retry_after,
+                }) => {
+                    attempt += 1;
+                    if attempt > self.policy.retries {
+                        return Err(FetchError::Network {
+                            url: redact_url(url),
+                            attempts: attempt,
+                            reason,
+                        });
+                    }
+                    reporter.retry(label, attempt, &reason);
+                    std::thread::sleep(self.policy.delay(attempt, retry_after));
+                }
+            }
+        }
+    }
+}
+
+/// `localhost` and loopback addresses: plain http cannot be intercepted there.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A token bound to the origin of `endpoint` (`None` without a token or with a bad endpoint).
+pub(crate) fn token_for(endpoint: &str, secret: Option<&Secret>) -> Option<Token> {
+    let origin = Url::parse(endpoint).ok()?.origin();
+    Some(Token {
+        origin,
+        secret: secret?.clone(),
+    })
+}

@@ -1,0 +1,185 @@
+//! Fetch settings, read from the same environment variables `huggingface_hub` and Civitai
+//! tools use, so a pod that already works with them needs no extra configuration.
+//!
+//! The environment is passed as a callback (not read from the process) so the CLI can layer
+//! flags over it and tests run with a fixed, cleared environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// Everything a [`crate::Fetcher`] needs to know. Build with [`FetchConfig::from_env`] and
+/// override fields (flags win over the environment).
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// `HF_ENDPOINT`, no trailing slash.
+    pub hf_endpoint: String,
+    /// `HF_TOKEN`, else `HUGGING_FACE_HUB_TOKEN`, else the file `$HF_HOME/token`.
+    pub hf_token: Option<Secret>,
+    /// The hub cache (`HF_HUB_CACHE`, `$HF_HOME/hub`, `~/.cache/huggingface/hub`), if known.
+    pub hf_cache: Option<PathBuf>,
+    /// `CIVITAI_ENDPOINT`, no trailing slash.
+    pub civitai_endpoint: String,
+    /// `CIVITAI_TOKEN`.
+    pub civitai_token: Option<Secret>,
+    /// Never touch the network (`HF_HUB_OFFLINE=1` or `--offline`).
+    pub offline: bool,
+    /// Allow plain `http://` to non-loopback hosts (loopback is always allowed).
+    pub allow_http: bool,
+    /// Allow `https://` sources without a sha256 in the manifest.
+    pub allow_unpinned: bool,
+    /// Files downloaded at once, across all `fetch` calls on one `Fetcher`.
+    pub jobs: usize,
+    /// Consecutive failed attempts tolerated per request (a download that makes progress
+    /// starts counting again).
+    pub retries: u32,
+    /// First backoff delay; doubled per attempt, with jitter, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Cap on a server's `Retry-After`.
+    pub max_retry_after: Duration,
+    pub connect_timeout: Duration,
+    /// A read that stalls longer than this fails the attempt (and is retried).
+    pub read_timeout: Duration,
+    /// Files at least this large are downloaded in parallel ranges.
+    pub parallel_threshold: u64,
+    /// Size of each range.
+    pub chunk_size: u64,
+    /// Ranges downloaded at once per file.
+    pub range_jobs: usize,
+    pub user_agent: String,
+}
+
+impl Default for FetchConfig {
+    fn default() -> FetchConfig {
+        FetchConfig {
+            hf_endpoint: "https://huggingface.co".into(),
+            hf_token: None,
+            hf_cache: None,
+            civitai_endpoint: "https://civitai.com".into(),
+            civitai_token: None,
+            offline: false,
+            allow_http: false,
+            allow_unpinned: false,
+            jobs: 4,
+            retries: 5,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(20),
+            read_timeout: Duration::from_secs(60),
+            parallel_threshold: 256 << 20,
+            chunk_size: 64 << 20,
+            range_jobs: 4,
+            user_agent: format!("mlib/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+impl FetchConfig {
+    /// Reads `HF_ENDPOINT`, `HF_TOKEN`, `HUGGING_FACE_HUB_TOKEN`, `HF_HOME`, `HF_HUB_CACHE`,
+    /// `HF_HUB_OFFLINE`, `CIVITAI_ENDPOINT`, `CIVITAI_TOKEN` (plus `HOME`/`USERPROFILE` and
+    /// `XDG_CACHE_HOME` for the default locations). Empty values count as unset.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> FetchConfig {
+        let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let home = get("HOME")
+            .or_else(|| get("USERPROFILE"))
+            .map(PathBuf::from);
+        let cache_home = get("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".cache")));
+        let hf_home = get("HF_HOME")
+            .map(PathBuf::from)
+            .or_else(|| cache_home.map(|c| c.join("huggingface")));
+        let hf_token = get("HF_TOKEN")
+            .or_else(|| get("HUGGING_FACE_HUB_TOKEN"))
+            .or_else(|| {
+                let path = hf_home.as_ref()?.join("token");
+                let text = fs_err::read_to_string(path).ok()?;
+                Some(text.trim().to_string()).filter(|t| !t.is_empty())
+            })
+            .map(|t| Secret::new(t.trim()));
+        let hf_cache = get("HF_HUB_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| hf_home.map(|h| h.join("hub")));
+        let defaults = FetchConfig::default();
+        FetchConfig {
+            hf_endpoint: get("HF_ENDPOINT")
+                .map(|e| e.trim_end_matches('/').to_string())
+                .unwrap_or(defaults.hf_endpoint.clone()),
+            hf_token,
+            hf_cache,
+            civitai_endpoint: get("CIVITAI_ENDPOINT")
+                .map(|e| e.trim_end_matches('/').to_string())
+                .unwrap_or(defaults.civitai_endpoint.clone()),
+            civitai_token: get("CIVITAI_TOKEN").map(|t| Secret::new(t.trim())),
+            offline: get("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
+            ..defaults
+        }
+    }
+}
+
+/// `huggingface_hub`'s reading of boolean variables.
+fn truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> FetchConfig {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        FetchConfig::from_env(&|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_without_environment() {
+        let c = config(&[]);
+        assert_eq!(c.hf_endpoint, "https://huggingface.co");
+        assert_eq!(c.civitai_endpoint, "https://civitai.com");
+        assert!(c.hf_token.is_none() && c.hf_cache.is_none() && !c.offline);
+        let c = config(&[("HOME", "/home/u")]);
+        assert_eq!(
+            c.hf_cache,
+            Some(PathBuf::from("/home/u/.cache/huggingface/hub"))
+        );
+    }
+
+    #[test]
+    fn token_precedence_and_locations() {
+        let dir = tempfile::tempdir().unwrap();
+        let hf_home = dir.path().to_str().unwrap();
+        fs_err::write(dir.path().join("token"), "hf_file\n").unwrap();
+        let c = config(&[("HF_HOME", hf_home)]);
+        assert_eq!(c.hf_token.unwrap().expose(), "hf_file");
+        assert_eq!(c.hf_cache, Some(dir.path().join("hub")));
+        let c = config(&[("HF_HOME", hf_home), ("HUGGING_FACE_HUB_TOKEN", "hf_old")]);
+        assert_eq!(c.hf_token.unwrap().expose(), "hf_old");
+        let c = config(&[
+            ("HF_HOME", hf_home),
+            ("HUGGING_FACE_HUB_TOKEN", "hf_old"),
+            ("HF_TOKEN", "hf_new"),
+            ("HF_HUB_CACHE", "/cache"),
+            ("HF_HUB_OFFLINE", "1"),
+            ("HF_ENDPOINT", "http://mirror/"),
+            ("CIVITAI_ENDPOINT", "http://civ/"),
+            ("CIVITAI_TOKEN", "c"),
+        ]);
+        assert_eq!(c.hf_token.unwrap().expose(), "hf_new");
+        assert_eq!(c.hf_cache, Some(PathBuf::from("/cache")));
+        assert!(c.offline);
+        assert_eq!(c.hf_endpoint, "http://mirror");
+        assert_eq!(c.civitai_endpoint, "http://civ");
+        assert_eq!(c.civitai_token.unwrap().expose(), "c");
+        assert!(!config(&[("HF_HUB_OFFLINE", "0")]).offline);
+    }
+}

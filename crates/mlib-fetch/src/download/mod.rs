@@ -1,0 +1,346 @@
+//! Downloading one file into the staging directory.
+//!
+//! Every file goes to `{staging}/{key}.part` whose key is derived from the model name, the
+//! file's path and its expected hash (or URL), so a re-run after a kill finds it again. Next to
+//! it, `{key}.part.json` ([`PartMeta`]) records the server's validator (ETag/Last-Modified, for
+//! `If-Range`) and, for parallel ranges, which chunks are complete. Once complete, hashed and
+//! verified, the file is renamed to `{key}.done`: that is what the store's `commit` moves in,
+//! and what a re-run reuses (after re-hashing) if the commit never happened.
+//!
+//! Sequential ([`stream`]) or parallel ranges ([`ranges`]) is decided per file by size.
+
+pub(crate) mod ranges;
+pub(crate) mod sniff;
+pub(crate) mod stream;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use mlib_store::{Hashes, MultiHasher};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::Fetcher;
+use crate::client::{Failure, Reply, Token};
+use crate::error::FetchError;
+use crate::names::expects_text;
+use crate::report::Reporter;
+use crate::secret::redact_url;
+
+/// Which service a file comes from: decides the token and how errors are explained.
+#[derive(Debug, Clone)]
+pub(crate) enum Service {
+    Hf {
+        repo: String,
+        repo_path: String,
+        commit: String,
+    },
+    Civitai {
+        version_id: u64,
+    },
+    Plain,
+}
+
+/// One file to fetch, with everything known about it.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub name: String,
+    pub label: String,
+    pub rel_path: String,
+    pub url: Url,
+    pub service: Service,
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub blake3: Option<String>,
+    pub part: PathBuf,
+    pub meta: PathBuf,
+    pub done: PathBuf,
+}
+
+/// Progress of a `.part` file that survives the process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct PartMeta {
+    /// A strong ETag or a Last-Modified date, sent back as `If-Range`.
+    pub validator: Option<String>,
+    pub total: u64,
+    /// Present while downloading in parallel ranges (the file may then have holes).
+    pub ranged: Option<RangedMeta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct RangedMeta {
+    /// Chunks start at `origin + k * chunk`; `[0, origin)` was complete before.
+    pub origin: u64,
+    pub chunk: u64,
+    /// `[0, contiguous)` is complete (and has been hashed once).
+    pub contiguous: u64,
+    /// Starts of chunks beyond `contiguous` that are complete.
+    pub done: Vec<u64>,
+}
+
+impl PartMeta {
+    pub fn load(job: &Job) -> Option<PartMeta> {
+        let text = fs_err::read(&job.meta).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Written to a temporary file and renamed, so a kill never leaves half a record.
+    pub fn save(&self, job: &Job) -> Result<(), FetchError> {
+        let tmp = job.meta.with_extension("json.tmp");
+        fs_err::write(&tmp, serde_json::to_vec(self).expect("PartMeta serializes"))?;
+        fs_err::rename(&tmp, &job.meta)?;
+        Ok(())
+    }
+}
+
+/// One file being downloaded.
+pub(crate) struct Download<'a> {
+    pub f: &'a Fetcher,
+    pub job: &'a Job,
+    pub id: u64,
+    pub reporter: &'a dyn Reporter,
+    pub cancel: &'a AtomicBool,
+}
+
+impl Download<'_> {
+    pub fn token(&self) -> Option<&Token> {
+        match self.job.service {
+            Service::Hf { .. } => self.f.hf_token.as_ref(),
+            Service::Civitai { .. } => self.f.civitai_token.as_ref(),
+            Service::Plain => self.f.token_for_url(&self.job.url),
+        }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn cancelled_error(&self) -> FetchError {
+        FetchError::Cancelled {
+            url: redact_url(self.job.url.as_str()),
+        }
+    }
+
+    /// Downloads into the `.part` (resuming what a previous run left), returning its hashes
+    /// once complete and synced to disk. Verification is the caller's.
+    pub fn run(&self) -> Result<Hashes, FetchError> {
+        let job = self.job;
+        let meta = PartMeta::load(job).filter(|m| m.total == job.size);
+        // Without a validator a prefix can only be trusted if the final hash will check it.
+        let meta = meta.filter(|m| m.validator.is_some() || job.sha256.is_some());
+        let file = fs_err::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&job.part)?;
+        let len = file.metadata()?.len();
+        let validator = meta.as_ref().and_then(|m| m.validator.clone());
+        if let Some(PartMeta {
+            ranged: Some(r), ..
+        }) = &meta
+            && self.ranged_allowed()
+        {
+            let grid = ranges::Grid::resume(r, len, job.size);
+            return ranges::run(self, file, grid, validator);
+        }
+        let prefix = match &meta {
+            Some(m) => m.ranged.as_ref().map_or(len, |r| r.contiguous.min(len)),
+            None => 0,
+        }
+        .min(job.size);
+        file.set_len(prefix)?;
+        if self.ranged_allowed() && job.size - prefix >= self.f.config.parallel_threshold {
+            let grid = ranges::Grid::new(prefix, self.f.config.chunk_size, job.size);
+            return ranges::run(self, file, grid, validator);
+        }
+        stream::run(self, file, prefix, validator)
+    }
+
+    /// Large model files go in parallel ranges (small ones and text files never do).
+    fn ranged_allowed(&self) -> bool {
+        let c = &self.f.config;
+        c.range_jobs > 1
+            && c.chunk_size > 0
+            && self.job.size >= c.parallel_threshold
+            && !expects_text(&self.job.rel_path)
+    }
+
+    /// Rejects an HTML/JSON answer by its `Content-Type` (model files only).
+    pub fn check_content_type(&self, reply: &Reply) -> Result<(), Failure> {
+        if expects_text(&self.job.rel_path) {
+            return Ok(());
+        }
+        match sniff::from_content_type(reply.header("content-type")) {
+            Some(kind) => Err(Failure::Fatal(self.not_a_model(reply, kind))),
+            None => Ok(()),
+        }
+    }
+
+    /// Rejects an HTML/JSON answer by its first bytes (model files only).
+    pub fn check_first_bytes(&self, reply_url: &Url, first: &[u8]) -> Result<(), Failure> {
+        if expects_text(&self.job.rel_path) {
+            return Ok(());
+        }
+        match sniff::from_bytes(first) {
+            Some(kind) => Err(Failure::Fatal(self.not_a_model_at(reply_url, kind))),
+            None => Ok(()),
+        }
+    }
+
+    fn not_a_model(&self, reply: &Reply, kind: &'static str) -> FetchError {
+        self.not_a_model_at(&reply.url, kind)
+    }
+
+    fn not_a_model_at(&self, url: &Url, kind: &'static str) -> FetchError {
+        let c = &self.f.config;
+        let hint = match &self.job.service {
+            Service::Hf { repo, .. } => format!(
+                "Set HF_TOKEN (if the repo is gated, accept its licence at {}/{repo} first).",
+                c.hf_endpoint
+            ),
+            Service::Civitai { .. } => format!(
+                "Set CIVITAI_TOKEN to an API key created at {}/user/account.",
+                c.civitai_endpoint
+            ),
+            Service::Plain => {
+                "Check that the URL is a direct download link to the file, not a web page; if the site needs a login, download through its API with a token.".into()
+            }
+        };
+        FetchError::NotAModelFile {
+            url: redact_url(url.as_str()),
+            kind,
+            hint,
+        }
+    }
+
+    /// Maps an error status at fetch time to the service's clear error.
+    pub fn status_error(&self, reply: Reply) -> FetchError {
+        let f = self.f;
+        match &self.job.service {
+            Service::Hf {
+                repo,
+                repo_path,
+                commit,
+            } => crate::resolve::hf::status_error(f, reply, repo, Some(repo_path), commit),
+            Service::Civitai { version_id }
+                if is_origin(&reply.url, &f.config.civitai_endpoint) =>
+            {
+                crate::resolve::civitai::status_error(f, reply, *version_id)
+            }
+            _ => FetchError::Http {
+                url: redact_url(reply.url.as_str()),
+                status: reply.status(),
+                detail: f.client.scrub(&reply.detail()),
+            },
+        }
+    }
+
+    pub fn size_mismatch(&self, actual: u64) -> FetchError {
+        FetchError::SizeMismatch {
+            name: self.job.name.clone(),
+            path: self.job.rel_path.clone(),
+            url: redact_url(self.job.url.as_str()),
+            expected: self.job.size,
+            actual,
+        }
+    }
+
+    /// Feeds `[0, len)` of the `.part` to `hasher`, reporting it as progress.
+    pub fn rehash_prefix(
+        &self,
+        file: &mut fs_err::File,
+        len: u64,
+        hasher: &mut MultiHasher,
+    ) -> Result<(), FetchError> {
+        file.seek(SeekFrom::Start(0))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = len;
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            file.read_exact(&mut buf[..want])?;
+            hasher.update(&buf[..want]);
+            self.reporter.advance(self.id, want as u64);
+            left -= want as u64;
+        }
+        Ok(())
+    }
+}
+
+fn is_origin(url: &Url, endpoint: &str) -> bool {
+    Url::parse(endpoint).is_ok_and(|e| e.origin() == url.origin())
+}
+
+/// A strong validator for `If-Range`: a non-weak ETag, else Last-Modified.
+pub(crate) fn validator(reply: &Reply) -> Option<String> {
+    reply
+        .header("etag")
+        .filter(|e| !e.starts_with("W/"))
+        .or_else(|| reply.header("last-modified"))
+        .map(str::to_string)
+}
+
+/// `(start, total)` from `Content-Range: bytes start-end/total`.
+pub(crate) fn content_range(reply: &Reply) -> Option<(u64, u64)> {
+    let v = reply
+        .header("content-range")?
+        .trim()
+        .strip_prefix("bytes ")?;
+    let (range, total) = v.split_once('/')?;
+    let start = range.split_once('-')?.0.trim().parse().ok()?;
+    Some((start, total.trim().parse().ok()?))
+}
+
+/// Reads until `buf` is full or the body ends; an error after some bytes is returned together
+/// with them, so nothing received is lost.
+pub(crate) fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<std::io::Error>) {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
+}
+
+/// Deletes a download's `.part` and its record (after a failed verification).
+pub(crate) fn discard(job: &Job) {
+    let _ = fs_err::remove_file(&job.part);
+    let _ = fs_err::remove_file(&job.meta);
+}
+
+/// Checks size and hashes against what the lock expects.
+pub(crate) fn verify(job: &Job, hashes: &Hashes, url: &str) -> Result<(), FetchError> {
+    if hashes.size != job.size {
+        return Err(FetchError::SizeMismatch {
+            name: job.name.clone(),
+            path: job.rel_path.clone(),
+            url: url.to_string(),
+            expected: job.size,
+            actual: hashes.size,
+        });
+    }
+    let checks = [
+        ("sha256", &job.sha256, &hashes.sha256),
+        ("blake3", &job.blake3, &hashes.blake3),
+    ];
+    for (algo, expected, actual) in checks {
+        if let Some(expected) = expected
+            && expected != actual
+        {
+            return Err(FetchError::HashMismatch {
+                name: job.name.clone(),
+                path: job.rel_path.clone(),
+                url: url.to_string(),
+                algo,
+                expected: expected.clone(),
+                actual: actual.clone(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Fetch errors. Each one names the model, repo, version or URL involved and says what to do;
+//! URLs in them are always redacted (see [`crate::secret`]).
+
+/// Resolving or downloading a remote model failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("HuggingFace repo {repo} is gated and {}.\nAccept its licence at {endpoint}/{repo} while logged in, then set HF_TOKEN to a token of that account (or save it in $HF_HOME/token).", if *.has_token { "the token sent (HF_TOKEN) has not been granted access" } else { "no token was sent" })]
+    GatedRepo {
+        repo: String,
+        endpoint: String,
+        has_token: bool,
+    },
+    #[error("HuggingFace repo {repo} was not found{}.\nCheck the repo name in `source:`{}.", if *.has_token { "" } else { " (or it is private)" }, if *.has_token { "" } else { "; for a private repo set HF_TOKEN" })]
+    RepoNotFound { repo: String, has_token: bool },
+    #[error(
+        "{path} was not found in HuggingFace repo {repo} at revision {revision}.\nCheck the path in `source:` (file names are case-sensitive) and that it exists at that revision."
+    )]
+    EntryNotFound {
+        repo: String,
+        path: String,
+        revision: String,
+    },
+    #[error(
+        "revision {revision} was not found in HuggingFace repo {repo}.\nCheck `revision:`: it must be a branch, a tag or a full 40-character commit sha."
+    )]
+    RevisionNotFound { repo: String, revision: String },
+    #[error("Civitai refused model version {version_id}: {}.\nCreate an API key at {endpoint}/user/account and set CIVITAI_TOKEN{}.", if *.has_token { "the token in CIVITAI_TOKEN was rejected" } else { "this download needs an API token" }, if *.has_token { " to a valid one (and accept the model's terms on its page if it asks)" } else { "" })]
+    CivitaiUnauthorized {
+        version_id: u64,
+        endpoint: String,
+        has_token: bool,
+    },
+    #[error(
+        "Civitai model version {version_id} was not found.\nCheck the version after `@` in `source:` (the `modelVersionId` in the model page URL)."
+    )]
+    CivitaiNotFound { version_id: u64 },
+    #[error("Civitai model version {version_id} has no file named {wanted}.\nIts files are: {}. Set `file:` to one of them, or remove it to take the primary file.", .available.join(", "))]
+    CivitaiFileNotFound {
+        version_id: u64,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "Civitai model version {version_id} belongs to model {actual}, not {expected}.\nFix `source:` (civitai:{{model}}@{{version}})."
+    )]
+    CivitaiModelMismatch {
+        version_id: u64,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "no file of {source_name} matches the include/exclude globs of model {name}.\nCheck `include:` and `exclude:` (globs match paths relative to the source folder; `*` also matches `/`)."
+    )]
+    NoFiles { name: String, source_name: String },
+    #[error("model {name} has an invalid glob {glob:?}: {reason}")]
+    BadGlob {
+        name: String,
+        glob: String,
+        reason: String,
+    },
+    #[error(
+        "model {name} has no sha256, and {url} does not publish one.\nAdd `sha256:` to the model in models.yaml, or pass --allow-unpinned to trust whatever the server sends."
+    )]
+    Unpinned { name: String, url: String },
+    #[error(
+        "model {name} pins {algo} {manifest} in models.yaml, but {source_name} has {upstream}.\nIf the upstream file changed on purpose, update `{algo}:`; otherwise pin a `revision:` that has the expected file."
+    )]
+    PinMismatch {
+        name: String,
+        source_name: String,
+        algo: &'static str,
+        manifest: String,
+        upstream: String,
+    },
+    #[error(
+        "refusing plain http for {url}: the bytes could be tampered with on the way.\nUse https, or pass --allow-http to allow it."
+    )]
+    InsecureUrl { url: String },
+    #[error("{url} is not a usable URL: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error(
+        "the server listed an unsafe file path {path:?} for model {name}; refusing to write it"
+    )]
+    UnsafePath { name: String, path: String },
+    #[error("HTTP {status} from {url}{}", if .detail.is_empty() { String::new() } else { format!(": {}", .detail) })]
+    Http {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error(
+        "could not download {url} after {attempts} attempt(s): {reason}\nCheck the network (and any proxy); running the same command again resumes where it stopped."
+    )]
+    Network {
+        url: String,
+        attempts: u32,
+        reason: String,
+    },
+    #[error(
+        "{url} returned {kind} instead of a model file, which usually means the download needs a token.\n{hint}"
+    )]
+    NotAModelFile {
+        url: String,
+        kind: &'static str,
+        hint: String,
+    },
+    #[error(
+        "{algo} mismatch for {name} ({path}) downloaded from {url}:\n  expected {expected}\n  actual   {actual}\nThe download was deleted and nothing was stored. If the file changed upstream, update the hash in models.yaml or run `mlib update {name}`."
+    )]
+    HashMismatch {
+        name: String,
+        path: String,
+        url: String,
+        algo: &'static str,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "size mismatch for {name} ({path}) downloaded from {url}: expected {expected} bytes, got {actual}.\nThe download was deleted. If the file changed upstream, run `mlib update {name}`."
+    )]
+    SizeMismatch {
+        name: String,
+        path: String,
+        url: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "offline (HF_HUB_OFFLINE or --offline): {what} for model {name}.\nRun once with network access (or `mlib lock`) so the lock, store or HuggingFace cache has it."
+    )]
+    Offline { name: String, what: String },
+    #[error("model {name} has a local source: it is copied by the store, not fetched")]
+    NotRemote { name: String },
+    #[error("unexpected answer from {url}: {message}")]
+    Protocol { url: String, message: String },
+    #[error("download of {url} cancelled because another file of the same model failed")]
+    Cancelled { url: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,112 @@
+//! Reading the HuggingFace hub cache (`$HF_HUB_CACHE`), which pods often already have: a blob
+//! found there costs a local copy instead of a download, and offline mode can resolve a
+//! revision from it.
+//!
+//! Layout (written by `huggingface_hub`): `models--{org}--{name}/blobs/{etag}` (the sha256 for
+//! LFS files), `snapshots/{commit}/{path}` (relative symlinks to blobs, or copies where
+//! symlinks are unavailable), `refs/{revision}` holding a commit sha. Nothing here trusts the
+//! cache blindly: the caller checks size and hashes while copying.
+
+use std::path::{Path, PathBuf};
+
+/// The cache folder of a repo.
+pub(crate) fn repo_dir(cache: &Path, repo: &str) -> PathBuf {
+    cache.join(format!("models--{}", repo.replace('/', "--")))
+}
+
+/// A cached copy of one file of `repo` at `commit`: the blob named by its sha256 when known,
+/// else the snapshot entry (whose content the commit pins).
+pub(crate) fn find(
+    cache: &Path,
+    repo: &str,
+    commit: &str,
+    repo_path: &str,
+    sha256: Option<&str>,
+) -> Option<PathBuf> {
+    let dir = repo_dir(cache, repo);
+    if let Some(sha) = sha256 {
+        let blob = dir.join("blobs").join(sha);
+        if blob.is_file() {
+            return Some(blob);
+        }
+    }
+    let snap = dir.join("snapshots").join(commit).join(repo_path);
+    snap.is_file().then_some(snap)
+}
+
+/// The commit a revision points to in the cache (a full sha is its own commit).
+pub(crate) fn commit_for(cache: &Path, repo: &str, revision: &str) -> Option<String> {
+    if revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(revision.to_ascii_lowercase());
+    }
+    let text = fs_err::read_to_string(repo_dir(cache, repo).join("refs").join(revision)).ok()?;
+    Some(text.trim().to_string()).filter(|c| !c.is_empty())
+}
+
+/// One file of a cached snapshot.
+pub(crate) struct CachedFile {
+    /// Path inside the repo.
+    pub repo_path: String,
+    pub size: u64,
+    /// From the blob's name, when the snapshot entry is a link to an LFS blob.
+    pub sha256: Option<String>,
+}
+
+/// Files of the snapshot `commit` under `prefix` (the whole snapshot when empty); `None`
+/// when the snapshot is not cached.
+pub(crate) fn list(
+    cache: &Path,
+    repo: &str,
+    commit: &str,
+    prefix: &str,
+) -> Option<Vec<CachedFile>> {
+    let root = repo_dir(cache, repo).join("snapshots").join(commit);
+    if !root.is_dir() {
+        return None;
+    }
+    let start = if prefix.is_empty() {
+        root.clone()
+    } else {
+        root.join(prefix)
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![start];
+    while let Some(dir) = stack.pop() {
+        if dir.is_file() {
+            out.push(cached_file(&root, &dir)?);
+            continue;
+        }
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.is_file() {
+                out.push(cached_file(&root, &path)?);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.repo_path.cmp(&b.repo_path));
+    Some(out)
+}
+
+fn cached_file(root: &Path, path: &Path) -> Option<CachedFile> {
+    let rel = path.strip_prefix(root).ok()?;
+    let repo_path = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    let size = fs_err::metadata(path).ok()?.len();
+    let sha256 = fs_err::read_link(path)
+        .ok()
+        .and_then(|target| target.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .and_then(|name| crate::names::sha256_from_etag(&name));
+    Some(CachedFile {
+        repo_path,
+        size,
+        sha256,
+    })
+}

@@ -1,0 +1,30 @@
+//! Progress reporting. Libraries never print: the CLI implements [`Reporter`] to draw bars
+//! (or JSON events, or periodic plain lines) from these calls.
+
+/// Receives download progress. Called from download threads, hence `Send + Sync`.
+///
+/// Each file gets a fresh `id`. `start` may be called again for the same id when a download
+/// has to restart from zero (the server ignored a range request): the position resets.
+pub trait Reporter: Send + Sync {
+    /// A file starts; `total` is its size when known. Resumed bytes are reported with
+    /// `advance` right after (they are re-hashed from disk).
+    fn start(&self, id: u64, label: &str, total: Option<u64>);
+    /// `bytes` more bytes are done (a delta, not a total).
+    fn advance(&self, id: u64, bytes: u64);
+    fn finish(&self, id: u64);
+    /// An attempt failed and will be retried; `reason` is redacted.
+    fn retry(&self, label: &str, attempt: u32, reason: &str);
+    /// Something worth a line: "reused from the HuggingFace cache", "resuming at 1.2 GiB".
+    fn note(&self, _id: u64, _message: &str) {}
+}
+
+/// Reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoReporter;
+
+impl Reporter for NoReporter {
+    fn start(&self, _id: u64, _label: &str, _total: Option<u64>) {}
+    fn advance(&self, _id: u64, _bytes: u64) {}
+    fn finish(&self, _id: u64) {}
+    fn retry(&self, _label: &str, _attempt: u32, _reason: &str) {}
+}

@@ -1,0 +1,166 @@
+use mlib_fetch::{FetchConfig, FetchError, Fetcher, NoReporter};
+use mlib_manifest::Source;
+use mlib_testserver::{CivitaiVersion, Gate, TestServer};
+
+use crate::support::*;
+
+fn civitai(model_id: Option<u64>, version_id: u64) -> Source {
+    Source::Civitai {
+        model_id,
+        version_id,
+    }
+}
+
+#[test]
+fn version_api_gives_primary_file_hashes_and_download_crosses_hosts() {
+    let server = TestServer::start();
+    let data = bytes(250_000, 20);
+    server.civitai_version(
+        CivitaiVersion::new(122359, 135867)
+            .base_model("SD 1.5")
+            .file(501, "add_detail.safetensors", data.clone())
+            .file(502, "training_data.zip", bytes(1000, 21))
+            .gated(CIVITAI_TOKEN, Gate::Json401),
+    );
+    let f = fetcher(&server);
+    let locked = f
+        .resolve(&model("add-detail", civitai(Some(122359), 135867)))
+        .unwrap();
+    assert_eq!(locked.version_id, Some(135867));
+    assert_eq!(locked.base_model.as_deref(), Some("SD 1.5"));
+    let file = &locked.files[0];
+    assert_eq!(file.path, "add_detail.safetensors");
+    assert_eq!(file.file_id, Some(501));
+    assert_eq!(file.size, data.len() as u64);
+    assert_eq!(file.sha256.as_deref(), Some(sha256(&data).as_str()));
+    assert_eq!(
+        file.blake3.as_deref(),
+        Some(blake3::hash(&data).to_hex().as_str())
+    );
+
+    server.clear_requests();
+    let staging = tempfile::tempdir().unwrap();
+    let staged = f
+        .fetch("add-detail", &locked, staging.path(), &NoReporter)
+        .unwrap();
+    assert_eq!(fs_err::read(&staged[0].staged).unwrap(), data);
+    let reqs = server.requests();
+    let api = &reqs[0];
+    assert_eq!(api.path, "/api/download/models/135867?fileId=501");
+    assert_eq!(api.status, 307);
+    assert_eq!(
+        api.header("authorization"),
+        Some(format!("Bearer {CIVITAI_TOKEN}").as_str())
+    );
+    let cdn = reqs.iter().find(|r| r.cdn).expect("the CDN was asked");
+    assert_eq!(cdn.header("authorization"), None, "token leaked to the CDN");
+    assert!(reqs.iter().all(|r| !r.path.contains(CIVITAI_TOKEN)));
+    assert!(
+        reqs.iter()
+            .filter(|r| r.cdn)
+            .all(|r| r.headers.iter().all(|(_, v)| !v.contains(CIVITAI_TOKEN)))
+    );
+}
+
+#[test]
+fn file_picks_a_named_file_or_renames_the_primary() {
+    let server = TestServer::start();
+    let second = bytes(3000, 22);
+    server.civitai_version(
+        CivitaiVersion::new(1, 2)
+            .file(10, "main.safetensors", bytes(2000, 23))
+            .file(11, "pruned.safetensors", second.clone()),
+    );
+    let f = fetcher(&server);
+    let mut m = model("p", civitai(None, 2));
+    m.file = Some("pruned.safetensors".into());
+    let locked = f.resolve(&m).unwrap();
+    assert_eq!(locked.files[0].file_id, Some(11));
+    let staging = tempfile::tempdir().unwrap();
+    let staged = f.fetch("p", &locked, staging.path(), &NoReporter).unwrap();
+    assert_eq!(fs_err::read(&staged[0].staged).unwrap(), second);
+
+    m.file = Some("renamed.safetensors".into());
+    let locked = f.resolve(&m).unwrap();
+    assert_eq!(locked.files[0].file_id, Some(10));
+    assert_eq!(locked.files[0].path, "renamed.safetensors");
+
+    let err = f.resolve(&model("x", civitai(Some(99), 2))).unwrap_err();
+    assert!(
+        matches!(err, FetchError::CivitaiModelMismatch { .. }),
+        "{err:?}"
+    );
+    let err = f.resolve(&model("y", civitai(None, 777))).unwrap_err();
+    assert!(
+        matches!(err, FetchError::CivitaiNotFound { version_id: 777 }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_gated_download_without_token_is_a_clear_401() {
+    let server = TestServer::start();
+    server.civitai_version(
+        CivitaiVersion::new(1, 3)
+            .file(30, "g.safetensors", bytes(2000, 24))
+            .gated("civ_right", Gate::Json401),
+    );
+    let f = Fetcher::new(FetchConfig {
+        civitai_token: None,
+        ..config(&server)
+    });
+    let locked = f.resolve(&model("g", civitai(None, 3))).unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    let err = f
+        .fetch("g", &locked, staging.path(), &NoReporter)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::CivitaiUnauthorized {
+                version_id: 3,
+                has_token: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("CIVITAI_TOKEN"), "{err}");
+    // With a wrong token the message says so, and the token is not in it.
+    let wrong = fetcher(&server);
+    let err = wrong
+        .fetch("g", &locked, staging.path(), &NoReporter)
+        .unwrap_err();
+    assert!(err.to_string().contains("was rejected"), "{err}");
+    assert!(!err.to_string().contains(CIVITAI_TOKEN));
+}
+
+#[test]
+fn an_html_login_page_is_rejected_not_saved() {
+    let server = TestServer::start();
+    server.civitai_version(
+        CivitaiVersion::new(1, 4)
+            .file(40, "g.safetensors", bytes(2000, 25))
+            .gated("civ_right", Gate::LoginPage),
+    );
+    let f = Fetcher::new(FetchConfig {
+        civitai_token: None,
+        ..config(&server)
+    });
+    let locked = f.resolve(&model("g", civitai(None, 4))).unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    let err = f
+        .fetch("g", &locked, staging.path(), &NoReporter)
+        .unwrap_err();
+    assert!(matches!(err, FetchError::NotAModelFile { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("HTML page") && msg.contains("CIVITAI_TOKEN"),
+        "{msg}"
+    );
+    assert!(
+        staged_names(staging.path()).is_empty(),
+        "{:?}",
+        staged_names(staging.path())
+    );
+}
