@@ -1,1 +1,19 @@
-fn main() {}
+//! The `mlib` binary: parse arguments, run one command, map the outcome to an exit code.
+
+mod cli;
+mod commands;
+mod context;
+mod exit;
+mod printer;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let printer = printer::Printer::new(&cli.global);
+    let status = commands::run(cli, &printer);
+    ExitCode::from(status.code())
+}

@@ -1,1 +1,10 @@
+//! End-to-end tests: the real `mlib` binary on temp directories (and, for remote sources,
+//! real HTTP servers on 127.0.0.1). One test binary with modules keeps link time down.
 
+mod support;
+
+mod apply;
+mod conflicts;
+mod lock;
+mod manifest;
+mod saved_plan;

@@ -1,1 +1,21 @@
-//! mlib-plan
+//! Planning and applying: the manifest's desired state against the store, the registry and
+//! the app folders, as a list of actions (`mlib plan`), and the executor that carries them out
+//! (`mlib apply`).
+//!
+//! Planning is pure with respect to the disk: it reads (lstat, readlink, the registry) and
+//! never writes. Everything that writes lives in [`apply`] and [`link`].
+
+pub mod action;
+pub mod apply;
+pub mod desired;
+mod error;
+pub mod link;
+pub mod paths;
+mod planner;
+mod saved;
+
+pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary};
+pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
+pub use error::PlanError;
+pub use planner::{PlanInput, PlanOptions, plan};
+pub use saved::Plan;

@@ -1,0 +1,195 @@
+//! The plan's vocabulary: what would change, one item per line of `mlib plan`.
+//!
+//! Actions are plain data (serde) so a plan can be saved (`plan -o`), shown as JSON events,
+//! and compared with a fresh plan when a saved plan is applied.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a model has to be fetched (copied or downloaded) into the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchReason {
+    /// Not in the store yet.
+    Missing,
+    /// The manifest or lock pins a hash the stored copy does not have.
+    HashChanged,
+    /// A store file is missing or its size changed since mlib wrote it.
+    Damaged,
+    /// The local source file changed since it was copied in.
+    SourceChanged,
+}
+
+/// How a link will be (or was) made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkHow {
+    /// A relative symlink (link and store on one filesystem): survives moving the whole tree.
+    RelativeSymlink,
+    /// An absolute symlink (across filesystems, or asked for): breaks if the store moves.
+    AbsoluteSymlink,
+    Hardlink,
+    Copy,
+}
+
+impl LinkHow {
+    pub fn is_symlink(self) -> bool {
+        matches!(self, LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            LinkHow::RelativeSymlink => "relative symlink",
+            LinkHow::AbsoluteSymlink => "absolute symlink",
+            LinkHow::Hardlink => "hardlink",
+            LinkHow::Copy => "copy",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fetch {
+    pub model: String,
+    /// The manifest's source, for display.
+    pub source: String,
+    pub reason: FetchReason,
+    /// Bytes to copy or download, when known without fetching.
+    pub bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub model: String,
+    pub app: String,
+    /// Where the link goes (inside the app).
+    pub target: PathBuf,
+    /// The store entry it points at.
+    pub source: PathBuf,
+    pub how: LinkHow,
+    /// The registry row this link replaces (relinks, and links whose row went stale).
+    pub replaces: Option<i64>,
+    /// For a link that moves (the app's folder mapping changed): where mlib's old link is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unlink {
+    pub model: String,
+    pub app: String,
+    pub target: PathBuf,
+    pub record: i64,
+}
+
+/// Replace a user's file by a link, after checking its hash equals the model's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adopt {
+    pub link: Link,
+    pub sha256: String,
+    /// The store has no copy yet: the user's file moves into the store.
+    pub into_store: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub model: String,
+    pub app: String,
+    pub target: PathBuf,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Fetch(Fetch),
+    Link(Link),
+    Relink(Link),
+    Unlink(Unlink),
+    Adopt(Adopt),
+    Conflict(Conflict),
+}
+
+impl Action {
+    /// The Terraform-style symbol shown in front of the line.
+    pub fn symbol(&self) -> char {
+        match self {
+            Action::Fetch(_) | Action::Link(_) | Action::Adopt(_) => '+',
+            Action::Relink(_) => '~',
+            Action::Unlink(_) => '-',
+            Action::Conflict(_) => '!',
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        match self {
+            Action::Fetch(f) => &f.model,
+            Action::Link(l) | Action::Relink(l) => &l.model,
+            Action::Adopt(a) => &a.link.model,
+            Action::Unlink(u) => &u.model,
+            Action::Conflict(c) => &c.model,
+        }
+    }
+}
+
+/// Registry housekeeping that changes nothing a user can see, so it is not a "change":
+/// recording a correct link the registry lost, forgetting rows of links that are gone, and
+/// refreshing the file index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Bookkeeping {
+    Record(Link),
+    Forget { record: i64, target: PathBuf },
+    /// Refresh the file index of a stored model from its metadata.json.
+    Index { model: String },
+}
+
+/// Something found on disk that differs from what mlib left there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub target: PathBuf,
+    pub model: String,
+    pub app: String,
+    pub what: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub fetch: usize,
+    pub fetch_bytes: u64,
+    /// Fetches whose size is unknown until they run.
+    pub fetch_unknown_size: usize,
+    pub link: usize,
+    pub relink: usize,
+    pub unlink: usize,
+    pub adopt: usize,
+    pub conflict: usize,
+}
+
+impl Summary {
+    pub fn of(actions: &[Action]) -> Summary {
+        let mut s = Summary::default();
+        for action in actions {
+            match action {
+                Action::Fetch(f) => {
+                    s.fetch += 1;
+                    match f.bytes {
+                        Some(bytes) => s.fetch_bytes += bytes,
+                        None => s.fetch_unknown_size += 1,
+                    }
+                }
+                Action::Link(_) => s.link += 1,
+                Action::Relink(_) => s.relink += 1,
+                Action::Unlink(_) => s.unlink += 1,
+                Action::Adopt(_) => s.adopt += 1,
+                Action::Conflict(_) => s.conflict += 1,
+            }
+        }
+        s
+    }
+
+    /// Changes apply would make (conflicts are refused, so they are not changes).
+    pub fn changes(&self) -> usize {
+        self.fetch + self.link + self.relink + self.unlink + self.adopt
+    }
+}

@@ -1,0 +1,264 @@
+//! Desired state of the store: for each model, where it lives, which entries it has, and
+//! whether the stored copy is current.
+//!
+//! This is where "never re-hash an unchanged file" happens: a store file whose stat matches
+//! the registry's index is trusted with the indexed hashes; only when the index misses do we
+//! fall back to `metadata.json` (still no hashing).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use mlib_manifest::lock::LockedModel;
+use mlib_manifest::{Model, Source};
+use mlib_registry::{FileStat, IndexEntry};
+use mlib_store::{Metadata, ModelKey, Store};
+
+use crate::action::FetchReason;
+use crate::error::PlanError;
+
+/// What the plan knows about one model of the manifest.
+#[derive(Debug)]
+pub struct DesiredModel {
+    pub name: String,
+    /// Physical path of the model's directory in the store.
+    pub dir: PathBuf,
+    /// Top-level names inside `dir` that are linked into apps, with whether each is a folder.
+    /// Empty when unknown before fetching (a remote model that is neither locked nor stored).
+    pub entries: Vec<Entry>,
+    /// `Some` when the store copy is missing or out of date.
+    pub fetch: Option<FetchReason>,
+    /// Bytes a fetch would transfer, if known.
+    pub fetch_bytes: Option<u64>,
+    /// sha256 of each single-file entry as stored (or as pinned, before the fetch).
+    pub entry_sha256: HashMap<String, String>,
+    /// Store files (relative to the store root) whose index entry is missing or stale but
+    /// whose metadata is intact: apply refreshes the index.
+    pub reindex: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub is_dir: bool,
+}
+
+pub fn key(model: &Model) -> ModelKey<'_> {
+    ModelKey {
+        name: &model.name,
+        model_type: &model.model_type,
+        family: model.family.as_deref(),
+    }
+}
+
+/// Works out the desired state of `model`.
+pub fn desire(
+    model: &Model,
+    store: &Store,
+    store_root: &Path,
+    index: &HashMap<String, IndexEntry>,
+    locked: Option<&LockedModel>,
+) -> Result<DesiredModel, PlanError> {
+    let dir = store_root.join(
+        store
+            .model_dir(&key(model))
+            .strip_prefix(store.root())
+            .expect("model dirs live under the store root"),
+    );
+    let expected = expected_entries(model, locked);
+    let mut desired = DesiredModel {
+        name: model.name.clone(),
+        dir,
+        entries: expected.entries.clone(),
+        fetch: None,
+        fetch_bytes: expected.bytes,
+        entry_sha256: expected.sha256.clone(),
+        reindex: Vec::new(),
+    };
+
+    // Fast path: every expected single-file entry is in the index with an unchanged stat.
+    if !expected.entries.is_empty() && expected.entries.iter().all(|e| !e.is_dir) {
+        let mut all_indexed = true;
+        for entry in &expected.entries {
+            let path = desired.dir.join(&entry.name);
+            let rel = rel_to(store_root, &path);
+            match FileStat::stat(&path) {
+                Err(_) => {
+                    desired.fetch = Some(FetchReason::Missing);
+                    return Ok(desired);
+                }
+                Ok(stat) => match index.get(&rel) {
+                    Some(ix) if ix.size == stat.size && ix.mtime_ns == stat.mtime_ns && ix.ino == stat.ino => {
+                        desired.entry_sha256.insert(entry.name.clone(), ix.sha256.clone());
+                    }
+                    _ => all_indexed = false,
+                },
+            }
+        }
+        if all_indexed {
+            desired.fetch = stale_reason(model, &expected, &desired.entry_sha256, &desired.dir);
+            return Ok(desired);
+        }
+    }
+
+    // Slow path: read metadata.json and check every recorded file's size.
+    let metadata = store
+        .read_metadata(&key(model))
+        .map_err(|source| PlanError::Store { model: model.name.clone(), source })?;
+    let Some(metadata) = metadata else {
+        desired.fetch = Some(FetchReason::Missing);
+        return Ok(desired);
+    };
+    desired.entries = metadata_entries(&metadata, &desired.dir);
+    if !expected.entries.is_empty() && !same_names(&expected.entries, &desired.entries) {
+        // The manifest now names a different file (renamed, or another source).
+        desired.entries = expected.entries.clone();
+        desired.fetch = Some(FetchReason::HashChanged);
+        return Ok(desired);
+    }
+    for file in &metadata.files {
+        let path = desired.dir.join(&file.path);
+        match FileStat::stat(&path) {
+            Ok(stat) if stat.size == file.size => {
+                let rel = rel_to(store_root, &path);
+                let fresh = index
+                    .get(&rel)
+                    .is_some_and(|ix| ix.size == stat.size && ix.mtime_ns == stat.mtime_ns && ix.ino == stat.ino);
+                if !fresh {
+                    desired.reindex.push(rel);
+                }
+            }
+            _ => {
+                desired.fetch = Some(FetchReason::Damaged);
+                return Ok(desired);
+            }
+        }
+        if !file.path.contains('/') {
+            desired.entry_sha256.insert(file.path.clone(), file.sha256.clone());
+        }
+    }
+    desired.fetch = stale_reason(model, &expected, &desired.entry_sha256, &desired.dir);
+    Ok(desired)
+}
+
+fn same_names(a: &[Entry], b: &[Entry]) -> bool {
+    let mut a: Vec<&str> = a.iter().map(|e| e.name.as_str()).collect();
+    let mut b: Vec<&str> = b.iter().map(|e| e.name.as_str()).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+fn metadata_entries(metadata: &Metadata, dir: &Path) -> Vec<Entry> {
+    metadata
+        .entries
+        .iter()
+        .map(|name| Entry {
+            name: name.clone(),
+            is_dir: dir.join(name).is_dir(),
+        })
+        .collect()
+}
+
+/// Whether a present store copy is out of date with respect to the manifest or lock.
+fn stale_reason(
+    model: &Model,
+    expected: &Expected,
+    stored: &HashMap<String, String>,
+    dir: &Path,
+) -> Option<FetchReason> {
+    for (name, want) in &expected.sha256 {
+        if stored.get(name).is_some_and(|have| have != want) {
+            return Some(FetchReason::HashChanged);
+        }
+    }
+    // An unpinned local file that changed size since it was copied in is re-copied; pin a
+    // sha256 in the manifest to make that decision by content.
+    if let Source::Local(path) = &model.source
+        && model.sha256.is_none()
+        && let (Ok(src), [entry]) = (FileStat::stat(path), expected.entries.as_slice())
+        && !entry.is_dir
+        && let Ok(stored) = FileStat::stat(&dir.join(&entry.name))
+        && src.size != stored.size
+    {
+        return Some(FetchReason::SourceChanged);
+    }
+    None
+}
+
+#[derive(Clone, Debug, Default)]
+struct Expected {
+    entries: Vec<Entry>,
+    sha256: HashMap<String, String>,
+    bytes: Option<u64>,
+}
+
+/// The entries a model will have in the store, known from the manifest (local sources) or
+/// the lock (remote sources) without fetching anything.
+fn expected_entries(model: &Model, locked: Option<&LockedModel>) -> Expected {
+    let mut expected = Expected::default();
+    match (&model.source, locked) {
+        (Source::Local(path), _) => {
+            let Ok(meta) = path.metadata() else {
+                return expected;
+            };
+            let name = model
+                .file
+                .clone()
+                .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let Some(name) = name else {
+                return expected;
+            };
+            if let Some(sha) = &model.sha256 {
+                expected.sha256.insert(name.clone(), sha.clone());
+            }
+            expected.bytes = Some(if meta.is_dir() { dir_size(path) } else { meta.len() });
+            expected.entries.push(Entry {
+                name,
+                is_dir: meta.is_dir(),
+            });
+        }
+        (_, Some(locked)) => {
+            let mut bytes = 0;
+            for file in &locked.files {
+                bytes += file.size;
+                let (top, nested) = match file.path.split_once('/') {
+                    Some((top, _)) => (top, true),
+                    None => (file.path.as_str(), false),
+                };
+                if !nested && let Some(sha) = &file.sha256 {
+                    expected.sha256.insert(top.to_string(), sha.clone());
+                }
+                if !expected.entries.iter().any(|e| e.name == top) {
+                    expected.entries.push(Entry {
+                        name: top.to_string(),
+                        is_dir: nested,
+                    });
+                }
+            }
+            expected.bytes = Some(bytes);
+        }
+        (_, None) => {}
+    }
+    expected
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(read) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    read.flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&entry.path()),
+            Ok(_) => entry.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// `path` relative to the store root, '/'-separated: the file index's key.
+pub fn rel_to(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}

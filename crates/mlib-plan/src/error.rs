@@ -1,0 +1,32 @@
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Registry(#[from] mlib_registry::RegistryError),
+    #[error("model `{model}`: {source}")]
+    Store {
+        model: String,
+        #[source]
+        source: mlib_store::StoreError,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    IoPlain(io::Error),
+    #[error("{} is not a usable plan file: {reason}", path.display())]
+    BadPlanFile { path: PathBuf, reason: String },
+    #[error("Saved plan is stale: {why}. Run `mlib plan -o FILE` again and review it.")]
+    StalePlan { why: String },
+}
+
+impl PlanError {
+    pub(crate) fn io_plain(err: io::Error) -> PlanError {
+        PlanError::IoPlain(err)
+    }
+}

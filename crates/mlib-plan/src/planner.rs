@@ -1,0 +1,464 @@
+//! Desired vs observed → [`Plan`]. Planning reads the disk and the registry and changes
+//! nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use mlib_manifest::lock::LockedModel;
+use mlib_manifest::{App, LinkMode, Manifest};
+use mlib_registry::{FileStat, LinkKind, LinkRecord, Registry};
+use mlib_store::Store;
+
+use crate::action::{
+    Action, Adopt, Bookkeeping, Conflict, Drift, Fetch, Link, LinkHow, Summary, Unlink,
+};
+use crate::desired::{self, DesiredModel};
+use crate::error::PlanError;
+use crate::paths::{self, PhysicalCache};
+use crate::saved::Plan;
+
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Replace a real file that is in the way by a link when its sha256 equals the model's.
+    pub adopt: bool,
+}
+
+pub struct PlanInput<'a> {
+    pub manifest: &'a Manifest,
+    /// The manifest's identity in the registry (its canonical path).
+    pub manifest_id: &'a str,
+    pub store: &'a Store,
+    pub registry: &'a Registry,
+    /// Remote models resolved from the lock (or the network): their files, sizes and hashes.
+    pub remote: &'a HashMap<String, LockedModel>,
+    /// Digest of the lock file, if there is one, for saved-plan staleness.
+    pub lock_digest: Option<String>,
+    pub options: PlanOptions,
+}
+
+pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
+    let mut planner = Planner::new(input)?;
+    planner.models()?;
+    planner.links()?;
+    planner.leftovers();
+    Ok(planner.finish())
+}
+
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    store_root: PathBuf,
+    store_dev: Option<u64>,
+    physical: PhysicalCache,
+    devices: HashMap<PathBuf, Option<u64>>,
+    models: HashMap<String, DesiredModel>,
+    mine: HashMap<PathBuf, LinkRecord>,
+    others: HashMap<PathBuf, LinkRecord>,
+    seen: HashSet<PathBuf>,
+    actions: Vec<Action>,
+    bookkeeping: Vec<Bookkeeping>,
+    drift: Vec<Drift>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(input: &'a PlanInput<'a>) -> Result<Self, PlanError> {
+        let store_root = paths::physical(input.store.root()).map_err(|source| PlanError::Io {
+            path: input.store.root().to_path_buf(),
+            source,
+        })?;
+        let store_dev = device_of(&store_root);
+        let mut mine = HashMap::new();
+        let mut others = HashMap::new();
+        for record in input.registry.links()? {
+            if record.manifest == input.manifest_id {
+                mine.insert(record.target.clone(), record);
+            } else {
+                others.insert(record.target.clone(), record);
+            }
+        }
+        Ok(Planner {
+            input,
+            store_root,
+            store_dev,
+            physical: PhysicalCache::default(),
+            devices: HashMap::new(),
+            models: HashMap::new(),
+            mine,
+            others,
+            seen: HashSet::new(),
+            actions: Vec::new(),
+            bookkeeping: Vec::new(),
+            drift: Vec::new(),
+            warnings: Vec::new(),
+        })
+    }
+
+    fn models(&mut self) -> Result<(), PlanError> {
+        let index = self.input.registry.index_all()?;
+        for model in self.input.manifest.models.values() {
+            let locked = self.input.remote.get(&model.name);
+            let desired = desired::desire(model, self.input.store, &self.store_root, &index, locked)?;
+            if let Some(reason) = desired.fetch.clone() {
+                self.actions.push(Action::Fetch(Fetch {
+                    model: model.name.clone(),
+                    source: model.source.to_string(),
+                    reason,
+                    bytes: desired.fetch_bytes,
+                }));
+            }
+            if !desired.reindex.is_empty() && desired.fetch.is_none() {
+                self.bookkeeping.push(Bookkeeping::Index { model: model.name.clone() });
+            }
+            self.models.insert(model.name.clone(), desired);
+        }
+        Ok(())
+    }
+
+    fn links(&mut self) -> Result<(), PlanError> {
+        let manifest = self.input.manifest;
+        for app in manifest.apps.values() {
+            for model in manifest.models.values() {
+                if !app.selects(model) {
+                    continue;
+                }
+                let Some(folder) = app.folder_for(&model.model_type) else {
+                    self.warnings.push(format!(
+                        "app `{}` has no folder for type `{}`: model `{}` is not linked there",
+                        app.name, model.model_type, model.name
+                    ));
+                    continue;
+                };
+                let folder = self.physical.dir(&folder).map_err(|source| PlanError::Io {
+                    path: folder.clone(),
+                    source,
+                })?;
+                let entries = self.models[&model.name].entries.clone();
+                if entries.is_empty() {
+                    // Remote and not resolved yet: the links appear once it is fetched.
+                    continue;
+                }
+                for entry in entries {
+                    let target = folder.join(&entry.name);
+                    let source = self.models[&model.name].dir.join(&entry.name);
+                    let how = self.link_how(app, &folder, entry.is_dir);
+                    self.seen.insert(target.clone());
+                    let link = Link {
+                        model: model.name.clone(),
+                        app: app.name.clone(),
+                        target,
+                        source,
+                        how,
+                        replaces: None,
+                        moved_from: None,
+                    };
+                    self.observe(link, &entry.name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How a link into `folder` is made for this app's link mode.
+    fn link_how(&mut self, app: &App, folder: &Path, is_dir: bool) -> LinkHow {
+        let same_fs = {
+            let dev = match self.devices.get(folder) {
+                Some(dev) => *dev,
+                None => {
+                    let dev = device_of(folder);
+                    self.devices.insert(folder.to_path_buf(), dev);
+                    dev
+                }
+            };
+            dev.is_some() && dev == self.store_dev
+        };
+        match app.link {
+            LinkMode::Copy => LinkHow::Copy,
+            // A folder cannot be hardlinked; a symlink to it is the closest safe thing.
+            LinkMode::Hardlink if !is_dir => LinkHow::Hardlink,
+            LinkMode::Auto | LinkMode::Symlink | LinkMode::Hardlink => {
+                if same_fs {
+                    LinkHow::RelativeSymlink
+                } else {
+                    let warning = format!(
+                        "app `{}` is on another filesystem than the store: using absolute symlinks, which break if the store's mount point changes",
+                        app.name
+                    );
+                    if !self.warnings.contains(&warning) {
+                        self.warnings.push(warning);
+                    }
+                    LinkHow::AbsoluteSymlink
+                }
+            }
+        }
+    }
+
+    /// Compares one desired link with what is on disk and in the registry.
+    fn observe(&mut self, mut link: Link, entry: &str) {
+        let record = self.mine.get(&link.target).cloned();
+        let fetching = self.models[&link.model].fetch.is_some();
+        let meta = match link.target.symlink_metadata() {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                if let Some(record) = record {
+                    self.drift_at(&link, "was removed since mlib linked it");
+                    link.replaces = Some(record.id);
+                }
+                self.actions.push(Action::Link(link));
+                return;
+            }
+            Err(err) => {
+                self.conflict(&link, format!("cannot be inspected: {err}"));
+                return;
+            }
+        };
+        let stat = FileStat::from_metadata(&meta);
+
+        if let Some(record) = &record {
+            if record.stat == stat {
+                let same_kind = kind_of(link.how) == record.kind;
+                let same_source = record.source == link.source;
+                let content_current = match link.how {
+                    LinkHow::Hardlink => !fetching && self.same_inode(&link.source, stat.ino),
+                    LinkHow::Copy => !fetching,
+                    _ => true,
+                };
+                if !(same_kind && same_source && content_current) {
+                    link.replaces = Some(record.id);
+                    self.actions.push(Action::Relink(link));
+                }
+                return;
+            }
+            // Changed by someone since mlib made it. Still fine if it is the right link.
+            if meta.file_type().is_symlink() && self.points_to(&link.target, &link.source) {
+                if link.how.is_symlink() {
+                    link.replaces = Some(record.id);
+                    self.bookkeeping.push(Bookkeeping::Record(link));
+                    return;
+                }
+            }
+            self.drift_at(&link, "was changed since mlib linked it");
+            self.conflict(
+                &link,
+                "changed since mlib linked it; left alone (remove it to let mlib link it again)"
+                    .into(),
+            );
+            return;
+        }
+
+        if let Some(other) = self.others.get(&link.target) {
+            let reason = format!("already linked by another manifest ({})", other.manifest);
+            self.conflict(&link, reason);
+            return;
+        }
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            if self.points_to(&link.target, &link.source) && link.how.is_symlink() {
+                // The right link, made by mlib before the registry was lost (or by hand).
+                self.bookkeeping.push(Bookkeeping::Record(link));
+            } else {
+                let points = std::fs::read_link(&link.target)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "?".into());
+                self.conflict(&link, format!("a symlink mlib did not make is in the way (-> {points})"));
+            }
+            return;
+        }
+        if file_type.is_file() {
+            if link.how == LinkHow::Hardlink && !fetching && self.same_inode(&link.source, stat.ino) {
+                self.bookkeeping.push(Bookkeeping::Record(link));
+                return;
+            }
+            self.real_file_in_the_way(link, entry, stat.size);
+            return;
+        }
+        self.conflict(&link, "a directory mlib did not make is in the way".into());
+    }
+
+    fn real_file_in_the_way(&mut self, link: Link, entry: &str, size: u64) {
+        if !self.input.options.adopt {
+            self.conflict(
+                &link,
+                "a file mlib did not make is in the way (run with --adopt to replace it by a link if it is identical to the model)".into(),
+            );
+            return;
+        }
+        let model = &self.models[&link.model];
+        let Some(want) = model.entry_sha256.get(entry).cloned() else {
+            self.conflict(
+                &link,
+                "a file is in the way and the model has no sha256 to compare it with; pin one in the manifest to adopt it".into(),
+            );
+            return;
+        };
+        match mlib_store::hash_file(&link.target) {
+            Ok(hashes) if hashes.sha256 == want => {
+                let into_store = model.fetch.is_some();
+                if into_store {
+                    // The user's copy becomes the store's copy: nothing to fetch.
+                    let name = link.model.clone();
+                    self.actions
+                        .retain(|a| !matches!(a, Action::Fetch(f) if f.model == name));
+                    if let Some(m) = self.models.get_mut(&name) {
+                        m.fetch = None;
+                    }
+                }
+                let _ = size;
+                self.actions.push(Action::Adopt(Adopt {
+                    link,
+                    sha256: want,
+                    into_store,
+                }));
+            }
+            Ok(hashes) => self.conflict(
+                &link,
+                format!(
+                    "a file mlib did not make is in the way and differs from the model (sha256 {} instead of {want}); left alone",
+                    hashes.sha256
+                ),
+            ),
+            Err(err) => self.conflict(&link, format!("a file is in the way and cannot be read: {err}")),
+        }
+    }
+
+    /// Links this manifest made that the manifest no longer wants.
+    fn leftovers(&mut self) {
+        let mut stale: Vec<LinkRecord> = self
+            .mine
+            .values()
+            .filter(|r| !self.seen.contains(&r.target))
+            .cloned()
+            .collect();
+        stale.sort_by(|a, b| a.target.cmp(&b.target));
+        let mut unlinks = Vec::new();
+        for record in &stale {
+            match FileStat::lstat(&record.target) {
+                Ok(stat) if stat == record.stat && self.moves(record) => {}
+                Ok(stat) if stat == record.stat => unlinks.push(Action::Unlink(Unlink {
+                    model: record.model.clone(),
+                    app: record.app.clone(),
+                    target: record.target.clone(),
+                    record: record.id,
+                })),
+                Ok(_) => {
+                    self.drift.push(Drift {
+                        target: record.target.clone(),
+                        model: record.model.clone(),
+                        app: record.app.clone(),
+                        what: "was changed since mlib linked it; it is no longer wanted, but mlib leaves it in place".into(),
+                    });
+                    self.bookkeeping.push(Bookkeeping::Forget {
+                        record: record.id,
+                        target: record.target.clone(),
+                    });
+                }
+                Err(_) => {
+                    self.drift.push(Drift {
+                        target: record.target.clone(),
+                        model: record.model.clone(),
+                        app: record.app.clone(),
+                        what: "was removed since mlib linked it".into(),
+                    });
+                    self.bookkeeping.push(Bookkeeping::Forget {
+                        record: record.id,
+                        target: record.target.clone(),
+                    });
+                }
+            }
+        }
+        self.actions.extend(unlinks);
+    }
+
+    /// When the app's folder mapping changed, the model's new link is a move of its old one:
+    /// turn the pending link into a relink that also removes the old link.
+    fn moves(&mut self, record: &LinkRecord) -> bool {
+        let name = record.target.file_name();
+        let pending = self.actions.iter_mut().find_map(|action| match action {
+            Action::Link(link)
+                if link.replaces.is_none()
+                    && link.model == record.model
+                    && link.app == record.app
+                    && link.target.file_name() == name =>
+            {
+                Some(link)
+            }
+            _ => None,
+        });
+        let Some(link) = pending else { return false };
+        link.replaces = Some(record.id);
+        link.moved_from = Some(record.target.clone());
+        let moved = link.clone();
+        self.actions.retain(|a| !matches!(a, Action::Link(l) if l.target == moved.target));
+        self.actions.push(Action::Relink(moved));
+        true
+    }
+
+    fn finish(self) -> Plan {
+        let registry = self.input.registry;
+        let mut plan = Plan {
+            format: crate::saved::FORMAT,
+            manifest: self.input.manifest.path.clone(),
+            manifest_digest: self.input.manifest.digest.clone(),
+            lock_digest: self.input.lock_digest.clone(),
+            registry_lineage: registry.lineage().unwrap_or_default(),
+            registry_serial: registry.serial().unwrap_or_default(),
+            adopt: self.input.options.adopt,
+            drift: self.drift,
+            actions: self.actions,
+            bookkeeping: self.bookkeeping,
+            warnings: self.warnings,
+            summary: Summary::default(),
+        };
+        plan.sort();
+        plan.summary = Summary::of(&plan.actions);
+        plan
+    }
+
+    fn conflict(&mut self, link: &Link, reason: String) {
+        self.actions.push(Action::Conflict(Conflict {
+            model: link.model.clone(),
+            app: link.app.clone(),
+            target: link.target.clone(),
+            reason,
+        }));
+    }
+
+    fn drift_at(&mut self, link: &Link, what: &str) {
+        self.drift.push(Drift {
+            target: link.target.clone(),
+            model: link.model.clone(),
+            app: link.app.clone(),
+            what: what.into(),
+        });
+    }
+
+    fn points_to(&self, link: &Path, source: &Path) -> bool {
+        match std::fs::read_link(link) {
+            Ok(content) => {
+                let resolved = paths::resolve_link_target(link, &content);
+                resolved == source
+                    || paths::physical(&resolved).is_ok_and(|real| real == source)
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn same_inode(&self, source: &Path, ino: u64) -> bool {
+        source.metadata().is_ok_and(|m| m.ino() == ino)
+    }
+}
+
+pub(crate) fn kind_of(how: LinkHow) -> LinkKind {
+    match how {
+        LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => LinkKind::Symlink,
+        LinkHow::Hardlink => LinkKind::Hardlink,
+        LinkHow::Copy => LinkKind::Copy,
+    }
+}
+
+/// The device of `path`, or of its nearest existing ancestor (a folder mlib will create lives
+/// on the filesystem of the folder it is created in).
+fn device_of(path: &Path) -> Option<u64> {
+    paths::nearest_existing(path).and_then(|p| p.metadata().ok()).map(|m| m.dev())
+}

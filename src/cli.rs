@@ -1,0 +1,184 @@
+//! Command-line interface: every flag also reads an `MLIB_*` environment variable, so a
+//! `startup.sh` or CI job can set behaviour without editing its command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mlib",
+    version,
+    about = "Declarative model files for ComfyUI, Forge, A1111, Fooocus, SD.Next and SwarmUI",
+    long_about = "mlib reads a models.yaml that declares the models an environment needs and how \
+                  they map into each app's folders. `mlib plan` shows what would change, \
+                  `mlib apply` stores each file once in a shared store and links it into every \
+                  app, recording each link in a registry so it can be checked and undone safely.",
+    after_help = "Start with `mlib validate`, then `mlib plan`, then `mlib apply`.\n\
+                  Human output goes to stderr, data (plans, JSON events) to stdout."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The manifest to use.
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        env = "MLIB_FILE",
+        default_value = "models.yaml",
+        value_name = "FILE"
+    )]
+    pub file: PathBuf,
+
+    /// Print newline-delimited JSON events on stdout instead of human output.
+    #[arg(long, global = true, env = "MLIB_JSON")]
+    pub json: bool,
+
+    /// Print only errors.
+    #[arg(short, long, global = true, env = "MLIB_QUIET", conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail (repeat for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to use colours (NO_COLOR is honoured by `auto`).
+    #[arg(long, global = true, env = "MLIB_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Never draw progress bars; print plain progress lines instead.
+    #[arg(long, global = true, env = "MLIB_NO_PROGRESS")]
+    pub no_progress: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a manifest: syntax, types, hashes, names and paths, app folders.
+    ///
+    /// Needs no network and changes nothing. Exits 1 on any error, listing every error with
+    /// its file:line:column.
+    Validate,
+
+    /// Show what `apply` would change, without changing anything.
+    ///
+    /// Drift (what changed on disk since the last apply) is shown first, then one line per
+    /// action: `+` add to the store or link, `~` relink, `-` unlink, `!` conflict (refused).
+    Plan(PlanArgs),
+
+    /// Make the store and the apps match the manifest.
+    ///
+    /// Asks for confirmation on a terminal; without one it needs --auto-approve or a saved
+    /// plan file (the file is the approval). Running it again changes nothing.
+    Apply(ApplyArgs),
+
+    /// Show, per app, what is linked, missing or drifted.
+    Status,
+
+    /// Rebuild the registry's file index from the store's metadata.json files.
+    ///
+    /// The index is a cache: deleting it loses nothing. Scan also records links that are
+    /// already in place and point at the right store entry.
+    Scan,
+
+    /// Release the apply lock of the manifest's store, held by a process that is gone.
+    ForceUnlock {
+        /// The lock id printed by the waiting apply (`mlib apply` shows it).
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 0 when there are no changes, 2 when there are changes, 1 on error.
+    #[arg(long, env = "MLIB_DETAILED_EXITCODE")]
+    pub detailed_exitcode: bool,
+
+    /// Save the plan to FILE; `mlib apply FILE` applies exactly it, or refuses if anything changed.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub adopt: AdoptArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArg {
+    /// Replace a file that is in a link's way by the link when its sha256 equals the model's
+    /// (the file moves into the store if the store has no copy yet).
+    #[arg(long, env = "MLIB_ADOPT")]
+    pub adopt: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `mlib plan -o FILE`: apply exactly it (it is the approval).
+    #[arg(value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+
+    /// Do not ask for confirmation.
+    #[arg(long, env = "MLIB_AUTO_APPROVE")]
+    pub auto_approve: bool,
+
+    #[command(flatten)]
+    pub adopt: AdoptArg,
+
+    /// How long to wait for another apply on the same store to finish.
+    #[arg(long, env = "MLIB_LOCK_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+
+    /// How many models to fetch at once.
+    #[arg(short, long, env = "MLIB_JOBS", default_value_t = 4)]
+    pub jobs: usize,
+}
+
+/// Parses `300`, `300s`, `5m`, `1h` or `250ms`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 30s, 5m or 1h)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}` (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

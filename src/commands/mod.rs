@@ -1,0 +1,44 @@
+//! One file per command; `run` maps their outcome to an exit status and prints errors.
+
+mod apply;
+mod force_unlock;
+mod plan;
+mod planning;
+mod scan;
+mod status;
+mod validate;
+
+use crate::cli::{Cli, Command};
+use crate::context::ManifestReported;
+use crate::exit::Status;
+use crate::printer::Printer;
+
+pub fn run(cli: Cli, printer: &Printer) -> Status {
+    let name = match &cli.command {
+        Command::Validate => "validate",
+        Command::Plan(_) => "plan",
+        Command::Apply(_) => "apply",
+        Command::Status => "status",
+        Command::Scan => "scan",
+        Command::ForceUnlock { .. } => "force-unlock",
+    };
+    crate::render::version_event(printer, name);
+    let file = cli.global.file.clone();
+    let result = match cli.command {
+        Command::Validate => validate::run(&file, printer),
+        Command::Plan(args) => plan::run(&file, &args, printer),
+        Command::Apply(args) => apply::run(&file, &args, printer),
+        Command::Status => status::run(&file, printer),
+        Command::Scan => scan::run(&file, printer),
+        Command::ForceUnlock { id } => force_unlock::run(&file, &id, printer),
+    };
+    match result {
+        Ok(status) => status,
+        Err(err) => {
+            if err.downcast_ref::<ManifestReported>().is_none() {
+                printer.error(format!("{err:#}"));
+            }
+            Status::Failure
+        }
+    }
+}

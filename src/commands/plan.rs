@@ -1,0 +1,36 @@
+//! `mlib plan`: what apply would do, changing nothing.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+use crate::cli::PlanArgs;
+use crate::context::Context;
+use crate::exit::Status;
+use crate::printer::Printer;
+use crate::render::{self, Targets};
+
+pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
+    let ctx = Context::load(file, printer)?;
+    let (registry, existed) = ctx.open_registry_for_plan()?;
+    let plan = super::planning::compute(&ctx, &registry, existed, args.adopt.adopt)?;
+    if printer.json {
+        render::plan_json(printer, &plan);
+    } else {
+        render::plan_human(printer, &Targets::new(ctx.app_roots()), &plan);
+    }
+    if let Some(out) = &args.out {
+        plan.save(out)
+            .with_context(|| format!("cannot save the plan to {}", out.display()))?;
+        printer.info(format!(
+            "\nSaved the plan to {}. Apply exactly it with `mlib apply {}`.",
+            out.display(),
+            out.display()
+        ));
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        Status::Changes
+    } else {
+        Status::Success
+    })
+}

@@ -1,0 +1,103 @@
+//! `mlib status`: per app, what is linked, missing and drifted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+use mlib_plan::Action;
+use serde_json::json;
+
+use crate::context::Context;
+use crate::exit::Status;
+use crate::printer::Printer;
+use crate::render::Targets;
+
+#[derive(Default)]
+struct AppStatus {
+    linked: Vec<String>,
+    missing: Vec<String>,
+    drifted: Vec<String>,
+}
+
+pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
+    let ctx = Context::load(file, printer)?;
+    let (registry, existed) = ctx.open_registry_for_plan()?;
+    let plan = super::planning::compute(&ctx, &registry, existed, false)?;
+    let targets = Targets::new(ctx.app_roots());
+
+    let mut apps: BTreeMap<&str, AppStatus> = ctx.manifest.apps.keys().map(|a| (a.as_str(), AppStatus::default())).collect();
+    let mut pending = std::collections::HashSet::new();
+    for action in &plan.actions {
+        let (app, target, line) = match action {
+            Action::Link(l) => (&l.app, &l.target, format!("{} (not linked)", targets.show(&l.app, &l.target))),
+            Action::Relink(l) => (&l.app, &l.target, format!("{} (points at an old location)", targets.show(&l.app, &l.target))),
+            Action::Conflict(c) => (&c.app, &c.target, format!("{}: {}", targets.show(&c.app, &c.target), c.reason)),
+            Action::Adopt(a) => (&a.link.app, &a.link.target, format!("{} (identical file, not a link yet)", targets.show(&a.link.app, &a.link.target))),
+            Action::Fetch(_) | Action::Unlink(_) => continue,
+        };
+        pending.insert(target.clone());
+        if let Some(status) = apps.get_mut(app.as_str()) {
+            match action {
+                Action::Link(_) => status.missing.push(line),
+                _ => status.drifted.push(line),
+            }
+        }
+    }
+    for drift in &plan.drift {
+        if let Some(status) = apps.get_mut(drift.app.as_str()) {
+            status.drifted.push(format!("{} {}", targets.show(&drift.app, &drift.target), drift.what));
+        }
+    }
+    for record in registry.links_for_manifest(&ctx.manifest_id)? {
+        if pending.contains(&record.target) {
+            continue;
+        }
+        if let Some(status) = apps.get_mut(record.app.as_str()) {
+            status.linked.push(targets.show(&record.app, &record.target));
+        }
+    }
+
+    let to_add: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Fetch(f) => Some(f.model.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut healthy = to_add.is_empty();
+    for (name, status) in &apps {
+        healthy &= status.missing.is_empty() && status.drifted.is_empty();
+        if printer.json {
+            printer.event(json!({"type": "app_status", "app": name, "linked": status.linked, "missing": status.missing, "drifted": status.drifted}));
+            continue;
+        }
+        printer.info(format!(
+            "{}: {} linked, {} missing, {} drifted",
+            printer.paint_bold(name),
+            status.linked.len(),
+            status.missing.len(),
+            status.drifted.len()
+        ));
+        for line in &status.linked {
+            printer.detail(format!("  ok       {line}"));
+        }
+        for line in &status.missing {
+            printer.info(format!("  missing  {line}"));
+        }
+        for line in &status.drifted {
+            printer.info(format!("  drifted  {line}"));
+        }
+    }
+    if printer.json {
+        printer.event(json!({"type": "store_status", "models": ctx.manifest.models.len(), "to_add": to_add}));
+    } else if to_add.is_empty() {
+        printer.info(format!("store: all {} models present", ctx.manifest.models.len()));
+    } else {
+        printer.info(format!("store: {} of {} models not stored yet: {}", to_add.len(), ctx.manifest.models.len(), to_add.join(", ")));
+    }
+    if !healthy && !printer.json {
+        printer.info("Run `mlib plan` to see what apply would change.");
+    }
+    Ok(Status::Success)
+}

@@ -1,0 +1,108 @@
+//! The only place that writes to the terminal.
+//!
+//! Human messages go to stderr, data (JSON events) to stdout, so `mlib plan --json | jq`
+//! works and logs stay readable. Messages read fine without colour: colour only adds
+//! emphasis.
+
+use std::io::{IsTerminal, Write};
+
+use owo_colors::OwoColorize;
+use serde_json::Value;
+
+use crate::cli::{ColorChoice, GlobalArgs};
+
+pub struct Printer {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    pub color: bool,
+    /// Progress bars are drawn only on a terminal and when asked for.
+    pub progress_bars: bool,
+    pub stdin_is_tty: bool,
+}
+
+impl Printer {
+    pub fn new(args: &GlobalArgs) -> Printer {
+        let stderr_tty = std::io::stderr().is_terminal();
+        let color = match args.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stderr_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        Printer {
+            json: args.json,
+            quiet: args.quiet,
+            verbose: args.verbose,
+            color,
+            progress_bars: stderr_tty && !args.no_progress && !args.json && !args.quiet,
+            stdin_is_tty: std::io::stdin().is_terminal(),
+        }
+    }
+
+    /// A line of human output (suppressed by --quiet and --json).
+    pub fn info(&self, line: impl AsRef<str>) {
+        if !self.quiet && !self.json {
+            eprintln!("{}", line.as_ref());
+        }
+    }
+
+    /// Detail shown with -v.
+    pub fn detail(&self, line: impl AsRef<str>) {
+        if self.verbose > 0 && !self.json {
+            eprintln!("{}", line.as_ref());
+        }
+    }
+
+    pub fn warn(&self, message: impl AsRef<str>) {
+        if self.json {
+            self.event(serde_json::json!({"type": "diagnostic", "severity": "warning", "message": message.as_ref()}));
+        } else if !self.quiet {
+            eprintln!("{} {}", self.paint_warn("warning:"), message.as_ref());
+        }
+    }
+
+    pub fn error(&self, message: impl AsRef<str>) {
+        if self.json {
+            self.event(serde_json::json!({"type": "diagnostic", "severity": "error", "message": message.as_ref()}));
+        } else {
+            eprintln!("{} {}", self.paint_error("error:"), message.as_ref());
+        }
+    }
+
+    /// A hint after an error, separated by a blank line as uv does.
+    pub fn hint(&self, message: impl AsRef<str>) {
+        if !self.json {
+            eprintln!("\n{} {}", self.paint_bold("hint:"), message.as_ref());
+        }
+    }
+
+    /// One JSON event on stdout (newline-delimited).
+    pub fn event(&self, value: Value) {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`mlib plan --json | head`) is not an error worth a panic.
+        let _ = writeln!(out, "{value}");
+        let _ = out.flush();
+    }
+
+    pub fn paint_add(&self, text: &str) -> String {
+        if self.color { text.green().to_string() } else { text.to_string() }
+    }
+    pub fn paint_change(&self, text: &str) -> String {
+        if self.color { text.yellow().to_string() } else { text.to_string() }
+    }
+    pub fn paint_remove(&self, text: &str) -> String {
+        if self.color { text.red().to_string() } else { text.to_string() }
+    }
+    pub fn paint_error(&self, text: &str) -> String {
+        if self.color { text.red().bold().to_string() } else { text.to_string() }
+    }
+    pub fn paint_warn(&self, text: &str) -> String {
+        if self.color { text.yellow().bold().to_string() } else { text.to_string() }
+    }
+    pub fn paint_bold(&self, text: &str) -> String {
+        if self.color { text.bold().to_string() } else { text.to_string() }
+    }
+    pub fn paint_dim(&self, text: &str) -> String {
+        if self.color { text.dimmed().to_string() } else { text.to_string() }
+    }
+}

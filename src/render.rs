@@ -1,0 +1,179 @@
+//! Human and JSON renderings of plans, reports and manifest errors.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use mlib_plan::{Action, Plan, Summary};
+use serde_json::json;
+
+use crate::printer::Printer;
+
+pub fn manifest_error(printer: &Printer, err: &mlib_manifest::ManifestError) {
+    if printer.json {
+        for d in err.diagnostics() {
+            printer.event(json!({
+                "type": "diagnostic",
+                "severity": "error",
+                "file": d.file.display().to_string(),
+                "line": d.line,
+                "column": d.column,
+                "message": d.message,
+                "hint": d.hint,
+            }));
+        }
+        return;
+    }
+    let handler = if printer.color {
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode())
+    } else {
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+    };
+    let mut out = String::new();
+    match handler.render_report(&mut out, err) {
+        Ok(()) => eprint!("{out}"),
+        Err(_) => eprintln!("{err}"),
+    }
+}
+
+/// Formats bytes the way people read disk sizes (binary units).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Shows targets as `app: path inside the app`, which is what a reviewer recognises.
+pub struct Targets {
+    roots: HashMap<String, PathBuf>,
+}
+
+impl Targets {
+    pub fn new(roots: HashMap<String, PathBuf>) -> Targets {
+        Targets { roots }
+    }
+
+    pub fn show(&self, app: &str, target: &Path) -> String {
+        let inside = self
+            .roots
+            .get(app)
+            .and_then(|root| target.strip_prefix(root).ok())
+            .unwrap_or(target);
+        format!("{app}: {}", inside.display())
+    }
+}
+
+pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> String {
+    let (symbol, verb, model, rest) = match action {
+        Action::Fetch(f) => {
+            let size = f.bytes.map(|b| format!(", {}", bytes(b))).unwrap_or_default();
+            ("+", "add", &f.model, format!("from {}{size}", f.source))
+        }
+        Action::Link(l) => ("+", "link", &l.model, targets.show(&l.app, &l.target)),
+        Action::Relink(l) => ("~", "relink", &l.model, targets.show(&l.app, &l.target)),
+        Action::Unlink(u) => ("-", "unlink", &u.model, targets.show(&u.app, &u.target)),
+        Action::Adopt(a) => (
+            "+",
+            "adopt",
+            &a.link.model,
+            format!("{} (identical file becomes a link)", targets.show(&a.link.app, &a.link.target)),
+        ),
+        Action::Conflict(c) => ("!", "conflict", &c.model, format!("{}: {}", targets.show(&c.app, &c.target), c.reason)),
+    };
+    let head = format!("{symbol} {verb:<8}");
+    let head = match symbol {
+        "+" => printer.paint_add(&head),
+        "~" => printer.paint_change(&head),
+        "-" => printer.paint_remove(&head),
+        _ => printer.paint_error(&head),
+    };
+    format!("  {head} {} {rest}", printer.paint_bold(model))
+}
+
+pub fn summary_line(summary: &Summary) -> String {
+    if summary.changes() == 0 && summary.conflict == 0 {
+        return "No changes. Store and apps match models.yaml.".to_string();
+    }
+    let mut add = format!("{} to add", summary.fetch);
+    if summary.fetch > 0 {
+        let mut size = bytes(summary.fetch_bytes);
+        if summary.fetch_unknown_size > 0 {
+            size = format!("{size} + {} of unknown size", summary.fetch_unknown_size);
+        }
+        add = format!("{add} ({size})");
+    }
+    let mut parts = vec![
+        add,
+        format!("{} to link", summary.link),
+        format!("{} to relink", summary.relink),
+        format!("{} to unlink", summary.unlink),
+    ];
+    if summary.adopt > 0 {
+        parts.push(format!("{} to adopt", summary.adopt));
+    }
+    let mut line = format!("Plan: {}.", parts.join(", "));
+    if summary.conflict > 0 {
+        let s = if summary.conflict == 1 { "" } else { "s" };
+        line.push_str(&format!(" {} conflict{s} (refused; see `!` lines).", summary.conflict));
+    }
+    line
+}
+
+/// The whole plan for people: drift first, then actions, then the summary.
+pub fn plan_human(printer: &Printer, targets: &Targets, plan: &Plan) {
+    for warning in &plan.warnings {
+        printer.warn(warning);
+    }
+    if !plan.drift.is_empty() {
+        printer.info(printer.paint_bold("Drift since the last apply:"));
+        for drift in &plan.drift {
+            printer.info(format!("  {} {}", targets.show(&drift.app, &drift.target), drift.what));
+        }
+        printer.info("");
+    }
+    if !plan.actions.is_empty() {
+        for action in &plan.actions {
+            printer.info(action_line(printer, targets, action));
+        }
+        printer.info("");
+    }
+    printer.info(printer.paint_bold(&summary_line(&plan.summary)));
+}
+
+/// The plan as JSON events: drift, one `planned_change` per action, and the summary.
+pub fn plan_json(printer: &Printer, plan: &Plan) {
+    for drift in &plan.drift {
+        printer.event(json!({"type": "resource_drift", "drift": drift}));
+    }
+    for warning in &plan.warnings {
+        printer.event(json!({"type": "diagnostic", "severity": "warning", "message": warning}));
+    }
+    for action in &plan.actions {
+        printer.event(json!({"type": "planned_change", "symbol": action.symbol().to_string(), "change": action}));
+    }
+    printer.event(json!({
+        "type": "change_summary",
+        "changes": plan.summary.changes(),
+        "summary": plan.summary,
+        "message": summary_line(&plan.summary),
+    }));
+}
+
+pub fn version_event(printer: &Printer, command: &str) {
+    if printer.json {
+        printer.event(json!({
+            "type": "version",
+            "mlib": env!("CARGO_PKG_VERSION"),
+            "ui": "1.0",
+            "command": command,
+        }));
+    }
+}

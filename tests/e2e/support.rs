@@ -1,0 +1,149 @@
+//! The test environment: a temp directory, a cleared environment, and the real `mlib`
+//! binary run as a user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::Digest;
+
+pub struct TestEnv {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Run {
+        assert_eq!(self.code, 0, "expected success\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "expected exit code {code}\n{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n{self}");
+        self
+    }
+
+    /// The JSON events printed on stdout.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code: {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical tempdir");
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        TestEnv { _dir: dir, root }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Writes a model file with content unique to `seed` and returns its sha256.
+    pub fn model_file(&self, rel: &str, seed: &str, size: usize) -> String {
+        let contents = model_bytes(seed, size);
+        self.write(rel, &contents);
+        sha256(&contents)
+    }
+
+    pub fn manifest(&self, yaml: &str) -> PathBuf {
+        self.write("models.yaml", yaml)
+    }
+
+    /// A `mlib` command in this environment: cwd is the root, HOME is inside it, and nothing
+    /// from the developer's environment leaks in.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlib"));
+        cmd.current_dir(&self.root)
+            .env_clear()
+            .env("HOME", self.root.join("home"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn mlib(&self, args: &[&str]) -> Run {
+        Run::from(self.command().args(args).output().expect("run mlib"))
+    }
+}
+
+pub fn model_bytes(seed: &str, size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size);
+    let mut block = sha2::Sha256::digest(seed.as_bytes()).to_vec();
+    while out.len() < size {
+        out.extend_from_slice(&block);
+        block = sha2::Sha256::digest(&block).to_vec();
+    }
+    out.truncate(size);
+    out
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Every file and symlink under `dir`, relative, with what it is: for "nothing else changed"
+/// assertions.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(read) = std::fs::read_dir(dir) else { return };
+    for entry in read.flatten() {
+        let path = entry.path();
+        let rel = path.strip_prefix(base).unwrap().display().to_string();
+        let meta = path.symlink_metadata().unwrap();
+        if meta.file_type().is_symlink() {
+            out.push(format!("{rel} -> {}", std::fs::read_link(&path).unwrap().display()));
+        } else if meta.is_dir() {
+            out.push(format!("{rel}/"));
+            walk(base, &path, out);
+        } else {
+            out.push(rel);
+        }
+    }
+}
