@@ -32,10 +32,19 @@ fn fresh_apply_stores_once_and_links_into_every_app() {
     env.mlib(&["apply", "--auto-approve"]).success();
 
     let stored = env.path("store/checkpoints/sdxl/base/sdxl_base.safetensors");
-    assert_eq!(std::fs::read(&stored).unwrap(), std::fs::read(env.path("src/sdxl_base.safetensors")).unwrap());
-    assert_eq!(stored.metadata().unwrap().permissions().mode() & 0o222, 0, "store files are read-only");
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(env.path("store/checkpoints/sdxl/base/metadata.json")).unwrap()).unwrap();
+    assert_eq!(
+        std::fs::read(&stored).unwrap(),
+        std::fs::read(env.path("src/sdxl_base.safetensors")).unwrap()
+    );
+    assert_eq!(
+        stored.metadata().unwrap().permissions().mode() & 0o222,
+        0,
+        "store files are read-only"
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.path("store/checkpoints/sdxl/base/metadata.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(metadata["files"][0]["sha256"], base_sha.as_str());
     assert_eq!(metadata["files"][0]["blake3"].as_str().unwrap().len(), 64);
 
@@ -45,11 +54,24 @@ fn fresh_apply_stores_once_and_links_into_every_app() {
     ] {
         let path = env.path(link);
         let content = std::fs::read_link(&path).unwrap();
-        assert!(content.is_relative(), "{link} should be a relative symlink, is {}", content.display());
-        assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&stored).unwrap());
+        assert!(
+            content.is_relative(),
+            "{link} should be a relative symlink, is {}",
+            content.display()
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&stored).unwrap()
+        );
     }
-    assert!(env.path("ComfyUI/models/loras/detail_lora.safetensors").exists());
-    assert!(env.path("forge/models/Lora/detail_lora.safetensors").exists());
+    assert!(
+        env.path("ComfyUI/models/loras/detail_lora.safetensors")
+            .exists()
+    );
+    assert!(
+        env.path("forge/models/Lora/detail_lora.safetensors")
+            .exists()
+    );
 }
 
 #[test]
@@ -73,7 +95,9 @@ fn second_apply_is_a_no_op_and_plan_says_no_changes() {
     env.mlib(&["apply", "--auto-approve"]).success();
     let after_first = tree(&env.root);
 
-    env.mlib(&["apply", "--auto-approve"]).success().stderr_has("No changes.");
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("No changes.");
     assert_eq!(tree(&env.root), after_first);
     env.mlib(&["plan", "--detailed-exitcode"])
         .code(0)
@@ -87,13 +111,31 @@ fn removing_a_model_unlinks_it_everywhere_but_keeps_the_store() {
     env.mlib(&["apply", "--auto-approve"]).success();
 
     env.manifest(&manifest_yaml(&base, false, ""));
-    env.mlib(&["plan"]).success().stderr_has("- unlink").stderr_has("2 to unlink");
+    env.mlib(&["plan"])
+        .success()
+        .stderr_has("- unlink")
+        .stderr_has("2 to unlink");
     env.mlib(&["apply", "--auto-approve"]).success();
 
-    assert!(env.path("ComfyUI/models/loras/detail_lora.safetensors").symlink_metadata().is_err());
-    assert!(env.path("forge/models/Lora/detail_lora.safetensors").symlink_metadata().is_err());
-    assert!(env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors").exists());
-    assert!(env.path("store/loras/sdxl/detail/detail_lora.safetensors").exists(), "unlinking never deletes store files");
+    assert!(
+        env.path("ComfyUI/models/loras/detail_lora.safetensors")
+            .symlink_metadata()
+            .is_err()
+    );
+    assert!(
+        env.path("forge/models/Lora/detail_lora.safetensors")
+            .symlink_metadata()
+            .is_err()
+    );
+    assert!(
+        env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors")
+            .exists()
+    );
+    assert!(
+        env.path("store/loras/sdxl/detail/detail_lora.safetensors")
+            .exists(),
+        "unlinking never deletes store files"
+    );
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
 }
 
@@ -107,8 +149,15 @@ fn removing_an_app_unlinks_what_mlib_linked_for_it() {
     env.manifest(&without_forge);
 
     env.mlib(&["apply", "--auto-approve"]).success();
-    assert!(env.path("forge/models/Stable-diffusion/sdxl_base.safetensors").symlink_metadata().is_err());
-    assert!(env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors").exists());
+    assert!(
+        env.path("forge/models/Stable-diffusion/sdxl_base.safetensors")
+            .symlink_metadata()
+            .is_err()
+    );
+    assert!(
+        env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors")
+            .exists()
+    );
 }
 
 #[test]
@@ -117,11 +166,22 @@ fn changing_a_folder_mapping_relinks() {
     let (base, _) = two_models(&env);
     env.mlib(&["apply", "--auto-approve"]).success();
 
-    env.manifest(&manifest_yaml(&base, true, "    folders:\n      loras: models/my_loras\n"));
-    env.mlib(&["plan", "--detailed-exitcode"]).code(2).stderr_has("~ relink").stderr_has("1 to relink");
+    env.manifest(&manifest_yaml(
+        &base,
+        true,
+        "    folders:\n      loras: models/my_loras\n",
+    ));
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(2)
+        .stderr_has("~ relink")
+        .stderr_has("1 to relink");
     env.mlib(&["apply", "--auto-approve"]).success();
 
-    assert!(env.path("ComfyUI/models/loras/detail_lora.safetensors").symlink_metadata().is_err());
+    assert!(
+        env.path("ComfyUI/models/loras/detail_lora.safetensors")
+            .symlink_metadata()
+            .is_err()
+    );
     let moved = env.path("ComfyUI/models/my_loras/detail_lora.safetensors");
     assert!(std::fs::read_link(&moved).unwrap().is_relative());
     assert!(moved.exists());
@@ -135,7 +195,10 @@ fn relative_links_resolve_after_the_whole_tree_moves() {
     env.mlib(&["apply", "--auto-approve"]).success();
     let _ = base;
 
-    let moved = env.root.with_file_name(format!("{}-moved", env.root.file_name().unwrap().to_string_lossy()));
+    let moved = env.root.with_file_name(format!(
+        "{}-moved",
+        env.root.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::rename(&env.root, &moved).unwrap();
     let result = std::panic::catch_unwind(|| {
         let link = moved.join("ComfyUI/models/checkpoints/sdxl_base.safetensors");
@@ -143,7 +206,11 @@ fn relative_links_resolve_after_the_whole_tree_moves() {
             std::fs::read(&link).unwrap(),
             std::fs::read(moved.join("src/sdxl_base.safetensors")).unwrap()
         );
-        assert!(moved.join("forge/models/Lora/detail_lora.safetensors").exists());
+        assert!(
+            moved
+                .join("forge/models/Lora/detail_lora.safetensors")
+                .exists()
+        );
     });
     std::fs::rename(&moved, &env.root).unwrap();
     result.unwrap();
@@ -158,11 +225,16 @@ fn deleted_registry_is_rebuilt_by_scan_and_plan_shows_no_changes() {
         let _ = std::fs::remove_file(env.path(&format!("store/.mlib/registry.db{suffix}")));
     }
 
-    env.mlib(&["scan"]).success().stderr_has("Indexed 2 files of 2 models");
-    env.mlib(&["plan", "--detailed-exitcode"]).code(0).stderr_has("No changes.");
+    env.mlib(&["scan"])
+        .success()
+        .stderr_has("Indexed 2 files of 2 models");
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(0)
+        .stderr_has("No changes.");
 
     // The links are known again, so removing a model still unlinks it.
-    let base = crate::support::sha256(&std::fs::read(env.path("src/sdxl_base.safetensors")).unwrap());
+    let base =
+        crate::support::sha256(&std::fs::read(env.path("src/sdxl_base.safetensors")).unwrap());
     env.manifest(&manifest_yaml(&base, false, ""));
     env.mlib(&["plan"]).success().stderr_has("2 to unlink");
 }
@@ -170,7 +242,11 @@ fn deleted_registry_is_rebuilt_by_scan_and_plan_shows_no_changes() {
 #[test]
 fn folder_models_are_stored_and_linked_whole() {
     let env = TestEnv::new();
-    env.model_file("src/tiny-pipe/unet/diffusion_pytorch_model.safetensors", "unet", 1000);
+    env.model_file(
+        "src/tiny-pipe/unet/diffusion_pytorch_model.safetensors",
+        "unet",
+        1000,
+    );
     env.write("src/tiny-pipe/model_index.json", "{}");
     env.manifest(
         "version: 1\nstore: ./store\nmodels:\n  pipe:\n    source: ./src/tiny-pipe\n    type: diffusers\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
@@ -178,7 +254,10 @@ fn folder_models_are_stored_and_linked_whole() {
     env.mlib(&["apply", "--auto-approve"]).success();
     let link = env.path("ComfyUI/models/diffusers/tiny-pipe");
     assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
-    assert!(link.join("unet/diffusion_pytorch_model.safetensors").is_file());
+    assert!(
+        link.join("unet/diffusion_pytorch_model.safetensors")
+            .is_file()
+    );
     assert!(link.join("model_index.json").is_file());
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
 }
@@ -199,11 +278,19 @@ fn json_events_start_with_a_version_message() {
     run.success();
     let events = run.events();
     assert_eq!(events[0]["type"], "version");
-    assert!(events.iter().any(|e| e["type"] == "planned_change" && e["change"]["action"] == "link"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "planned_change" && e["change"]["action"] == "link")
+    );
     let summary = events.last().unwrap();
     assert_eq!(summary["type"], "change_summary");
     assert_eq!(summary["summary"]["link"], 4);
-    assert!(run.stderr.is_empty(), "JSON mode keeps stderr quiet: {}", run.stderr);
+    assert!(
+        run.stderr.is_empty(),
+        "JSON mode keeps stderr quiet: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -218,8 +305,14 @@ fn hash_mismatch_leaves_nothing_in_the_store() {
     run.code(1).stderr_has(&wrong);
     let stored: Vec<String> = tree(&env.path("store"))
         .into_iter()
-        .filter(|p| !p.starts_with(".mlib/registry") && !p.starts_with(".mlib/apply") && !p.ends_with('/'))
+        .filter(|p| {
+            !p.starts_with(".mlib/registry") && !p.starts_with(".mlib/apply") && !p.ends_with('/')
+        })
         .collect();
     assert!(stored.is_empty(), "nothing may reach the store: {stored:?}");
-    assert!(env.path("ComfyUI/models/loras/bad.safetensors").symlink_metadata().is_err());
+    assert!(
+        env.path("ComfyUI/models/loras/bad.safetensors")
+            .symlink_metadata()
+            .is_err()
+    );
 }

@@ -11,7 +11,10 @@ fn a_users_file_in_the_way_is_a_conflict_and_stays_byte_for_byte() {
     let theirs = model_bytes("someone else's lora", 1234);
     env.write("ComfyUI/models/loras/detail_lora.safetensors", &theirs);
 
-    env.mlib(&["plan"]).success().stderr_has("! conflict").stderr_has("1 conflict");
+    env.mlib(&["plan"])
+        .success()
+        .stderr_has("! conflict")
+        .stderr_has("1 conflict");
     let run = env.mlib(&["apply", "--auto-approve"]);
     run.code(1).stderr_has("conflict");
 
@@ -19,8 +22,14 @@ fn a_users_file_in_the_way_is_a_conflict_and_stays_byte_for_byte() {
     assert!(!path.symlink_metadata().unwrap().file_type().is_symlink());
     assert_eq!(std::fs::read(&path).unwrap(), theirs);
     // Everything else was still applied.
-    assert!(env.path("forge/models/Lora/detail_lora.safetensors").exists());
-    assert!(env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors").exists());
+    assert!(
+        env.path("forge/models/Lora/detail_lora.safetensors")
+            .exists()
+    );
+    assert!(
+        env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors")
+            .exists()
+    );
 }
 
 #[test]
@@ -29,8 +38,13 @@ fn adopt_refuses_a_different_file() {
     two_models(&env);
     let theirs = model_bytes("different", 4096);
     env.write("ComfyUI/models/checkpoints/sdxl_base.safetensors", &theirs);
-    env.mlib(&["apply", "--auto-approve", "--adopt"]).code(1).stderr_has("differs from the model");
-    assert_eq!(std::fs::read(env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors")).unwrap(), theirs);
+    env.mlib(&["apply", "--auto-approve", "--adopt"])
+        .code(1)
+        .stderr_has("differs from the model");
+    assert_eq!(
+        std::fs::read(env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors")).unwrap(),
+        theirs
+    );
 }
 
 #[test]
@@ -38,9 +52,14 @@ fn adopt_replaces_an_identical_file_by_a_link() {
     let env = TestEnv::new();
     two_models(&env);
     let original = std::fs::read(env.path("src/sdxl_base.safetensors")).unwrap();
-    env.write("ComfyUI/models/checkpoints/sdxl_base.safetensors", &original);
+    env.write(
+        "ComfyUI/models/checkpoints/sdxl_base.safetensors",
+        &original,
+    );
 
-    env.mlib(&["plan", "--adopt"]).success().stderr_has("+ adopt");
+    env.mlib(&["plan", "--adopt"])
+        .success()
+        .stderr_has("+ adopt");
     env.mlib(&["apply", "--auto-approve", "--adopt"]).success();
 
     let path = env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors");
@@ -62,7 +81,11 @@ fn a_link_someone_replaced_is_not_removed() {
     env.manifest(&crate::apply::manifest_yaml(&base, false, ""));
     env.mlib(&["apply", "--auto-approve"]).success();
     assert_eq!(std::fs::read(&path).unwrap(), b"my own file");
-    assert!(env.path("ComfyUI/models/loras/detail_lora.safetensors").symlink_metadata().is_err());
+    assert!(
+        env.path("ComfyUI/models/loras/detail_lora.safetensors")
+            .symlink_metadata()
+            .is_err()
+    );
 }
 
 #[test]
@@ -77,5 +100,8 @@ fn a_deleted_link_is_drift_and_is_made_again() {
         .stderr_has("Drift since the last apply:")
         .stderr_has("was removed since mlib linked it");
     env.mlib(&["apply", "--auto-approve"]).success();
-    assert!(env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors").exists());
+    assert!(
+        env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors")
+            .exists()
+    );
 }

@@ -11,18 +11,28 @@ fn an_apply_waits_for_the_lock_then_fails_naming_the_holder() {
     two_models(&env);
     let state = env.path("store/.mlib");
     std::fs::create_dir_all(&state).unwrap();
-    let held = mlib_registry::ApplyLock::acquire(&state, "test holder", Duration::from_secs(1), &mut |_| {}).unwrap();
+    let held = mlib_registry::ApplyLock::acquire(
+        &state,
+        "test holder",
+        Duration::from_secs(1),
+        &mut |_| {},
+    )
+    .unwrap();
     let holder = mlib_registry::ApplyLock::holder(&state).unwrap().unwrap();
 
     let started = Instant::now();
     let run = env.mlib(&["apply", "--auto-approve", "--lock-timeout", "1500ms"]);
-    run.code(1).stderr_has("waiting for lock held by").stderr_has("test holder").stderr_has(&holder.id);
+    run.code(1)
+        .stderr_has("waiting for lock held by")
+        .stderr_has("test holder")
+        .stderr_has(&holder.id);
     assert!(started.elapsed() >= Duration::from_millis(1400));
     assert!(!env.path("ComfyUI").exists());
 
     // force-unlock with the printed id frees the store for the next apply.
     env.mlib(&["force-unlock", &holder.id]).success();
-    env.mlib(&["apply", "--auto-approve", "--lock-timeout", "2s"]).success();
+    env.mlib(&["apply", "--auto-approve", "--lock-timeout", "2s"])
+        .success();
     drop(held);
 }
 
@@ -30,17 +40,37 @@ fn an_apply_waits_for_the_lock_then_fails_naming_the_holder() {
 fn two_concurrent_applies_serialize_and_leave_a_consistent_state() {
     let env = TestEnv::new();
     two_models(&env);
-    let first = env.command().args(["apply", "--auto-approve"]).spawn().unwrap();
-    let second = env.command().args(["apply", "--auto-approve"]).spawn().unwrap();
+    let spawn = || {
+        env.command()
+            .args(["apply", "--auto-approve"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
     let first = first.wait_with_output().unwrap();
     let second = second.wait_with_output().unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
 
-    let links: Vec<String> = tree(&env.root).into_iter().filter(|l| l.contains(" -> ")).collect();
+    let links: Vec<String> = tree(&env.root)
+        .into_iter()
+        .filter(|l| l.contains(" -> "))
+        .collect();
     assert_eq!(links.len(), 4, "{links:#?}");
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
     let registry = rusqlite::Connection::open(env.path("store/.mlib/registry.db")).unwrap();
-    let rows: i64 = registry.query_row("SELECT count(*) FROM links", [], |r| r.get(0)).unwrap();
+    let rows: i64 = registry
+        .query_row("SELECT count(*) FROM links", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(rows, 4);
 }

@@ -9,7 +9,9 @@ fn a_bad_hash_is_reported_with_line_and_column() {
         "version: 1\nstore: ./store\nmodels:\n  base:\n    source: ./base.safetensors\n    sha256: abc123\n    type: checkpoints\napps: {}\n",
     );
     let run = env.mlib(&["validate"]);
-    run.code(1).stderr_has("models.yaml:6:13").stderr_has("sha256");
+    run.code(1)
+        .stderr_has("models.yaml:6:13")
+        .stderr_has("sha256");
     // plan and apply refuse the same manifest, and write nothing.
     let before = tree(&env.root);
     env.mlib(&["plan"]).code(1).stderr_has("models.yaml:6:13");
@@ -24,21 +26,29 @@ fn every_error_is_listed_not_just_the_first() {
         "version: 1\nstore: ./store\nmodels:\n  a:\n    source: ./a.safetensors\n    type: loras\n    blake3: xyz\n  ../evil:\n    source: ./b.safetensors\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n    models: [nope]\n",
     );
     let run = env.mlib(&["validate"]);
-    run.code(1).stderr_has("models.yaml:7:").stderr_has("models.yaml:8:").stderr_has("models.yaml:15:");
+    run.code(1)
+        .stderr_has("models.yaml:7:")
+        .stderr_has("models.yaml:8:")
+        .stderr_has("models.yaml:15:");
 }
 
 #[test]
 fn an_unknown_key_is_an_error_with_its_location() {
     let env = TestEnv::new();
     env.manifest("version: 1\nstore: ./store\nmodles: {}\n");
-    env.mlib(&["validate"]).code(1).stderr_has("models.yaml:3:1").stderr_has("modles");
+    env.mlib(&["validate"])
+        .code(1)
+        .stderr_has("models.yaml:3:1")
+        .stderr_has("modles");
 }
 
 #[test]
 fn an_unset_variable_is_named() {
     let env = TestEnv::new();
     env.manifest("version: 1\nstore: ${MLIB_TEST_UNSET_VAR}/store\nmodels: {}\napps: {}\n");
-    env.mlib(&["validate"]).code(1).stderr_has("MLIB_TEST_UNSET_VAR");
+    env.mlib(&["validate"])
+        .code(1)
+        .stderr_has("MLIB_TEST_UNSET_VAR");
 }
 
 #[test]
@@ -49,7 +59,10 @@ fn validate_json_reports_diagnostics_as_events() {
     run.code(1);
     let events = run.events();
     assert_eq!(events[0]["type"], "version");
-    let diag = events.iter().find(|e| e["type"] == "diagnostic").expect("a diagnostic event");
+    let diag = events
+        .iter()
+        .find(|e| e["type"] == "diagnostic")
+        .expect("a diagnostic event");
     assert_eq!(diag["line"], 7);
 }
 
@@ -61,6 +74,10 @@ fn the_bundled_examples_are_valid() {
         let mut cmd = env.command();
         cmd.args(["validate", "-f"]).arg(repo.join(file));
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

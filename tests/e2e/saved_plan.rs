@@ -9,7 +9,10 @@ fn a_saved_plan_applies_without_a_terminal() {
     two_models(&env);
     env.mlib(&["plan", "-o", "plan.json"]).success();
     env.mlib(&["apply", "plan.json"]).success();
-    assert!(env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors").exists());
+    assert!(
+        env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors")
+            .exists()
+    );
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
 }
 
@@ -20,8 +23,13 @@ fn a_stale_saved_plan_is_refused() {
     env.mlib(&["plan", "-o", "plan.json"]).success();
     env.manifest(&manifest_yaml(&base, false, ""));
 
-    env.mlib(&["apply", "plan.json"]).code(1).stderr_has("Saved plan is stale");
-    assert!(!env.path("ComfyUI").exists(), "a refused plan changes nothing");
+    env.mlib(&["apply", "plan.json"])
+        .code(1)
+        .stderr_has("Saved plan is stale");
+    assert!(
+        !env.path("ComfyUI").exists(),
+        "a refused plan changes nothing"
+    );
 }
 
 #[test]
@@ -33,5 +41,7 @@ fn a_saved_plan_is_refused_after_the_registry_changed() {
     env.mlib(&["plan", "-o", "plan.json"]).success();
     // Someone else applies in between.
     env.mlib(&["apply", "--auto-approve"]).success();
-    env.mlib(&["apply", "plan.json"]).code(1).stderr_has("Saved plan is stale");
+    env.mlib(&["apply", "plan.json"])
+        .code(1)
+        .stderr_has("Saved plan is stale");
 }

@@ -40,7 +40,10 @@ impl Run {
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n{self}");
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{self}"
+        );
         self
     }
 
@@ -55,7 +58,11 @@ impl Run {
 
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit code: {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit code: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -132,13 +139,18 @@ pub fn tree(dir: &Path) -> Vec<String> {
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(read) = std::fs::read_dir(dir) else { return };
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in read.flatten() {
         let path = entry.path();
         let rel = path.strip_prefix(base).unwrap().display().to_string();
         let meta = path.symlink_metadata().unwrap();
         if meta.file_type().is_symlink() {
-            out.push(format!("{rel} -> {}", std::fs::read_link(&path).unwrap().display()));
+            out.push(format!(
+                "{rel} -> {}",
+                std::fs::read_link(&path).unwrap().display()
+            ));
         } else if meta.is_dir() {
             out.push(format!("{rel}/"));
             walk(base, &path, out);

@@ -139,9 +139,14 @@ impl Action {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Bookkeeping {
     Record(Link),
-    Forget { record: i64, target: PathBuf },
+    Forget {
+        record: i64,
+        target: PathBuf,
+    },
     /// Refresh the file index of a stored model from its metadata.json.
-    Index { model: String },
+    Index {
+        model: String,
+    },
 }
 
 /// Something found on disk that differs from what mlib left there.

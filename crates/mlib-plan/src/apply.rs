@@ -125,18 +125,27 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
     for item in &plan.bookkeeping {
         let result = match item {
             Bookkeeping::Record(l) => record(ctx, l, l.how),
-            Bookkeeping::Forget { record, .. } => ctx.registry.delete_link(*record).map_err(|e| e.to_string()),
+            Bookkeeping::Forget { record, .. } => {
+                ctx.registry.delete_link(*record).map_err(|e| e.to_string())
+            }
             Bookkeeping::Index { model } => reindex(ctx, &store_root, model),
         };
         if let Err(err) = result {
-            ctx.events.warning(&format!("registry housekeeping failed: {err}"));
+            ctx.events
+                .warning(&format!("registry housekeeping failed: {err}"));
         }
     }
     Ok(report)
 }
 
-fn finish(ctx: &ApplyContext, report: &mut ApplyReport, action: &Action, result: Result<(), String>) {
-    ctx.events.finished(action, result.as_ref().err().map(String::as_str));
+fn finish(
+    ctx: &ApplyContext,
+    report: &mut ApplyReport,
+    action: &Action,
+    result: Result<(), String>,
+) {
+    ctx.events
+        .finished(action, result.as_ref().err().map(String::as_str));
     match result {
         Ok(()) => report.done += 1,
         Err(err) => report.failed.push((action.clone(), err)),
@@ -144,7 +153,10 @@ fn finish(ctx: &ApplyContext, report: &mut ApplyReport, action: &Action, result:
 }
 
 fn unlink_one(ctx: &ApplyContext, record: i64, target: &Path) -> Result<(), String> {
-    let links = ctx.registry.links_for_manifest(ctx.manifest_id).map_err(|e| e.to_string())?;
+    let links = ctx
+        .registry
+        .links_for_manifest(ctx.manifest_id)
+        .map_err(|e| e.to_string())?;
     let Some(row) = links.into_iter().find(|r| r.id == record) else {
         return Err("the registry no longer has this link; left alone".into());
     };
@@ -182,7 +194,8 @@ fn fetch_all<'p>(
                     let action = Action::Fetch(fetch.clone());
                     ctx.events.started(&action);
                     let result = fetch_one(ctx, fetch);
-                    ctx.events.finished(&action, result.as_ref().err().map(String::as_str));
+                    ctx.events
+                        .finished(&action, result.as_ref().err().map(String::as_str));
                     results.lock().expect("results").push((fetch, result));
                 }
             });
@@ -195,7 +208,8 @@ fn fetch_all<'p>(
                 report.done += 1;
                 let model = &ctx.manifest.models[&fetch.model];
                 if let Err(err) = index_model(ctx, store_root, model, &metadata) {
-                    ctx.events.warning(&format!("could not index model `{}`: {err}", model.name));
+                    ctx.events
+                        .warning(&format!("could not index model `{}`: {err}", model.name));
                 }
             }
             Err(err) => {
@@ -265,7 +279,8 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
             )
             .map_err(|e| e.to_string())?;
         if let Err(err) = index_model(ctx, store_root, model, &metadata) {
-            ctx.events.warning(&format!("could not index model `{}`: {err}", model.name));
+            ctx.events
+                .warning(&format!("could not index model `{}`: {err}", model.name));
         }
     }
     let made = link::make(&link.source, &link.target, link.how, true).map_err(|e| e.to_string())?;
@@ -340,7 +355,12 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), String> {
 
 /// Records the stat and hashes of every file of a stored model in the index (the hashes
 /// come from its metadata.json: nothing is re-hashed).
-fn index_model(ctx: &ApplyContext, store_root: &Path, model: &Model, metadata: &Metadata) -> Result<(), String> {
+fn index_model(
+    ctx: &ApplyContext,
+    store_root: &Path,
+    model: &Model,
+    metadata: &Metadata,
+) -> Result<(), String> {
     let dir = store_root.join(rel_to(ctx.store.root(), &ctx.store.model_dir(&key(model))));
     for file in &metadata.files {
         let path = dir.join(&file.path);
@@ -360,7 +380,11 @@ fn index_model(ctx: &ApplyContext, store_root: &Path, model: &Model, metadata: &
 }
 
 fn reindex(ctx: &ApplyContext, store_root: &Path, name: &str) -> Result<(), String> {
-    let model = ctx.manifest.models.get(name).ok_or_else(|| format!("model `{name}` is not in the manifest"))?;
+    let model = ctx
+        .manifest
+        .models
+        .get(name)
+        .ok_or_else(|| format!("model `{name}` is not in the manifest"))?;
     let metadata = ctx
         .store
         .read_metadata(&key(model))

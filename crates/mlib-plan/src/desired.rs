@@ -87,8 +87,14 @@ pub fn desire(
                     return Ok(desired);
                 }
                 Ok(stat) => match index.get(&rel) {
-                    Some(ix) if ix.size == stat.size && ix.mtime_ns == stat.mtime_ns && ix.ino == stat.ino => {
-                        desired.entry_sha256.insert(entry.name.clone(), ix.sha256.clone());
+                    Some(ix)
+                        if ix.size == stat.size
+                            && ix.mtime_ns == stat.mtime_ns
+                            && ix.ino == stat.ino =>
+                    {
+                        desired
+                            .entry_sha256
+                            .insert(entry.name.clone(), ix.sha256.clone());
                     }
                     _ => all_indexed = false,
                 },
@@ -103,7 +109,10 @@ pub fn desire(
     // Slow path: read metadata.json and check every recorded file's size.
     let metadata = store
         .read_metadata(&key(model))
-        .map_err(|source| PlanError::Store { model: model.name.clone(), source })?;
+        .map_err(|source| PlanError::Store {
+            model: model.name.clone(),
+            source,
+        })?;
     let Some(metadata) = metadata else {
         desired.fetch = Some(FetchReason::Missing);
         return Ok(desired);
@@ -120,9 +129,9 @@ pub fn desire(
         match FileStat::stat(&path) {
             Ok(stat) if stat.size == file.size => {
                 let rel = rel_to(store_root, &path);
-                let fresh = index
-                    .get(&rel)
-                    .is_some_and(|ix| ix.size == stat.size && ix.mtime_ns == stat.mtime_ns && ix.ino == stat.ino);
+                let fresh = index.get(&rel).is_some_and(|ix| {
+                    ix.size == stat.size && ix.mtime_ns == stat.mtime_ns && ix.ino == stat.ino
+                });
                 if !fresh {
                     desired.reindex.push(rel);
                 }
@@ -133,7 +142,9 @@ pub fn desire(
             }
         }
         if !file.path.contains('/') {
-            desired.entry_sha256.insert(file.path.clone(), file.sha256.clone());
+            desired
+                .entry_sha256
+                .insert(file.path.clone(), file.sha256.clone());
         }
     }
     desired.fetch = stale_reason(model, &expected, &desired.entry_sha256, &desired.dir);
@@ -211,7 +222,11 @@ fn expected_entries(model: &Model, locked: Option<&LockedModel>) -> Expected {
             if let Some(sha) = &model.sha256 {
                 expected.sha256.insert(name.clone(), sha.clone());
             }
-            expected.bytes = Some(if meta.is_dir() { dir_size(path) } else { meta.len() });
+            expected.bytes = Some(if meta.is_dir() {
+                dir_size(path)
+            } else {
+                meta.len()
+            });
             expected.entries.push(Entry {
                 name,
                 is_dir: meta.is_dir(),

@@ -28,7 +28,11 @@ pub fn make(source: &Path, target: &Path, how: LinkHow, replace: bool) -> io::Re
     // A new symlink or hardlink is made in place: creating it fails if anything appeared at
     // the target meanwhile, which is exactly the "never replace what is not ours" check.
     let direct = !replace && how != LinkHow::Copy;
-    let at = if direct { target.to_path_buf() } else { temp_name(target) };
+    let at = if direct {
+        target.to_path_buf()
+    } else {
+        temp_name(target)
+    };
     if !direct {
         let _ = remove_any(&at);
     }
@@ -56,7 +60,10 @@ pub fn make(source: &Path, target: &Path, how: LinkHow, replace: bool) -> io::Re
     } else if target.symlink_metadata().is_ok() {
         Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} appeared while mlib was working; left alone", target.display()),
+            format!(
+                "{} appeared while mlib was working; left alone",
+                target.display()
+            ),
         ))
     } else {
         fs_err::rename(&at, target)
@@ -107,7 +114,10 @@ fn make_writable(dir: &Path) {
 
 fn symlink(content: &Path, at: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(content, at).map_err(|err| {
-        io::Error::new(err.kind(), format!("cannot create symlink {}: {err}", at.display()))
+        io::Error::new(
+            err.kind(),
+            format!("cannot create symlink {}: {err}", at.display()),
+        )
     })
 }
 

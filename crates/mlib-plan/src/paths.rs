@@ -133,16 +133,28 @@ mod tests {
     #[test]
     fn relative_paths_between_siblings() {
         assert_eq!(
-            relative(Path::new("/a/app/models/loras"), Path::new("/a/store/loras/x")),
+            relative(
+                Path::new("/a/app/models/loras"),
+                Path::new("/a/store/loras/x")
+            ),
             PathBuf::from("../../../store/loras/x")
         );
-        assert_eq!(relative(Path::new("/a"), Path::new("/a/b")), PathBuf::from("b"));
-        assert_eq!(relative(Path::new("/a/b"), Path::new("/a/b")), PathBuf::from("."));
+        assert_eq!(
+            relative(Path::new("/a"), Path::new("/a/b")),
+            PathBuf::from("b")
+        );
+        assert_eq!(
+            relative(Path::new("/a/b"), Path::new("/a/b")),
+            PathBuf::from(".")
+        );
     }
 
     #[test]
     fn normalize_folds_parent_components() {
-        assert_eq!(normalize(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
     }
 
     #[test]

@@ -99,7 +99,8 @@ impl<'a> Planner<'a> {
         let index = self.input.registry.index_all()?;
         for model in self.input.manifest.models.values() {
             let locked = self.input.remote.get(&model.name);
-            let desired = desired::desire(model, self.input.store, &self.store_root, &index, locked)?;
+            let desired =
+                desired::desire(model, self.input.store, &self.store_root, &index, locked)?;
             if let Some(reason) = desired.fetch.clone() {
                 self.actions.push(Action::Fetch(Fetch {
                     model: model.name.clone(),
@@ -109,7 +110,9 @@ impl<'a> Planner<'a> {
                 }));
             }
             if !desired.reindex.is_empty() && desired.fetch.is_none() {
-                self.bookkeeping.push(Bookkeeping::Index { model: model.name.clone() });
+                self.bookkeeping.push(Bookkeeping::Index {
+                    model: model.name.clone(),
+                });
             }
             self.models.insert(model.name.clone(), desired);
         }
@@ -231,12 +234,13 @@ impl<'a> Planner<'a> {
                 return;
             }
             // Changed by someone since mlib made it. Still fine if it is the right link.
-            if meta.file_type().is_symlink() && self.points_to(&link.target, &link.source) {
-                if link.how.is_symlink() {
-                    link.replaces = Some(record.id);
-                    self.bookkeeping.push(Bookkeeping::Record(link));
-                    return;
-                }
+            if meta.file_type().is_symlink()
+                && link.how.is_symlink()
+                && self.points_to(&link.target, &link.source)
+            {
+                link.replaces = Some(record.id);
+                self.bookkeeping.push(Bookkeeping::Record(link));
+                return;
             }
             self.drift_at(&link, "was changed since mlib linked it");
             self.conflict(
@@ -261,12 +265,16 @@ impl<'a> Planner<'a> {
                 let points = std::fs::read_link(&link.target)
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|_| "?".into());
-                self.conflict(&link, format!("a symlink mlib did not make is in the way (-> {points})"));
+                self.conflict(
+                    &link,
+                    format!("a symlink mlib did not make is in the way (-> {points})"),
+                );
             }
             return;
         }
         if file_type.is_file() {
-            if link.how == LinkHow::Hardlink && !fetching && self.same_inode(&link.source, stat.ino) {
+            if link.how == LinkHow::Hardlink && !fetching && self.same_inode(&link.source, stat.ino)
+            {
                 self.bookkeeping.push(Bookkeeping::Record(link));
                 return;
             }
@@ -389,7 +397,8 @@ impl<'a> Planner<'a> {
         link.replaces = Some(record.id);
         link.moved_from = Some(record.target.clone());
         let moved = link.clone();
-        self.actions.retain(|a| !matches!(a, Action::Link(l) if l.target == moved.target));
+        self.actions
+            .retain(|a| !matches!(a, Action::Link(l) if l.target == moved.target));
         self.actions.push(Action::Relink(moved));
         true
     }
@@ -437,8 +446,7 @@ impl<'a> Planner<'a> {
         match std::fs::read_link(link) {
             Ok(content) => {
                 let resolved = paths::resolve_link_target(link, &content);
-                resolved == source
-                    || paths::physical(&resolved).is_ok_and(|real| real == source)
+                resolved == source || paths::physical(&resolved).is_ok_and(|real| real == source)
             }
             Err(_) => false,
         }
@@ -460,5 +468,7 @@ pub(crate) fn kind_of(how: LinkHow) -> LinkKind {
 /// The device of `path`, or of its nearest existing ancestor (a folder mlib will create lives
 /// on the filesystem of the folder it is created in).
 fn device_of(path: &Path) -> Option<u64> {
-    paths::nearest_existing(path).and_then(|p| p.metadata().ok()).map(|m| m.dev())
+    paths::nearest_existing(path)
+        .and_then(|p| p.metadata().ok())
+        .map(|m| m.dev())
 }

@@ -83,7 +83,10 @@ impl Plan {
         if plan.format != FORMAT {
             return Err(PlanError::BadPlanFile {
                 path: path.to_path_buf(),
-                reason: format!("format {} is not supported (this mlib writes {FORMAT})", plan.format),
+                reason: format!(
+                    "format {} is not supported (this mlib writes {FORMAT})",
+                    plan.format
+                ),
             });
         }
         Ok(plan)

@@ -1,0 +1,142 @@
+//! Link modes, layouts and app shapes beyond the default relative symlink.
+
+use std::os::unix::fs::MetadataExt;
+
+use crate::support::TestEnv;
+
+fn one_lora(env: &TestEnv, app_extra: &str, top_extra: &str) -> String {
+    let sha = env.model_file("src/lora.safetensors", "lora", 5000);
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\n{top_extra}models:\n  lora:\n    source: ./src/lora.safetensors\n    sha256: {sha}\n    type: loras\n    family: sdxl\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n{app_extra}"
+    ));
+    sha
+}
+
+#[test]
+fn hardlink_mode_shares_the_inode_and_is_idempotent() {
+    let env = TestEnv::new();
+    one_lora(&env, "    link: hardlink\n", "");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let link = env.path("ComfyUI/models/loras/lora.safetensors");
+    let stored = env.path("store/loras/sdxl/lora/lora.safetensors");
+    assert!(!link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(
+        link.metadata().unwrap().ino(),
+        stored.metadata().unwrap().ino()
+    );
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+#[test]
+fn copy_mode_copies_and_switching_mode_relinks() {
+    let env = TestEnv::new();
+    let sha = one_lora(&env, "    link: copy\n", "");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let link = env.path("ComfyUI/models/loras/lora.safetensors");
+    let stored = env.path("store/loras/sdxl/lora/lora.safetensors");
+    assert_ne!(
+        link.metadata().unwrap().ino(),
+        stored.metadata().unwrap().ino()
+    );
+    assert_eq!(crate::support::sha256(&std::fs::read(&link).unwrap()), sha);
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+
+    // Switching the app to symlinks replaces mlib's own copy by a link.
+    one_lora(&env, "    link: symlink\n", "");
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(2)
+        .stderr_has("~ relink");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn across_filesystems_auto_uses_absolute_symlinks_with_a_warning() {
+    let shm = std::path::Path::new("/dev/shm");
+    let same_fs = shm
+        .metadata()
+        .ok()
+        .zip(std::env::temp_dir().metadata().ok())
+        .is_none_or(|(a, b)| a.dev() == b.dev());
+    if same_fs {
+        eprintln!("skipped: /dev/shm is not a separate filesystem here");
+        return;
+    }
+    let env = TestEnv::new();
+    let app = tempfile::tempdir_in(shm).unwrap();
+    let sha = env.model_file("src/lora.safetensors", "lora", 5000);
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\nmodels:\n  lora:\n    source: ./src/lora.safetensors\n    sha256: {sha}\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: {}\n",
+        app.path().display()
+    ));
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("absolute symlinks");
+    let link = app.path().join("models/loras/lora.safetensors");
+    let content = std::fs::read_link(&link).unwrap();
+    assert!(content.is_absolute(), "{}", content.display());
+    assert_eq!(crate::support::sha256(&std::fs::read(&link).unwrap()), sha);
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+#[test]
+fn flat_layout_stores_files_comfyui_style() {
+    let env = TestEnv::new();
+    one_lora(&env, "", "layout: flat\n");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(env.path("store/loras/lora.safetensors").is_file());
+    assert!(env.path("store/loras/.mlib-meta/lora.json").is_file());
+    assert!(env.path("ComfyUI/models/loras/lora.safetensors").exists());
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+#[test]
+fn a_custom_app_gets_only_its_explicit_folders() {
+    let env = TestEnv::new();
+    let sha = env.model_file("src/lora.safetensors", "lora", 5000);
+    env.model_file("src/base.safetensors", "base", 5000);
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\nmodels:\n  lora:\n    source: ./src/lora.safetensors\n    sha256: {sha}\n    type: loras\n  base:\n    source: ./src/base.safetensors\n    type: checkpoints\napps:\n  trainer:\n    root: ./trainer\n    folders:\n      loras: inputs/lora\n"
+    ));
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(env.path("trainer/inputs/lora/lora.safetensors").exists());
+    assert!(!env.path("trainer/inputs/checkpoints").exists());
+    assert_eq!(
+        crate::support::tree(&env.path("trainer")).len(),
+        3,
+        "{:?}",
+        crate::support::tree(&env.path("trainer"))
+    );
+}
+
+#[test]
+fn status_shows_linked_missing_and_drifted_per_app() {
+    let env = TestEnv::new();
+    crate::apply::two_models(&env);
+    env.mlib(&["status"])
+        .success()
+        .stderr_has("comfyui: 0 linked, 2 missing, 0 drifted");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    std::fs::remove_file(env.path("forge/models/Lora/detail_lora.safetensors")).unwrap();
+    let run = env.mlib(&["status"]);
+    run.success()
+        .stderr_has("comfyui: 2 linked, 0 missing, 0 drifted")
+        .stderr_has("forge: 1 linked, 1 missing, 1 drifted")
+        .stderr_has("was removed since mlib linked it");
+    let json = env.mlib(&["status", "--json"]);
+    let forge = json
+        .events()
+        .into_iter()
+        .find(|e| e["app"] == "forge")
+        .unwrap();
+    assert_eq!(forge["linked"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let env = TestEnv::new();
+    crate::apply::two_models(&env);
+    let run = env.mlib(&["apply", "--auto-approve", "-q"]);
+    run.success();
+    assert_eq!(run.stderr, "");
+}
