@@ -43,7 +43,13 @@ pub struct GlobalArgs {
     pub json: bool,
 
     /// Print only errors.
-    #[arg(short, long, global = true, env = "MLIB_QUIET", conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "MLIB_QUIET",
+        conflicts_with = "verbose"
+    )]
     pub quiet: bool,
 
     /// Print more detail (repeat for even more).
@@ -95,11 +101,60 @@ pub enum Command {
     /// already in place and point at the right store entry.
     Scan,
 
+    /// Resolve every remote model and write models.lock (commit it next to the manifest).
+    ///
+    /// Entries that still match the manifest are kept as they are; new or changed models are
+    /// resolved with HEAD/API requests (no model bytes are downloaded).
+    Lock(LockArgs),
+
+    /// Re-resolve branches and tags to their newest commit and show what changed.
+    ///
+    /// Without MODEL every remote model is re-resolved. The new pins are written to
+    /// models.lock; `mlib apply` then fetches the new files.
+    Update(UpdateArgs),
+
     /// Release the apply lock of the manifest's store, held by a process that is gone.
     ForceUnlock {
         /// The lock id printed by the waiting apply (`mlib apply` shows it).
         id: String,
     },
+}
+
+/// How remote sources are resolved (HuggingFace, Civitai, URLs).
+#[derive(Debug, Args, Default, Clone)]
+pub struct RemoteArgs {
+    /// Fail if models.lock does not cover every remote model of the manifest.
+    #[arg(long, env = "MLIB_LOCKED")]
+    pub locked: bool,
+
+    /// Never touch the network: work from the store, the HuggingFace cache and the lock
+    /// (also set by HF_HUB_OFFLINE=1).
+    #[arg(long, env = "MLIB_OFFLINE")]
+    pub offline: bool,
+
+    /// Allow https:// sources without a sha256 pin in the manifest.
+    #[arg(long, env = "MLIB_ALLOW_UNPINNED")]
+    pub allow_unpinned: bool,
+
+    /// Allow plain http:// to hosts other than loopback.
+    #[arg(long, env = "MLIB_ALLOW_HTTP")]
+    pub allow_http: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Models to update (default: every remote model).
+    #[arg(value_name = "MODEL")]
+    pub models: Vec<String>,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +169,9 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub adopt: AdoptArg,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -141,15 +199,20 @@ pub struct ApplyArgs {
     #[arg(long, env = "MLIB_LOCK_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub lock_timeout: Duration,
 
-    /// How many models to fetch at once.
+    /// How many files to copy or download at once.
     #[arg(short, long, env = "MLIB_JOBS", default_value_t = 4)]
     pub jobs: usize,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// Parses `300`, `300s`, `5m`, `1h` or `250ms`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: f64 = number
         .parse()
@@ -159,7 +222,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("unknown unit `{unit}` in `{text}` (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{text}` (use ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(seconds))
 }

@@ -53,7 +53,8 @@ impl Context {
     /// Opens the registry, creating it (and the store's state folder) if needed.
     pub fn open_registry(&self) -> Result<Registry> {
         let path = self.registry_path();
-        Registry::open(&path).with_context(|| format!("cannot open the link registry {}", path.display()))
+        Registry::open(&path)
+            .with_context(|| format!("cannot open the link registry {}", path.display()))
     }
 
     /// Opens the registry for reading only when it exists; planning must not create files, so
@@ -63,7 +64,10 @@ impl Context {
         if path.exists() {
             Ok((self.open_registry()?, true))
         } else {
-            Ok((Registry::open_in_memory().context("cannot create an in-memory registry")?, false))
+            Ok((
+                Registry::open_in_memory().context("cannot create an in-memory registry")?,
+                false,
+            ))
         }
     }
 
@@ -73,7 +77,8 @@ impl Context {
             .apps
             .values()
             .map(|app| {
-                let root = mlib_plan::paths::physical(&app.root).unwrap_or_else(|_| app.root.clone());
+                let root =
+                    mlib_plan::paths::physical(&app.root).unwrap_or_else(|_| app.root.clone());
                 (app.name.clone(), root)
             })
             .collect()

@@ -5,6 +5,8 @@ mod commands;
 mod context;
 mod exit;
 mod printer;
+mod progress;
+mod remote;
 mod render;
 
 use std::process::ExitCode;

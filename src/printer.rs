@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::cli::{ColorChoice, GlobalArgs};
 
+#[derive(Clone)]
 pub struct Printer {
     pub json: bool,
     pub quiet: bool,
@@ -27,7 +28,9 @@ impl Printer {
         let color = match args.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => stderr_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            ColorChoice::Auto => {
+                stderr_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
         };
         Printer {
             json: args.json,
@@ -69,13 +72,6 @@ impl Printer {
         }
     }
 
-    /// A hint after an error, separated by a blank line as uv does.
-    pub fn hint(&self, message: impl AsRef<str>) {
-        if !self.json {
-            eprintln!("\n{} {}", self.paint_bold("hint:"), message.as_ref());
-        }
-    }
-
     /// One JSON event on stdout (newline-delimited).
     pub fn event(&self, value: Value) {
         let mut out = std::io::stdout().lock();
@@ -85,24 +81,45 @@ impl Printer {
     }
 
     pub fn paint_add(&self, text: &str) -> String {
-        if self.color { text.green().to_string() } else { text.to_string() }
+        if self.color {
+            text.green().to_string()
+        } else {
+            text.to_string()
+        }
     }
     pub fn paint_change(&self, text: &str) -> String {
-        if self.color { text.yellow().to_string() } else { text.to_string() }
+        if self.color {
+            text.yellow().to_string()
+        } else {
+            text.to_string()
+        }
     }
     pub fn paint_remove(&self, text: &str) -> String {
-        if self.color { text.red().to_string() } else { text.to_string() }
+        if self.color {
+            text.red().to_string()
+        } else {
+            text.to_string()
+        }
     }
     pub fn paint_error(&self, text: &str) -> String {
-        if self.color { text.red().bold().to_string() } else { text.to_string() }
+        if self.color {
+            text.red().bold().to_string()
+        } else {
+            text.to_string()
+        }
     }
     pub fn paint_warn(&self, text: &str) -> String {
-        if self.color { text.yellow().bold().to_string() } else { text.to_string() }
+        if self.color {
+            text.yellow().bold().to_string()
+        } else {
+            text.to_string()
+        }
     }
     pub fn paint_bold(&self, text: &str) -> String {
-        if self.color { text.bold().to_string() } else { text.to_string() }
-    }
-    pub fn paint_dim(&self, text: &str) -> String {
-        if self.color { text.dimmed().to_string() } else { text.to_string() }
+        if self.color {
+            text.bold().to_string()
+        } else {
+            text.to_string()
+        }
     }
 }

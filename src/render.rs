@@ -74,7 +74,10 @@ impl Targets {
 pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> String {
     let (symbol, verb, model, rest) = match action {
         Action::Fetch(f) => {
-            let size = f.bytes.map(|b| format!(", {}", bytes(b))).unwrap_or_default();
+            let size = f
+                .bytes
+                .map(|b| format!(", {}", bytes(b)))
+                .unwrap_or_default();
             ("+", "add", &f.model, format!("from {}{size}", f.source))
         }
         Action::Link(l) => ("+", "link", &l.model, targets.show(&l.app, &l.target)),
@@ -84,9 +87,17 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
             "+",
             "adopt",
             &a.link.model,
-            format!("{} (identical file becomes a link)", targets.show(&a.link.app, &a.link.target)),
+            format!(
+                "{} (identical file becomes a link)",
+                targets.show(&a.link.app, &a.link.target)
+            ),
         ),
-        Action::Conflict(c) => ("!", "conflict", &c.model, format!("{}: {}", targets.show(&c.app, &c.target), c.reason)),
+        Action::Conflict(c) => (
+            "!",
+            "conflict",
+            &c.model,
+            format!("{}: {}", targets.show(&c.app, &c.target), c.reason),
+        ),
     };
     let head = format!("{symbol} {verb:<8}");
     let head = match symbol {
@@ -122,7 +133,10 @@ pub fn summary_line(summary: &Summary) -> String {
     let mut line = format!("Plan: {}.", parts.join(", "));
     if summary.conflict > 0 {
         let s = if summary.conflict == 1 { "" } else { "s" };
-        line.push_str(&format!(" {} conflict{s} (refused; see `!` lines).", summary.conflict));
+        line.push_str(&format!(
+            " {} conflict{s} (refused; see `!` lines).",
+            summary.conflict
+        ));
     }
     line
 }
@@ -135,7 +149,11 @@ pub fn plan_human(printer: &Printer, targets: &Targets, plan: &Plan) {
     if !plan.drift.is_empty() {
         printer.info(printer.paint_bold("Drift since the last apply:"));
         for drift in &plan.drift {
-            printer.info(format!("  {} {}", targets.show(&drift.app, &drift.target), drift.what));
+            printer.info(format!(
+                "  {} {}",
+                targets.show(&drift.app, &drift.target),
+                drift.what
+            ));
         }
         printer.info("");
     }

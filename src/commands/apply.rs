@@ -1,12 +1,13 @@
 //! `mlib apply`: plan, confirm, and carry the plan out under the store's apply lock.
 
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use mlib_plan::{Action, ApplyContext, ApplyEvents, NoRemote, Plan};
+use mlib_plan::{Action, ApplyContext, ApplyEvents, Plan};
 use mlib_registry::ApplyLock;
 use serde_json::json;
 
@@ -14,6 +15,8 @@ use crate::cli::ApplyArgs;
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
+use crate::progress::Progress;
+use crate::remote::CliRemote;
 use crate::render::{self, Targets};
 
 pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
@@ -22,7 +25,9 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         None => None,
     };
     // A saved plan names its manifest: that is the one it approves.
-    let file: PathBuf = saved.as_ref().map_or_else(|| file.to_path_buf(), |p| p.manifest.clone());
+    let file: PathBuf = saved
+        .as_ref()
+        .map_or_else(|| file.to_path_buf(), |p| p.manifest.clone());
     let interactive = saved.is_none() && !args.auto_approve;
     if interactive && !printer.stdin_is_tty {
         bail!(
@@ -33,7 +38,19 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(&file, printer)?;
     let _lock = acquire_lock(&ctx, args.lock_timeout, printer)?;
     let registry = ctx.open_registry()?;
-    let plan = super::planning::compute(&ctx, &registry, true, args.adopt.adopt || saved.as_ref().is_some_and(|p| p.adopt))?;
+    let request = super::planning::PlanRequest {
+        adopt: args.adopt.adopt || saved.as_ref().is_some_and(|p| p.adopt),
+        remote: &args.remote,
+        jobs: args.jobs,
+        saved: saved.as_ref().map(|p| &p.resolved),
+        progress: None,
+        lock_only: false,
+    };
+    let super::planning::Planned {
+        plan,
+        mut resolved,
+        fetcher,
+    } = super::planning::compute(&ctx, &registry, true, &request)?;
     if let Some(saved) = &saved {
         saved.check_still_valid(&plan)?;
     }
@@ -49,22 +66,42 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         printer.info("Apply cancelled.");
         return Ok(Status::Failure);
     }
+    let lock_path = crate::remote::lock_path(&ctx.manifest);
+    if resolved.lock_changed {
+        // Pin what was resolved before downloading, so a preempted pod resumes the same files.
+        resolved.lock.save(&lock_path)?;
+        printer.info(format!("Wrote {}.", lock_path.display()));
+    }
 
+    let total = (plan.summary.fetch > 0).then_some(plan.summary.fetch_bytes);
+    let progress = Progress::new(printer, total);
     let events = Events {
         printer,
         targets: &targets,
-        progress: Mutex::new(Progress::default()),
+        manifest: &ctx.manifest,
+        progress: &progress,
+        local_ids: Mutex::new(HashMap::new()),
+    };
+    let remote = CliRemote {
+        fetcher: &fetcher,
+        resolved: &resolved.models,
+        progress: &progress,
+        learned: Mutex::new(Vec::new()),
     };
     let apply_ctx = ApplyContext {
         manifest: &ctx.manifest,
         manifest_id: &ctx.manifest_id,
         store: &ctx.store,
         registry: &registry,
-        remote: &NoRemote,
+        remote: &remote,
         events: &events,
         jobs: args.jobs,
     };
     let report = mlib_plan::apply(&apply_ctx, &plan)?;
+    progress.clear();
+    if remote.record_into(&mut resolved.lock) {
+        resolved.lock.save(&lock_path)?;
+    }
 
     if printer.json {
         printer.event(json!({
@@ -75,7 +112,10 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         }));
     }
     for (action, error) in &report.failed {
-        printer.error(format!("{}: {error}", render::action_line(printer, &targets, action).trim()));
+        printer.error(format!(
+            "{}: {error}",
+            render::action_line(printer, &targets, action).trim()
+        ));
     }
     if report.refused > 0 {
         printer.warn(format!(
@@ -86,7 +126,11 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     }
     if report.ok() {
         if plan.has_changes() {
-            printer.info(printer.paint_bold(&format!("Apply complete: {} change{} made.", report.done, if report.done == 1 { "" } else { "s" })));
+            printer.info(printer.paint_bold(&format!(
+                "Apply complete: {} change{} made.",
+                report.done,
+                if report.done == 1 { "" } else { "s" }
+            )));
         }
         Ok(Status::Success)
     } else {
@@ -102,7 +146,8 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
 
 fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<ApplyLock> {
     let dir = ctx.state_dir();
-    fs_err::create_dir_all(&dir).with_context(|| format!("cannot create the store's state folder {}", dir.display()))?;
+    fs_err::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the store's state folder {}", dir.display()))?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut on_wait = |holder: Option<&mlib_registry::LockHolder>| match holder {
         Some(h) => printer.warn(format!(
@@ -120,58 +165,82 @@ fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<A
 }
 
 fn confirm(printer: &Printer) -> Result<bool> {
-    eprint!("\n{} ", printer.paint_bold("Apply these changes? Only 'yes' is accepted:"));
+    eprint!(
+        "\n{} ",
+        printer.paint_bold("Apply these changes? Only 'yes' is accepted:")
+    );
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(answer.trim() == "yes")
 }
 
-#[derive(Default)]
-struct Progress {
-    last_line: Option<Instant>,
-    bytes: u64,
-}
-
-/// Prints each finished action as it happens, and a plain progress line every few seconds
-/// during long copies so logs without a terminal never look hung.
+/// Prints each finished action as it happens and feeds local copies into the progress
+/// display (downloads report to it directly from the fetcher).
 struct Events<'a> {
     printer: &'a Printer,
     targets: &'a Targets,
-    progress: Mutex<Progress>,
+    manifest: &'a mlib_manifest::Manifest,
+    progress: &'a Progress,
+    local_ids: Mutex<HashMap<String, u64>>,
+}
+
+/// Local copies get ids far from the fetcher's, which count up from zero.
+const LOCAL_ID_BASE: u64 = 1 << 62;
+
+impl Events<'_> {
+    fn is_local(&self, model: &str) -> bool {
+        self.manifest
+            .models
+            .get(model)
+            .is_some_and(|m| !mlib_fetch::is_remote(&m.source))
+    }
 }
 
 impl ApplyEvents for Events<'_> {
     fn started(&self, action: &Action) {
         if self.printer.json {
-            self.printer.event(json!({"type": "apply_start", "change": action}));
-        } else if let Action::Fetch(f) = action {
-            self.printer.info(format!("  adding {} from {}...", f.model, f.source));
+            self.printer
+                .event(json!({"type": "apply_start", "change": action}));
+        }
+        if let Action::Fetch(f) = action {
+            if !self.printer.json {
+                self.progress
+                    .println(&format!("  adding {} from {}", f.model, f.source));
+            }
+            if self.is_local(&f.model) {
+                let mut ids = self.local_ids.lock().expect("ids");
+                let id = LOCAL_ID_BASE + ids.len() as u64;
+                ids.insert(f.model.clone(), id);
+                self.progress.start(id, &f.model, f.bytes);
+            }
         }
     }
 
     fn finished(&self, action: &Action, error: Option<&str>) {
+        if let Action::Fetch(f) = action
+            && let Some(id) = self.local_ids.lock().expect("ids").get(&f.model)
+            && error.is_none()
+        {
+            self.progress.finish(*id);
+        }
         if self.printer.json {
             match error {
-                None => self.printer.event(json!({"type": "apply_complete", "change": action})),
-                Some(e) => self.printer.event(json!({"type": "apply_errored", "change": action, "error": e})),
+                None => self
+                    .printer
+                    .event(json!({"type": "apply_complete", "change": action})),
+                Some(e) => self
+                    .printer
+                    .event(json!({"type": "apply_errored", "change": action, "error": e})),
             }
         } else if error.is_none() {
-            self.printer.detail(render::action_line(self.printer, self.targets, action));
+            self.printer
+                .detail(render::action_line(self.printer, self.targets, action));
         }
     }
 
     fn progress(&self, model: &str, bytes: u64) {
-        let mut p = self.progress.lock().expect("progress");
-        p.bytes += bytes;
-        let now = Instant::now();
-        let due = p.last_line.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(5));
-        if due {
-            p.last_line = Some(now);
-            if self.printer.json {
-                self.printer.event(json!({"type": "progress", "model": model, "bytes": p.bytes}));
-            } else {
-                self.printer.info(format!("  ... {model}: {} copied so far", render::bytes(p.bytes)));
-            }
+        if let Some(id) = self.local_ids.lock().expect("ids").get(model) {
+            self.progress.advance(*id, bytes);
         }
     }
 

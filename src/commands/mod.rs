@@ -2,10 +2,12 @@
 
 mod apply;
 mod force_unlock;
+mod lock;
 mod plan;
 mod planning;
 mod scan;
 mod status;
+mod update;
 mod validate;
 
 use crate::cli::{Cli, Command};
@@ -20,6 +22,8 @@ pub fn run(cli: Cli, printer: &Printer) -> Status {
         Command::Apply(_) => "apply",
         Command::Status => "status",
         Command::Scan => "scan",
+        Command::Lock(_) => "lock",
+        Command::Update(_) => "update",
         Command::ForceUnlock { .. } => "force-unlock",
     };
     crate::render::version_event(printer, name);
@@ -30,6 +34,8 @@ pub fn run(cli: Cli, printer: &Printer) -> Status {
         Command::Apply(args) => apply::run(&file, &args, printer),
         Command::Status => status::run(&file, printer),
         Command::Scan => scan::run(&file, printer),
+        Command::Lock(args) => lock::run(&file, &args, printer),
+        Command::Update(args) => update::run(&file, &args, printer),
         Command::ForceUnlock { id } => force_unlock::run(&file, &id, printer),
     };
     match result {

@@ -13,7 +13,15 @@ use crate::render::{self, Targets};
 pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(file, printer)?;
     let (registry, existed) = ctx.open_registry_for_plan()?;
-    let plan = super::planning::compute(&ctx, &registry, existed, args.adopt.adopt)?;
+    let request = super::planning::PlanRequest {
+        adopt: args.adopt.adopt,
+        remote: &args.remote,
+        jobs: 1,
+        saved: None,
+        progress: None,
+        lock_only: false,
+    };
+    let plan = super::planning::compute(&ctx, &registry, existed, &request)?.plan;
     if printer.json {
         render::plan_json(printer, &plan);
     } else {

@@ -17,9 +17,12 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(file, printer)?;
     let state = ctx.state_dir();
     fs_err::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
-    let _lock = mlib_registry::ApplyLock::acquire(&state, "mlib scan", std::time::Duration::from_secs(300), &mut |_| {
-        printer.warn("waiting for an apply on this store to finish")
-    })?;
+    let _lock = mlib_registry::ApplyLock::acquire(
+        &state,
+        "mlib scan",
+        std::time::Duration::from_secs(300),
+        &mut |_| printer.warn("waiting for an apply on this store to finish"),
+    )?;
     let registry = ctx.open_registry()?;
     let store_root = mlib_plan::paths::physical(ctx.store.root())?;
 
@@ -55,7 +58,17 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
     }
 
     // Links already in place (made before the registry was lost) become known again.
-    let mut plan = super::planning::compute(&ctx, &registry, true, false)?;
+    let offline = crate::cli::RemoteArgs {
+        offline: true,
+        ..Default::default()
+    };
+    let mut plan = super::planning::compute(
+        &ctx,
+        &registry,
+        true,
+        &super::planning::PlanRequest::lock_only(&offline),
+    )?
+    .plan;
     plan.actions.clear();
     let recorded = plan
         .bookkeeping
@@ -76,7 +89,10 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
     )?;
 
     for path in &missing {
-        printer.warn(format!("{} is listed in its metadata.json but missing", path.display()));
+        printer.warn(format!(
+            "{} is listed in its metadata.json but missing",
+            path.display()
+        ));
     }
     if printer.json {
         printer.event(json!({"type": "scan_complete", "models": models, "files": files, "links_recorded": recorded, "missing": missing.len()}));
@@ -88,5 +104,9 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
             if recorded == 1 { "" } else { "s" },
         ));
     }
-    Ok(if missing.is_empty() { Status::Success } else { Status::Failure })
+    Ok(if missing.is_empty() {
+        Status::Success
+    } else {
+        Status::Failure
+    })
 }

@@ -22,17 +22,55 @@ struct AppStatus {
 pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(file, printer)?;
     let (registry, existed) = ctx.open_registry_for_plan()?;
-    let plan = super::planning::compute(&ctx, &registry, existed, false)?;
+    // Status never touches the network: remote models are judged by the lock alone.
+    let offline = crate::cli::RemoteArgs {
+        offline: true,
+        ..Default::default()
+    };
+    let plan = super::planning::compute(
+        &ctx,
+        &registry,
+        existed,
+        &super::planning::PlanRequest::lock_only(&offline),
+    )?
+    .plan;
     let targets = Targets::new(ctx.app_roots());
 
-    let mut apps: BTreeMap<&str, AppStatus> = ctx.manifest.apps.keys().map(|a| (a.as_str(), AppStatus::default())).collect();
+    let mut apps: BTreeMap<&str, AppStatus> = ctx
+        .manifest
+        .apps
+        .keys()
+        .map(|a| (a.as_str(), AppStatus::default()))
+        .collect();
     let mut pending = std::collections::HashSet::new();
     for action in &plan.actions {
         let (app, target, line) = match action {
-            Action::Link(l) => (&l.app, &l.target, format!("{} (not linked)", targets.show(&l.app, &l.target))),
-            Action::Relink(l) => (&l.app, &l.target, format!("{} (points at an old location)", targets.show(&l.app, &l.target))),
-            Action::Conflict(c) => (&c.app, &c.target, format!("{}: {}", targets.show(&c.app, &c.target), c.reason)),
-            Action::Adopt(a) => (&a.link.app, &a.link.target, format!("{} (identical file, not a link yet)", targets.show(&a.link.app, &a.link.target))),
+            Action::Link(l) => (
+                &l.app,
+                &l.target,
+                format!("{} (not linked)", targets.show(&l.app, &l.target)),
+            ),
+            Action::Relink(l) => (
+                &l.app,
+                &l.target,
+                format!(
+                    "{} (points at an old location)",
+                    targets.show(&l.app, &l.target)
+                ),
+            ),
+            Action::Conflict(c) => (
+                &c.app,
+                &c.target,
+                format!("{}: {}", targets.show(&c.app, &c.target), c.reason),
+            ),
+            Action::Adopt(a) => (
+                &a.link.app,
+                &a.link.target,
+                format!(
+                    "{} (identical file, not a link yet)",
+                    targets.show(&a.link.app, &a.link.target)
+                ),
+            ),
             Action::Fetch(_) | Action::Unlink(_) => continue,
         };
         pending.insert(target.clone());
@@ -45,7 +83,11 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
     }
     for drift in &plan.drift {
         if let Some(status) = apps.get_mut(drift.app.as_str()) {
-            status.drifted.push(format!("{} {}", targets.show(&drift.app, &drift.target), drift.what));
+            status.drifted.push(format!(
+                "{} {}",
+                targets.show(&drift.app, &drift.target),
+                drift.what
+            ));
         }
     }
     for record in registry.links_for_manifest(&ctx.manifest_id)? {
@@ -53,7 +95,9 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
             continue;
         }
         if let Some(status) = apps.get_mut(record.app.as_str()) {
-            status.linked.push(targets.show(&record.app, &record.target));
+            status
+                .linked
+                .push(targets.show(&record.app, &record.target));
         }
     }
 
@@ -90,11 +134,21 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
         }
     }
     if printer.json {
-        printer.event(json!({"type": "store_status", "models": ctx.manifest.models.len(), "to_add": to_add}));
+        printer.event(
+            json!({"type": "store_status", "models": ctx.manifest.models.len(), "to_add": to_add}),
+        );
     } else if to_add.is_empty() {
-        printer.info(format!("store: all {} models present", ctx.manifest.models.len()));
+        printer.info(format!(
+            "store: all {} models present",
+            ctx.manifest.models.len()
+        ));
     } else {
-        printer.info(format!("store: {} of {} models not stored yet: {}", to_add.len(), ctx.manifest.models.len(), to_add.join(", ")));
+        printer.info(format!(
+            "store: {} of {} models not stored yet: {}",
+            to_add.len(),
+            ctx.manifest.models.len(),
+            to_add.join(", ")
+        ));
     }
     if !healthy && !printer.json {
         printer.info("Run `mlib plan` to see what apply would change.");

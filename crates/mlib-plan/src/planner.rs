@@ -418,6 +418,7 @@ impl<'a> Planner<'a> {
             bookkeeping: self.bookkeeping,
             warnings: self.warnings,
             summary: Summary::default(),
+            resolved: Default::default(),
         };
         plan.sort();
         plan.summary = Summary::of(&plan.actions);

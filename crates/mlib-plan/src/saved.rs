@@ -5,7 +5,10 @@
 //! a serial bumped by every link change; together with the digests of the manifest and the
 //! lock they identify the exact inputs of the plan.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use mlib_manifest::lock::LockedModel;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +31,10 @@ pub struct Plan {
     pub bookkeeping: Vec<Bookkeeping>,
     pub warnings: Vec<String>,
     pub summary: Summary,
+    /// Remote models resolved over the network while planning (not yet in models.lock):
+    /// applying this plan fetches exactly these, never a newer commit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolved: BTreeMap<String, LockedModel>,
 }
 
 impl Plan {
