@@ -56,6 +56,13 @@ impl Progress {
         }
     }
 
+    /// Sets the total bar's length once the plan knows how many bytes it will fetch.
+    pub fn set_total(&self, total: u64) {
+        if let Some((_, bar)) = &self.bars {
+            bar.set_length(total);
+        }
+    }
+
     /// Prints a line without tearing the bars.
     pub fn println(&self, line: &str) {
         match &self.bars {

@@ -38,12 +38,13 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(&file, printer)?;
     let _lock = acquire_lock(&ctx, args.lock_timeout, printer)?;
     let registry = ctx.open_registry()?;
+    let progress = Progress::new(printer, None);
     let request = super::planning::PlanRequest {
         adopt: args.adopt.adopt || saved.as_ref().is_some_and(|p| p.adopt),
         remote: &args.remote,
         jobs: args.jobs,
         saved: saved.as_ref().map(|p| &p.resolved),
-        progress: None,
+        progress: Some(&progress),
         lock_only: false,
     };
     let super::planning::Planned {
@@ -73,8 +74,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         printer.info(format!("Wrote {}.", lock_path.display()));
     }
 
-    let total = (plan.summary.fetch > 0).then_some(plan.summary.fetch_bytes);
-    let progress = Progress::new(printer, total);
+    progress.set_total(plan.summary.fetch_bytes);
     let events = Events {
         printer,
         targets: &targets,

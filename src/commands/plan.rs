@@ -13,12 +13,14 @@ use crate::render::{self, Targets};
 pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(file, printer)?;
     let (registry, existed) = ctx.open_registry_for_plan()?;
+    // Resolving remote models may retry: say so rather than look hung.
+    let progress = crate::progress::Progress::new(printer, None);
     let request = super::planning::PlanRequest {
         adopt: args.adopt.adopt,
         remote: &args.remote,
         jobs: 1,
         saved: None,
-        progress: None,
+        progress: Some(&progress),
         lock_only: false,
     };
     let plan = super::planning::compute(&ctx, &registry, existed, &request)?.plan;

@@ -58,15 +58,18 @@ pub fn run(file: &Path, args: &UpdateArgs, printer: &Printer) -> Result<Status> 
                 printer.info(format!("  ~ {}: {change}", model.name));
             }
         }
-        // Keep hashes already learned for files whose pins did not change.
+        // Keep hashes learned on download for files that provably did not change: the same
+        // commit, or the same published sha256.
         let mut new = new;
         if let Some(old) = old {
+            let same_commit = old.commit.is_some() && old.commit == new.commit;
             for file in &mut new.files {
-                if let Some(prev) = old
-                    .files
-                    .iter()
-                    .find(|f| f.path == file.path && f.size == file.size && same_origin(f, file))
-                {
+                if let Some(prev) = old.files.iter().find(|f| {
+                    f.path == file.path
+                        && f.size == file.size
+                        && same_origin(f, file)
+                        && (same_commit || f.sha256.is_some() && f.sha256 == file.sha256)
+                }) {
                     file.sha256 = file.sha256.clone().or_else(|| prev.sha256.clone());
                     file.blake3 = file.blake3.clone().or_else(|| prev.blake3.clone());
                 }

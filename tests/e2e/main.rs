@@ -8,4 +8,5 @@ mod conflicts;
 mod link_modes;
 mod lock;
 mod manifest;
+mod remote;
 mod saved_plan;
