@@ -64,7 +64,13 @@ pub fn desire(
             .strip_prefix(store.root())
             .expect("model dirs live under the store root"),
     );
-    let expected = expected_entries(model, locked);
+    // One stat of a local source serves its entry name, size and change detection.
+    let source_meta = match &model.source {
+        Source::Local(path) => path.metadata().ok(),
+        _ => None,
+    };
+    let expected = expected_entries(model, locked, source_meta.as_ref());
+    let mut stored_size = None;
     let mut desired = DesiredModel {
         name: model.name.clone(),
         dir,
@@ -86,22 +92,32 @@ pub fn desire(
                     desired.fetch = Some(FetchReason::Missing);
                     return Ok(desired);
                 }
-                Ok(stat) => match index.get(&rel) {
-                    Some(ix)
-                        if ix.size == stat.size
-                            && ix.mtime_ns == stat.mtime_ns
-                            && ix.ino == stat.ino =>
-                    {
-                        desired
-                            .entry_sha256
-                            .insert(entry.name.clone(), ix.sha256.clone());
+                Ok(stat) => {
+                    if expected.entries.len() == 1 {
+                        stored_size = Some(stat.size);
                     }
-                    _ => all_indexed = false,
-                },
+                    match index.get(&rel) {
+                        Some(ix)
+                            if ix.size == stat.size
+                                && ix.mtime_ns == stat.mtime_ns
+                                && ix.ino == stat.ino =>
+                        {
+                            desired
+                                .entry_sha256
+                                .insert(entry.name.clone(), ix.sha256.clone());
+                        }
+                        _ => all_indexed = false,
+                    }
+                }
             }
         }
         if all_indexed {
-            desired.fetch = stale_reason(model, &expected, &desired.entry_sha256, &desired.dir);
+            desired.fetch = stale_reason(
+                &expected,
+                &desired.entry_sha256,
+                source_meta.as_ref(),
+                stored_size,
+            );
             return Ok(desired);
         }
     }
@@ -147,7 +163,16 @@ pub fn desire(
                 .insert(file.path.clone(), file.sha256.clone());
         }
     }
-    desired.fetch = stale_reason(model, &expected, &desired.entry_sha256, &desired.dir);
+    let stored_size = match metadata.files.as_slice() {
+        [only] if !only.path.contains('/') => Some(only.size),
+        _ => None,
+    };
+    desired.fetch = stale_reason(
+        &expected,
+        &desired.entry_sha256,
+        source_meta.as_ref(),
+        stored_size,
+    );
     Ok(desired)
 }
 
@@ -172,24 +197,22 @@ fn metadata_entries(metadata: &Metadata, dir: &Path) -> Vec<Entry> {
 
 /// Whether a present store copy is out of date with respect to the manifest or lock.
 fn stale_reason(
-    model: &Model,
     expected: &Expected,
     stored: &HashMap<String, String>,
-    dir: &Path,
+    source_meta: Option<&std::fs::Metadata>,
+    stored_size: Option<u64>,
 ) -> Option<FetchReason> {
     for (name, want) in &expected.sha256 {
         if stored.get(name).is_some_and(|have| have != want) {
             return Some(FetchReason::HashChanged);
         }
     }
-    // An unpinned local file that changed size since it was copied in is re-copied; pin a
+    // An unpinned local file that changed size since it was copied in is copied again; pin a
     // sha256 in the manifest to make that decision by content.
-    if let Source::Local(path) = &model.source
-        && model.sha256.is_none()
-        && let (Ok(src), [entry]) = (FileStat::stat(path), expected.entries.as_slice())
-        && !entry.is_dir
-        && let Ok(stored) = FileStat::stat(&dir.join(&entry.name))
-        && src.size != stored.size
+    if expected.sha256.is_empty()
+        && let (Some(src), Some(stored_size)) = (source_meta, stored_size)
+        && src.is_file()
+        && src.len() != stored_size
     {
         return Some(FetchReason::SourceChanged);
     }
@@ -205,11 +228,15 @@ struct Expected {
 
 /// The entries a model will have in the store, known from the manifest (local sources) or
 /// the lock (remote sources) without fetching anything.
-fn expected_entries(model: &Model, locked: Option<&LockedModel>) -> Expected {
+fn expected_entries(
+    model: &Model,
+    locked: Option<&LockedModel>,
+    source_meta: Option<&std::fs::Metadata>,
+) -> Expected {
     let mut expected = Expected::default();
     match (&model.source, locked) {
         (Source::Local(path), _) => {
-            let Ok(meta) = path.metadata() else {
+            let Some(meta) = source_meta else {
                 return expected;
             };
             let name = model

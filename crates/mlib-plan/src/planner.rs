@@ -1,7 +1,7 @@
 //! Desired vs observed → [`Plan`]. Planning reads the disk and the registry and changes
 //! nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,6 @@ struct Planner<'a> {
     models: HashMap<String, DesiredModel>,
     mine: HashMap<PathBuf, LinkRecord>,
     others: HashMap<PathBuf, LinkRecord>,
-    seen: HashSet<PathBuf>,
     actions: Vec<Action>,
     bookkeeping: Vec<Bookkeeping>,
     drift: Vec<Drift>,
@@ -87,7 +86,6 @@ impl<'a> Planner<'a> {
             models: HashMap::new(),
             mine,
             others,
-            seen: HashSet::new(),
             actions: Vec::new(),
             bookkeeping: Vec::new(),
             drift: Vec::new(),
@@ -137,16 +135,22 @@ impl<'a> Planner<'a> {
                     path: folder.clone(),
                     source,
                 })?;
-                let entries = self.models[&model.name].entries.clone();
-                if entries.is_empty() {
-                    // Remote and not resolved yet: the links appear once it is fetched.
-                    continue;
-                }
-                for entry in entries {
-                    let target = folder.join(&entry.name);
-                    let source = self.models[&model.name].dir.join(&entry.name);
-                    let how = self.link_how(app, &folder, entry.is_dir);
-                    self.seen.insert(target.clone());
+                let desired = &self.models[&model.name];
+                // Empty for a remote model not resolved yet: its links appear once fetched.
+                let entries: Vec<(PathBuf, PathBuf, bool, String)> = desired
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        (
+                            folder.join(&e.name),
+                            desired.dir.join(&e.name),
+                            e.is_dir,
+                            e.name.clone(),
+                        )
+                    })
+                    .collect();
+                for (target, source, is_dir, name) in entries {
+                    let how = self.link_how(app, &folder, is_dir);
                     let link = Link {
                         model: model.name.clone(),
                         app: app.name.clone(),
@@ -156,7 +160,7 @@ impl<'a> Planner<'a> {
                         replaces: None,
                         moved_from: None,
                     };
-                    self.observe(link, &entry.name);
+                    self.observe(link, &name);
                 }
             }
         }
@@ -199,7 +203,8 @@ impl<'a> Planner<'a> {
 
     /// Compares one desired link with what is on disk and in the registry.
     fn observe(&mut self, mut link: Link, entry: &str) {
-        let record = self.mine.get(&link.target).cloned();
+        // Taken out of `mine`: what is left there afterwards is no longer wanted.
+        let record = self.mine.remove(&link.target);
         let fetching = self.models[&link.model].fetch.is_some();
         let meta = match link.target.symlink_metadata() {
             Ok(meta) => meta,
@@ -332,12 +337,7 @@ impl<'a> Planner<'a> {
 
     /// Links this manifest made that the manifest no longer wants.
     fn leftovers(&mut self) {
-        let mut stale: Vec<LinkRecord> = self
-            .mine
-            .values()
-            .filter(|r| !self.seen.contains(&r.target))
-            .cloned()
-            .collect();
+        let mut stale: Vec<LinkRecord> = std::mem::take(&mut self.mine).into_values().collect();
         stale.sort_by(|a, b| a.target.cmp(&b.target));
         let mut unlinks = Vec::new();
         for record in &stale {
