@@ -29,44 +29,53 @@ struct File {
 
 pub struct Progress {
     printer: Printer,
-    bars: Option<(MultiProgress, ProgressBar)>,
+    /// The bars, on a terminal; the total bar appears once the plan knows what it fetches.
+    bars: Option<MultiProgress>,
+    total: Mutex<Option<ProgressBar>>,
     files: Mutex<HashMap<u64, File>>,
 }
 
 impl Progress {
-    /// `total` is the plan's byte count, when known, for the total bar.
-    pub fn new(printer: &Printer, total: Option<u64>) -> Progress {
-        let bars = printer.progress_bars.then(|| {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-                )
-                .expect("template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix("total");
-            (multi, bar)
-        });
+    pub fn new(printer: &Printer) -> Progress {
+        let bars = printer
+            .progress_bars
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress {
             printer: printer.clone(),
             bars,
+            total: Mutex::new(None),
             files: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Sets the total bar's length once the plan knows how many bytes it will fetch.
+    /// Shows the total bar for `total` bytes (nothing when there is nothing to fetch).
     pub fn set_total(&self, total: u64) {
-        if let Some((_, bar)) = &self.bars {
-            bar.set_length(total);
+        let Some(multi) = &self.bars else { return };
+        if total == 0 {
+            return;
+        }
+        let bar = multi.add(ProgressBar::new(total));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix("total");
+        *self.total.lock().expect("total") = Some(bar);
+    }
+
+    fn total_bar(&self, f: impl FnOnce(&ProgressBar)) {
+        if let Some(bar) = self.total.lock().expect("total").as_ref() {
+            f(bar);
         }
     }
 
     /// Prints a line without tearing the bars.
     pub fn println(&self, line: &str) {
         match &self.bars {
-            Some((multi, _)) => {
+            Some(multi) => {
                 let _ = multi.println(line);
             }
             None => self.printer.info(line),
@@ -75,8 +84,13 @@ impl Progress {
 
     pub fn start(&self, id: u64, label: &str, total: Option<u64>) {
         let now = Instant::now();
-        let bar = self.bars.as_ref().map(|(multi, _)| {
-            let bar = multi.insert_from_back(1, ProgressBar::new(total.unwrap_or(0)));
+        let has_total = self.total.lock().expect("total").is_some();
+        let bar = self.bars.as_ref().map(|multi| {
+            let bar = if has_total {
+                multi.insert_from_back(1, ProgressBar::new(total.unwrap_or(0)))
+            } else {
+                multi.add(ProgressBar::new(total.unwrap_or(0)))
+            };
             bar.set_style(
                 ProgressStyle::with_template(
                     "{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
@@ -91,8 +105,8 @@ impl Progress {
         let mut files = self.files.lock().expect("progress");
         if let Some(old) = files.remove(&id) {
             // A restart from zero (the server ignored a range request).
-            if let (Some(old_bar), Some((_, total_bar))) = (&old.bar, &self.bars) {
-                total_bar.set_position(total_bar.position().saturating_sub(old.done));
+            if let Some(old_bar) = &old.bar {
+                self.total_bar(|t| t.set_position(t.position().saturating_sub(old.done)));
                 old_bar.finish_and_clear();
             }
         }
@@ -122,9 +136,7 @@ impl Progress {
         if let Some(bar) = &file.bar {
             bar.inc(delta);
         }
-        if let Some((_, total)) = &self.bars {
-            total.inc(delta);
-        }
+        self.total_bar(|t| t.inc(delta));
         let now = Instant::now();
         if self.printer.json {
             if now.duration_since(file.last_report) >= JSON_EVERY {
@@ -189,9 +201,7 @@ impl Progress {
     }
 
     pub fn clear(&self) {
-        if let Some((_, total)) = &self.bars {
-            total.finish_and_clear();
-        }
+        self.total_bar(|t| t.finish_and_clear());
     }
 }
 

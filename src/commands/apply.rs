@@ -38,7 +38,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(&file, printer)?;
     let _lock = acquire_lock(&ctx, args.lock_timeout, printer)?;
     let registry = ctx.open_registry()?;
-    let progress = Progress::new(printer, None);
+    let progress = Progress::new(printer);
     let request = super::planning::PlanRequest {
         adopt: args.adopt.adopt || saved.as_ref().is_some_and(|p| p.adopt),
         remote: &args.remote,

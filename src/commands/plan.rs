@@ -14,7 +14,7 @@ pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(file, printer)?;
     let (registry, existed) = ctx.open_registry_for_plan()?;
     // Resolving remote models may retry: say so rather than look hung.
-    let progress = crate::progress::Progress::new(printer, None);
+    let progress = crate::progress::Progress::new(printer);
     let request = super::planning::PlanRequest {
         adopt: args.adopt.adopt,
         remote: &args.remote,
