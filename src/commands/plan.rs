@@ -38,7 +38,9 @@ pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
             out.display()
         ));
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
+    // A conflict means the apps do not match the manifest either: CI should notice.
+    let pending = plan.has_changes() || plan.summary.conflict > 0;
+    Ok(if args.detailed_exitcode && pending {
         Status::Changes
     } else {
         Status::Success

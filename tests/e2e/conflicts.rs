@@ -11,8 +11,8 @@ fn a_users_file_in_the_way_is_a_conflict_and_stays_byte_for_byte() {
     let theirs = model_bytes("someone else's lora", 1234);
     env.write("ComfyUI/models/loras/detail_lora.safetensors", &theirs);
 
-    env.mlib(&["plan"])
-        .success()
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(2)
         .stderr_has("! conflict")
         .stderr_has("1 conflict");
     let run = env.mlib(&["apply", "--auto-approve"]);
