@@ -489,3 +489,26 @@ fn a_killed_download_resumes_from_its_part_file() {
         "resumed with Range"
     );
 }
+
+#[test]
+fn a_saved_plan_fetches_what_it_resolved_even_if_the_branch_moved() {
+    let r = Remote::new();
+    r.server
+        .hf_repo("org/m")
+        .lfs("m.safetensors", model_bytes("v1", 1000))
+        .publish();
+    r.manifest("  m:\n    source: hf://org/m/m.safetensors\n    revision: main\n    type: loras\n");
+    r.mlib(&["plan", "-o", "plan.json"]).success();
+    r.server
+        .hf_repo("org/m")
+        .lfs("m.safetensors", model_bytes("v2", 1000))
+        .publish();
+
+    r.mlib(&["apply", "plan.json"]).success();
+    assert_eq!(
+        std::fs::read(r.env.path("ComfyUI/models/loras/m.safetensors")).unwrap(),
+        model_bytes("v1", 1000),
+        "the plan approved v1"
+    );
+    r.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
