@@ -460,15 +460,17 @@ fn a_killed_download_resumes_from_its_part_file() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Kill once half the file is on disk (not merely sent: loopback socket buffers hold MBs).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while r.server.bytes_sent(path) < (size as u64) / 2 {
+    while part_bytes(&r.env.path("store/.mlib/tmp")) < (size as u64) / 2 {
         assert!(Instant::now() < deadline, "the download never got to half");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     let first = r.server.bytes_sent(path);
-    assert!(first < size as u64, "killed before the end");
+    let on_disk = part_bytes(&r.env.path("store/.mlib/tmp"));
+    assert!(on_disk < size as u64, "killed before the end");
 
     r.server.set_faults(path, Default::default());
     r.mlib(&["apply", "--auto-approve"]).success();
@@ -511,4 +513,24 @@ fn a_saved_plan_fetches_what_it_resolved_even_if_the_branch_moved() {
         "the plan approved v1"
     );
     r.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+/// Bytes in `.part` files under `dir` (the store's staging folder).
+fn part_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".part") {
+                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    total
 }

@@ -95,10 +95,13 @@ impl<'a> Planner<'a> {
 
     fn models(&mut self) -> Result<(), PlanError> {
         let index = self.input.registry.index_all()?;
-        for model in self.input.manifest.models.values() {
-            let locked = self.input.remote.get(&model.name);
-            let desired =
-                desired::desire(model, self.input.store, &self.store_root, &index, locked)?;
+        let models: Vec<&mlib_manifest::Model> = self.input.manifest.models.values().collect();
+        let (store, root, remote) = (self.input.store, &self.store_root, self.input.remote);
+        let desired = parallel_map(&models, |model| {
+            desired::desire(model, store, root, &index, remote.get(&model.name))
+        });
+        for (model, desired) in models.into_iter().zip(desired) {
+            let desired = desired?;
             if let Some(reason) = desired.fetch.clone() {
                 self.actions.push(Action::Fetch(Fetch {
                     model: model.name.clone(),
@@ -119,6 +122,7 @@ impl<'a> Planner<'a> {
 
     fn links(&mut self) -> Result<(), PlanError> {
         let manifest = self.input.manifest;
+        let mut wanted: Vec<(Link, String)> = Vec::new();
         for app in manifest.apps.values() {
             for model in manifest.models.values() {
                 if !app.selects(model) {
@@ -160,9 +164,14 @@ impl<'a> Planner<'a> {
                         replaces: None,
                         moved_from: None,
                     };
-                    self.observe(link, &name);
+                    wanted.push((link, name));
                 }
             }
+        }
+        // The lstat of every target is the bulk of a no-op plan: spread it over the cores.
+        let metas = parallel_map(&wanted, |(link, _)| link.target.symlink_metadata());
+        for ((link, name), meta) in wanted.into_iter().zip(metas) {
+            self.observe(link, &name, meta);
         }
         Ok(())
     }
@@ -202,11 +211,11 @@ impl<'a> Planner<'a> {
     }
 
     /// Compares one desired link with what is on disk and in the registry.
-    fn observe(&mut self, mut link: Link, entry: &str) {
+    fn observe(&mut self, mut link: Link, entry: &str, meta: io::Result<std::fs::Metadata>) {
         // Taken out of `mine`: what is left there afterwards is no longer wanted.
         let record = self.mine.remove(&link.target);
         let fetching = self.models[&link.model].fetch.is_some();
-        let meta = match link.target.symlink_metadata() {
+        let meta = match meta {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 if let Some(record) = record {
@@ -472,4 +481,25 @@ fn device_of(path: &Path) -> Option<u64> {
     paths::nearest_existing(path)
         .and_then(|p| p.metadata().ok())
         .map(|m| m.dev())
+}
+
+/// `f` over `items` on every core (in order), for the stat-bound parts of planning.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || items.len() < 512 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("planning thread panicked"))
+            .collect()
+    })
 }
