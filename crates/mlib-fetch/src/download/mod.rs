@@ -260,7 +260,7 @@ impl Download<'_> {
         while left > 0 {
             let want = buf.len().min(left as usize);
             file.read_exact(&mut buf[..want])?;
-            hasher.update(&buf[..want]);
+            stream::hash_here(hasher, &buf[..want]);
             self.reporter.advance(self.id, want as u64);
             left -= want as u64;
         }
@@ -305,6 +305,77 @@ pub(crate) fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<std:
         }
     }
     (n, None)
+}
+
+/// Buffers in flight between the network, hashing and disk stages.
+const PUMP_BUFFERS: usize = 6;
+const PUMP_BUFFER_SIZE: usize = 1 << 20;
+
+/// Streams up to `limit` bytes of `reader` through `inspect` (checks, hashing, progress; on
+/// the calling thread) into `out` at its current position. Receiving, hashing and writing run
+/// on three threads as a pipeline: done in turn, each waits for the others (measured: about a
+/// third slower on loopback). Memory: six 1 MiB buffers.
+///
+/// Returns the read error that ended the body early, if any; every byte `inspect` accepted
+/// has been written when this returns. `Ok(None)` at the end of the body or at `limit`.
+pub(crate) fn pump(
+    mut reader: impl Read + Send,
+    limit: u64,
+    out: &mut fs_err::File,
+    mut inspect: impl FnMut(&[u8]) -> Result<(), Failure>,
+) -> Result<Option<std::io::Error>, Failure> {
+    use std::io::Write;
+    use std::sync::mpsc;
+    type Filled = (Vec<u8>, usize, Option<std::io::Error>);
+    let (full_tx, full_rx) = mpsc::sync_channel::<Filled>(PUMP_BUFFERS);
+    let (write_tx, write_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(PUMP_BUFFERS);
+    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..PUMP_BUFFERS {
+        free_tx
+            .send(vec![0u8; PUMP_BUFFER_SIZE])
+            .expect("receiver alive");
+    }
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut left = limit;
+            while left > 0 {
+                let Ok(mut buf) = free_rx.recv() else { return };
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let (n, err) = fill(&mut reader, &mut buf[..want]);
+                left -= n as u64;
+                let end = n < want || err.is_some();
+                if full_tx.send((buf, n, err)).is_err() || end {
+                    return;
+                }
+            }
+        });
+        let writer = s.spawn(move || -> std::io::Result<()> {
+            for (buf, n) in write_rx {
+                out.write_all(&buf[..n])?;
+                // The reader may be gone already; the buffer is then simply dropped.
+                let _ = free_tx.send(buf);
+            }
+            Ok(())
+        });
+        // Returning drops the channels' ends, which stops the reader and ends the writer.
+        let inspected = (move || -> Result<Option<std::io::Error>, Failure> {
+            for (buf, n, err) in full_rx {
+                if n > 0 {
+                    inspect(&buf[..n])?;
+                    if write_tx.send((buf, n)).is_err() {
+                        break;
+                    }
+                }
+                if err.is_some() {
+                    return Ok(err);
+                }
+            }
+            Ok(None)
+        })();
+        let written = writer.join().expect("the writer thread does not panic");
+        written.map_err(|e| Failure::Fatal(e.into()))?;
+        inspected
+    })
 }
 
 /// Deletes a download's `.part` and its record (after a failed verification).

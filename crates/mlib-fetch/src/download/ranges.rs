@@ -419,7 +419,7 @@ fn hash_in_order(dl: &Download, shared: &Shared, grid: &Grid) -> Result<MultiHas
         while left > 0 {
             let want = buf.len().min(left as usize);
             input.read_exact(&mut buf[..want])?;
-            hasher.update(&buf[..want]);
+            stream::hash_here(&mut hasher, &buf[..want]);
             left -= want as u64;
             if grid.done[idx] {
                 // Already on disk before this run: count it as progress now.
