@@ -181,5 +181,10 @@ mod tests {
         assert_eq!(c.civitai_endpoint, "http://civ");
         assert_eq!(c.civitai_token.unwrap().expose(), "c");
         assert!(!config(&[("HF_HUB_OFFLINE", "0")]).offline);
+        let debug = format!(
+            "{:?}",
+            config(&[("HF_TOKEN", "hf_x"), ("CIVITAI_TOKEN", "c_y")])
+        );
+        assert!(!debug.contains("hf_x") && !debug.contains("c_y"), "{debug}");
     }
 }

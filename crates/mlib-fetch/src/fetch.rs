@@ -222,6 +222,7 @@ impl Fetcher {
         if fs_err::metadata(&job.done).is_ok_and(|m| m.len() == job.size) {
             let hashes = copy_verified(&job.done, None, reporter, id)?;
             if verify(job, &hashes, &url).is_ok() {
+                let _ = fs_err::remove_file(&job.meta);
                 reporter.note(id, "already downloaded");
                 return Ok(hashes);
             }

@@ -172,3 +172,14 @@ pub fn record_hashes(locked: &mut LockedModel, staged: &[StagedFile]) -> bool {
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    /// The CLI shares one `Fetcher` between threads and reports from download threads.
+    #[test]
+    fn fetcher_is_shareable() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::Fetcher>();
+        shareable::<super::FetchError>();
+    }
+}

@@ -29,6 +29,9 @@ pub struct Faults {
     pub fail_status: u16,
     /// `Retry-After` (seconds) sent with the failed requests.
     pub retry_after: Option<u32>,
+    /// Answer only request number N (0-based, GET or HEAD) with `fail_status`: a failure in
+    /// the middle of a multi-request (parallel ranges) download.
+    pub fail_nth: Option<u32>,
     /// On the first GET only: send K body bytes, then close the connection.
     pub close_after: Option<u64>,
     /// Answer every `Range` request with 200 and the full body.
@@ -129,7 +132,7 @@ impl Served {
         let blob = &self.blob;
         let faults = &blob.faults;
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
-        if n < faults.fail_first {
+        if n < faults.fail_first || faults.fail_nth == Some(n) {
             let status = if faults.fail_status == 0 {
                 503
             } else {

@@ -405,3 +405,60 @@ fn parallel_ranges_fall_back_to_one_stream_without_range_support() {
     assert_eq!(staged[0].hashes.sha256, sha256(&data));
     assert_eq!(server.requests().len(), 2, "the probe, then one plain GET");
 }
+
+#[test]
+fn parallel_ranges_resume_the_missing_chunks_only() {
+    let server = TestServer::start();
+    let data = bytes(3 << 20, 40);
+    let path = "/files/ranged.safetensors";
+    let faults = Faults {
+        fail_nth: Some(6),
+        ..Faults::default()
+    };
+    let url = server.add(path, Blob::new(data.clone()).faults(faults));
+    let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
+    let ranged = |retries| {
+        Fetcher::new(FetchConfig {
+            parallel_threshold: 1 << 20,
+            chunk_size: 256 << 10,
+            range_jobs: 2,
+            retries,
+            ..config(&server)
+        })
+    };
+    let staging = tempfile::tempdir().unwrap();
+    // The 7th request fails and this "process" gives up: with two workers, at least five
+    // chunks were complete (each worker finishes a chunk before asking for the next).
+    ranged(0)
+        .fetch("r", &locked, staging.path(), &NoReporter)
+        .unwrap_err();
+    let meta = staged_names(staging.path())
+        .into_iter()
+        .find(|n| n.ends_with(".part.json"))
+        .expect("progress recorded");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs_err::read(staging.path().join(meta)).unwrap()).unwrap();
+    let r = &meta["ranged"];
+    let chunk = 256u64 << 10;
+    let contiguous = r["contiguous"].as_u64().unwrap();
+    let beyond: u64 = r["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| chunk.min(data.len() as u64 - a.as_u64().unwrap()))
+        .sum();
+    let kept = contiguous + beyond;
+    assert!(kept >= 5 * chunk, "{meta}");
+
+    let first = server.bytes_sent(path);
+    let staged = ranged(3)
+        .fetch("r", &locked, staging.path(), &NoReporter)
+        .unwrap();
+    assert_eq!(staged[0].hashes.sha256, sha256(&data));
+    assert_eq!(fs_err::read(&staged[0].staged).unwrap(), data);
+    assert_eq!(
+        server.bytes_sent(path) - first,
+        data.len() as u64 - kept,
+        "only the chunks not recorded as complete were downloaded again"
+    );
+}
