@@ -43,7 +43,7 @@ use mlib_store::StagedFile;
 pub use config::FetchConfig;
 pub use error::FetchError;
 pub use report::{NoReporter, Reporter};
-pub use secret::{Secret, redact_url};
+pub use secret::{Secret, redact_text, redact_url};
 
 use client::{Client, Token, token_for};
 use fetch::Slots;
