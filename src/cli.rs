@@ -199,9 +199,10 @@ pub struct ApplyArgs {
     #[arg(long, env = "MLIB_LOCK_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub lock_timeout: Duration,
 
-    /// How many files to copy or download at once.
-    #[arg(short, long, env = "MLIB_JOBS", default_value_t = 4)]
-    pub jobs: usize,
+    /// How many files to copy or download at once [default: 4, or 2 when the store is on a
+    /// rotational disk].
+    #[arg(short, long, env = "MLIB_JOBS")]
+    pub jobs: Option<usize>,
 
     #[command(flatten)]
     pub remote: RemoteArgs,

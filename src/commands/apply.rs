@@ -38,11 +38,15 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(&file, printer)?;
     let _lock = acquire_lock(&ctx, args.lock_timeout, printer)?;
     let registry = ctx.open_registry()?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| crate::remote::default_jobs(ctx.store.root()))
+        .max(1);
     let progress = Progress::new(printer);
     let request = super::planning::PlanRequest {
         adopt: args.adopt.adopt || saved.as_ref().is_some_and(|p| p.adopt),
         remote: &args.remote,
-        jobs: args.jobs,
+        jobs,
         saved: saved.as_ref().map(|p| &p.resolved),
         progress: Some(&progress),
         lock_only: false,
@@ -95,7 +99,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         registry: &registry,
         remote: &remote,
         events: &events,
-        jobs: args.jobs,
+        jobs,
     };
     let report = mlib_plan::apply(&apply_ctx, &plan)?;
     progress.clear();
