@@ -303,12 +303,7 @@ fn hash_mismatch_leaves_nothing_in_the_store() {
     ));
     let run = env.mlib(&["apply", "--auto-approve"]);
     run.code(1).stderr_has(&wrong);
-    let stored: Vec<String> = tree(&env.path("store"))
-        .into_iter()
-        .filter(|p| {
-            !p.starts_with(".mlib/registry") && !p.starts_with(".mlib/apply") && !p.ends_with('/')
-        })
-        .collect();
+    let stored = crate::support::store_files(&env.path("store"));
     assert!(stored.is_empty(), "nothing may reach the store: {stored:?}");
     assert!(
         env.path("ComfyUI/models/loras/bad.safetensors")

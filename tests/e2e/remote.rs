@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use mlib_testserver::{Blob, CivitaiVersion, Gate, TestServer};
 
-use crate::support::{Run, TestEnv, model_bytes, sha256, tree};
+use crate::support::{Run, TestEnv, model_bytes, sha256, store_files};
 
 const HF_TOKEN: &str = "hf_SECRET_test_token_0123456789";
 const CIVITAI_TOKEN: &str = "civitai-SECRET-token-9876543210";
@@ -324,10 +324,7 @@ fn an_html_login_page_is_rejected_not_saved_as_a_model() {
             .symlink_metadata()
             .is_err()
     );
-    let stored: Vec<String> = tree(&r.env.path("store"))
-        .into_iter()
-        .filter(|p| p.ends_with(".safetensors"))
-        .collect();
+    let stored = store_files(&r.env.path("store"));
     assert!(stored.is_empty(), "{stored:?}");
 }
 
@@ -368,10 +365,7 @@ fn a_hash_mismatch_reaches_neither_store_nor_app() {
             .symlink_metadata()
             .is_err()
     );
-    let leftovers: Vec<String> = tree(&r.env.path("store"))
-        .into_iter()
-        .filter(|p| p.contains("m.safetensors"))
-        .collect();
+    let leftovers = store_files(&r.env.path("store"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -159,3 +159,14 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
         }
     }
 }
+
+/// Every file in a store except mlib's own bookkeeping (registry, apply lock): what a failed
+/// fetch must not leave behind, staging files included.
+pub fn store_files(store: &Path) -> Vec<String> {
+    tree(store)
+        .into_iter()
+        .filter(|p| {
+            !p.ends_with('/') && !p.starts_with(".mlib/registry") && !p.starts_with(".mlib/apply")
+        })
+        .collect()
+}
