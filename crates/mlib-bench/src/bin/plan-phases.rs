@@ -1,0 +1,120 @@
+//! Where a no-op `mlib plan` spends its time: the steps it takes, one at a time, timed.
+//!
+//! `plan-phases MANIFEST` does what `mlib plan -f MANIFEST` does through the library crates
+//! (without the CLI's printing) and prints one JSON object of milliseconds per phase:
+//!
+//! - `read_ms`, `parse_ms`: reading `models.yaml`, then parsing + validating it;
+//! - `registry_open_ms`, `links_ms`, `index_ms`: opening the registry, loading every link
+//!   record, loading the file index;
+//! - `desire_ms`: the per-model store check (`mlib_plan::desired::desire`: a stat of the local
+//!   source and of the store file, an index lookup);
+//! - `lstat_ms`: one lstat() of each link target the registry lists (the floor for the link
+//!   checks);
+//! - `plan_ms`: the whole of `mlib_plan::plan` (which repeats the registry loads, the desire
+//!   checks and the lstats, and adds the comparisons and the sorting);
+//! - `manifest_drop_ms`, etc.: freeing what was built, which a process also pays for.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use mlib_bench::{Report, ms_since};
+use mlib_manifest::StoreLayout;
+use mlib_plan::{PlanInput, PlanOptions};
+use mlib_registry::Registry;
+use mlib_store::{Layout, Store};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let process = Instant::now();
+    let file = std::env::args_os()
+        .nth(1)
+        .ok_or("usage: plan-phases MANIFEST")?;
+    let file = Path::new(&file);
+    let env = |name: &str| std::env::var(name).ok();
+    let mut report = Report::default();
+
+    let t = Instant::now();
+    let text = std::fs::read_to_string(file)?;
+    report.add("read_ms", ms_since(t));
+
+    let t = Instant::now();
+    let manifest = mlib_manifest::parse(&text, file, &env).map_err(|e| format!("{e:?}"))?;
+    report.add("parse_ms", ms_since(t));
+    report.add("models", manifest.models.len() as f64);
+
+    let t = Instant::now();
+    let manifest_id = manifest
+        .path
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.path.clone())
+        .to_string_lossy()
+        .into_owned();
+    let layout = match manifest.layout {
+        StoreLayout::Nested => Layout::Nested,
+        StoreLayout::Flat => Layout::Flat,
+    };
+    let store = Store::new(manifest.store.clone(), layout);
+    let registry = Registry::open(&store.root().join(".mlib").join("registry.db"))?;
+    report.add("registry_open_ms", ms_since(t));
+
+    let t = Instant::now();
+    let links = registry.links()?;
+    report.add("links_ms", ms_since(t));
+    report.add("link_records", links.len() as f64);
+
+    let t = Instant::now();
+    let index = registry.index_all()?;
+    report.add("index_ms", ms_since(t));
+    report.add("index_entries", index.len() as f64);
+
+    let t = Instant::now();
+    let store_root = mlib_plan::paths::physical(store.root())?;
+    let mut to_fetch = 0;
+    for model in manifest.models.values() {
+        let desired = mlib_plan::desired::desire(model, &store, &store_root, &index, None)?;
+        if desired.fetch.is_some() {
+            to_fetch += 1;
+        }
+    }
+    report.add("desire_ms", ms_since(t));
+    report.add("desire_fetches", to_fetch as f64);
+
+    let t = Instant::now();
+    let mut missing = 0;
+    for link in &links {
+        if link.target.symlink_metadata().is_err() {
+            missing += 1;
+        }
+    }
+    report.add("lstat_ms", ms_since(t));
+    report.add("lstat_missing", missing as f64);
+
+    let t = Instant::now();
+    let remote = HashMap::new();
+    let input = PlanInput {
+        manifest: &manifest,
+        manifest_id: &manifest_id,
+        store: &store,
+        registry: &registry,
+        remote: &remote,
+        lock_digest: None,
+        options: PlanOptions::default(),
+    };
+    let plan = mlib_plan::plan(&input)?;
+    report.add("plan_ms", ms_since(t));
+    report.add("plan_actions", plan.actions.len() as f64);
+    report.add("plan_bookkeeping", plan.bookkeeping.len() as f64);
+
+    let t = Instant::now();
+    drop(plan);
+    drop(links);
+    drop(index);
+    report.add("drop_plan_links_index_ms", ms_since(t));
+    let t = Instant::now();
+    drop(manifest);
+    report.add("drop_manifest_ms", ms_since(t));
+
+    report.add("total_ms", ms_since(process));
+    println!("{}", report.to_json());
+    Ok(())
+}
