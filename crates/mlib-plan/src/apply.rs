@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use mlib_manifest::{Manifest, Model, Source};
-use mlib_registry::{FileStat, IndexEntry, NewLink, Registry};
+use mlib_registry::{FileStat, IndexEntry, LinkRecord, NewLink, Registry};
 use mlib_store::{Expected, Metadata, Store};
 
 use crate::action::{Action, Adopt, Bookkeeping, Fetch, Link, LinkHow};
@@ -153,11 +153,7 @@ fn finish(
 }
 
 fn unlink_one(ctx: &ApplyContext, record: i64, target: &Path) -> Result<(), String> {
-    let links = ctx
-        .registry
-        .links_for_manifest(ctx.manifest_id)
-        .map_err(|e| e.to_string())?;
-    let Some(row) = links.into_iter().find(|r| r.id == record) else {
+    let Some(row) = our_row(ctx, target, record)? else {
         return Err("the registry no longer has this link; left alone".into());
     };
     match FileStat::lstat(target) {
@@ -287,23 +283,30 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
     record(ctx, link, made.how)
 }
 
+/// The registry row `id` at `target`, if it is still there and this manifest's.
+fn our_row(ctx: &ApplyContext, target: &Path, id: i64) -> Result<Option<LinkRecord>, String> {
+    let row = ctx.registry.link_at(target).map_err(|e| e.to_string())?;
+    Ok(row.filter(|r| r.id == id && r.manifest == ctx.manifest_id))
+}
+
 fn link_one(ctx: &ApplyContext, l: &Link) -> Result<(), String> {
     if let (Some(old), Some(id)) = (&l.moved_from, l.replaces) {
         return move_one(ctx, l, old, id);
     }
     if let Some(id) = l.replaces {
         // Replace only what the registry says is ours and nobody changed since.
-        let ours = ctx
-            .registry
-            .links_for_manifest(ctx.manifest_id)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|r| r.id == id);
-        if let Some(row) = ours
-            && let Ok(stat) = FileStat::lstat(&l.target)
-            && stat != row.stat
-        {
-            return Err("changed since the plan was made; left alone".into());
+        match our_row(ctx, &l.target, id)? {
+            Some(row) => {
+                if let Ok(stat) = FileStat::lstat(&l.target)
+                    && stat != row.stat
+                {
+                    return Err("changed since the plan was made; left alone".into());
+                }
+            }
+            None if l.target.symlink_metadata().is_ok() => {
+                return Err("the registry no longer has this link; left alone".into());
+            }
+            None => {}
         }
     }
     let replace = l.replaces.is_some() && l.target.symlink_metadata().is_ok();
@@ -314,12 +317,7 @@ fn link_one(ctx: &ApplyContext, l: &Link) -> Result<(), String> {
 /// A link whose folder changed: make the new one, then remove the old one if it is still
 /// exactly what mlib made.
 fn move_one(ctx: &ApplyContext, l: &Link, old: &Path, id: i64) -> Result<(), String> {
-    let row = ctx
-        .registry
-        .links_for_manifest(ctx.manifest_id)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|r| r.id == id);
+    let row = our_row(ctx, old, id)?;
     let made = link::make(&l.source, &l.target, l.how, false).map_err(|e| e.to_string())?;
     record(ctx, l, made.how)?;
     if let Some(row) = row {
