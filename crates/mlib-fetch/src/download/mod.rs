@@ -255,7 +255,7 @@ impl Download<'_> {
         hasher: &mut MultiHasher,
     ) -> Result<(), FetchError> {
         file.seek(SeekFrom::Start(0))?;
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; READ_BACK_PIECE];
         let mut left = len;
         while left > 0 {
             let want = buf.len().min(left as usize);
@@ -311,10 +311,34 @@ pub(crate) fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<std:
 const PUMP_BUFFERS: usize = 6;
 const PUMP_BUFFER_SIZE: usize = 1 << 20;
 
+/// The largest single `write()` into the `.part` file.
+///
+/// Measured on Linux 6.18 / ext4 in a 2-core VM (`bench/downloads`, docs/PERFORMANCE.md):
+/// writing 2 GiB into the page cache in 1 MiB `write()` calls cost 2.7-5.7 s of system time,
+/// ~88% of it in `copy_folio_from_iter_atomic`, against 0.6-0.9 s in 128 or 256 KiB calls
+/// from the same 1 MiB buffer (512 KiB calls were already slow). The kernel sizes page-cache
+/// folios after the write, so this is most likely the cost of first touching large folios.
+/// The extra system calls cost nothing measurable.
+pub(crate) const WRITE_PIECE: usize = 128 << 10;
+
+/// Bytes read back from the `.part` per `read()` when hashing what is already on disk: small
+/// enough to stay in the core's L2 cache while sha256 and then blake3 go over it. With 1 MiB
+/// reads, sha256 read each buffer from L3 or memory; 128 KiB made the parallel-range download
+/// of a 2 GiB file about a tenth faster and cheaper (4 of 4 paired runs, `download_bench`).
+pub(crate) const READ_BACK_PIECE: usize = 128 << 10;
+
+/// Writes all of `bytes` at `out`'s position in pieces of at most [`WRITE_PIECE`].
+pub(crate) fn write_in_pieces(out: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+    for piece in bytes.chunks(WRITE_PIECE) {
+        out.write_all(piece)?;
+    }
+    Ok(())
+}
+
 /// Streams up to `limit` bytes of `reader` through `inspect` (checks, hashing, progress; on
 /// the calling thread) into `out` at its current position. Receiving, hashing and writing run
 /// on three threads as a pipeline: done in turn, each waits for the others (measured: about a
-/// third slower on loopback). Memory: six 1 MiB buffers.
+/// third slower on loopback). Memory: six 1 MiB buffers, each written in [`WRITE_PIECE`]s.
 ///
 /// Returns the read error that ended the body early, if any; every byte `inspect` accepted
 /// has been written when this returns. `Ok(None)` at the end of the body or at `limit`.
@@ -324,7 +348,6 @@ pub(crate) fn pump(
     out: &mut fs_err::File,
     mut inspect: impl FnMut(&[u8]) -> Result<(), Failure>,
 ) -> Result<Option<std::io::Error>, Failure> {
-    use std::io::Write;
     use std::sync::mpsc;
     type Filled = (Vec<u8>, usize, Option<std::io::Error>);
     let (full_tx, full_rx) = mpsc::sync_channel::<Filled>(PUMP_BUFFERS);
@@ -351,7 +374,7 @@ pub(crate) fn pump(
         });
         let writer = s.spawn(move || -> std::io::Result<()> {
             for (buf, n) in write_rx {
-                out.write_all(&buf[..n])?;
+                write_in_pieces(out, &buf[..n])?;
                 // The reader may be gone already; the buffer is then simply dropped.
                 let _ = free_tx.send(buf);
             }

@@ -12,7 +12,7 @@
 //! does not do ranges (or the file changed), and the download falls back to one stream from 0.
 //! Progress survives a kill: [`RangedMeta`] records the hashed prefix and completed chunks.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
@@ -20,7 +20,10 @@ use mlib_store::{Hashes, MultiHasher};
 use url::Url;
 
 use crate::client::{Failure, Follow, Reply};
-use crate::download::{Download, PartMeta, RangedMeta, content_range, fill, stream, validator};
+use crate::download::{
+    Download, PartMeta, READ_BACK_PIECE, RangedMeta, content_range, fill, stream, validator,
+    write_in_pieces,
+};
 use crate::error::FetchError;
 use crate::secret::redact_url;
 
@@ -343,8 +346,7 @@ fn chunk(
                 let want = buf.len().min((b - pos) as usize);
                 let (n, err) = fill(&mut reader as &mut dyn Read, &mut buf[..want]);
                 if n > 0 {
-                    out.write_all(&buf[..n])
-                        .map_err(|e| Failure::Fatal(e.into()))?;
+                    write_in_pieces(&mut out, &buf[..n]).map_err(|e| Failure::Fatal(e.into()))?;
                     pos += n as u64;
                     dl.reporter.advance(dl.id, n as u64);
                 }
@@ -403,7 +405,7 @@ const CHANGED: &str = "the file changed on the server during the download";
 fn hash_in_order(dl: &Download, shared: &Shared, grid: &Grid) -> Result<MultiHasher, FetchError> {
     let mut hasher = MultiHasher::new();
     let mut input = fs_err::File::open(&dl.job.part)?;
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; READ_BACK_PIECE];
     for (idx, &(a, b)) in grid.chunks.iter().enumerate() {
         {
             let mut g = shared.grid.lock().unwrap();
