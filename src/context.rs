@@ -8,6 +8,8 @@ use mlib_manifest::{Manifest, StoreLayout};
 use mlib_registry::Registry;
 use mlib_store::{Layout, Store};
 
+use crate::prefetch::{Prefetch, Prefetched, Purpose};
+
 /// Raised when a manifest had errors that were already shown with their locations.
 #[derive(Debug, thiserror::Error)]
 #[error("the manifest has errors")]
@@ -22,7 +24,24 @@ pub struct Context {
 
 impl Context {
     pub fn load(file: &Path, printer: &crate::printer::Printer) -> Result<Context> {
-        let manifest = load_manifest(file, printer)?;
+        Ok(Context::load_prefetching(file, printer, None)?.0)
+    }
+
+    /// [`Context::load`], reading the store's side of a plan (registry, stats) on another
+    /// thread while the manifest parses (see `prefetch.rs`). The reads come back only when
+    /// they were for this manifest's store.
+    pub fn load_prefetching(
+        file: &Path,
+        printer: &crate::printer::Printer,
+        purpose: Option<Purpose>,
+    ) -> Result<(Context, Option<Prefetched>)> {
+        let (manifest, prefetch) = load_manifest_prefetching(file, printer, purpose)?;
+        let prefetched = prefetch.and_then(|p| p.finish(&manifest.store));
+        let ctx = Context::from_manifest(manifest);
+        Ok((ctx, prefetched))
+    }
+
+    fn from_manifest(manifest: Manifest) -> Context {
         let manifest_id = manifest
             .path
             .canonicalize()
@@ -34,11 +53,11 @@ impl Context {
             StoreLayout::Flat => Layout::Flat,
         };
         let store = Store::new(manifest.store.clone(), layout);
-        Ok(Context {
+        Context {
             manifest,
             manifest_id,
             store,
-        })
+        }
     }
 
     /// `{store}/.mlib`: the registry and the apply lock live next to the bytes they describe.
@@ -86,19 +105,59 @@ impl Context {
 }
 
 pub fn load_manifest(file: &Path, printer: &crate::printer::Printer) -> Result<Manifest> {
+    Ok(load_manifest_prefetching(file, printer, None)?.0)
+}
+
+fn load_manifest_prefetching(
+    file: &Path,
+    printer: &crate::printer::Printer,
+    purpose: Option<Purpose>,
+) -> Result<(Manifest, Option<Prefetch>)> {
     if !file.exists() {
         anyhow::bail!(
             "no manifest at {}: create one (see models.yaml.example) or point to it with -f FILE",
             file.display()
         );
     }
-    match mlib_manifest::load(file, &|name| std::env::var(name).ok()) {
-        Ok(manifest) => Ok(manifest),
+    let env = |name: &str| std::env::var(name).ok();
+    let bytes = std::fs::read(file).ok();
+    let (parsed, prefetch) = match bytes.as_deref().map(std::str::from_utf8) {
+        Some(Ok(text)) => {
+            let prefetch = purpose.and_then(|purpose| {
+                let store = mlib_manifest::peek_store(text, file, &env)?;
+                Prefetch::start(store, purpose)
+            });
+            let parsed = match manifest_cache_dir() {
+                Some(dir) => mlib_manifest::parse_cached(text, file, &env, &dir),
+                None => mlib_manifest::parse(text, file, &env),
+            };
+            (parsed, prefetch)
+        }
+        // Unreadable or not UTF-8: `load` says which, with the place.
+        _ => (mlib_manifest::load(file, &env), None),
+    };
+    match parsed {
+        Ok(manifest) => Ok((manifest, prefetch)),
         Err(err) => {
             crate::render::manifest_error(printer, &err);
             Err(ManifestReported.into())
         }
     }
+}
+
+/// Where parsed manifests are cached (see `mlib_manifest::parse_cached`):
+/// `$MLIB_CACHE_DIR/manifests`, else `$XDG_CACHE_HOME/mlib/manifests`, else
+/// `~/.cache/mlib/manifests`. `MLIB_CACHE_DIR=` (empty) turns the cache off.
+fn manifest_cache_dir() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = match std::env::var_os("MLIB_CACHE_DIR") {
+        Some(dir) if dir.is_empty() => return None,
+        Some(dir) => PathBuf::from(dir),
+        None => var("XDG_CACHE_HOME")
+            .or_else(|| var("HOME").map(|home| home.join(".cache")))?
+            .join("mlib"),
+    };
+    Some(base.join("manifests"))
 }
 
 /// Reads the manifest's digest-relevant sibling: the lock file, when there is one.

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::cli::ApplyArgs;
 use crate::context::Context;
 use crate::exit::Status;
+use crate::prefetch::{Prefetched, Purpose};
 use crate::printer::Printer;
 use crate::progress::Progress;
 use crate::remote::CliRemote;
@@ -35,9 +36,22 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         );
     }
 
-    let ctx = Context::load(&file, printer)?;
-    let _lock = acquire_lock(&ctx, args.lock_timeout, printer)?;
-    let registry = ctx.open_registry()?;
+    let purpose = Purpose::Apply {
+        command: lock_command(),
+    };
+    let (ctx, prefetched) = Context::load_prefetching(&file, printer, Some(purpose))?;
+    let (_lock, registry, observed) = match prefetched {
+        Some(Prefetched {
+            lock: Some(lock),
+            registry,
+            observed,
+        }) => (lock, registry, Some(observed)),
+        // Read without the lock (cannot happen for apply) or not at all: start over here.
+        _ => {
+            let lock = acquire_lock(&ctx, args.lock_timeout, printer)?;
+            (lock, ctx.open_registry()?, None)
+        }
+    };
     let jobs = args
         .jobs
         .unwrap_or_else(|| crate::remote::default_jobs(ctx.store.root()))
@@ -55,7 +69,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         plan,
         mut resolved,
         fetcher,
-    } = super::planning::compute(&ctx, &registry, true, &request)?;
+    } = super::planning::compute(&ctx, &registry, true, &request, observed)?;
     if let Some(saved) = &saved {
         saved.check_still_valid(&plan)?;
     }
@@ -152,7 +166,7 @@ fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<A
     let dir = ctx.state_dir();
     fs_err::create_dir_all(&dir)
         .with_context(|| format!("cannot create the store's state folder {}", dir.display()))?;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let command = lock_command();
     let mut on_wait = |holder: Option<&mlib_registry::LockHolder>| match holder {
         Some(h) => printer.warn(format!(
             "waiting for lock held by pid {} on {} ({}, since {}; lock id {}); giving up after {}s",
@@ -166,6 +180,11 @@ fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<A
         None => printer.warn("waiting for the store's apply lock"),
     };
     Ok(ApplyLock::acquire(&dir, &command, timeout, &mut on_wait)?)
+}
+
+/// What other applies are told holds the lock: this command line.
+fn lock_command() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
 }
 
 fn confirm(printer: &Printer) -> Result<bool> {

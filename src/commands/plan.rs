@@ -7,12 +7,19 @@ use anyhow::{Context as _, Result};
 use crate::cli::PlanArgs;
 use crate::context::Context;
 use crate::exit::Status;
+use crate::prefetch::Purpose;
 use crate::printer::Printer;
 use crate::render::{self, Targets};
 
 pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
-    let ctx = Context::load(file, printer)?;
-    let (registry, existed) = ctx.open_registry_for_plan()?;
+    let (ctx, prefetched) = Context::load_prefetching(file, printer, Some(Purpose::Plan))?;
+    let (registry, existed, observed) = match prefetched {
+        Some(p) => (p.registry, true, Some(p.observed)),
+        None => {
+            let (registry, existed) = ctx.open_registry_for_plan()?;
+            (registry, existed, None)
+        }
+    };
     // Resolving remote models may retry: say so rather than look hung.
     let progress = crate::progress::Progress::new(printer);
     let request = super::planning::PlanRequest {
@@ -23,7 +30,7 @@ pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
         progress: Some(&progress),
         lock_only: false,
     };
-    let plan = super::planning::compute(&ctx, &registry, existed, &request)?.plan;
+    let plan = super::planning::compute(&ctx, &registry, existed, &request, observed)?.plan;
     if printer.json {
         render::plan_json(printer, &plan);
     } else {

@@ -47,6 +47,7 @@ pub fn compute(
     registry: &Registry,
     registry_existed: bool,
     request: &PlanRequest,
+    observed: Option<mlib_plan::Observed>,
 ) -> Result<Planned> {
     let fetcher = remote::fetcher(request.remote, request.jobs);
     let resolved = remote::resolve(
@@ -68,7 +69,10 @@ pub fn compute(
             adopt: request.adopt,
         },
     };
-    let mut plan = mlib_plan::plan(&input)?;
+    let mut plan = match observed {
+        Some(observed) => mlib_plan::plan_observed(&input, observed)?,
+        None => mlib_plan::plan(&input)?,
+    };
     if !registry_existed {
         // A throwaway in-memory registry has no identity worth saving in a plan.
         plan.registry_lineage.clear();

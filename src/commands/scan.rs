@@ -67,6 +67,7 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
         &registry,
         true,
         &super::planning::PlanRequest::lock_only(&offline),
+        None,
     )?
     .plan;
     plan.actions.clear();

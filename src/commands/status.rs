@@ -32,6 +32,7 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
         &registry,
         existed,
         &super::planning::PlanRequest::lock_only(&offline),
+        None,
     )?
     .plan;
     let targets = Targets::new(ctx.app_roots());

@@ -4,11 +4,13 @@
 //! [`load`] and [`parse`] either return a fully checked [`Manifest`] (absolute paths, parsed
 //! sources, lowercase hashes) or a [`ManifestError`] listing every problem found.
 
+mod cache;
 mod diagnostic;
 mod error;
 mod expand;
 pub mod lock;
 mod model;
+mod peek;
 mod preset;
 mod raw;
 mod resolve;
@@ -23,9 +25,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use cache::parse_cached;
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use error::ManifestError;
 pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
+pub use peek::peek_store;
 pub use preset::Preset;
 pub use schema::schema;
 

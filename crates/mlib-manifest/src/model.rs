@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::preset::Preset;
 
 /// A parsed, expanded and validated `models.yaml`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializable so that [`crate::parse_cached`] can keep it between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Absolute path of the manifest file.
     pub path: PathBuf,
@@ -31,7 +33,7 @@ pub struct Manifest {
 }
 
 /// One model entry of the manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Model {
     pub name: String,
     pub source: Source,
@@ -71,7 +73,7 @@ impl Model {
 }
 
 /// Where a model's bytes come from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Source {
     /// A local file or folder, absolute (resolved against the manifest's directory).
     Local(PathBuf),
@@ -110,7 +112,7 @@ impl fmt::Display for Source {
 }
 
 /// An app that receives links.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
     pub name: String,
     pub preset: Option<Preset>,
@@ -149,7 +151,7 @@ pub(crate) fn join_relative(root: &Path, relative: &str) -> PathBuf {
 }
 
 /// Which models an app gets.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ModelSelection {
     #[default]
     All,

@@ -430,7 +430,7 @@ impl Resolver<'_, '_> {
 }
 
 /// `value` as an absolute path: relative paths resolve against `dir`; `.` components are dropped.
-fn absolute(dir: &Path, value: &str) -> PathBuf {
+pub(crate) fn absolute(dir: &Path, value: &str) -> PathBuf {
     let path = Path::new(value);
     let joined = if path.is_absolute() {
         path.to_path_buf()

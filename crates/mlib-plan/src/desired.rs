@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use mlib_manifest::lock::LockedModel;
 use mlib_manifest::{Model, Source};
-use mlib_registry::{FileStat, IndexEntry};
 use mlib_store::{Metadata, ModelKey, Store};
 
 use crate::action::FetchReason;
 use crate::error::PlanError;
+use crate::observed::Observed;
 
 /// What the plan knows about one model of the manifest.
 #[derive(Debug)]
@@ -54,10 +54,10 @@ pub fn key(model: &Model) -> ModelKey<'_> {
 pub fn desire(
     model: &Model,
     store: &Store,
-    store_root: &Path,
-    index: &HashMap<String, IndexEntry>,
+    observed: &Observed,
     locked: Option<&LockedModel>,
 ) -> Result<DesiredModel, PlanError> {
+    let (store_root, index) = (observed.store_root(), &observed.index);
     let dir = store_root.join(
         store
             .model_dir(&key(model))
@@ -87,12 +87,12 @@ pub fn desire(
         for entry in &expected.entries {
             let path = desired.dir.join(&entry.name);
             let rel = rel_to(store_root, &path);
-            match FileStat::stat(&path) {
-                Err(_) => {
+            match observed.store_file(&rel, &path) {
+                None => {
                     desired.fetch = Some(FetchReason::Missing);
                     return Ok(desired);
                 }
-                Ok(stat) => {
+                Some(stat) => {
                     if expected.entries.len() == 1 {
                         stored_size = Some(stat.size);
                     }
@@ -142,9 +142,9 @@ pub fn desire(
     }
     for file in &metadata.files {
         let path = desired.dir.join(&file.path);
-        match FileStat::stat(&path) {
-            Ok(stat) if stat.size == file.size => {
-                let rel = rel_to(store_root, &path);
+        let rel = rel_to(store_root, &path);
+        match observed.store_file(&rel, &path) {
+            Some(stat) if stat.size == file.size => {
                 let fresh = index.get(&rel).is_some_and(|ix| {
                     ix.size == stat.size && ix.mtime_ns == stat.mtime_ns && ix.ino == stat.ino
                 });

@@ -17,6 +17,8 @@ use crate::action::{
 };
 use crate::desired::{self, DesiredModel};
 use crate::error::PlanError;
+use crate::observed::Observed;
+use crate::par::parallel_map;
 use crate::paths::{self, PhysicalCache};
 use crate::saved::Plan;
 
@@ -40,7 +42,14 @@ pub struct PlanInput<'a> {
 }
 
 pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
-    let mut planner = Planner::new(input)?;
+    let observed = Observed::read(input.registry, input.store.root())?;
+    plan_observed(input, observed)
+}
+
+/// [`plan`] from an [`Observed`] snapshot read beforehand (from the same registry and store,
+/// e.g. on another thread while the manifest was parsed).
+pub fn plan_observed(input: &PlanInput, observed: Observed) -> Result<Plan, PlanError> {
+    let mut planner = Planner::new(input, observed)?;
     planner.models()?;
     planner.links()?;
     planner.leftovers();
@@ -49,11 +58,11 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
 
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
-    store_root: PathBuf,
     store_dev: Option<u64>,
     physical: PhysicalCache,
     devices: HashMap<PathBuf, Option<u64>>,
     models: HashMap<String, DesiredModel>,
+    observed: Observed,
     /// Keyed by the target's bytes: `Path`'s own `Hash` walks components, which dominated
     /// planning with 20,000 links.
     mine: HashMap<OsString, LinkRecord>,
@@ -66,13 +75,9 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(input: &'a PlanInput<'a>) -> Result<Self, PlanError> {
-        let store_root = paths::physical(input.store.root()).map_err(|source| PlanError::Io {
-            path: input.store.root().to_path_buf(),
-            source,
-        })?;
-        let store_dev = device_of(&store_root);
-        let records = input.registry.links()?;
+    fn new(input: &'a PlanInput<'a>, mut observed: Observed) -> Result<Self, PlanError> {
+        let store_dev = device_of(observed.store_root());
+        let records = std::mem::take(&mut observed.records);
         let mut mine = HashMap::with_capacity(records.len());
         let mut others = HashMap::new();
         for record in records {
@@ -85,11 +90,11 @@ impl<'a> Planner<'a> {
         }
         Ok(Planner {
             input,
-            store_root,
             store_dev,
             physical: PhysicalCache::default(),
             devices: HashMap::new(),
             models: HashMap::new(),
+            observed,
             mine,
             others,
 
@@ -101,11 +106,10 @@ impl<'a> Planner<'a> {
     }
 
     fn models(&mut self) -> Result<(), PlanError> {
-        let index = self.input.registry.index_all()?;
         let models: Vec<&mlib_manifest::Model> = self.input.manifest.models.values().collect();
-        let (store, root, remote) = (self.input.store, &self.store_root, self.input.remote);
+        let (store, observed, remote) = (self.input.store, &self.observed, self.input.remote);
         let desired = parallel_map(&models, |model| {
-            desired::desire(model, store, root, &index, remote.get(&model.name))
+            desired::desire(model, store, observed, remote.get(&model.name))
         });
         for (model, desired) in models.into_iter().zip(desired) {
             let desired = desired?;
@@ -189,9 +193,26 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        // The lstat of every target is the bulk of a no-op plan: spread it over the cores.
-        let metas = parallel_map(&wanted, |(link, _)| link.target.symlink_metadata());
-        for ((link, name), meta) in wanted.into_iter().zip(metas) {
+        // Recorded links were lstat'ed with the snapshot; the others (new links) are here,
+        // spread over the cores.
+        let unseen: Vec<&Path> = wanted
+            .iter()
+            .map(|(link, _)| link.target.as_path())
+            .filter(|target| !self.observed.has_link_meta(target))
+            .collect();
+        let metas = parallel_map(&unseen, |target| target.symlink_metadata());
+        let mut fresh: HashMap<&Path, io::Result<std::fs::Metadata>> =
+            unseen.into_iter().zip(metas).collect();
+        let mut seen = Vec::with_capacity(wanted.len());
+        for (link, _) in &wanted {
+            let meta = match fresh.remove(link.target.as_path()) {
+                Some(meta) => meta,
+                None => self.observed.take_link_meta(&link.target),
+            };
+            seen.push(meta);
+        }
+        drop(fresh);
+        for ((link, name), meta) in wanted.into_iter().zip(seen) {
             self.observe(link, &name, meta);
         }
         Ok(())
@@ -371,7 +392,11 @@ impl<'a> Planner<'a> {
         stale.sort_by(|a, b| a.target.cmp(&b.target));
         let mut unlinks = Vec::new();
         for record in &stale {
-            match FileStat::lstat(&record.target) {
+            let stat = self
+                .observed
+                .take_link_meta(&record.target)
+                .map(|meta| FileStat::from_metadata(&meta));
+            match stat {
                 Ok(stat) if stat == record.stat && self.moves(record) => {}
                 Ok(stat) if stat == record.stat => unlinks.push(Action::Unlink(Unlink {
                     model: record.model.clone(),
@@ -502,25 +527,4 @@ fn device_of(path: &Path) -> Option<u64> {
     paths::nearest_existing(path)
         .and_then(|p| p.metadata().ok())
         .map(|m| m.dev())
-}
-
-/// `f` over `items` on every core (in order), for the stat-bound parts of planning.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads < 2 || items.len() < 512 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("planning thread panicked"))
-            .collect()
-    })
 }

@@ -6,12 +6,13 @@
 //! - `read_ms`, `parse_ms`: reading `models.yaml`, then parsing + validating it;
 //! - `registry_open_ms`, `links_ms`, `index_ms`: opening the registry, loading every link
 //!   record, loading the file index;
+//! - `observed_ms`: `mlib_plan::Observed::read`, the manifest-independent snapshot (the
+//!   registry loads again, an lstat of every recorded link, a stat of every indexed store
+//!   file, over the cores), which the CLI overlaps with the manifest parse;
 //! - `desire_ms`: the per-model store check (`mlib_plan::desired::desire`: a stat of the local
-//!   source and of the store file, an index lookup);
-//! - `lstat_ms`: one lstat() of each link target the registry lists (the floor for the link
-//!   checks);
-//! - `plan_ms`: the whole of `mlib_plan::plan` (which repeats the registry loads, the desire
-//!   checks and the lstats, and adds the comparisons and the sorting);
+//!   source, the store file's stat from the snapshot, an index lookup);
+//! - `plan_ms`: the whole of `mlib_plan::plan` (which repeats the snapshot and the desire
+//!   checks, and adds the comparisons and the sorting);
 //! - `manifest_drop_ms`, etc.: freeing what was built, which a process also pays for.
 
 use std::collections::HashMap;
@@ -68,26 +69,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report.add("index_entries", index.len() as f64);
 
     let t = Instant::now();
-    let store_root = mlib_plan::paths::physical(store.root())?;
+    let observed = mlib_plan::Observed::read(&registry, store.root())?;
+    report.add("observed_ms", ms_since(t));
+
+    let t = Instant::now();
     let mut to_fetch = 0;
     for model in manifest.models.values() {
-        let desired = mlib_plan::desired::desire(model, &store, &store_root, &index, None)?;
+        let desired = mlib_plan::desired::desire(model, &store, &observed, None)?;
         if desired.fetch.is_some() {
             to_fetch += 1;
         }
     }
     report.add("desire_ms", ms_since(t));
     report.add("desire_fetches", to_fetch as f64);
-
-    let t = Instant::now();
-    let mut missing = 0;
-    for link in &links {
-        if link.target.symlink_metadata().is_err() {
-            missing += 1;
-        }
-    }
-    report.add("lstat_ms", ms_since(t));
-    report.add("lstat_missing", missing as f64);
+    drop(observed);
 
     let t = Instant::now();
     let remote = HashMap::new();

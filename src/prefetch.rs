@@ -1,0 +1,73 @@
+//! The store-side reads of a plan, started while the manifest is still being parsed.
+//!
+//! A no-op plan of a large manifest is two kinds of work of about the same size: parsing the
+//! YAML (CPU) and reading the registry plus stat'ing every recorded link and store file
+//! (system calls). The second needs only the store's path, which
+//! [`mlib_manifest::peek_store`] reads off the manifest's text, so it runs on its own thread
+//! in parallel with the first. The guess is checked against the parsed manifest: when it was
+//! wrong, or anything failed, the early work is dropped and the command reads the store the
+//! ordinary way afterwards (which reports errors properly). It is an optimisation only.
+
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mlib_plan::Observed;
+use mlib_registry::{ApplyLock, Registry};
+
+/// What the early reads produced.
+pub struct Prefetched {
+    /// For apply: the store's apply lock, taken before anything was read (only if it was free
+    /// at once; otherwise apply waits for it the ordinary way, with its messages).
+    pub lock: Option<ApplyLock>,
+    pub registry: Registry,
+    pub observed: Observed,
+}
+
+/// Which command the reads are for.
+pub enum Purpose {
+    Plan,
+    /// Apply reads under the store's apply lock, so what it reads stays true until it acts.
+    Apply { command: String },
+}
+
+pub struct Prefetch {
+    store: PathBuf,
+    handle: JoinHandle<Option<Prefetched>>,
+}
+
+impl Prefetch {
+    /// Starts the reads for the store at `store`, if it has a registry (a store never applied
+    /// has nothing to read early).
+    pub fn start(store: PathBuf, purpose: Purpose) -> Option<Prefetch> {
+        let state = store.join(".mlib");
+        let registry_path = state.join("registry.db");
+        if !registry_path.is_file() {
+            return None;
+        }
+        let root = store.clone();
+        let handle = std::thread::spawn(move || {
+            let lock = match purpose {
+                Purpose::Plan => None,
+                Purpose::Apply { command } => Some(
+                    ApplyLock::acquire(&state, &command, Duration::ZERO, &mut |_| {}).ok()?,
+                ),
+            };
+            let registry = Registry::open(&registry_path).ok()?;
+            let observed = Observed::read(&registry, &root).ok()?;
+            Some(Prefetched {
+                lock,
+                registry,
+                observed,
+            })
+        });
+        Some(Prefetch { store, handle })
+    }
+
+    /// The reads, if they were for `store` (the parsed manifest's) and succeeded.
+    pub fn finish(self, store: &Path) -> Option<Prefetched> {
+        let done = self.handle.join().ok().flatten()?;
+        // Dropping `done` releases a lock taken for the wrong store.
+        (self.store == store).then_some(done)
+    }
+}
