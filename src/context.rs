@@ -36,18 +36,21 @@ impl Context {
         purpose: Option<Purpose>,
     ) -> Result<(Context, Option<Prefetched>)> {
         let (manifest, prefetch) = load_manifest_prefetching(file, printer, purpose)?;
-        let prefetched = prefetch.and_then(|p| p.finish(&manifest.store));
+        // While the store side is still being read: the sources' stats, the one per-model
+        // read that needs the parsed manifest.
+        let sources = prefetch
+            .as_ref()
+            .map(|_| mlib_plan::SourceStats::read(&manifest));
+        let mut prefetched = prefetch.and_then(|p| p.finish(&manifest.store));
+        if let (Some(prefetched), Some(sources)) = (&mut prefetched, sources) {
+            prefetched.observed.add_sources(sources);
+        }
         let ctx = Context::from_manifest(manifest);
         Ok((ctx, prefetched))
     }
 
     fn from_manifest(manifest: Manifest) -> Context {
-        let manifest_id = manifest
-            .path
-            .canonicalize()
-            .unwrap_or_else(|_| manifest.path.clone())
-            .to_string_lossy()
-            .into_owned();
+        let manifest_id = manifest_id(&manifest.path);
         let layout = match manifest.layout {
             StoreLayout::Nested => Layout::Nested,
             StoreLayout::Flat => Layout::Flat,
@@ -120,15 +123,23 @@ fn load_manifest_prefetching(
         );
     }
     let env = |name: &str| std::env::var(name).ok();
+    // Only apply, which writes anyway, writes cache entries: plan writes nothing, ever.
+    let update_cache = matches!(purpose, Some(Purpose::Apply { .. }));
     let bytes = std::fs::read(file).ok();
     let (parsed, prefetch) = match bytes.as_deref().map(std::str::from_utf8) {
         Some(Ok(text)) => {
             let prefetch = purpose.and_then(|purpose| {
                 let store = mlib_manifest::peek_store(text, file, &env)?;
-                Prefetch::start(store, purpose)
+                Prefetch::start(store, manifest_id(file), purpose)
             });
             let parsed = match manifest_cache_dir() {
-                Some(dir) => mlib_manifest::parse_cached(text, file, &env, &dir),
+                Some(dir) => {
+                    let cache = mlib_manifest::Cache {
+                        dir: &dir,
+                        update: update_cache,
+                    };
+                    mlib_manifest::parse_cached(text, file, &env, cache)
+                }
                 None => mlib_manifest::parse(text, file, &env),
             };
             (parsed, prefetch)
@@ -145,11 +156,26 @@ fn load_manifest_prefetching(
     }
 }
 
+/// A manifest's identity in the registry: its canonical path (the same manifest reached
+/// through a symlink or a relative path is the same manifest).
+fn manifest_id(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    absolute
+        .canonicalize()
+        .unwrap_or(absolute)
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Where parsed manifests are cached (see `mlib_manifest::parse_cached`):
 /// `$MLIB_CACHE_DIR/manifests`, else `$XDG_CACHE_HOME/mlib/manifests`, else
 /// `~/.cache/mlib/manifests`. `MLIB_CACHE_DIR=` (empty) turns the cache off.
 fn manifest_cache_dir() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let base = match std::env::var_os("MLIB_CACHE_DIR") {
         Some(dir) if dir.is_empty() => return None,
         Some(dir) => PathBuf::from(dir),

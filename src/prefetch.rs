@@ -28,7 +28,9 @@ pub struct Prefetched {
 pub enum Purpose {
     Plan,
     /// Apply reads under the store's apply lock, so what it reads stays true until it acts.
-    Apply { command: String },
+    Apply {
+        command: String,
+    },
 }
 
 pub struct Prefetch {
@@ -37,9 +39,10 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    /// Starts the reads for the store at `store`, if it has a registry (a store never applied
-    /// has nothing to read early).
-    pub fn start(store: PathBuf, purpose: Purpose) -> Option<Prefetch> {
+    /// Starts the reads for the store at `store` and the manifest whose identity (canonical
+    /// path) is `manifest_id`, if the store has a registry (a store never applied has nothing
+    /// to read early).
+    pub fn start(store: PathBuf, manifest_id: String, purpose: Purpose) -> Option<Prefetch> {
         let state = store.join(".mlib");
         let registry_path = state.join("registry.db");
         if !registry_path.is_file() {
@@ -49,12 +52,12 @@ impl Prefetch {
         let handle = std::thread::spawn(move || {
             let lock = match purpose {
                 Purpose::Plan => None,
-                Purpose::Apply { command } => Some(
-                    ApplyLock::acquire(&state, &command, Duration::ZERO, &mut |_| {}).ok()?,
-                ),
+                Purpose::Apply { command } => {
+                    Some(ApplyLock::acquire(&state, &command, Duration::ZERO, &mut |_| {}).ok()?)
+                }
             };
             let registry = Registry::open(&registry_path).ok()?;
-            let observed = Observed::read(&registry, &root).ok()?;
+            let observed = Observed::read(&registry, &root, &manifest_id).ok()?;
             Some(Prefetched {
                 lock,
                 registry,

@@ -13,8 +13,10 @@
 //! places.
 //!
 //! One entry per manifest path (`{dir}/{sha256 of the path}.json`), replaced on every
-//! change, so the cache never grows beyond one file per manifest. Writing is best effort: a
-//! cache folder that cannot be written only means no cache.
+//! change, so the cache never grows beyond one file per manifest. Only callers that change
+//! things anyway write entries (`mlib apply`); `mlib plan` and the other read-only commands
+//! only read them, so that they never write anything. Writing is best effort: a cache folder
+//! that cannot be written only means no cache.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -42,14 +44,23 @@ struct Entry {
     manifest: Manifest,
 }
 
-/// [`crate::parse`], answered from the cache in `dir` when the same text at the same path was
-/// parsed before with the same values of the variables it uses.
+/// Where the cache is, and whether a miss may write.
+#[derive(Debug, Clone, Copy)]
+pub struct Cache<'a> {
+    pub dir: &'a Path,
+    /// Whether a miss writes the new entry (commands that write anyway) or only reads.
+    pub update: bool,
+}
+
+/// [`crate::parse`], answered from the cache when the same text at the same path was parsed
+/// before with the same values of the variables it uses.
 pub fn parse_cached(
     text: &str,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
-    dir: &Path,
+    cache: Cache,
 ) -> Result<Manifest, ManifestError> {
+    let dir = cache.dir;
     let absolute = crate::absolute(path);
     let digest = hex::encode(Sha256::digest(text.as_bytes()));
     let file = entry_file(dir, &absolute);
@@ -65,6 +76,9 @@ pub fn parse_cached(
         }
         value
     };
+    if !cache.update {
+        return crate::parse(text, path, env);
+    }
     let manifest = crate::parse(text, path, &recording)?;
     let entry = Entry {
         format: FORMAT,
@@ -123,6 +137,10 @@ mod tests {
         move |name: &str| (name == "STORE").then(|| store.to_string())
     }
 
+    fn rw(dir: &Path) -> Cache<'_> {
+        Cache { dir, update: true }
+    }
+
     fn only_entry(dir: &Path) -> PathBuf {
         let files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
@@ -136,15 +154,18 @@ mod tests {
     fn a_hit_returns_what_parsing_returned_and_reads_no_yaml() {
         let tmp = tempfile::tempdir().unwrap();
         let (cache, path) = (tmp.path().join("cache"), tmp.path().join("models.yaml"));
-        let parsed = parse_cached(TEXT, &path, &env_with("/s1"), &cache).unwrap();
+        let parsed = parse_cached(TEXT, &path, &env_with("/s1"), rw(&cache)).unwrap();
         assert_eq!(parsed, crate::parse(TEXT, &path, &env_with("/s1")).unwrap());
         // Swap the cached store for a marker: a hit must return the entry, not a new parse.
         let file = only_entry(&cache);
         let mut entry: Entry = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-        assert_eq!(entry.env, vec![("STORE".to_string(), Some("/s1".to_string()))]);
+        assert_eq!(
+            entry.env,
+            vec![("STORE".to_string(), Some("/s1".to_string()))]
+        );
         entry.manifest.store = PathBuf::from("/from-cache");
         std::fs::write(&file, serde_json::to_vec(&entry).unwrap()).unwrap();
-        let again = parse_cached(TEXT, &path, &env_with("/s1"), &cache).unwrap();
+        let again = parse_cached(TEXT, &path, &env_with("/s1"), rw(&cache)).unwrap();
         assert_eq!(again.store, PathBuf::from("/from-cache"));
     }
 
@@ -152,14 +173,19 @@ mod tests {
     fn a_changed_variable_text_or_path_is_a_miss() {
         let tmp = tempfile::tempdir().unwrap();
         let (cache, path) = (tmp.path().join("cache"), tmp.path().join("models.yaml"));
-        parse_cached(TEXT, &path, &env_with("/s1"), &cache).unwrap();
-        let other_env = parse_cached(TEXT, &path, &env_with("/s2"), &cache).unwrap();
+        parse_cached(TEXT, &path, &env_with("/s1"), rw(&cache)).unwrap();
+        let other_env = parse_cached(TEXT, &path, &env_with("/s2"), rw(&cache)).unwrap();
         assert_eq!(other_env.store, PathBuf::from("/s2"));
         let edited = TEXT.replace("a.safetensors", "b.safetensors");
-        let other_text = parse_cached(&edited, &path, &env_with("/s2"), &cache).unwrap();
-        assert!(other_text.models["a"].source.to_string().ends_with("b.safetensors"));
+        let other_text = parse_cached(&edited, &path, &env_with("/s2"), rw(&cache)).unwrap();
+        assert!(
+            other_text.models["a"]
+                .source
+                .to_string()
+                .ends_with("b.safetensors")
+        );
         let elsewhere = tmp.path().join("sub").join("models.yaml");
-        let other_path = parse_cached(TEXT, &elsewhere, &env_with("/s2"), &cache).unwrap();
+        let other_path = parse_cached(TEXT, &elsewhere, &env_with("/s2"), rw(&cache)).unwrap();
         assert_eq!(other_path.path, elsewhere);
         // One entry per manifest path, whatever was parsed before.
         assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
@@ -170,15 +196,42 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (cache, path) = (tmp.path().join("cache"), tmp.path().join("models.yaml"));
         let bad = TEXT.replace("type: loras", "type: loras\n    colour: red");
-        assert!(parse_cached(&bad, &path, &env_with("/s1"), &cache).is_err());
+        assert!(parse_cached(&bad, &path, &env_with("/s1"), rw(&cache)).is_err());
         assert!(!cache.exists());
-        parse_cached(TEXT, &path, &env_with("/s1"), &cache).unwrap();
+        parse_cached(TEXT, &path, &env_with("/s1"), rw(&cache)).unwrap();
         std::fs::write(only_entry(&cache), b"{not json").unwrap();
-        let parsed = parse_cached(TEXT, &path, &env_with("/s1"), &cache).unwrap();
+        let parsed = parse_cached(TEXT, &path, &env_with("/s1"), rw(&cache)).unwrap();
         assert_eq!(parsed.store, PathBuf::from("/s1"));
         // The damaged entry was replaced by a good one.
         let text = std::fs::read_to_string(only_entry(&cache)).unwrap();
         assert!(text.contains("\"/s1\""), "{text}");
+    }
+
+    #[test]
+    fn a_read_only_cache_is_used_but_never_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (cache, path) = (tmp.path().join("cache"), tmp.path().join("models.yaml"));
+        let read_only = Cache {
+            dir: &cache,
+            update: false,
+        };
+        parse_cached(TEXT, &path, &env_with("/s1"), read_only).unwrap();
+        assert!(!cache.exists());
+        parse_cached(TEXT, &path, &env_with("/s1"), rw(&cache)).unwrap();
+        let file = only_entry(&cache);
+        let mut entry: Entry = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        entry.manifest.store = PathBuf::from("/from-cache");
+        std::fs::write(&file, serde_json::to_vec(&entry).unwrap()).unwrap();
+        let hit = parse_cached(TEXT, &path, &env_with("/s1"), read_only).unwrap();
+        assert_eq!(hit.store, PathBuf::from("/from-cache"));
+        let miss = parse_cached(TEXT, &path, &env_with("/s2"), read_only).unwrap();
+        assert_eq!(miss.store, PathBuf::from("/s2"));
+        let entry: Entry = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(
+            entry.manifest.store,
+            PathBuf::from("/from-cache"),
+            "not rewritten"
+        );
     }
 
     #[test]
@@ -187,7 +240,8 @@ mod tests {
         let blocker = tmp.path().join("file");
         std::fs::write(&blocker, b"").unwrap();
         let path = tmp.path().join("models.yaml");
-        let parsed = parse_cached(TEXT, &path, &env_with("/s1"), &blocker.join("cache")).unwrap();
+        let parsed =
+            parse_cached(TEXT, &path, &env_with("/s1"), rw(&blocker.join("cache"))).unwrap();
         assert_eq!(parsed.store, PathBuf::from("/s1"));
     }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use cache::parse_cached;
+pub use cache::{Cache, parse_cached};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use error::ManifestError;
 pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};

@@ -57,7 +57,7 @@ pub fn desire(
     observed: &Observed,
     locked: Option<&LockedModel>,
 ) -> Result<DesiredModel, PlanError> {
-    let (store_root, index) = (observed.store_root(), &observed.index);
+    let store_root = observed.store_root();
     let dir = store_root.join(
         store
             .model_dir(&key(model))
@@ -66,7 +66,7 @@ pub fn desire(
     );
     // One stat of a local source serves its entry name, size and change detection.
     let source_meta = match &model.source {
-        Source::Local(path) => path.metadata().ok(),
+        Source::Local(path) => observed.source_meta(path),
         _ => None,
     };
     let expected = expected_entries(model, locked, source_meta.as_ref());
@@ -96,7 +96,7 @@ pub fn desire(
                     if expected.entries.len() == 1 {
                         stored_size = Some(stat.size);
                     }
-                    match index.get(&rel) {
+                    match observed.indexed(&rel) {
                         Some(ix)
                             if ix.size == stat.size
                                 && ix.mtime_ns == stat.mtime_ns
@@ -145,7 +145,7 @@ pub fn desire(
         let rel = rel_to(store_root, &path);
         match observed.store_file(&rel, &path) {
             Some(stat) if stat.size == file.size => {
-                let fresh = index.get(&rel).is_some_and(|ix| {
+                let fresh = observed.indexed(&rel).is_some_and(|ix| {
                     ix.size == stat.size && ix.mtime_ns == stat.mtime_ns && ix.ino == stat.ino
                 });
                 if !fresh {

@@ -19,6 +19,6 @@ mod saved;
 pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
 pub use error::PlanError;
-pub use observed::Observed;
+pub use observed::{Observed, SourceStats};
 pub use planner::{PlanInput, PlanOptions, plan, plan_observed};
 pub use saved::Plan;

@@ -1,18 +1,21 @@
-//! The observed side of a plan that does not depend on the manifest: every link record, the
-//! store's file index, and a stat of every recorded link and every indexed store file.
+//! The observed side of a plan that does not depend on the manifest's content: every link
+//! record, the store's file index, and a stat of every link this manifest recorded and of
+//! every indexed store file.
 //!
 //! On a no-op plan these stats are nearly all the work there is, and they need only the
-//! store's path. So [`Observed::read`] is a step of its own: the CLI runs it on another
-//! thread while the manifest is still being parsed (see `src/prefetch.rs`), and the planner
-//! then looks stats up here instead of making the system calls itself. A path the snapshot
-//! does not cover (a link not recorded yet, a store file not indexed) is stat'ed on demand, so
-//! a plan from a snapshot is the same plan as one without.
+//! store's path and the manifest's identity (its canonical path), both known before the
+//! manifest is parsed. So [`Observed::read`] is a step of its own: the CLI runs it on another
+//! thread while the manifest is parsed (see `src/prefetch.rs`), and the planner then finds
+//! each stat next to the record it belongs to instead of making the system call itself. A
+//! path the snapshot does not cover (a link not recorded yet, a store file not indexed) is
+//! stat'ed on demand, so a plan from a snapshot is the same plan as one without.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use mlib_manifest::{Manifest, Source};
 use mlib_registry::{FileStat, IndexEntry, LinkRecord, Registry};
 
 use crate::error::PlanError;
@@ -21,26 +24,76 @@ use crate::paths;
 
 pub struct Observed {
     /// The store root, physical (symlinks resolved): what the registry's paths are under.
-    pub(crate) store_root: PathBuf,
-    pub(crate) records: Vec<LinkRecord>,
-    pub(crate) index: HashMap<String, IndexEntry>,
-    /// `lstat` of each recorded link target, keyed by the target's bytes (`Path`'s own `Hash`
-    /// walks components, which is slow at 20,000 links).
-    link_meta: HashMap<OsString, io::Result<std::fs::Metadata>>,
-    /// `stat` (following symlinks) of each indexed store file, keyed like the index.
-    store_stat: HashMap<String, Option<FileStat>>,
+    store_root: PathBuf,
+    /// The manifest the records were sorted for (its canonical path).
+    manifest_id: String,
+    /// This manifest's link records, keyed by the target's bytes (`Path`'s own `Hash` walks
+    /// components, which is slow at 20,000 links), each with the target's `lstat`.
+    pub(crate) mine: HashMap<OsString, Recorded>,
+    /// Other manifests' link records (a link of theirs in the way is a conflict). Not
+    /// stat'ed: only a target this manifest also wants is ever looked at.
+    pub(crate) others: HashMap<OsString, LinkRecord>,
+    /// The file index, keyed by path relative to the store root, each with the file's `stat`.
+    index: HashMap<String, Indexed>,
+    /// `stat` of local sources taken ahead ([`SourceStats`]), keyed by path bytes.
+    sources: HashMap<OsString, Option<std::fs::Metadata>>,
+}
+
+/// The `stat` of every local source of a manifest: the one per-model read that needs the
+/// parsed manifest. The CLI takes it while [`Observed::read`] is still running on the other
+/// thread, and hands it over with [`Observed::add_sources`].
+pub struct SourceStats(HashMap<OsString, Option<std::fs::Metadata>>);
+
+impl SourceStats {
+    pub fn read(manifest: &Manifest) -> SourceStats {
+        let paths: Vec<&Path> = manifest
+            .models
+            .values()
+            .filter_map(|model| match &model.source {
+                Source::Local(path) => Some(path.as_path()),
+                _ => None,
+            })
+            .collect();
+        let metas = parallel_map(&paths, |path| path.metadata().ok());
+        SourceStats(
+            paths
+                .into_iter()
+                .map(|p| p.as_os_str().to_owned())
+                .zip(metas)
+                .collect(),
+        )
+    }
+}
+
+/// A link record and the `lstat` of its target, taken once (by whoever looks first).
+pub(crate) struct Recorded {
+    pub record: LinkRecord,
+    pub meta: Option<io::Result<std::fs::Metadata>>,
+}
+
+struct Indexed {
+    entry: IndexEntry,
+    /// `None` when the file could not be stat'ed (missing, unreadable).
+    stat: Option<FileStat>,
 }
 
 impl Observed {
-    /// Reads the registry's link records and file index, and stats what they name, spread
-    /// over the cores.
-    pub fn read(registry: &Registry, store_root: &Path) -> Result<Observed, PlanError> {
+    /// Reads the registry's link records and file index, and stats what they name (spread
+    /// over the cores). `manifest_id` is the canonical path of the manifest being planned.
+    pub fn read(
+        registry: &Registry,
+        store_root: &Path,
+        manifest_id: &str,
+    ) -> Result<Observed, PlanError> {
         let store_root = paths::physical(store_root).map_err(|source| PlanError::Io {
             path: store_root.to_path_buf(),
             source,
         })?;
-        let records = registry.links()?;
-        let index = registry.index_all()?;
+        let (mine, others): (Vec<LinkRecord>, Vec<LinkRecord>) = registry
+            .links()?
+            .into_iter()
+            .partition(|r| r.manifest == manifest_id);
+        let index = registry.index_entries()?;
 
         enum Probe<'a> {
             Link(&'a Path),
@@ -50,35 +103,50 @@ impl Observed {
             Link(io::Result<std::fs::Metadata>),
             Store(Option<FileStat>),
         }
-        let probes: Vec<Probe> = records
+        let probes: Vec<Probe> = mine
             .iter()
             .map(|r| Probe::Link(&r.target))
-            .chain(index.keys().map(|k| Probe::Store(k)))
+            .chain(index.iter().map(|e| Probe::Store(&e.path)))
             .collect();
-        let seen = parallel_map(&probes, |probe| match probe {
+        let mut seen = parallel_map(&probes, |probe| match probe {
             Probe::Link(target) => Seen::Link(target.symlink_metadata()),
             Probe::Store(rel) => Seen::Store(FileStat::stat(&store_root.join(rel)).ok()),
-        });
-        let mut link_meta = HashMap::with_capacity(records.len());
-        let mut store_stat = HashMap::with_capacity(index.len());
-        for (probe, seen) in probes.iter().zip(seen) {
-            match (probe, seen) {
-                (Probe::Link(target), Seen::Link(meta)) => {
-                    link_meta.insert(target.as_os_str().to_owned(), meta);
-                }
-                (Probe::Store(rel), Seen::Store(stat)) => {
-                    store_stat.insert((*rel).to_owned(), stat);
-                }
-                _ => unreachable!("parallel_map keeps the order"),
-            }
-        }
+        })
+        .into_iter();
         drop(probes);
+        let mine = mine
+            .into_iter()
+            .zip(seen.by_ref())
+            .map(|(record, seen)| {
+                let Seen::Link(meta) = seen else {
+                    unreachable!("parallel_map keeps the order")
+                };
+                let key = record.target.as_os_str().to_owned();
+                let meta = Some(meta);
+                (key, Recorded { record, meta })
+            })
+            .collect();
+        let index = index
+            .into_iter()
+            .zip(seen)
+            .map(|(entry, seen)| {
+                let Seen::Store(stat) = seen else {
+                    unreachable!("parallel_map keeps the order")
+                };
+                (entry.path.clone(), Indexed { entry, stat })
+            })
+            .collect();
+        let others = others
+            .into_iter()
+            .map(|r| (r.target.as_os_str().to_owned(), r))
+            .collect();
         Ok(Observed {
             store_root,
-            records,
+            manifest_id: manifest_id.to_owned(),
+            mine,
+            others,
             index,
-            link_meta,
-            store_stat,
+            sources: HashMap::new(),
         })
     }
 
@@ -87,25 +155,60 @@ impl Observed {
         &self.store_root
     }
 
-    /// The `lstat` of a link target: from the snapshot the first time it is asked for (each
-    /// target is looked at once per plan), else made now.
-    pub(crate) fn take_link_meta(&mut self, target: &Path) -> io::Result<std::fs::Metadata> {
-        match self.link_meta.remove(target.as_os_str()) {
-            Some(meta) => meta,
-            None => target.symlink_metadata(),
+    /// Re-sorts the records for another manifest (whose targets were then not stat'ed).
+    pub(crate) fn sort_for(&mut self, manifest_id: &str) {
+        if self.manifest_id == manifest_id {
+            return;
+        }
+        let all = std::mem::take(&mut self.mine)
+            .into_values()
+            .map(|r| r.record)
+            .chain(std::mem::take(&mut self.others).into_values());
+        for record in all {
+            let key = record.target.as_os_str().to_owned();
+            if record.manifest == manifest_id {
+                self.mine.insert(key, Recorded { record, meta: None });
+            } else {
+                self.others.insert(key, record);
+            }
+        }
+        self.manifest_id = manifest_id.to_owned();
+    }
+
+    /// Adds the sources' stats taken ahead.
+    pub fn add_sources(&mut self, sources: SourceStats) {
+        self.sources = sources.0;
+    }
+
+    /// The `stat` (following symlinks) of a local source: taken ahead, or now.
+    pub(crate) fn source_meta(&self, path: &Path) -> Option<std::fs::Metadata> {
+        match self.sources.get(path.as_os_str()) {
+            Some(meta) => meta.clone(),
+            None => path.metadata().ok(),
         }
     }
 
-    /// Whether the snapshot holds an `lstat` of `target`.
-    pub(crate) fn has_link_meta(&self, target: &Path) -> bool {
-        self.link_meta.contains_key(target.as_os_str())
+    /// The index entry of a store file (`rel` to the store root).
+    pub(crate) fn indexed(&self, rel: &str) -> Option<&IndexEntry> {
+        self.index.get(rel).map(|i| &i.entry)
     }
 
-    /// The `stat` of a store file (`rel` to the store root, `path` its full path).
+    /// The `stat` of a store file (`rel` to the store root, `path` its full path): from the
+    /// snapshot when it is indexed, else made now.
     pub(crate) fn store_file(&self, rel: &str, path: &Path) -> Option<FileStat> {
-        match self.store_stat.get(rel) {
-            Some(stat) => *stat,
+        match self.index.get(rel) {
+            Some(indexed) => indexed.stat,
             None => FileStat::stat(path).ok(),
+        }
+    }
+}
+
+impl Recorded {
+    /// The target's `lstat`: the snapshot's the first time, a fresh one after.
+    pub(crate) fn take_meta(&mut self) -> io::Result<std::fs::Metadata> {
+        match self.meta.take() {
+            Some(meta) => meta,
+            None => self.record.target.symlink_metadata(),
         }
     }
 }

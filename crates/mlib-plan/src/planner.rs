@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use mlib_manifest::lock::LockedModel;
-use mlib_manifest::{App, LinkMode, Manifest};
+use mlib_manifest::{App, LinkMode, Manifest, Model};
 use mlib_registry::{FileStat, LinkKind, LinkRecord, Registry};
 use mlib_store::Store;
 
@@ -17,7 +17,7 @@ use crate::action::{
 };
 use crate::desired::{self, DesiredModel};
 use crate::error::PlanError;
-use crate::observed::Observed;
+use crate::observed::{Observed, Recorded};
 use crate::par::parallel_map;
 use crate::paths::{self, PhysicalCache};
 use crate::saved::Plan;
@@ -42,7 +42,7 @@ pub struct PlanInput<'a> {
 }
 
 pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
-    let observed = Observed::read(input.registry, input.store.root())?;
+    let observed = Observed::read(input.registry, input.store.root(), input.manifest_id)?;
     plan_observed(input, observed)
 }
 
@@ -65,7 +65,7 @@ struct Planner<'a> {
     observed: Observed,
     /// Keyed by the target's bytes: `Path`'s own `Hash` walks components, which dominated
     /// planning with 20,000 links.
-    mine: HashMap<OsString, LinkRecord>,
+    mine: HashMap<OsString, Recorded>,
     others: HashMap<OsString, LinkRecord>,
 
     actions: Vec<Action>,
@@ -77,17 +77,9 @@ struct Planner<'a> {
 impl<'a> Planner<'a> {
     fn new(input: &'a PlanInput<'a>, mut observed: Observed) -> Result<Self, PlanError> {
         let store_dev = device_of(observed.store_root());
-        let records = std::mem::take(&mut observed.records);
-        let mut mine = HashMap::with_capacity(records.len());
-        let mut others = HashMap::new();
-        for record in records {
-            let key = record.target.clone().into_os_string();
-            if record.manifest == input.manifest_id {
-                mine.insert(key, record);
-            } else {
-                others.insert(key, record);
-            }
-        }
+        observed.sort_for(input.manifest_id);
+        let mine = std::mem::take(&mut observed.mine);
+        let others = std::mem::take(&mut observed.others);
         Ok(Planner {
             input,
             store_dev,
@@ -133,89 +125,116 @@ impl<'a> Planner<'a> {
 
     fn links(&mut self) -> Result<(), PlanError> {
         let manifest = self.input.manifest;
-        let mut wanted: Vec<(Link, String)> = Vec::new();
+        // Which entry of which model goes into which app folder. Each model type's folder in
+        // an app, and how links into it are made, is worked out once per type.
+        let mut folders: Vec<Folder> = Vec::new();
+        let mut items: Vec<(&App, &Model, usize, usize)> = Vec::new();
         for app in manifest.apps.values() {
-            // Each model type's folder in this app, resolved once (not once per model).
-            let mut by_type: HashMap<&str, Option<PathBuf>> = HashMap::new();
+            let mut by_type: HashMap<&str, Option<usize>> = HashMap::new();
             for model in manifest.models.values() {
                 if !app.selects(model) {
                     continue;
                 }
-                let folder = match by_type.get(model.model_type.as_str()) {
-                    Some(folder) => folder.clone(),
+                let slot = match by_type.get(model.model_type.as_str()) {
+                    Some(slot) => *slot,
                     None => {
-                        let folder = match app.folder_for(&model.model_type) {
-                            Some(folder) => Some(self.physical.dir(&folder).map_err(|source| {
-                                PlanError::Io {
-                                    path: folder.clone(),
-                                    source,
-                                }
-                            })?),
-                            None => None,
-                        };
-                        by_type.insert(&model.model_type, folder.clone());
-                        folder
+                        let slot = self.folder(app, &model.model_type)?.map(|folder| {
+                            folders.push(folder);
+                            folders.len() - 1
+                        });
+                        by_type.insert(&model.model_type, slot);
+                        slot
                     }
                 };
-                let Some(folder) = folder else {
+                let Some(slot) = slot else {
                     self.warnings.push(format!(
                         "app `{}` has no folder for type `{}`: model `{}` is not linked there",
                         app.name, model.model_type, model.name
                     ));
                     continue;
                 };
-                let desired = &self.models[&model.name];
                 // Empty for a remote model not resolved yet: its links appear once fetched.
-                let entries: Vec<(PathBuf, PathBuf, bool, String)> = desired
-                    .entries
-                    .iter()
-                    .map(|e| {
-                        (
-                            folder.join(&e.name),
-                            desired.dir.join(&e.name),
-                            e.is_dir,
-                            e.name.clone(),
-                        )
-                    })
-                    .collect();
-                for (target, source, is_dir, name) in entries {
-                    let how = self.link_how(app, &folder, is_dir);
-                    let link = Link {
-                        model: model.name.clone(),
-                        app: app.name.clone(),
-                        target,
-                        source,
-                        how,
-                        replaces: None,
-                        moved_from: None,
-                    };
-                    wanted.push((link, name));
-                }
+                let entries = self.models[&model.name].entries.len();
+                items.extend((0..entries).map(|entry| (app, model, slot, entry)));
             }
         }
-        // Recorded links were lstat'ed with the snapshot; the others (new links) are here,
-        // spread over the cores.
-        let unseen: Vec<&Path> = wanted
-            .iter()
-            .map(|(link, _)| link.target.as_path())
-            .filter(|target| !self.observed.has_link_meta(target))
-            .collect();
-        let metas = parallel_map(&unseen, |target| target.symlink_metadata());
-        let mut fresh: HashMap<&Path, io::Result<std::fs::Metadata>> =
-            unseen.into_iter().zip(metas).collect();
-        let mut seen = Vec::with_capacity(wanted.len());
-        for (link, _) in &wanted {
-            let meta = match fresh.remove(link.target.as_path()) {
-                Some(meta) => meta,
-                None => self.observed.take_link_meta(&link.target),
-            };
-            seen.push(meta);
+        // Each link's paths, and whether it is the recorded, untouched link (the bulk of a
+        // no-op plan), over the cores.
+        enum Verdict {
+            Unchanged(PathBuf),
+            Wanted(Link, String),
         }
-        drop(fresh);
-        for ((link, name), meta) in wanted.into_iter().zip(seen) {
+        let (mine, models) = (&self.mine, &self.models);
+        let verdicts = parallel_map(&items, |&(app, model, slot, entry)| {
+            let (folder, desired) = (&folders[slot], &models[&model.name]);
+            let entry = &desired.entries[entry];
+            let target = folder.path.join(&entry.name);
+            let source = desired.dir.join(&entry.name);
+            let how = if entry.is_dir {
+                folder.how_dir
+            } else {
+                folder.how_file
+            };
+            if unchanged(mine, &target, &source, how, desired.fetch.is_some()) {
+                return Verdict::Unchanged(target);
+            }
+            let link = Link {
+                model: model.name.clone(),
+                app: app.name.clone(),
+                target,
+                source,
+                how,
+                replaces: None,
+                moved_from: None,
+            };
+            Verdict::Wanted(link, entry.name.clone())
+        });
+        let mut wanted: Vec<(Link, String)> = Vec::new();
+        for verdict in verdicts {
+            match verdict {
+                // Taken out of `mine`: what is left there afterwards is no longer wanted.
+                Verdict::Unchanged(target) => {
+                    self.mine.remove(target.as_os_str());
+                }
+                Verdict::Wanted(link, name) => wanted.push((link, name)),
+            }
+        }
+        // Targets with a record were lstat'ed with the snapshot; the others (new links) are
+        // lstat'ed here, spread over the cores.
+        let mut metas: Vec<Option<io::Result<std::fs::Metadata>>> = wanted
+            .iter()
+            .map(|(link, _)| {
+                self.mine
+                    .get_mut(link.target.as_os_str())
+                    .map(Recorded::take_meta)
+            })
+            .collect();
+        let unseen: Vec<usize> = (0..wanted.len()).filter(|&i| metas[i].is_none()).collect();
+        let fresh = parallel_map(&unseen, |&i| wanted[i].0.target.symlink_metadata());
+        for (i, meta) in unseen.into_iter().zip(fresh) {
+            metas[i] = Some(meta);
+        }
+        for ((link, name), meta) in wanted.into_iter().zip(metas) {
+            let meta = meta.expect("every wanted target was looked at");
             self.observe(link, &name, meta);
         }
         Ok(())
+    }
+
+    /// The folder `app` links models of `model_type` into (physical), and how.
+    fn folder(&mut self, app: &App, model_type: &str) -> Result<Option<Folder>, PlanError> {
+        let Some(folder) = app.folder_for(model_type) else {
+            return Ok(None);
+        };
+        let path = self.physical.dir(&folder).map_err(|source| PlanError::Io {
+            path: folder.clone(),
+            source,
+        })?;
+        Ok(Some(Folder {
+            how_file: self.link_how(app, &path, false),
+            how_dir: self.link_how(app, &path, true),
+            path,
+        }))
     }
 
     /// How a link into `folder` is made for this app's link mode.
@@ -255,7 +274,7 @@ impl<'a> Planner<'a> {
     /// Compares one desired link with what is on disk and in the registry.
     fn observe(&mut self, mut link: Link, entry: &str, meta: io::Result<std::fs::Metadata>) {
         // Taken out of `mine`: what is left there afterwards is no longer wanted.
-        let record = self.mine.remove(link.target.as_os_str());
+        let record = self.mine.remove(link.target.as_os_str()).map(|r| r.record);
         let fetching = self.models[&link.model].fetch.is_some();
         let meta = match meta {
             Ok(meta) => meta,
@@ -279,7 +298,7 @@ impl<'a> Planner<'a> {
                 let same_kind = kind_of(link.how) == record.kind;
                 let same_source = record.source == link.source;
                 let content_current = match link.how {
-                    LinkHow::Hardlink => !fetching && self.same_inode(&link.source, stat.ino),
+                    LinkHow::Hardlink => !fetching && same_inode(&link.source, stat.ino),
                     LinkHow::Copy => !fetching,
                     _ => true,
                 };
@@ -329,8 +348,7 @@ impl<'a> Planner<'a> {
             return;
         }
         if file_type.is_file() {
-            if link.how == LinkHow::Hardlink && !fetching && self.same_inode(&link.source, stat.ino)
-            {
+            if link.how == LinkHow::Hardlink && !fetching && same_inode(&link.source, stat.ino) {
                 self.bookkeeping.push(Bookkeeping::Record(link));
                 return;
             }
@@ -388,14 +406,14 @@ impl<'a> Planner<'a> {
 
     /// Links this manifest made that the manifest no longer wants.
     fn leftovers(&mut self) {
-        let mut stale: Vec<LinkRecord> = std::mem::take(&mut self.mine).into_values().collect();
-        stale.sort_by(|a, b| a.target.cmp(&b.target));
+        let mut stale: Vec<Recorded> = std::mem::take(&mut self.mine).into_values().collect();
+        stale.sort_by(|a, b| a.record.target.cmp(&b.record.target));
         let mut unlinks = Vec::new();
-        for record in &stale {
-            let stat = self
-                .observed
-                .take_link_meta(&record.target)
+        for recorded in &mut stale {
+            let stat = recorded
+                .take_meta()
                 .map(|meta| FileStat::from_metadata(&meta));
+            let record = &recorded.record;
             match stat {
                 Ok(stat) if stat == record.stat && self.moves(record) => {}
                 Ok(stat) if stat == record.stat => unlinks.push(Action::Unlink(Unlink {
@@ -507,10 +525,47 @@ impl<'a> Planner<'a> {
             Err(_) => false,
         }
     }
+}
 
-    fn same_inode(&self, source: &Path, ino: u64) -> bool {
-        source.metadata().is_ok_and(|m| m.ino() == ino)
-    }
+/// The common case of a no-op plan, decided without building a [`Link`]: the link is the
+/// one mlib recorded, untouched (same stat), of the wanted kind, to the wanted store path,
+/// and its content is current. Anything else goes through [`Planner::observe`]. Read-only,
+/// so the links of a plan are checked on every core at once.
+fn unchanged(
+    mine: &HashMap<OsString, Recorded>,
+    target: &Path,
+    source: &Path,
+    how: LinkHow,
+    fetching: bool,
+) -> bool {
+    let Some(Recorded {
+        record,
+        meta: Some(Ok(meta)),
+    }) = mine.get(target.as_os_str())
+    else {
+        return false;
+    };
+    let stat = FileStat::from_metadata(meta);
+    record.stat == stat
+        && record.kind == kind_of(how)
+        && record.source.as_os_str() == source.as_os_str()
+        && match how {
+            LinkHow::Hardlink => !fetching && same_inode(source, stat.ino),
+            LinkHow::Copy => !fetching,
+            LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => true,
+        }
+}
+
+fn same_inode(source: &Path, ino: u64) -> bool {
+    source.metadata().is_ok_and(|m| m.ino() == ino)
+}
+
+/// An app's folder for one model type.
+#[derive(Clone)]
+struct Folder {
+    path: PathBuf,
+    how_file: LinkHow,
+    how_dir: LinkHow,
 }
 
 pub(crate) fn kind_of(how: LinkHow) -> LinkKind {

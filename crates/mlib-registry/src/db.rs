@@ -300,6 +300,15 @@ impl Registry {
 
     /// The whole file index, keyed by path relative to the store.
     pub fn index_all(&self) -> Result<HashMap<String, IndexEntry>, RegistryError> {
+        Ok(self
+            .index_entries()?
+            .into_iter()
+            .map(|e| (e.path.clone(), e))
+            .collect())
+    }
+
+    /// Every entry of the file index, in no particular order.
+    pub fn index_entries(&self) -> Result<Vec<IndexEntry>, RegistryError> {
         let err = sqlite(&self.path);
         let conn = self.conn();
         let mut stmt = conn
@@ -317,12 +326,7 @@ impl Registry {
                 })
             })
             .map_err(&err)?;
-        let mut index = HashMap::new();
-        for entry in rows {
-            let entry = entry.map_err(&err)?;
-            index.insert(entry.path.clone(), entry);
-        }
-        Ok(index)
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     /// Adds or replaces one index entry.

@@ -69,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report.add("index_entries", index.len() as f64);
 
     let t = Instant::now();
-    let observed = mlib_plan::Observed::read(&registry, store.root())?;
+    let observed = mlib_plan::Observed::read(&registry, store.root(), &manifest_id)?;
     report.add("observed_ms", ms_since(t));
 
     let t = Instant::now();

@@ -1,0 +1,149 @@
+//! The no-op fast path: the parsed-manifest cache, and the store reads that start before the
+//! manifest is parsed. Both must be invisible: the same plans, the same errors.
+
+use crate::apply::{manifest_yaml, two_models};
+use crate::support::{TestEnv, tree};
+
+fn cache_files(env: &TestEnv) -> Vec<String> {
+    tree(&env.path("home/.cache/mlib/manifests"))
+}
+
+#[test]
+fn the_parsed_manifest_is_cached_and_used_again() {
+    let env = TestEnv::new();
+    two_models(&env);
+    env.mlib(&["plan"]).success();
+    assert!(
+        cache_files(&env).is_empty(),
+        "plan writes nothing, not even the cache"
+    );
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let cached = cache_files(&env);
+    assert_eq!(cached.len(), 1, "one entry per manifest: {cached:?}");
+
+    // A plan from the cache is the same plan: nothing to do.
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(0)
+        .stderr_has("No changes");
+    assert_eq!(cache_files(&env), cached);
+
+    // An edit is seen at once (the cache is keyed by the manifest's bytes).
+    env.manifest(&manifest_yaml(&"0".repeat(64), true, ""));
+    env.mlib(&["plan", "--detailed-exitcode"]).code(2);
+    assert_eq!(cache_files(&env), cached, "plan only reads the cache");
+    env.mlib(&["apply", "--auto-approve"]).code(1);
+    let replaced = cache_files(&env);
+    assert_eq!(replaced.len(), 1, "replaced, not added to: {replaced:?}");
+}
+
+#[test]
+fn a_changed_variable_is_seen_through_the_cache() {
+    let env = TestEnv::new();
+    env.model_file("src/a.safetensors", "a", 1024);
+    env.manifest(
+        "version: 1\nstore: ${STORE_DIR}\nmodels:\n  a:\n    source: ./src/a.safetensors\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    let run = |store: &str, args: &[&str]| {
+        let out = env
+            .command()
+            .env("STORE_DIR", env.path(store))
+            .args(args)
+            .output()
+            .unwrap();
+        crate::support::Run::from(out)
+    };
+    run("store1", &["apply", "--auto-approve"]).success();
+    run("store1", &["plan", "--detailed-exitcode"]).code(0);
+    // Same bytes, another value of the variable: another store, which has nothing yet.
+    run("store2", &["plan", "--detailed-exitcode"])
+        .code(2)
+        .stderr_has("Plan: 1 to add");
+    assert!(!env.path("store2").exists(), "plan creates nothing");
+}
+
+#[test]
+fn errors_are_reported_every_time_and_never_cached() {
+    let env = TestEnv::new();
+    env.manifest("version: 1\nstore: ./store\nmodels:\n  a:\n    source: ./a.safetensors\n    type: loras\n    colour: red\n");
+    for _ in 0..2 {
+        env.mlib(&["plan"]).code(1).stderr_has("models.yaml:7:5");
+    }
+    assert!(cache_files(&env).is_empty());
+}
+
+#[test]
+fn an_empty_mlib_cache_dir_turns_the_cache_off() {
+    let env = TestEnv::new();
+    two_models(&env);
+    let out = env
+        .command()
+        .env("MLIB_CACHE_DIR", "")
+        .args(["apply", "--auto-approve"])
+        .output()
+        .unwrap();
+    crate::support::Run::from(out).success();
+    assert!(!env.path("home/.cache").exists());
+}
+
+#[test]
+fn a_store_line_the_early_reads_cannot_follow_still_plans_right() {
+    // `store:` on the next line is valid YAML that the store-path guess does not read: the
+    // command must fall back to reading the store after parsing, with the same result.
+    let env = TestEnv::new();
+    let (base_sha, _) = two_models(&env);
+    let yaml = manifest_yaml(&base_sha, true, "").replace("store: ./store", "store:\n  ./store");
+    env.manifest(&yaml);
+    env.mlib(&["apply", "--auto-approve"]).success();
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(0)
+        .stderr_has("No changes");
+    std::fs::remove_file(env.path("ComfyUI/models/loras/detail_lora.safetensors")).unwrap();
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(2)
+        .stderr_has("1 to link");
+}
+
+#[test]
+fn a_store_guess_that_is_wrong_is_thrown_away() {
+    // A plain scalar may go on over the next line: `store: ./store` followed by an indented
+    // `2` is the store `./store 2`. The guess reads `./store`, which exists and has a
+    // registry; its reads must not leak into the plan of the store the manifest names.
+    let env = TestEnv::new();
+    let (base_sha, _) = two_models(&env);
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let yaml = manifest_yaml(&base_sha, true, "").replace("store: ./store", "store: ./store\n  2");
+    env.manifest(&yaml);
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(2)
+        .stderr_has("Plan: 2 to add");
+    env.mlib(&["apply", "--auto-approve"]);
+    assert!(env.path("store 2/checkpoints/sdxl/base").is_dir());
+}
+
+#[test]
+fn apply_reads_early_only_under_the_lock() {
+    // A held lock makes apply wait (and say so) rather than plan from reads taken without it.
+    let env = TestEnv::new();
+    two_models(&env);
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let holder = mlib_registry::ApplyLock::acquire(
+        &env.path("store/.mlib"),
+        "test holder",
+        std::time::Duration::ZERO,
+        &mut |_| {},
+    )
+    .unwrap();
+    let child = env
+        .command()
+        .args(["apply", "--auto-approve", "--lock-timeout", "30"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(holder);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("waiting for lock held by"), "{stderr}");
+    assert!(stderr.contains("No changes"), "{stderr}");
+}
