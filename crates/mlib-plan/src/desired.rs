@@ -15,6 +15,7 @@ use mlib_store::{Metadata, ModelKey, Store};
 use crate::action::FetchReason;
 use crate::error::PlanError;
 use crate::observed::Observed;
+use crate::stat::{Kind, Seen};
 
 /// What the plan knows about one model of the manifest.
 #[derive(Debug)]
@@ -199,7 +200,7 @@ fn metadata_entries(metadata: &Metadata, dir: &Path) -> Vec<Entry> {
 fn stale_reason(
     expected: &Expected,
     stored: &HashMap<String, String>,
-    source_meta: Option<&std::fs::Metadata>,
+    source_meta: Option<&Seen>,
     stored_size: Option<u64>,
 ) -> Option<FetchReason> {
     for (name, want) in &expected.sha256 {
@@ -211,8 +212,8 @@ fn stale_reason(
     // sha256 in the manifest to make that decision by content.
     if expected.sha256.is_empty()
         && let (Some(src), Some(stored_size)) = (source_meta, stored_size)
-        && src.is_file()
-        && src.len() != stored_size
+        && src.kind == Kind::File
+        && src.stat.size != stored_size
     {
         return Some(FetchReason::SourceChanged);
     }
@@ -231,7 +232,7 @@ struct Expected {
 fn expected_entries(
     model: &Model,
     locked: Option<&LockedModel>,
-    source_meta: Option<&std::fs::Metadata>,
+    source_meta: Option<&Seen>,
 ) -> Expected {
     let mut expected = Expected::default();
     match (&model.source, locked) {
@@ -249,14 +250,15 @@ fn expected_entries(
             if let Some(sha) = &model.sha256 {
                 expected.sha256.insert(name.clone(), sha.clone());
             }
-            expected.bytes = Some(if meta.is_dir() {
+            let is_dir = meta.kind == Kind::Dir;
+            expected.bytes = Some(if is_dir {
                 dir_size(path)
             } else {
-                meta.len()
+                meta.stat.size
             });
             expected.entries.push(Entry {
                 name,
-                is_dir: meta.is_dir(),
+                is_dir,
             });
         }
         (_, Some(locked)) => {

@@ -15,6 +15,7 @@ mod par;
 pub mod paths;
 mod planner;
 mod saved;
+mod stat;
 
 pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};

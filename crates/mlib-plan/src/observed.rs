@@ -21,6 +21,7 @@ use mlib_registry::{FileStat, IndexEntry, LinkRecord, Registry};
 use crate::error::PlanError;
 use crate::par::parallel_map;
 use crate::paths;
+use crate::stat::{Dirs, Follow, Seen, rel_path};
 
 pub struct Observed {
     /// The store root, physical (symlinks resolved): what the registry's paths are under.
@@ -36,13 +37,13 @@ pub struct Observed {
     /// The file index, keyed by path relative to the store root, each with the file's `stat`.
     index: HashMap<String, Indexed>,
     /// `stat` of local sources taken ahead ([`SourceStats`]), keyed by path bytes.
-    sources: HashMap<OsString, Option<std::fs::Metadata>>,
+    sources: HashMap<OsString, Option<Seen>>,
 }
 
 /// The `stat` of every local source of a manifest: the one per-model read that needs the
 /// parsed manifest. The CLI takes it while [`Observed::read`] is still running on the other
 /// thread, and hands it over with [`Observed::add_sources`].
-pub struct SourceStats(HashMap<OsString, Option<std::fs::Metadata>>);
+pub struct SourceStats(HashMap<OsString, Option<Seen>>);
 
 impl SourceStats {
     pub fn read(manifest: &Manifest) -> SourceStats {
@@ -54,7 +55,8 @@ impl SourceStats {
                 _ => None,
             })
             .collect();
-        let metas = parallel_map(&paths, |path| path.metadata().ok());
+        let dirs = Dirs::parents_of(paths.iter().copied());
+        let metas = parallel_map(&paths, |path| dirs.stat(path, Follow::Yes).ok());
         SourceStats(
             paths
                 .into_iter()
@@ -68,7 +70,7 @@ impl SourceStats {
 /// A link record and the `lstat` of its target, taken once (by whoever looks first).
 pub(crate) struct Recorded {
     pub record: LinkRecord,
-    pub meta: Option<io::Result<std::fs::Metadata>>,
+    pub meta: Option<io::Result<Seen>>,
 }
 
 struct Indexed {
@@ -99,18 +101,25 @@ impl Observed {
             Link(&'a Path),
             Store(&'a str),
         }
-        enum Seen {
-            Link(io::Result<std::fs::Metadata>),
+        enum Found {
+            Link(io::Result<Seen>),
             Store(Option<FileStat>),
         }
+        // Links relative to their app folders, store files relative to the store root.
+        let mut dirs = Dirs::parents_of(mine.iter().map(|r| r.target.as_path()));
+        dirs.open(&store_root);
         let probes: Vec<Probe> = mine
             .iter()
             .map(|r| Probe::Link(&r.target))
             .chain(index.iter().map(|e| Probe::Store(&e.path)))
             .collect();
         let mut seen = parallel_map(&probes, |probe| match probe {
-            Probe::Link(target) => Seen::Link(target.symlink_metadata()),
-            Probe::Store(rel) => Seen::Store(FileStat::stat(&store_root.join(rel)).ok()),
+            Probe::Link(target) => Found::Link(dirs.stat(target, Follow::No)),
+            Probe::Store(rel) => Found::Store(
+                dirs.stat_under(&store_root, rel_path(rel), Follow::Yes)
+                    .ok()
+                    .map(|seen| seen.stat),
+            ),
         })
         .into_iter();
         drop(probes);
@@ -118,7 +127,7 @@ impl Observed {
             .into_iter()
             .zip(seen.by_ref())
             .map(|(record, seen)| {
-                let Seen::Link(meta) = seen else {
+                let Found::Link(meta) = seen else {
                     unreachable!("parallel_map keeps the order")
                 };
                 let key = record.target.as_os_str().to_owned();
@@ -130,7 +139,7 @@ impl Observed {
             .into_iter()
             .zip(seen)
             .map(|(entry, seen)| {
-                let Seen::Store(stat) = seen else {
+                let Found::Store(stat) = seen else {
                     unreachable!("parallel_map keeps the order")
                 };
                 (entry.path.clone(), Indexed { entry, stat })
@@ -181,10 +190,10 @@ impl Observed {
     }
 
     /// The `stat` (following symlinks) of a local source: taken ahead, or now.
-    pub(crate) fn source_meta(&self, path: &Path) -> Option<std::fs::Metadata> {
+    pub(crate) fn source_meta(&self, path: &Path) -> Option<Seen> {
         match self.sources.get(path.as_os_str()) {
-            Some(meta) => meta.clone(),
-            None => path.metadata().ok(),
+            Some(meta) => *meta,
+            None => Dirs::default().stat(path, Follow::Yes).ok(),
         }
     }
 
@@ -205,10 +214,10 @@ impl Observed {
 
 impl Recorded {
     /// The target's `lstat`: the snapshot's the first time, a fresh one after.
-    pub(crate) fn take_meta(&mut self) -> io::Result<std::fs::Metadata> {
+    pub(crate) fn take_meta(&mut self) -> io::Result<Seen> {
         match self.meta.take() {
             Some(meta) => meta,
-            None => self.record.target.symlink_metadata(),
+            None => Dirs::default().stat(&self.record.target, Follow::No),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use mlib_manifest::lock::LockedModel;
 use mlib_manifest::{App, LinkMode, Manifest, Model};
-use mlib_registry::{FileStat, LinkKind, LinkRecord, Registry};
+use mlib_registry::{LinkKind, LinkRecord, Registry};
 use mlib_store::Store;
 
 use crate::action::{
@@ -19,6 +19,7 @@ use crate::desired::{self, DesiredModel};
 use crate::error::PlanError;
 use crate::observed::{Observed, Recorded};
 use crate::par::parallel_map;
+use crate::stat::{Dirs, Follow, Kind, Seen};
 use crate::paths::{self, PhysicalCache};
 use crate::saved::Plan;
 
@@ -201,7 +202,7 @@ impl<'a> Planner<'a> {
         }
         // Targets with a record were lstat'ed with the snapshot; the others (new links) are
         // lstat'ed here, spread over the cores.
-        let mut metas: Vec<Option<io::Result<std::fs::Metadata>>> = wanted
+        let mut metas: Vec<Option<io::Result<Seen>>> = wanted
             .iter()
             .map(|(link, _)| {
                 self.mine
@@ -210,7 +211,8 @@ impl<'a> Planner<'a> {
             })
             .collect();
         let unseen: Vec<usize> = (0..wanted.len()).filter(|&i| metas[i].is_none()).collect();
-        let fresh = parallel_map(&unseen, |&i| wanted[i].0.target.symlink_metadata());
+        let dirs = Dirs::parents_of(unseen.iter().map(|&i| wanted[i].0.target.as_path()));
+        let fresh = parallel_map(&unseen, |&i| dirs.stat(&wanted[i].0.target, Follow::No));
         for (i, meta) in unseen.into_iter().zip(fresh) {
             metas[i] = Some(meta);
         }
@@ -272,7 +274,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Compares one desired link with what is on disk and in the registry.
-    fn observe(&mut self, mut link: Link, entry: &str, meta: io::Result<std::fs::Metadata>) {
+    fn observe(&mut self, mut link: Link, entry: &str, meta: io::Result<Seen>) {
         // Taken out of `mine`: what is left there afterwards is no longer wanted.
         let record = self.mine.remove(link.target.as_os_str()).map(|r| r.record);
         let fetching = self.models[&link.model].fetch.is_some();
@@ -291,7 +293,7 @@ impl<'a> Planner<'a> {
                 return;
             }
         };
-        let stat = FileStat::from_metadata(&meta);
+        let stat = meta.stat;
 
         if let Some(record) = &record {
             if record.stat == stat {
@@ -309,7 +311,7 @@ impl<'a> Planner<'a> {
                 return;
             }
             // Changed by someone since mlib made it. Still fine if it is the right link.
-            if meta.file_type().is_symlink()
+            if meta.kind == Kind::Symlink
                 && link.how.is_symlink()
                 && self.points_to(&link.target, &link.source)
             {
@@ -331,8 +333,7 @@ impl<'a> Planner<'a> {
             self.conflict(&link, reason);
             return;
         }
-        let file_type = meta.file_type();
-        if file_type.is_symlink() {
+        if meta.kind == Kind::Symlink {
             if self.points_to(&link.target, &link.source) && link.how.is_symlink() {
                 // The right link, made by mlib before the registry was lost (or by hand).
                 self.bookkeeping.push(Bookkeeping::Record(link));
@@ -347,7 +348,7 @@ impl<'a> Planner<'a> {
             }
             return;
         }
-        if file_type.is_file() {
+        if meta.kind == Kind::File {
             if link.how == LinkHow::Hardlink && !fetching && same_inode(&link.source, stat.ino) {
                 self.bookkeeping.push(Bookkeeping::Record(link));
                 return;
@@ -412,7 +413,7 @@ impl<'a> Planner<'a> {
         for recorded in &mut stale {
             let stat = recorded
                 .take_meta()
-                .map(|meta| FileStat::from_metadata(&meta));
+                .map(|meta| meta.stat);
             let record = &recorded.record;
             match stat {
                 Ok(stat) if stat == record.stat && self.moves(record) => {}
@@ -545,7 +546,7 @@ fn unchanged(
     else {
         return false;
     };
-    let stat = FileStat::from_metadata(meta);
+    let stat = meta.stat;
     record.stat == stat
         && record.kind == kind_of(how)
         && record.source.as_os_str() == source.as_os_str()
