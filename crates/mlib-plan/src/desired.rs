@@ -256,10 +256,7 @@ fn expected_entries(
             } else {
                 meta.stat.size
             });
-            expected.entries.push(Entry {
-                name,
-                is_dir,
-            });
+            expected.entries.push(Entry { name, is_dir });
         }
         (_, Some(locked)) => {
             let mut bytes = 0;

@@ -19,9 +19,9 @@ use crate::desired::{self, DesiredModel};
 use crate::error::PlanError;
 use crate::observed::{Observed, Recorded};
 use crate::par::parallel_map;
-use crate::stat::{Dirs, Follow, Kind, Seen};
 use crate::paths::{self, PhysicalCache};
 use crate::saved::Plan;
+use crate::stat::{Dirs, Follow, Kind, Seen};
 
 #[derive(Clone, Debug, Default)]
 pub struct PlanOptions {
@@ -411,9 +411,7 @@ impl<'a> Planner<'a> {
         stale.sort_by(|a, b| a.record.target.cmp(&b.record.target));
         let mut unlinks = Vec::new();
         for recorded in &mut stale {
-            let stat = recorded
-                .take_meta()
-                .map(|meta| meta.stat);
+            let stat = recorded.take_meta().map(|meta| meta.stat);
             let record = &recorded.record;
             match stat {
                 Ok(stat) if stat == record.stat && self.moves(record) => {}

@@ -54,6 +54,8 @@ impl Seen {
         }
     }
 
+    // `stat`'s field types differ between platforms (u64 here, u32 or i32 elsewhere).
+    #[allow(clippy::unnecessary_cast)]
     fn from_stat(st: &rustix::fs::Stat) -> Seen {
         let kind = match FileType::from_raw_mode(st.st_mode as _) {
             FileType::RegularFile => Kind::File,
@@ -203,7 +205,11 @@ mod tests {
         let mut dirs = Dirs::default();
         dirs.open(&tmp.path().join("does-not-exist"));
         let seen = dirs
-            .stat_under(&tmp.path().join("does-not-exist"), rel_path("../f"), Follow::Yes)
+            .stat_under(
+                &tmp.path().join("does-not-exist"),
+                rel_path("../f"),
+                Follow::Yes,
+            )
             .map(|s| s.kind);
         assert_eq!(seen.unwrap_err().kind(), io::ErrorKind::NotFound);
         assert_eq!(dirs.stat(&file, Follow::No).unwrap().kind, Kind::File);

@@ -24,6 +24,11 @@ pub struct Hashes {
 /// 1 MiB buffers stay in L2 while three threads touch them; 8 of them keep the hashers fed
 /// while the reader or the writer stalls for a moment.
 const BUF_SIZE: usize = 1 << 20;
+
+/// The largest single `write()`. Writing into the page cache in 1 MiB calls cost 3-6x the
+/// system time of 128 KiB calls from the same buffer on Linux 6.18 (measured for downloads,
+/// see docs/PERFORMANCE.md, "Issue 3"); the extra calls cost nothing measurable.
+const WRITE_PIECE: usize = 128 << 10;
 const BUF_COUNT: usize = 8;
 
 /// Below this, handing a chunk to another thread costs more than hashing it here.
@@ -181,7 +186,7 @@ fn pipeline(
             // A hasher hangs up only by panicking, which the scope re-raises on exit.
             let _ = sha_tx.send((chunk.clone(), n));
             let _ = b3_tx.send((chunk.clone(), n));
-            if let Err(e) = writer.write_all(&chunk[..n]) {
+            if let Err(e) = write_in_pieces(writer, &chunk[..n]) {
                 break Err(e);
             }
             give_back(chunk, &pool_tx);
@@ -201,6 +206,12 @@ fn pipeline(
             blake3,
         })
     })
+}
+
+fn write_in_pieces(writer: &mut dyn Write, bytes: &[u8]) -> io::Result<()> {
+    bytes
+        .chunks(WRITE_PIECE)
+        .try_for_each(|piece| writer.write_all(piece))
 }
 
 fn give_back(chunk: Arc<Vec<u8>>, pool: &mpsc::Sender<Vec<u8>>) {
