@@ -51,14 +51,28 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// Shows targets as `app: path inside the app`, which is what a reviewer recognises.
+/// Shows targets as `app: path inside the app`, and local sources relative to the manifest,
+/// which is what a reviewer recognises.
 pub struct Targets {
     roots: HashMap<String, PathBuf>,
+    manifest_dir: PathBuf,
 }
 
 impl Targets {
-    pub fn new(roots: HashMap<String, PathBuf>) -> Targets {
-        Targets { roots }
+    pub fn new(roots: HashMap<String, PathBuf>, manifest_dir: &Path) -> Targets {
+        Targets {
+            roots,
+            manifest_dir: manifest_dir.to_path_buf(),
+        }
+    }
+
+    /// A source as written in a plan line: a local path under the manifest's folder as
+    /// `./relative` (as it is usually written in the manifest), anything else unchanged.
+    pub fn source(&self, source: &str) -> String {
+        match Path::new(source).strip_prefix(&self.manifest_dir) {
+            Ok(rel) if Path::new(source).is_absolute() => format!("./{}", rel.display()),
+            _ => source.to_string(),
+        }
     }
 
     pub fn show(&self, app: &str, target: &Path) -> String {
@@ -78,7 +92,12 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
                 .bytes
                 .map(|b| format!(", {}", bytes(b)))
                 .unwrap_or_default();
-            ("+", "add", &f.model, format!("from {}{size}", f.source))
+            (
+                "+",
+                "add",
+                &f.model,
+                format!("from {}{size}", targets.source(&f.source)),
+            )
         }
         Action::Link(l) => ("+", "link", &l.model, targets.show(&l.app, &l.target)),
         Action::Relink(l) => ("~", "relink", &l.model, targets.show(&l.app, &l.target)),

@@ -74,7 +74,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         saved.check_still_valid(&plan)?;
     }
 
-    let targets = Targets::new(ctx.app_roots());
+    let targets = Targets::new(ctx.app_roots(), &ctx.manifest.dir);
     if printer.json {
         render::plan_json(printer, &plan);
     } else if saved.is_none() || printer.verbose > 0 {

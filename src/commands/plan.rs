@@ -34,7 +34,11 @@ pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
     if printer.json {
         render::plan_json(printer, &plan);
     } else {
-        render::plan_human(printer, &Targets::new(ctx.app_roots()), &plan);
+        render::plan_human(
+            printer,
+            &Targets::new(ctx.app_roots(), &ctx.manifest.dir),
+            &plan,
+        );
     }
     if let Some(out) = &args.out {
         plan.save(out)

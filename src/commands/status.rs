@@ -35,7 +35,7 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
         None,
     )?
     .plan;
-    let targets = Targets::new(ctx.app_roots());
+    let targets = Targets::new(ctx.app_roots(), &ctx.manifest.dir);
 
     let mut apps: BTreeMap<&str, AppStatus> = ctx
         .manifest

@@ -83,6 +83,8 @@ fn plan_changes_nothing_and_reports_changes_with_exit_code_2() {
     let run = env.mlib(&["plan", "--detailed-exitcode"]);
     run.code(2)
         .stderr_has("+ add")
+        // Local sources as they are written in the manifest, not as absolute paths.
+        .stderr_has("from ./src/sdxl_base.safetensors, 4.0 KiB")
         .stderr_has("+ link")
         .stderr_has("Plan: 2 to add (6.0 KiB), 4 to link, 0 to relink, 0 to unlink.");
     assert_eq!(tree(&env.root), before, "plan must not write anything");
