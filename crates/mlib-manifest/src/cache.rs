@@ -234,6 +234,71 @@ mod tests {
         );
     }
 
+    /// Every field name a cached manifest can hold. When this fails, `Manifest` (or a type
+    /// in it) changed shape: bump [`FORMAT`] so no mlib reads an entry with another meaning,
+    /// then update the list.
+    #[test]
+    fn the_cached_shape_is_the_one_format_names() {
+        let text = "version: 1\nstore: ./s\nmodels:\n  a:\n    source: hf://org/repo/a.safetensors\n    revision: main\n    sha256: 0000000000000000000000000000000000000000000000000000000000000000\n    type: loras\n    family: sdxl\n    tags: [x]\n    file: b.safetensors\n  c:\n    source: civitai:1@2\n    type: loras\n  d:\n    source: ./d\n    type: diffusers\n    include: ['*.json']\n    exclude: ['*.bin']\n  e:\n    source: https://example.com/e.safetensors\n    type: vae\napps:\n  comfyui:\n    preset: comfyui\n    root: ./c\n    link: symlink\n    models: [a]\n    folders:\n      loras: models/loras\n";
+        let manifest = crate::parse(text, Path::new("/p/models.yaml"), &|_| None).unwrap();
+        fn keys(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        // Model and app names are data, not shape.
+                        if !["a", "c", "d", "e", "comfyui", "loras"].contains(&k.as_str()) {
+                            out.insert(k.clone());
+                        }
+                        keys(v, out);
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = std::collections::BTreeSet::new();
+        keys(&serde_json::to_value(&manifest).unwrap(), &mut found);
+        let expected = [
+            "Civitai",
+            "HuggingFace",
+            "Local",
+            "Names",
+            "Url",
+            "apps",
+            "blake3",
+            "digest",
+            "dir",
+            "exclude",
+            "family",
+            "file",
+            "folders",
+            "include",
+            "layout",
+            "link",
+            "model_id",
+            "model_type",
+            "models",
+            "name",
+            "path",
+            "preset",
+            "repo",
+            "revision",
+            "root",
+            "sha256",
+            "source",
+            "store",
+            "tags",
+            "version",
+            "version_id",
+        ];
+        assert_eq!(
+            found.iter().map(String::as_str).collect::<Vec<_>>(),
+            expected,
+            "Manifest changed shape: bump cache::FORMAT, then update this list"
+        );
+        assert_eq!(FORMAT, 1);
+    }
+
     #[test]
     fn an_unreadable_cache_folder_only_means_no_cache() {
         let tmp = tempfile::tempdir().unwrap();
