@@ -42,12 +42,29 @@ pub struct FetchConfig {
     pub connect_timeout: Duration,
     /// A read that stalls longer than this fails the attempt (and is retried).
     pub read_timeout: Duration,
-    /// Files at least this large are downloaded in parallel ranges.
+    /// Files at least this large may be downloaded in parallel ranges: they start as one
+    /// stream, and move to ranges if that connection is slow (`slow_stream_rate`).
     pub parallel_threshold: u64,
+    /// A large file's single connection slower than this (bytes per second), while the
+    /// download waits on the network, moves the rest of the file to parallel ranges; 0: never.
+    ///
+    /// Default 200 MiB/s. Parallel ranges are what make CDNs fast: they cap each connection
+    /// far below that (HuggingFace's and Civitai's typically give one connection tens of
+    /// MiB/s), so several connections multiply the rate. A LAN mirror or a local server gives
+    /// one connection more than that, and there ranges only cost: every chunk is written and
+    /// then read back to be hashed in order, ~1.2 s of CPU per 2 GiB (docs/PERFORMANCE.md).
+    pub slow_stream_rate: u64,
+    /// How long a large file's stream runs before its rate is judged (and then each further
+    /// window). `Duration::ZERO`: no single stream, parallel ranges from the start.
+    pub stream_probe: Duration,
     /// Size of each range.
     pub chunk_size: u64,
     /// Ranges downloaded at once per file.
     pub range_jobs: usize,
+    /// Write sequential downloads with direct I/O (`O_DIRECT`, Linux) where the filesystem
+    /// allows it, bypassing the page cache (see `download/direct.rs`). `MLIB_DIRECT_IO=0`
+    /// turns it off.
+    pub direct_io: bool,
     pub user_agent: String,
 }
 
@@ -72,6 +89,9 @@ impl Default for FetchConfig {
             parallel_threshold: 256 << 20,
             chunk_size: 64 << 20,
             range_jobs: 4,
+            slow_stream_rate: 200 << 20,
+            stream_probe: Duration::from_secs(1),
+            direct_io: true,
             user_agent: format!("mlib/{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -80,7 +100,8 @@ impl Default for FetchConfig {
 impl FetchConfig {
     /// Reads `HF_ENDPOINT`, `HF_TOKEN`, `HUGGING_FACE_HUB_TOKEN`, `HF_HOME`, `HF_HUB_CACHE`,
     /// `HF_HUB_OFFLINE`, `CIVITAI_ENDPOINT`, `CIVITAI_TOKEN` (plus `HOME`/`USERPROFILE` and
-    /// `XDG_CACHE_HOME` for the default locations). Empty values count as unset.
+    /// `XDG_CACHE_HOME` for the default locations) and `MLIB_DIRECT_IO` (`0`, `false`, `no`
+    /// or `off` turn direct I/O off). Empty values count as unset.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> FetchConfig {
         let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
         let home = get("HOME")
@@ -115,6 +136,7 @@ impl FetchConfig {
                 .unwrap_or(defaults.civitai_endpoint.clone()),
             civitai_token: get("CIVITAI_TOKEN").map(|t| Secret::new(t.trim())),
             offline: get("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
+            direct_io: get("MLIB_DIRECT_IO").is_none_or(|v| !falsy(&v)),
             ..defaults
         }
     }
@@ -125,6 +147,14 @@ fn truthy(value: &str) -> bool {
     matches!(
         value.trim().to_ascii_lowercase().as_str(),
         "1" | "true" | "yes" | "on"
+    )
+}
+
+/// The values that turn a default-on switch off.
+fn falsy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "0" | "false" | "no" | "off"
     )
 }
 
@@ -147,6 +177,7 @@ mod tests {
         assert_eq!(c.hf_endpoint, "https://huggingface.co");
         assert_eq!(c.civitai_endpoint, "https://civitai.com");
         assert!(c.hf_token.is_none() && c.hf_cache.is_none() && !c.offline);
+        assert!(c.direct_io);
         let c = config(&[("HOME", "/home/u")]);
         assert_eq!(
             c.hf_cache,
@@ -181,6 +212,9 @@ mod tests {
         assert_eq!(c.civitai_endpoint, "http://civ");
         assert_eq!(c.civitai_token.unwrap().expose(), "c");
         assert!(!config(&[("HF_HUB_OFFLINE", "0")]).offline);
+        assert!(!config(&[("MLIB_DIRECT_IO", "0")]).direct_io);
+        assert!(!config(&[("MLIB_DIRECT_IO", "off")]).direct_io);
+        assert!(config(&[("MLIB_DIRECT_IO", "1")]).direct_io);
         let debug = format!(
             "{:?}",
             config(&[("HF_TOKEN", "hf_x"), ("CIVITAI_TOKEN", "c_y")])

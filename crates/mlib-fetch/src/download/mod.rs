@@ -7,8 +7,11 @@
 //! verified, the file is renamed to `{key}.done`: that is what the store's `commit` moves in,
 //! and what a re-run reuses (after re-hashing) if the commit never happened.
 //!
-//! Sequential ([`stream`]) or parallel ranges ([`ranges`]) is decided per file by size.
+//! Every file starts as one sequential stream ([`stream`]), written with direct I/O where the
+//! filesystem allows ([`direct`]). A large one moves to parallel ranges ([`ranges`]) when that
+//! one connection proves slow, or from the start when resuming a ranged `.part`.
 
+pub(crate) mod direct;
 pub(crate) mod ranges;
 pub(crate) mod sniff;
 pub(crate) mod stream;
@@ -16,6 +19,7 @@ pub(crate) mod stream;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 use mlib_store::{Hashes, MultiHasher};
 use serde::{Deserialize, Serialize};
@@ -142,8 +146,9 @@ impl Download<'_> {
         }) = &meta
             && self.ranged_allowed()
         {
+            // Parallel ranges already began (the file may have holes): go on with them.
             let grid = ranges::Grid::resume(r, len, job.size);
-            return ranges::run(self, file, grid, validator);
+            return ranges::run(self, file, grid, validator, None);
         }
         let prefix = match &meta {
             Some(m) => m.ranged.as_ref().map_or(len, |r| r.contiguous.min(len)),
@@ -151,14 +156,18 @@ impl Download<'_> {
         }
         .min(job.size);
         file.set_len(prefix)?;
-        if self.ranged_allowed() && job.size - prefix >= self.f.config.parallel_threshold {
-            let grid = ranges::Grid::new(prefix, self.f.config.chunk_size, job.size);
-            return ranges::run(self, file, grid, validator);
+        let c = &self.f.config;
+        let large = self.ranged_allowed() && job.size - prefix >= c.parallel_threshold;
+        if large && c.stream_probe.is_zero() {
+            let grid = ranges::Grid::new(prefix, c.chunk_size, job.size);
+            return ranges::run(self, file, grid, validator, None);
         }
-        stream::run(self, file, prefix, validator)
+        // A large file starts as one stream too, and moves to parallel ranges only if that
+        // connection turns out slow (see `FetchConfig::slow_stream_rate`).
+        stream::run(self, file, prefix, validator, large)
     }
 
-    /// Large model files go in parallel ranges (small ones and text files never do).
+    /// Large model files may go in parallel ranges (small ones and text files never do).
     fn ranged_allowed(&self) -> bool {
         let c = &self.f.config;
         c.range_jobs > 1
@@ -309,9 +318,12 @@ pub(crate) fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<std:
 
 /// Buffers in flight between the network, hashing and disk stages.
 const PUMP_BUFFERS: usize = 6;
+/// Also the size of each direct write (see [`direct`]): large enough that one `pwrite` per
+/// MiB costs nothing, small enough that the six buffers stay a few MiB. The 128 KiB limit of
+/// [`WRITE_PIECE`] was about the page cache and does not apply to direct writes.
 const PUMP_BUFFER_SIZE: usize = 1 << 20;
 
-/// The largest single `write()` into the `.part` file.
+/// The largest single `write()` into the `.part` file through the page cache.
 ///
 /// Measured on Linux 6.18 / ext4 in a 2-core VM (`bench/downloads`, docs/PERFORMANCE.md):
 /// writing 2 GiB into the page cache in 1 MiB `write()` calls cost 2.7-5.7 s of system time,
@@ -335,65 +347,114 @@ pub(crate) fn write_in_pieces(out: &mut impl std::io::Write, bytes: &[u8]) -> st
     Ok(())
 }
 
+/// What `pump`'s `inspect` wants after accepting a buffer.
+pub(crate) enum Flow {
+    More,
+    /// Stop after this buffer (it is written): the caller continues the download otherwise.
+    Enough,
+}
+
+/// How a `pump` ended. Every byte `inspect` accepted has been written in all three cases.
+pub(crate) enum Ended {
+    /// The body ended, or `limit` bytes were read.
+    Complete,
+    /// The connection failed after the accepted bytes.
+    Lost(std::io::Error),
+    /// `inspect` answered [`Flow::Enough`].
+    Stopped,
+}
+
 /// Streams up to `limit` bytes of `reader` through `inspect` (checks, hashing, progress; on
-/// the calling thread) into `out` at its current position. Receiving, hashing and writing run
+/// the calling thread) into `out` from file offset `start`. Receiving, hashing and writing run
 /// on three threads as a pipeline: done in turn, each waits for the others (measured: about a
-/// third slower on loopback). Memory: six 1 MiB buffers, each written in [`WRITE_PIECE`]s.
+/// third slower on loopback). Memory: six 1 MiB buffers.
 ///
-/// Returns the read error that ended the body early, if any; every byte `inspect` accepted
-/// has been written when this returns. `Ok(None)` at the end of the body or at `limit`.
+/// `inspect` also gets the total time this call has so far waited for the network (for a
+/// received buffer), which tells a slow network from a slow disk or CPU.
+///
+/// Each received byte is put at the same offset modulo [`direct::ALIGN`] in its (aligned)
+/// buffer as in the file, so `out` can write the aligned blocks with direct I/O as they are.
+///
+/// Stopping (an error from `inspect`, or [`Flow::Enough`]) waits for the receiving thread to
+/// finish the read it is in: at most one buffer's worth of the connection's time.
 pub(crate) fn pump(
     mut reader: impl Read + Send,
+    start: u64,
     limit: u64,
-    out: &mut fs_err::File,
-    mut inspect: impl FnMut(&[u8]) -> Result<(), Failure>,
-) -> Result<Option<std::io::Error>, Failure> {
+    out: &mut direct::Writer,
+    mut inspect: impl FnMut(&[u8], Duration) -> Result<Flow, Failure>,
+) -> Result<Ended, Failure> {
+    use direct::{ALIGN, AlignedBuf};
     use std::sync::mpsc;
-    type Filled = (Vec<u8>, usize, Option<std::io::Error>);
+    /// A buffer holding `n` received bytes from `skew` on, and the error that ended the body.
+    struct Filled {
+        buf: AlignedBuf,
+        skew: usize,
+        n: usize,
+        err: Option<std::io::Error>,
+    }
     let (full_tx, full_rx) = mpsc::sync_channel::<Filled>(PUMP_BUFFERS);
-    let (write_tx, write_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(PUMP_BUFFERS);
-    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+    let (write_tx, write_rx) = mpsc::sync_channel::<Filled>(PUMP_BUFFERS);
+    let (free_tx, free_rx) = mpsc::channel::<AlignedBuf>();
     for _ in 0..PUMP_BUFFERS {
         free_tx
-            .send(vec![0u8; PUMP_BUFFER_SIZE])
+            .send(AlignedBuf::new(PUMP_BUFFER_SIZE))
             .expect("receiver alive");
     }
     std::thread::scope(|s| {
         s.spawn(move || {
+            let mut pos = start;
             let mut left = limit;
             while left > 0 {
                 let Ok(mut buf) = free_rx.recv() else { return };
-                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let (n, err) = fill(&mut reader, &mut buf[..want]);
+                let skew = (pos % ALIGN as u64) as usize;
+                let space = &mut buf.as_mut_slice()[skew..];
+                let want = space.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let (n, err) = fill(&mut reader, &mut space[..want]);
+                pos += n as u64;
                 left -= n as u64;
                 let end = n < want || err.is_some();
-                if full_tx.send((buf, n, err)).is_err() || end {
+                let filled = Filled { buf, skew, n, err };
+                if full_tx.send(filled).is_err() || end {
                     return;
                 }
             }
         });
         let writer = s.spawn(move || -> std::io::Result<()> {
-            for (buf, n) in write_rx {
-                write_in_pieces(out, &buf[..n])?;
+            let mut pos = start;
+            for Filled { buf, skew, n, .. } in write_rx {
+                out.write_at(pos, &buf.as_slice()[skew..skew + n])?;
+                pos += n as u64;
                 // The reader may be gone already; the buffer is then simply dropped.
                 let _ = free_tx.send(buf);
             }
             Ok(())
         });
         // Returning drops the channels' ends, which stops the reader and ends the writer.
-        let inspected = (move || -> Result<Option<std::io::Error>, Failure> {
-            for (buf, n, err) in full_rx {
-                if n > 0 {
-                    inspect(&buf[..n])?;
-                    if write_tx.send((buf, n)).is_err() {
-                        break;
+        let inspected = (move || -> Result<Ended, Failure> {
+            let mut waited = Duration::ZERO;
+            loop {
+                let asked = Instant::now();
+                let Ok(mut filled) = full_rx.recv() else {
+                    return Ok(Ended::Complete);
+                };
+                waited += asked.elapsed();
+                let err = filled.err.take();
+                let mut flow = Flow::More;
+                if filled.n > 0 {
+                    let bytes = &filled.buf.as_slice()[filled.skew..filled.skew + filled.n];
+                    flow = inspect(bytes, waited)?;
+                    if write_tx.send(filled).is_err() {
+                        // The writer failed: its error is what this call returns.
+                        return Ok(Ended::Complete);
                     }
                 }
-                if err.is_some() {
-                    return Ok(err);
+                match (flow, err) {
+                    (Flow::Enough, _) => return Ok(Ended::Stopped),
+                    (Flow::More, Some(e)) => return Ok(Ended::Lost(e)),
+                    (Flow::More, None) => {}
                 }
             }
-            Ok(None)
         })();
         let written = writer.join().expect("the writer thread does not panic");
         written.map_err(|e| Failure::Fatal(e.into()))?;

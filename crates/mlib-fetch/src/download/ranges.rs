@@ -1,4 +1,5 @@
-//! Large files in parallel ranges: the file is cut into chunks (64 MiB by default), workers
+//! Large files in parallel ranges, when one connection proved slow (see `stream::Watch`) or a
+//! ranged `.part` is resumed: the rest of the file is cut into chunks (64 MiB by default), workers
 //! each download a chunk with `Range` + `If-Range` and write it at its offset through their own
 //! file handle, and the calling thread hashes chunks *in order* as soon as each is complete.
 //!
@@ -125,11 +126,14 @@ impl Shared {
     }
 }
 
+/// `hashed`: the hash state of `[0, grid.origin)` when the caller has it (a stream that moved
+/// to ranges), so that prefix is not read back; otherwise it is read and hashed here.
 pub(crate) fn run(
     dl: &Download,
     file: fs_err::File,
     grid: Grid,
     mut validator_in: Option<String>,
+    hashed: Option<MultiHasher>,
 ) -> Result<Hashes, FetchError> {
     let todo: Vec<usize> = (0..grid.chunks.len()).filter(|&i| !grid.done[i]).collect();
     let mut target: Option<Url> = None;
@@ -155,7 +159,7 @@ pub(crate) fn run(
         ranged: Some(grid.meta(contiguous)),
     };
     meta.save(dl.job)?;
-    if contiguous > 0 {
+    if contiguous > 0 && hashed.is_none() {
         dl.reporter.note(
             dl.id,
             &format!(
@@ -179,7 +183,7 @@ pub(crate) fn run(
         for _ in 0..workers {
             s.spawn(|| worker(dl, &shared, &todo, target.as_ref(), validator_in.as_deref()));
         }
-        let result = hash_in_order(dl, &shared, &grid);
+        let result = hash_in_order(dl, &shared, &grid, hashed);
         if result.is_err() {
             shared.halt.store(true, Ordering::SeqCst);
         }
@@ -202,7 +206,8 @@ fn restart(dl: &Download, file: fs_err::File) -> Result<Hashes, FetchError> {
     dl.reporter.start(dl.id, &dl.job.label, Some(dl.job.size));
     file.set_len(0)?;
     let _ = fs_err::remove_file(&dl.job.meta);
-    stream::run(dl, file, 0, None)
+    // Not watched: a slow stream would come back here.
+    stream::run(dl, file, 0, None, false)
 }
 
 fn contiguous_prefix(grid: &Grid) -> u64 {
@@ -413,12 +418,24 @@ fn chunk(
 
 const CHANGED: &str = "the file changed on the server during the download";
 
-/// Hashes chunks in file order as they complete; records the hashed prefix for resume.
-fn hash_in_order(dl: &Download, shared: &Shared, grid: &Grid) -> Result<MultiHasher, FetchError> {
-    let mut hasher = MultiHasher::new();
+/// Hashes chunks in file order as they complete, from `hashed` (the state after
+/// `[0, grid.origin)`) if given; records the hashed prefix for resume.
+fn hash_in_order(
+    dl: &Download,
+    shared: &Shared,
+    grid: &Grid,
+    hashed: Option<MultiHasher>,
+) -> Result<MultiHasher, FetchError> {
+    let (mut hasher, hashed_to) = match hashed {
+        Some(h) => (h, grid.origin),
+        None => (MultiHasher::new(), 0),
+    };
     let mut input = fs_err::File::open(&dl.job.part)?;
     let mut buf = vec![0u8; READ_BACK_PIECE];
     for (idx, &(a, b)) in grid.chunks.iter().enumerate() {
+        if b <= hashed_to {
+            continue;
+        }
         {
             let mut g = shared.grid.lock().unwrap();
             while !g.done[idx] {

@@ -1,17 +1,22 @@
 //! A sequential download: one connection, bytes appended to the `.part` and hashed as they
-//! arrive, with 1 MiB buffers whatever the file size.
+//! arrive, with 1 MiB buffers whatever the file size, written with direct I/O where possible.
 //!
 //! Resume asks for `Range: bytes={have}-` with `If-Range: {validator}`. A 206 continues the
 //! file; a 200 means the server ignored the range or the file changed, so the `.part` is
 //! truncated and the download restarts cleanly from byte 0. Within one process the hasher
 //! state survives a dropped connection, so only a new process re-hashes the prefix.
+//!
+//! A large file (`watch`) is watched: if its one connection is slow (see [`Watch`]), the stream
+//! stops at a buffer boundary and the rest is downloaded in parallel ranges, handing over the
+//! hasher so the prefix is not read back.
 
-use std::io::{Seek, SeekFrom};
+use std::time::{Duration, Instant};
 
 use mlib_store::{Hashes, MultiHasher};
 
-use crate::client::{Failure, Follow};
-use crate::download::{Download, PartMeta, content_range, pump, validator};
+use crate::client::{Failure, Follow, Reply};
+use crate::download::direct::Writer;
+use crate::download::{Download, Ended, Flow, PartMeta, content_range, pump, ranges, validator};
 use crate::error::FetchError;
 use crate::secret::redact_url;
 
@@ -21,11 +26,58 @@ struct State {
     hasher: MultiHasher,
 }
 
+/// How an attempt ended without error.
+enum Outcome {
+    Complete,
+    /// The connection is slow: continue in parallel ranges from `have`.
+    Slow,
+}
+
+/// Decides whether a large file's single connection is slow enough that parallel ranges would
+/// be faster: measured over windows of `FetchConfig::stream_probe` (1 s by default), starting
+/// at the first received buffer of each connection.
+///
+/// Slow means both: fewer than `FetchConfig::slow_stream_rate` bytes per second, *and* the
+/// hashing thread spent at least half of the window waiting for the network. The second part
+/// keeps a stream that is limited by this machine (disk, CPU: more connections would not help,
+/// and parallel ranges cost a read-back of every chunk to hash it in order) from switching.
+/// Every window is judged, so a connection that slows down later (a CDN's burst allowance
+/// running out) is caught too.
+struct Watch {
+    window: Duration,
+    min_rate: u64,
+    /// `(when, have, waited)` at the start of the current window.
+    since: Option<(Instant, u64, Duration)>,
+    /// Bytes per second over the last window judged.
+    rate: f64,
+}
+
+impl Watch {
+    /// Whether the window that ends now shows a slow connection (then starts the next window).
+    fn slow(&mut self, have: u64, waited: Duration) -> bool {
+        let now = Instant::now();
+        let Some((t0, have0, waited0)) = self.since else {
+            self.since = Some((now, have, waited));
+            return false;
+        };
+        let elapsed = now - t0;
+        if elapsed < self.window {
+            return false;
+        }
+        self.since = Some((now, have, waited));
+        self.rate = (have - have0) as f64 / elapsed.as_secs_f64();
+        let starved = (waited - waited0) * 2 >= elapsed;
+        self.rate < self.min_rate as f64 && starved
+    }
+}
+
+/// `watch`: the file may move to parallel ranges if its connection is slow.
 pub(crate) fn run(
     dl: &Download,
     mut file: fs_err::File,
     prefix: u64,
     validator: Option<String>,
+    watch: bool,
 ) -> Result<Hashes, FetchError> {
     let mut st = State {
         have: prefix,
@@ -39,6 +91,13 @@ pub(crate) fn run(
         );
         dl.rehash_prefix(&mut file, prefix, &mut st.hasher)?;
     }
+    let c = &dl.f.config;
+    let mut watch = (watch && c.slow_stream_rate > 0).then_some(Watch {
+        window: c.stream_probe,
+        min_rate: c.slow_stream_rate,
+        since: None,
+        rate: 0.0,
+    });
     let policy = dl.f.client.policy;
     let mut failures = 0;
     while st.have < dl.job.size || st.have == 0 {
@@ -46,8 +105,12 @@ pub(crate) fn run(
             return Err(dl.cancelled_error());
         }
         let before = st.have;
-        match attempt(dl, &mut file, &mut st) {
-            Ok(()) => break,
+        match attempt(dl, &mut file, &mut st, watch.as_mut()) {
+            Ok(Outcome::Complete) => break,
+            Ok(Outcome::Slow) => {
+                let grid = ranges::Grid::new(st.have, c.chunk_size, dl.job.size);
+                return ranges::run(dl, file, grid, st.validator, Some(st.hasher));
+            }
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Transient {
                 reason,
@@ -81,7 +144,12 @@ fn restart(dl: &Download, file: &mut fs_err::File, st: &mut State) -> Result<(),
     Ok(())
 }
 
-fn attempt(dl: &Download, file: &mut fs_err::File, st: &mut State) -> Result<(), Failure> {
+fn attempt(
+    dl: &Download,
+    file: &mut fs_err::File,
+    st: &mut State,
+    mut watch: Option<&mut Watch>,
+) -> Result<Outcome, Failure> {
     let job = dl.job;
     let range = format!("bytes={}-", st.have);
     let mut headers = Vec::new();
@@ -151,13 +219,21 @@ fn attempt(dl: &Download, file: &mut fs_err::File, st: &mut State) -> Result<(),
         meta.save(job)?;
     }
     let url = reply.url.clone();
+    // Ranges must work for the rest to be fetched in parallel; and each connection is judged
+    // from its own first buffer.
+    if !accepts_ranges(&reply) {
+        watch = None;
+    }
+    if let Some(w) = watch.as_deref_mut() {
+        w.since = None;
+    }
     let reader = reply.into_reader();
-    file.seek(SeekFrom::Start(st.have))
-        .map_err(|e| Failure::Fatal(e.into()))?;
+    let mut out = Writer::new(file, dl.f.config.direct_io);
     let mut first = fresh;
     // One byte more than expected is enough to notice an oversized body.
     let limit = job.size - st.have + 1;
-    let err = pump(reader, limit, file, |bytes| {
+    let start = st.have;
+    let ended = pump(reader, start, limit, &mut out, |bytes, waited| {
         if first {
             first = false;
             dl.check_first_bytes(&url, bytes)?;
@@ -176,16 +252,39 @@ fn attempt(dl: &Download, file: &mut fs_err::File, st: &mut State) -> Result<(),
         hash_here(&mut st.hasher, bytes);
         st.have += n;
         dl.reporter.advance(dl.id, n);
-        Ok(())
+        // Only worth it with at least two ranges' worth left.
+        let worth = job.size - st.have > dl.f.config.chunk_size;
+        if let Some(w) = watch.as_deref_mut()
+            && worth
+            && w.slow(st.have, waited)
+        {
+            return Ok(Flow::Enough);
+        }
+        Ok(Flow::More)
     })?;
-    if let Some(e) = err {
-        return Err(Failure::Transient {
-            reason: dl.f.client.scrub(&format!(
-                "connection lost after {} of {} bytes: {e}",
-                st.have, job.size
-            )),
-            retry_after: None,
-        });
+    match ended {
+        Ended::Stopped => {
+            let rate = watch.map_or(0.0, |w| w.rate);
+            dl.reporter.note(
+                dl.id,
+                &format!(
+                    "one connection gives {:.1} MiB/s; downloading the remaining {} bytes in parallel ranges",
+                    rate / f64::from(1 << 20),
+                    job.size - st.have
+                ),
+            );
+            return Ok(Outcome::Slow);
+        }
+        Ended::Lost(e) => {
+            return Err(Failure::Transient {
+                reason: dl.f.client.scrub(&format!(
+                    "connection lost after {} of {} bytes: {e}",
+                    st.have, job.size
+                )),
+                retry_after: None,
+            });
+        }
+        Ended::Complete => {}
     }
     if st.have < job.size {
         return Err(Failure::Transient {
@@ -193,7 +292,15 @@ fn attempt(dl: &Download, file: &mut fs_err::File, st: &mut State) -> Result<(),
             retry_after: None,
         });
     }
-    Ok(())
+    Ok(Outcome::Complete)
+}
+
+/// A 206, or a 200 with `Accept-Ranges: bytes`: asking for ranges of this file should work.
+fn accepts_ranges(reply: &Reply) -> bool {
+    reply.status() == 206
+        || reply
+            .header("accept-ranges")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"))
 }
 
 /// Feeds `hasher` in pieces small enough that it hashes on this thread: `pump` already runs

@@ -360,6 +360,7 @@ fn large_files_download_in_parallel_ranges_with_correct_hashes() {
     let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
     let f = Fetcher::new(FetchConfig {
         parallel_threshold: 1 << 20,
+        stream_probe: Duration::ZERO,
         chunk_size: 256 << 10,
         range_jobs: 4,
         ..config(&server)
@@ -397,6 +398,7 @@ fn parallel_ranges_fall_back_to_one_stream_without_range_support() {
     let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
     let f = Fetcher::new(FetchConfig {
         parallel_threshold: 1 << 20,
+        stream_probe: Duration::ZERO,
         chunk_size: 256 << 10,
         ..config(&server)
     });
@@ -417,9 +419,10 @@ fn parallel_ranges_resume_the_missing_chunks_only() {
     };
     let url = server.add(path, Blob::new(data.clone()).faults(faults));
     let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
-    let ranged = |retries| {
+    let ranged = |retries, stream_probe| {
         Fetcher::new(FetchConfig {
             parallel_threshold: 1 << 20,
+            stream_probe,
             chunk_size: 256 << 10,
             range_jobs: 2,
             retries,
@@ -429,7 +432,7 @@ fn parallel_ranges_resume_the_missing_chunks_only() {
     let staging = tempfile::tempdir().unwrap();
     // The 7th request fails and this "process" gives up: with two workers, at least five
     // chunks were complete (each worker finishes a chunk before asking for the next).
-    ranged(0)
+    ranged(0, Duration::ZERO)
         .fetch("r", &locked, staging.path(), &NoReporter)
         .unwrap_err();
     let meta = staged_names(staging.path())
@@ -451,7 +454,8 @@ fn parallel_ranges_resume_the_missing_chunks_only() {
     assert!(kept >= 5 * chunk, "{meta}");
 
     let first = server.bytes_sent(path);
-    let staged = ranged(3)
+    // A ranged `.part` goes on in ranges, even where a new download would start as one stream.
+    let staged = ranged(3, Duration::from_secs(1))
         .fetch("r", &locked, staging.path(), &NoReporter)
         .unwrap();
     assert_eq!(staged[0].hashes.sha256, sha256(&data));
@@ -461,4 +465,159 @@ fn parallel_ranges_resume_the_missing_chunks_only() {
         data.len() as u64 - kept,
         "only the chunks not recorded as complete were downloaded again"
     );
+}
+
+/// A sequential download of an odd size, cut at an odd offset, resumed by a new "process" and
+/// by a retry within the process: byte for byte the same, with direct I/O (the aligned middle
+/// of each buffer) and without it (`MLIB_DIRECT_IO=0`: everything through the page cache).
+#[test]
+fn odd_sizes_and_odd_resume_offsets_with_and_without_direct_io() {
+    for direct_io in [true, false] {
+        let server = TestServer::start();
+        let data = bytes((3 << 20) + 12_345, 41);
+        let path = "/files/odd.safetensors";
+        let cut = 1_000_003;
+        let url = server.add(path, Blob::new(data.clone()).close_after(cut));
+        let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
+        let staging = tempfile::tempdir().unwrap();
+        let with = |retries| {
+            Fetcher::new(FetchConfig {
+                retries,
+                direct_io,
+                ..config(&server)
+            })
+        };
+        with(0)
+            .fetch("o", &locked, staging.path(), &NoReporter)
+            .unwrap_err();
+        let part = staged_names(staging.path())
+            .into_iter()
+            .find(|n| n.ends_with(".part"))
+            .unwrap();
+        let kept = fs_err::read(staging.path().join(part)).unwrap();
+        assert_eq!(kept.len() as u64, cut, "every received byte was written");
+        assert!(kept[..] == data[..cut as usize]);
+
+        let events = Events::default();
+        let staged = with(3)
+            .fetch("o", &locked, staging.path(), &events)
+            .unwrap();
+        assert!(
+            fs_err::read(&staged[0].staged).unwrap() == data,
+            "{direct_io}"
+        );
+        assert_eq!(staged[0].hashes.sha256, sha256(&data));
+        assert_eq!(
+            staged[0].hashes.blake3,
+            blake3::hash(&data).to_hex().to_string()
+        );
+        let last = server.requests().into_iter().last().unwrap();
+        assert_eq!(last.header("range"), Some("bytes=1000003-"));
+
+        // Cut again within one process (the cut fault is spent: reset it), then retried.
+        let url = server.add(
+            "/files/odd2.safetensors",
+            Blob::new(data.clone()).close_after(cut + 4096 * 3 + 1),
+        );
+        let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
+        let staged = with(3)
+            .fetch("o2", &locked, staging.path(), &NoReporter)
+            .unwrap();
+        assert!(
+            fs_err::read(&staged[0].staged).unwrap() == data,
+            "{direct_io}"
+        );
+        assert_eq!(staged[0].hashes.sha256, sha256(&data));
+    }
+}
+
+/// Parallel ranges only where they help: a large file starts as one stream, and moves to
+/// ranges once that connection proves slow, handing over what it has (on disk and hashed).
+fn adaptive(server: &TestServer, slow_stream_rate: u64) -> Fetcher {
+    Fetcher::new(FetchConfig {
+        parallel_threshold: 1 << 20,
+        chunk_size: 512 << 10,
+        range_jobs: 4,
+        stream_probe: Duration::from_millis(200),
+        slow_stream_rate,
+        ..config(server)
+    })
+}
+
+#[test]
+fn a_slow_connection_moves_the_rest_of_a_large_file_to_parallel_ranges() {
+    let server = TestServer::start();
+    let data = bytes((6 << 20) + 777, 42);
+    let path = "/files/slow.safetensors";
+    // Each connection gets 2 MiB/s, far below the 64 MiB/s asked of one connection.
+    let url = server.add(path, Blob::new(data.clone()).throttle(2 << 20));
+    let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
+    let staging = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    let started = Instant::now();
+    let staged = adaptive(&server, 64 << 20)
+        .fetch("s", &locked, staging.path(), &events)
+        .unwrap();
+    assert!(fs_err::read(&staged[0].staged).unwrap() == data);
+    assert_eq!(staged[0].hashes.sha256, sha256(&data));
+    assert_eq!(
+        staged[0].hashes.blake3,
+        blake3::hash(&data).to_hex().to_string()
+    );
+    assert!(events.all().contains("parallel ranges"), "{}", events.all());
+    // Progress counts every byte once: the stream's prefix is not counted (or hashed) again.
+    assert_eq!(
+        *events.advanced.lock().unwrap().values().next().unwrap(),
+        data.len() as u64
+    );
+    let reqs = server.requests();
+    assert_eq!(reqs[0].header("range"), None, "one plain stream first");
+    assert_eq!(reqs[0].status, 200);
+    let ranged: Vec<_> = reqs[1..].iter().filter(|r| r.status == 206).collect();
+    assert!(ranged.len() >= 2, "{reqs:?}");
+    // The ranges start where the stream stopped, at a buffer boundary.
+    let first = ranged[0].header("range").unwrap();
+    let from: u64 = first["bytes=".len()..]
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(from > 0 && from.is_multiple_of(1 << 20), "{first}");
+    // One 2 MiB/s stream needs 3 s for 6 MiB.
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "took {:?}: not faster than one stream",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_fast_connection_keeps_a_large_file_in_one_stream() {
+    let server = TestServer::start();
+    let data = bytes(8 << 20, 43);
+    let url = server.add("/files/fast.safetensors", Blob::new(data.clone()));
+    let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
+    let staging = tempfile::tempdir().unwrap();
+    let staged = adaptive(&server, 1 << 20)
+        .fetch("f", &locked, staging.path(), &NoReporter)
+        .unwrap();
+    assert!(fs_err::read(&staged[0].staged).unwrap() == data);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].header("range"), None);
+
+    // Throttled, but above the bar: still one stream.
+    let data = bytes(2 << 20, 44);
+    let url = server.add(
+        "/files/enough.safetensors",
+        Blob::new(data.clone()).throttle(4 << 20),
+    );
+    let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
+    server.clear_requests();
+    let staged = adaptive(&server, 1 << 20)
+        .fetch("e", &locked, staging.path(), &NoReporter)
+        .unwrap();
+    assert!(fs_err::read(&staged[0].staged).unwrap() == data);
+    assert_eq!(server.requests().len(), 1);
 }
