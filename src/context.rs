@@ -45,6 +45,9 @@ impl Context {
         if let (Some(prefetched), Some(sources)) = (&mut prefetched, sources) {
             prefetched.observed.add_sources(sources);
         }
+        if prefetched.is_some() {
+            printer.detail("Read the store and its registry while the manifest was parsed.");
+        }
         let ctx = Context::from_manifest(manifest);
         Ok((ctx, prefetched))
     }
@@ -134,9 +137,11 @@ fn load_manifest_prefetching(
             });
             let parsed = match manifest_cache_dir() {
                 Some(dir) => {
+                    let build = build_identity();
                     let cache = mlib_manifest::Cache {
                         dir: &dir,
                         update: update_cache,
+                        build: &build,
                     };
                     mlib_manifest::parse_cached(text, file, &env, cache)
                 }
@@ -165,6 +170,18 @@ fn manifest_id(path: &Path) -> String {
         .unwrap_or(absolute)
         .to_string_lossy()
         .into_owned()
+}
+
+/// This program's version and build (its executable's size and modification time), so that
+/// a rebuilt mlib, even of the same version, never uses another build's cached manifests.
+fn build_identity() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let exe = std::env::current_exe().and_then(std::fs::metadata);
+    let stamp = exe.map_or_else(
+        |_| "unknown".to_string(),
+        |m| format!("{} {}.{}", m.len(), m.mtime(), m.mtime_nsec()),
+    );
+    format!("{} {stamp}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Where parsed manifests are cached (see `mlib_manifest::parse_cached`):

@@ -35,7 +35,10 @@ pub enum Purpose {
 
 pub struct Prefetch {
     store: PathBuf,
-    handle: JoinHandle<Option<Prefetched>>,
+    /// Taken by [`Prefetch::finish`]; otherwise joined on drop, so that a command that stops
+    /// early (a manifest with errors) leaves nothing behind: the lock is released and the
+    /// registry closed before the process exits.
+    handle: Option<JoinHandle<Option<Prefetched>>>,
 }
 
 impl Prefetch {
@@ -49,28 +52,42 @@ impl Prefetch {
             return None;
         }
         let root = store.clone();
-        let handle = std::thread::spawn(move || {
-            let lock = match purpose {
-                Purpose::Plan => None,
-                Purpose::Apply { command } => {
-                    Some(ApplyLock::acquire(&state, &command, Duration::ZERO, &mut |_| {}).ok()?)
-                }
-            };
-            let registry = Registry::open(&registry_path).ok()?;
-            let observed = Observed::read(&registry, &root, &manifest_id).ok()?;
-            Some(Prefetched {
-                lock,
-                registry,
-                observed,
-            })
-        });
-        Some(Prefetch { store, handle })
+        // No thread to be had (a container's pid limit, say): then simply no early reads.
+        let spawned = std::thread::Builder::new()
+            .name("prefetch".into())
+            .spawn(move || {
+                let lock = match purpose {
+                    Purpose::Plan => None,
+                    Purpose::Apply { command } => Some(
+                        ApplyLock::acquire(&state, &command, Duration::ZERO, &mut |_| {}).ok()?,
+                    ),
+                };
+                let registry = Registry::open(&registry_path).ok()?;
+                let observed = Observed::read(&registry, &root, &manifest_id).ok()?;
+                Some(Prefetched {
+                    lock,
+                    registry,
+                    observed,
+                })
+            });
+        Some(Prefetch {
+            store,
+            handle: Some(spawned.ok()?),
+        })
     }
 
     /// The reads, if they were for `store` (the parsed manifest's) and succeeded.
-    pub fn finish(self, store: &Path) -> Option<Prefetched> {
-        let done = self.handle.join().ok().flatten()?;
+    pub fn finish(mut self, store: &Path) -> Option<Prefetched> {
+        let done = self.handle.take()?.join().ok().flatten()?;
         // Dropping `done` releases a lock taken for the wrong store.
         (self.store == store).then_some(done)
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
     }
 }

@@ -122,7 +122,8 @@ fn a_store_guess_that_is_wrong_is_thrown_away() {
 
 #[test]
 fn apply_reads_early_only_under_the_lock() {
-    // A held lock makes apply wait (and say so) rather than plan from reads taken without it.
+    // A link deleted while apply waits for the lock must be seen: apply reads the store only
+    // once it holds the lock (a snapshot taken before would say "No changes").
     let env = TestEnv::new();
     two_models(&env);
     env.mlib(&["apply", "--auto-approve"]).success();
@@ -135,15 +136,69 @@ fn apply_reads_early_only_under_the_lock() {
     .unwrap();
     let child = env
         .command()
-        .args(["apply", "--auto-approve", "--lock-timeout", "30"])
+        .args(["apply", "--auto-approve", "--lock-timeout", "60"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let link = env.path("ComfyUI/models/loras/detail_lora.safetensors");
+    std::fs::remove_file(&link).unwrap();
     drop(holder);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("waiting for lock held by"), "{stderr}");
-    assert!(stderr.contains("No changes"), "{stderr}");
+    assert!(stderr.contains("1 to link"), "{stderr}");
+    assert!(link.symlink_metadata().is_ok(), "relinked");
+}
+
+#[test]
+fn the_early_reads_are_used_when_they_can_be() {
+    let env = TestEnv::new();
+    two_models(&env);
+    let early = "Read the store and its registry while the manifest was parsed.";
+    // No registry yet: nothing to read early.
+    let first = env.mlib(&["-v", "apply", "--auto-approve"]);
+    first.success();
+    assert!(!first.stderr.contains(early), "{first}");
+    env.mlib(&["-v", "plan"]).success().stderr_has(early);
+    env.mlib(&["-v", "apply", "--auto-approve"])
+        .success()
+        .stderr_has(early);
+}
+
+#[test]
+fn two_apps_sharing_a_folder_cannot_both_have_a_path() {
+    // Two apps rooted at the same place, each given a different model with the same file
+    // name: the first app gets the path, the second gets a conflict that says why.
+    let env = TestEnv::new();
+    env.model_file("src/x/model.safetensors", "x", 1000);
+    env.model_file("src/y/model.safetensors", "y", 1000);
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels:\n  x:\n    source: ./src/x/model.safetensors\n    type: loras\n  y:\n    source: ./src/y/model.safetensors\n    type: loras\napps:\n  a:\n    preset: comfyui\n    root: ./ComfyUI\n    models: [x]\n  b:\n    preset: comfyui\n    root: ./ComfyUI\n    models: [y]\n",
+    );
+    let plan = env.mlib(&["plan", "--detailed-exitcode"]);
+    plan.code(2)
+        .stderr_has("app `a` of this manifest links the same path");
+    assert!(plan.stderr.contains("+ link"), "{plan}");
+    env.mlib(&["apply", "--auto-approve"]);
+    let link = env.path("ComfyUI/models/loras/model.safetensors");
+    assert_eq!(
+        std::fs::read(&link).unwrap(),
+        crate::support::model_bytes("x", 1000),
+        "the first app's model"
+    );
+}
+
+#[test]
+fn a_manifest_with_errors_leaves_the_store_as_it_was() {
+    let env = TestEnv::new();
+    let (base_sha, _) = two_models(&env);
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let before = tree(&env.path("store"));
+    let bad =
+        manifest_yaml(&base_sha, true, "").replace("type: loras", "type: loras\n    colour: red");
+    env.manifest(&bad);
+    env.mlib(&["apply", "--auto-approve"]).code(1);
+    env.mlib(&["plan"]).code(1);
+    assert_eq!(tree(&env.path("store")), before);
 }

@@ -80,6 +80,25 @@ fn across_filesystems_auto_uses_absolute_symlinks_with_a_warning() {
 }
 
 #[test]
+fn a_hardlink_app_with_only_files_gets_no_symlink_warning() {
+    // Only a folder entry would fall back to an (absolute) symlink; files never do.
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        eprintln!("skipped: no /dev/shm");
+        return;
+    }
+    let env = TestEnv::new();
+    let app = tempfile::tempdir_in(shm).unwrap();
+    env.model_file("src/lora.safetensors", "lora", 5000);
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\nmodels:\n  lora:\n    source: ./src/lora.safetensors\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: {}\n    link: hardlink\n",
+        app.path().display()
+    ));
+    let run = env.mlib(&["plan"]);
+    assert!(!run.stderr.contains("absolute symlinks"), "{run}");
+}
+
+#[test]
 fn flat_layout_stores_files_comfyui_style() {
     let env = TestEnv::new();
     one_lora(&env, "", "layout: flat\n");

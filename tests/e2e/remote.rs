@@ -522,7 +522,12 @@ fn part_bytes(dir: &std::path::Path) -> u64 {
             if path.is_dir() {
                 stack.push(path);
             } else if path.to_string_lossy().ends_with(".part") {
-                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                // What is written, not the length: parallel ranges leave holes.
+                use std::os::unix::fs::MetadataExt;
+                total += entry
+                    .metadata()
+                    .map(|m| m.len().min(m.blocks() * 512))
+                    .unwrap_or(0);
             }
         }
     }

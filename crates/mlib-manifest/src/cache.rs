@@ -27,14 +27,15 @@ use sha2::{Digest, Sha256};
 use crate::error::ManifestError;
 use crate::model::Manifest;
 
-/// Bumped whenever [`Manifest`] or what parsing produces changes meaning, together with the
-/// crate version in [`Entry::mlib`], so that no mlib reads an entry another one wrote.
+/// Bumped whenever [`Manifest`] changes shape; together with the caller's build identity
+/// ([`Cache::build`]) it keeps any mlib from reading an entry another one wrote.
 const FORMAT: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
     format: u32,
-    mlib: String,
+    /// [`Cache::build`] of the mlib that wrote it.
+    build: String,
     /// The absolute path the manifest was read from.
     path: PathBuf,
     /// sha256 of the manifest's bytes.
@@ -50,6 +51,9 @@ pub struct Cache<'a> {
     pub dir: &'a Path,
     /// Whether a miss writes the new entry (commands that write anyway) or only reads.
     pub update: bool,
+    /// What identifies the program parsing (its version and build): an entry written by
+    /// another build is a miss, since parsing or validation may have changed meaning.
+    pub build: &'a str,
 }
 
 /// [`crate::parse`], answered from the cache when the same text at the same path was parsed
@@ -64,7 +68,7 @@ pub fn parse_cached(
     let absolute = crate::absolute(path);
     let digest = hex::encode(Sha256::digest(text.as_bytes()));
     let file = entry_file(dir, &absolute);
-    if let Some(manifest) = read_entry(&file, &absolute, &digest, env) {
+    if let Some(manifest) = read_entry(&file, cache.build, &absolute, &digest, env) {
         return Ok(manifest);
     }
     let seen = RefCell::new(Vec::new());
@@ -82,7 +86,7 @@ pub fn parse_cached(
     let manifest = crate::parse(text, path, &recording)?;
     let entry = Entry {
         format: FORMAT,
-        mlib: env!("CARGO_PKG_VERSION").to_string(),
+        build: cache.build.to_string(),
         path: absolute,
         digest,
         env: seen.into_inner(),
@@ -99,6 +103,7 @@ fn entry_file(dir: &Path, manifest: &Path) -> PathBuf {
 
 fn read_entry(
     file: &Path,
+    build: &str,
     path: &Path,
     digest: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -106,7 +111,7 @@ fn read_entry(
     let bytes = std::fs::read(file).ok()?;
     let entry: Entry = serde_json::from_slice(&bytes).ok()?;
     let current = entry.format == FORMAT
-        && entry.mlib == env!("CARGO_PKG_VERSION")
+        && entry.build == build
         && entry.path == path
         && entry.digest == digest
         && entry.env.iter().all(|(name, value)| env(name) == *value);
@@ -138,7 +143,11 @@ mod tests {
     }
 
     fn rw(dir: &Path) -> Cache<'_> {
-        Cache { dir, update: true }
+        Cache {
+            dir,
+            update: true,
+            build: "test 1",
+        }
     }
 
     fn only_entry(dir: &Path) -> PathBuf {
@@ -214,6 +223,7 @@ mod tests {
         let read_only = Cache {
             dir: &cache,
             update: false,
+            build: "test 1",
         };
         parse_cached(TEXT, &path, &env_with("/s1"), read_only).unwrap();
         assert!(!cache.exists());
@@ -232,6 +242,23 @@ mod tests {
             PathBuf::from("/from-cache"),
             "not rewritten"
         );
+    }
+
+    #[test]
+    fn another_build_is_a_miss() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (cache, path) = (tmp.path().join("cache"), tmp.path().join("models.yaml"));
+        parse_cached(TEXT, &path, &env_with("/s1"), rw(&cache)).unwrap();
+        let file = only_entry(&cache);
+        let mut entry: Entry = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        entry.manifest.store = PathBuf::from("/from-cache");
+        std::fs::write(&file, serde_json::to_vec(&entry).unwrap()).unwrap();
+        let other = Cache {
+            build: "test 2",
+            ..rw(&cache)
+        };
+        let parsed = parse_cached(TEXT, &path, &env_with("/s1"), other).unwrap();
+        assert_eq!(parsed.store, PathBuf::from("/s1"));
     }
 
     /// Every field name a cached manifest can hold. When this fails, `Manifest` (or a type
@@ -297,6 +324,9 @@ mod tests {
             "Manifest changed shape: bump cache::FORMAT, then update this list"
         );
         assert_eq!(FORMAT, 1);
+        // And what is read back is what was written.
+        let json = serde_json::to_vec(&manifest).unwrap();
+        assert_eq!(serde_json::from_slice::<Manifest>(&json).unwrap(), manifest);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! path the snapshot does not cover (a link not recorded yet, a store file not indexed) is
 //! stat'ed on demand, so a plan from a snapshot is the same plan as one without.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -75,8 +75,9 @@ pub(crate) struct Recorded {
 
 struct Indexed {
     entry: IndexEntry,
-    /// `None` when the file could not be stat'ed (missing, unreadable).
-    stat: Option<FileStat>,
+    /// `None`: not stat'ed with the snapshot (another manifest's file); `Some(None)`: could
+    /// not be stat'ed (missing, unreadable).
+    stat: Option<Option<FileStat>>,
 }
 
 impl Observed {
@@ -106,12 +107,42 @@ impl Observed {
             Store(Option<FileStat>),
         }
         // Links relative to their app folders, store files relative to the store root.
-        let mut dirs = Dirs::parents_of(mine.iter().map(|r| r.target.as_path()));
+        let mut dirs = Dirs::default();
         dirs.open(&store_root);
+        dirs.open_parents_of(mine.iter().map(|r| r.target.as_path()));
+        // Only this manifest's store files: in a store shared by many manifests, the others'
+        // files are none of this plan's business (stat'ed on demand if they ever are).
+        let model_dirs: HashSet<String> = mine
+            .iter()
+            .filter_map(|r| r.source.parent()?.strip_prefix(&store_root).ok())
+            .map(|dir| dir.to_string_lossy().replace('\\', "/"))
+            .collect();
+        let ours = |rel: &str| {
+            let mut dir = rel;
+            while let Some(slash) = dir.rfind('/') {
+                dir = &dir[..slash];
+                if model_dirs.contains(dir) {
+                    return true;
+                }
+            }
+            false
+        };
+        let index: Vec<(IndexEntry, bool)> = index
+            .into_iter()
+            .map(|e| {
+                let ours = ours(&e.path);
+                (e, ours)
+            })
+            .collect();
         let probes: Vec<Probe> = mine
             .iter()
             .map(|r| Probe::Link(&r.target))
-            .chain(index.iter().map(|e| Probe::Store(&e.path)))
+            .chain(
+                index
+                    .iter()
+                    .filter(|(_, ours)| *ours)
+                    .map(|(e, _)| Probe::Store(&e.path)),
+            )
             .collect();
         let mut seen = parallel_map(&probes, |probe| match probe {
             Probe::Link(target) => Found::Link(dirs.stat(target, Follow::No)),
@@ -137,11 +168,11 @@ impl Observed {
             .collect();
         let index = index
             .into_iter()
-            .zip(seen)
-            .map(|(entry, seen)| {
-                let Found::Store(stat) = seen else {
-                    unreachable!("parallel_map keeps the order")
-                };
+            .map(|(entry, ours)| {
+                let stat = ours.then(|| match seen.next() {
+                    Some(Found::Store(stat)) => stat,
+                    _ => unreachable!("parallel_map keeps the order"),
+                });
                 (entry.path.clone(), Indexed { entry, stat })
             })
             .collect();
@@ -206,8 +237,10 @@ impl Observed {
     /// snapshot when it is indexed, else made now.
     pub(crate) fn store_file(&self, rel: &str, path: &Path) -> Option<FileStat> {
         match self.index.get(rel) {
-            Some(indexed) => indexed.stat,
-            None => FileStat::stat(path).ok(),
+            Some(Indexed {
+                stat: Some(stat), ..
+            }) => *stat,
+            _ => FileStat::stat(path).ok(),
         }
     }
 }

@@ -129,7 +129,7 @@ impl<'a> Planner<'a> {
         // Which entry of which model goes into which app folder. Each model type's folder in
         // an app, and how links into it are made, is worked out once per type.
         let mut folders: Vec<Folder> = Vec::new();
-        let mut items: Vec<(&App, &Model, usize, usize)> = Vec::new();
+        let mut items: Vec<Item> = Vec::new();
         for app in manifest.apps.values() {
             let mut by_type: HashMap<&str, Option<usize>> = HashMap::new();
             for model in manifest.models.values() {
@@ -155,40 +155,59 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 // Empty for a remote model not resolved yet: its links appear once fetched.
-                let entries = self.models[&model.name].entries.len();
-                items.extend((0..entries).map(|entry| (app, model, slot, entry)));
+                for (entry, e) in self.models[&model.name].entries.iter().enumerate() {
+                    if folders[slot].how(e.is_dir) == LinkHow::AbsoluteSymlink {
+                        let warning = format!(
+                            "app `{}` is on another filesystem than the store: using absolute symlinks, which break if the store's mount point changes",
+                            app.name
+                        );
+                        if !self.warnings.contains(&warning) {
+                            self.warnings.push(warning);
+                        }
+                    }
+                    items.push(Item {
+                        app,
+                        model,
+                        slot,
+                        entry,
+                        taken_by: None,
+                    });
+                }
             }
         }
+        self.claim_shared_targets(&folders, &mut items);
         // Each link's paths, and whether it is the recorded, untouched link (the bulk of a
         // no-op plan), over the cores.
-        enum Verdict {
+        enum Verdict<'m> {
             Unchanged(PathBuf),
             Wanted(Link, String),
+            Taken(Link, &'m str),
         }
         let (mine, models) = (&self.mine, &self.models);
-        let verdicts = parallel_map(&items, |&(app, model, slot, entry)| {
-            let (folder, desired) = (&folders[slot], &models[&model.name]);
-            let entry = &desired.entries[entry];
+        let verdicts = parallel_map(&items, |item| {
+            let (folder, desired) = (&folders[item.slot], &models[&item.model.name]);
+            let entry = &desired.entries[item.entry];
             let target = folder.path.join(&entry.name);
             let source = desired.dir.join(&entry.name);
-            let how = if entry.is_dir {
-                folder.how_dir
-            } else {
-                folder.how_file
-            };
-            if unchanged(mine, &target, &source, how, desired.fetch.is_some()) {
+            let how = folder.how(entry.is_dir);
+            if item.taken_by.is_none()
+                && unchanged(mine, &target, &source, how, desired.fetch.is_some())
+            {
                 return Verdict::Unchanged(target);
             }
             let link = Link {
-                model: model.name.clone(),
-                app: app.name.clone(),
+                model: item.model.name.clone(),
+                app: item.app.name.clone(),
                 target,
                 source,
                 how,
                 replaces: None,
                 moved_from: None,
             };
-            Verdict::Wanted(link, entry.name.clone())
+            match item.taken_by {
+                Some(other) => Verdict::Taken(link, other),
+                None => Verdict::Wanted(link, entry.name.clone()),
+            }
         });
         let mut wanted: Vec<(Link, String)> = Vec::new();
         for verdict in verdicts {
@@ -198,6 +217,12 @@ impl<'a> Planner<'a> {
                     self.mine.remove(target.as_os_str());
                 }
                 Verdict::Wanted(link, name) => wanted.push((link, name)),
+                Verdict::Taken(link, other) => self.conflict(
+                    &link,
+                    format!(
+                        "app `{other}` of this manifest links the same path; give the apps different folders"
+                    ),
+                ),
             }
         }
         // Targets with a record were lstat'ed with the snapshot; the others (new links) are
@@ -239,6 +264,38 @@ impl<'a> Planner<'a> {
         }))
     }
 
+    /// Two apps of one manifest can share a folder (same root, or folders that resolve to the
+    /// same place): the first (in manifest order) to want a path there gets it, every later
+    /// one is marked as taken, and becomes a conflict. Only folders that are shared are
+    /// checked, so the usual plan pays nothing for it.
+    fn claim_shared_targets<'m>(&self, folders: &[Folder], items: &mut [Item<'m>]) {
+        let mut first_slot: HashMap<&Path, usize> = HashMap::new();
+        let mut shared = vec![false; folders.len()];
+        for (slot, folder) in folders.iter().enumerate() {
+            if let Some(&first) = first_slot.get(folder.path.as_path()) {
+                shared[first] = true;
+                shared[slot] = true;
+            } else {
+                first_slot.insert(&folder.path, slot);
+            }
+        }
+        if !shared.contains(&true) {
+            return;
+        }
+        let mut claimed: HashMap<PathBuf, &'m str> = HashMap::new();
+        for item in items.iter_mut().filter(|item| shared[item.slot]) {
+            let name = &self.models[&item.model.name].entries[item.entry].name;
+            let target = folders[item.slot].path.join(name);
+            match claimed.get(&target) {
+                Some(&app) if app != item.app.name => item.taken_by = Some(app),
+                Some(_) => {}
+                None => {
+                    claimed.insert(target, &item.app.name);
+                }
+            }
+        }
+    }
+
     /// How a link into `folder` is made for this app's link mode.
     fn link_how(&mut self, app: &App, folder: &Path, is_dir: bool) -> LinkHow {
         let same_fs = {
@@ -260,13 +317,6 @@ impl<'a> Planner<'a> {
                 if same_fs {
                     LinkHow::RelativeSymlink
                 } else {
-                    let warning = format!(
-                        "app `{}` is on another filesystem than the store: using absolute symlinks, which break if the store's mount point changes",
-                        app.name
-                    );
-                    if !self.warnings.contains(&warning) {
-                        self.warnings.push(warning);
-                    }
                     LinkHow::AbsoluteSymlink
                 }
             }
@@ -565,6 +615,24 @@ struct Folder {
     path: PathBuf,
     how_file: LinkHow,
     how_dir: LinkHow,
+}
+
+impl Folder {
+    fn how(&self, is_dir: bool) -> LinkHow {
+        if is_dir { self.how_dir } else { self.how_file }
+    }
+}
+
+/// One entry of one model that one app wants linked.
+struct Item<'m> {
+    app: &'m App,
+    model: &'m Model,
+    /// Index into the app folders.
+    slot: usize,
+    /// Index into the model's entries.
+    entry: usize,
+    /// Another app of this manifest that wants the same path first.
+    taken_by: Option<&'m str>,
 }
 
 pub(crate) fn kind_of(how: LinkHow) -> LinkKind {

@@ -102,24 +102,45 @@ pub(crate) struct Dirs {
     open: HashMap<OsString, Option<OwnedFd>>,
 }
 
+/// O_PATH where there is one: enough to resolve names under the directory, and needs no read
+/// permission on it.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+const DIR_FLAGS: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC);
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC);
+
+/// At most this many directories are held open at once, however the paths are spread (the
+/// soft limit on open files is often 1024, and SQLite, the lock and the other thread need some).
+const MAX_OPEN: usize = 64;
+
 impl Dirs {
-    /// Opens the parent of each path (once per parent).
+    /// Opens the parents that several of `paths` share (the others gain nothing from it), the
+    /// most shared first, at most [`MAX_OPEN`].
     pub fn parents_of<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Dirs {
         let mut dirs = Dirs::default();
-        for path in paths {
-            if let Some(parent) = path.parent() {
-                dirs.open(parent);
-            }
-        }
+        dirs.open_parents_of(paths);
         dirs
+    }
+
+    /// [`Dirs::parents_of`], adding to what is open already.
+    pub fn open_parents_of<'a>(&mut self, paths: impl IntoIterator<Item = &'a Path>) {
+        let mut counts: HashMap<&Path, usize> = HashMap::new();
+        for parent in paths.into_iter().filter_map(Path::parent) {
+            *counts.entry(parent).or_default() += 1;
+        }
+        let mut shared: Vec<(&Path, usize)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
+        shared.sort_unstable_by_key(|&(_, n)| std::cmp::Reverse(n));
+        for (parent, _) in shared {
+            self.open(parent);
+        }
     }
 
     /// Opens `dir` (once), for stats relative to it.
     pub fn open(&mut self, dir: &Path) {
-        if !self.open.contains_key(dir.as_os_str()) {
-            // O_PATH: enough to resolve names under it, and needs no read permission.
-            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            let fd = rustix::fs::open(dir, flags, Mode::empty()).ok();
+        if !self.open.contains_key(dir.as_os_str()) && self.open.len() < MAX_OPEN {
+            let fd = rustix::fs::open(dir, DIR_FLAGS, Mode::empty()).ok();
             self.open.insert(dir.as_os_str().to_owned(), fd);
         }
     }
@@ -170,6 +191,10 @@ mod tests {
         std::os::unix::fs::symlink("nowhere", dir.join("dangling")).unwrap();
         let paths = ["file", "link", "dangling", "missing"].map(|n| dir.join(n));
         let dirs = Dirs::parents_of(paths.iter().map(|p| p.as_path()));
+        assert!(
+            dirs.open.get(dir.as_os_str()).is_some_and(Option::is_some),
+            "the shared folder is open, so the relative path is what is tested"
+        );
         let none = Dirs::default();
         for path in &paths {
             for follow in [Follow::No, Follow::Yes] {
@@ -195,6 +220,24 @@ mod tests {
             .stat_under(tmp.path(), rel_path("folder/file"), Follow::Yes)
             .unwrap();
         assert_eq!(under, none.stat(&dir.join("file"), Follow::Yes).unwrap());
+    }
+
+    #[test]
+    fn only_shared_folders_are_opened_and_never_too_many() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..200)
+            .flat_map(|i| {
+                let dir = tmp.path().join(format!("d{i}"));
+                std::fs::create_dir(&dir).unwrap();
+                // d0..d99 hold two paths each, d100..d199 one.
+                let n = if i < 100 { 2 } else { 1 };
+                (0..n).map(move |j| dir.join(format!("f{j}")))
+            })
+            .collect();
+        let dirs = Dirs::parents_of(paths.iter().map(|p| p.as_path()));
+        assert_eq!(dirs.open.len(), MAX_OPEN);
+        let single = tmp.path().join("d150");
+        assert!(!dirs.open.contains_key(single.as_os_str()));
     }
 
     #[test]
