@@ -112,10 +112,10 @@ impl Observed {
         dirs.open_parents_of(mine.iter().map(|r| r.target.as_path()));
         // Only this manifest's store files: in a store shared by many manifests, the others'
         // files are none of this plan's business (stat'ed on demand if they ever are).
-        let model_dirs: HashSet<String> = mine
+        // (Index keys are '/'-separated, which on Unix is how these paths are written.)
+        let model_dirs: HashSet<&str> = mine
             .iter()
-            .filter_map(|r| r.source.parent()?.strip_prefix(&store_root).ok())
-            .map(|dir| dir.to_string_lossy().replace('\\', "/"))
+            .filter_map(|r| r.source.parent()?.strip_prefix(&store_root).ok()?.to_str())
             .collect();
         let ours = |rel: &str| {
             let mut dir = rel;

@@ -526,6 +526,20 @@ impl<'a> Planner<'a> {
     }
 
     fn finish(self) -> Plan {
+        // What the plan was computed from is some 200,000 small allocations for 10,000 models;
+        // freeing them takes a no-op plan's last ~15 ms. They are freed on a thread of their
+        // own, so the caller (usually a CLI about to print and exit) does not wait for it.
+        let scratch = (
+            self.models,
+            self.observed,
+            self.mine,
+            self.others,
+            self.physical,
+        );
+        let spawned = std::thread::Builder::new()
+            .name("plan-free".into())
+            .spawn(move || drop(scratch));
+        drop(spawned);
         let registry = self.input.registry;
         let mut plan = Plan {
             format: crate::saved::FORMAT,
