@@ -227,8 +227,9 @@ impl ApplyEvents for Events<'_> {
         }
         if let Action::Fetch(f) = action {
             if !self.printer.json {
+                let source = self.targets.source(&f.source);
                 self.progress
-                    .println(&format!("  adding {} from {}", f.model, f.source));
+                    .println(&format!("  adding {} from {source}", f.model));
             }
             if self.is_local(&f.model) {
                 let mut ids = self.local_ids.lock().expect("ids");

@@ -29,7 +29,9 @@ fn fresh_apply_stores_once_and_links_into_every_app() {
     let env = TestEnv::new();
     let (base_sha, _) = two_models(&env);
 
-    env.mlib(&["apply", "--auto-approve"]).success();
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("adding base from ./src/sdxl_base.safetensors");
 
     let stored = env.path("store/checkpoints/sdxl/base/sdxl_base.safetensors");
     assert_eq!(
