@@ -74,8 +74,15 @@ fn get(args: &[String]) {
             blake3: None,
         }],
     };
+    // `ranges`: parallel ranges from the first byte (no probe of one stream first); else one
+    // stream that never switches.
     let f = Fetcher::new(FetchConfig {
         parallel_threshold: if ranges { 0 } else { u64::MAX },
+        stream_probe: if ranges {
+            std::time::Duration::ZERO
+        } else {
+            FetchConfig::default().stream_probe
+        },
         ..FetchConfig::default()
     });
     let staging = PathBuf::from(dir);

@@ -64,15 +64,13 @@ impl Seen {
             _ => Kind::Other,
         };
         Seen {
-            stat: FileStat {
-                dev: st.st_dev as u64,
-                ino: st.st_ino as u64,
-                // The same arithmetic as `FileStat::from_metadata`, so they compare equal.
-                mtime_ns: (st.st_mtime as i64)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(st.st_mtime_nsec as i64),
-                size: st.st_size as u64,
-            },
+            stat: FileStat::new(
+                st.st_dev as u64,
+                st.st_ino as u64,
+                st.st_mtime as i64,
+                st.st_mtime_nsec as i64,
+                st.st_size as u64,
+            ),
             kind,
         }
     }

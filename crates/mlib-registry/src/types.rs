@@ -29,14 +29,24 @@ impl FileStat {
     }
 
     pub fn from_metadata(meta: &std::fs::Metadata) -> FileStat {
+        FileStat::new(
+            meta.dev(),
+            meta.ino(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.size(),
+        )
+    }
+
+    /// From the raw fields of a `stat` (for callers that make the system call themselves).
+    pub fn new(dev: u64, ino: u64, mtime_sec: i64, mtime_nsec: i64, size: u64) -> FileStat {
         FileStat {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            mtime_ns: meta
-                .mtime()
+            dev,
+            ino,
+            mtime_ns: mtime_sec
                 .saturating_mul(1_000_000_000)
-                .saturating_add(meta.mtime_nsec()),
-            size: meta.size(),
+                .saturating_add(mtime_nsec),
+            size,
         }
     }
 }

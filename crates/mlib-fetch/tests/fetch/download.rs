@@ -13,6 +13,21 @@ fn url_model(name: &str, url: &str, sha: Option<String>) -> mlib_manifest::Model
     m
 }
 
+/// The one staged file holds exactly `data`, with its sha256 and blake3 (compared without
+/// printing megabytes on failure).
+fn assert_staged(staged: &[mlib_store::StagedFile], data: &[u8], context: &str) {
+    assert!(
+        fs_err::read(&staged[0].staged).unwrap() == data,
+        "content: {context}"
+    );
+    assert_eq!(staged[0].hashes.sha256, sha256(data), "{context}");
+    assert_eq!(
+        staged[0].hashes.blake3,
+        blake3::hash(data).to_hex().to_string(),
+        "{context}"
+    );
+}
+
 /// A lock entry for a plain URL, without any request.
 fn locked_url(url: &str, size: u64, sha: Option<String>) -> LockedModel {
     LockedModel {
@@ -502,15 +517,7 @@ fn odd_sizes_and_odd_resume_offsets_with_and_without_direct_io() {
         let staged = with(3)
             .fetch("o", &locked, staging.path(), &events)
             .unwrap();
-        assert!(
-            fs_err::read(&staged[0].staged).unwrap() == data,
-            "{direct_io}"
-        );
-        assert_eq!(staged[0].hashes.sha256, sha256(&data));
-        assert_eq!(
-            staged[0].hashes.blake3,
-            blake3::hash(&data).to_hex().to_string()
-        );
+        assert_staged(&staged, &data, &format!("direct_io {direct_io}"));
         let last = server.requests().into_iter().last().unwrap();
         assert_eq!(last.header("range"), Some("bytes=1000003-"));
 
@@ -523,11 +530,7 @@ fn odd_sizes_and_odd_resume_offsets_with_and_without_direct_io() {
         let staged = with(3)
             .fetch("o2", &locked, staging.path(), &NoReporter)
             .unwrap();
-        assert!(
-            fs_err::read(&staged[0].staged).unwrap() == data,
-            "{direct_io}"
-        );
-        assert_eq!(staged[0].hashes.sha256, sha256(&data));
+        assert_staged(&staged, &data, &format!("direct_io {direct_io}, retried"));
     }
 }
 
@@ -558,12 +561,7 @@ fn a_slow_connection_moves_the_rest_of_a_large_file_to_parallel_ranges() {
     let staged = adaptive(&server, 64 << 20)
         .fetch("s", &locked, staging.path(), &events)
         .unwrap();
-    assert!(fs_err::read(&staged[0].staged).unwrap() == data);
-    assert_eq!(staged[0].hashes.sha256, sha256(&data));
-    assert_eq!(
-        staged[0].hashes.blake3,
-        blake3::hash(&data).to_hex().to_string()
-    );
+    assert_staged(&staged, &data, "");
     assert!(events.all().contains("parallel ranges"), "{}", events.all());
     // Progress counts every byte once: the stream's prefix is not counted (or hashed) again.
     assert_eq!(
