@@ -114,9 +114,16 @@ pub enum Command {
     Update(UpdateArgs),
 
     /// Release the apply lock of the manifest's store, held by a process that is gone.
+    ///
+    /// Refused while the holder is still running on this machine (same pid and start time),
+    /// unless --force. A holder on another machine cannot be checked: its lock is released.
     ForceUnlock {
         /// The lock id printed by the waiting apply (`mlib apply` shows it).
         id: String,
+        /// Release the lock even though its holder is still running (it hangs): two applies
+        /// may then run at once.
+        #[arg(long)]
+        force: bool,
     },
 }
 

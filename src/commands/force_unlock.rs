@@ -8,9 +8,9 @@ use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
 
-pub fn run(file: &Path, id: &str, printer: &Printer) -> Result<Status> {
+pub fn run(file: &Path, id: &str, force: bool, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(file, printer)?;
-    let holder = mlib_registry::ApplyLock::force_unlock(&ctx.state_dir(), id)?;
+    let holder = mlib_registry::ApplyLock::force_unlock(&ctx.state_dir(), id, force)?;
     printer.info(format!(
         "Released lock {} held by pid {} on {} ({}, since {}).",
         holder.id, holder.pid, holder.host, holder.command, holder.since

@@ -36,7 +36,7 @@ pub fn run(cli: Cli, printer: &Printer) -> Status {
         Command::Scan => scan::run(&file, printer),
         Command::Lock(args) => lock::run(&file, &args, printer),
         Command::Update(args) => update::run(&file, &args, printer),
-        Command::ForceUnlock { id } => force_unlock::run(&file, &id, printer),
+        Command::ForceUnlock { id, force } => force_unlock::run(&file, &id, force, printer),
     };
     match result {
         Ok(status) => status,

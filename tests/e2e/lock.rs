@@ -29,8 +29,15 @@ fn an_apply_waits_for_the_lock_then_fails_naming_the_holder() {
     assert!(started.elapsed() >= Duration::from_millis(1400));
     assert!(!env.path("ComfyUI").exists());
 
-    // force-unlock with the printed id frees the store for the next apply.
-    env.mlib(&["force-unlock", &holder.id]).success();
+    // The holder (this test process) is alive on this host: force-unlock refuses...
+    env.mlib(&["force-unlock", &holder.id])
+        .code(1)
+        .stderr_has("is still running (pid ")
+        .stderr_has("`mlib force-unlock --force ID` releases its lock anyway");
+    env.mlib(&["apply", "--auto-approve", "--lock-timeout", "0s"])
+        .code(1);
+    // ...unless told it hangs: then the store is free for the next apply.
+    env.mlib(&["force-unlock", "--force", &holder.id]).success();
     env.mlib(&["apply", "--auto-approve", "--lock-timeout", "2s"])
         .success();
     drop(held);

@@ -118,18 +118,15 @@ fn read_entry(
     current.then_some(entry.manifest)
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half an entry.
+/// Writes atomically ([`mlib_fs::write_atomic`]), so a reader never sees half an entry; what a
+/// killed writer left in the folder is removed first.
 fn write_entry(dir: &Path, file: &Path, entry: &Entry) {
     let Ok(json) = serde_json::to_vec(entry) else {
         return; // e.g. a path that is not UTF-8: simply not cached
     };
-    let tmp = file.with_extension(format!("json.{}.tmp", std::process::id()));
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&tmp, json))
-        .and_then(|()| std::fs::rename(&tmp, file));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = std::fs::create_dir_all(dir)
+        .and_then(|()| mlib_fs::temp::remove_stale(dir).map(drop))
+        .and_then(|()| mlib_fs::write_atomic(file, &json));
 }
 
 #[cfg(test)]

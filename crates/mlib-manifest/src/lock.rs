@@ -10,7 +10,6 @@
 //! `file`), so a changed manifest entry is detected as stale without any network access.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -158,25 +157,14 @@ impl Lock {
         Ok(format!("{LOCK_HEADER}{body}"))
     }
 
-    /// Writes the lock atomically (temporary file in the same directory, fsync, rename), so an
-    /// interrupted write never leaves half a lock behind.
+    /// Writes the lock atomically and durably ([`mlib_fs::write_atomic`]), so an interrupted
+    /// write never leaves half a lock behind. Temporary files a killed writer left next to it
+    /// are removed first.
     pub fn save(&self, path: &Path) -> Result<(), LockError> {
         let text = self.to_toml()?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "models.lock".into());
-        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut file = fs_err::File::create(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            fs_err::rename(&tmp, path)
-        };
-        write().map_err(|e| {
-            let _ = fs_err::remove_file(&tmp);
-            LockError::Io(e)
-        })
+        let dir = mlib_fs::parent_dir(path);
+        mlib_fs::temp::remove_stale(dir).map_err(LockError::Io)?;
+        mlib_fs::write_atomic(path, text.as_bytes()).map_err(LockError::Io)
     }
 
     /// The locked entry for `model` if there is one and it is still fresh.

@@ -75,10 +75,7 @@ impl Plan {
 
     pub fn save(&self, path: &Path) -> Result<(), PlanError> {
         let json = serde_json::to_string_pretty(self).expect("plans serialize");
-        let tmp = path.with_extension("json.tmp");
-        fs_err::write(&tmp, json + "\n").map_err(PlanError::io_plain)?;
-        fs_err::rename(&tmp, path).map_err(PlanError::io_plain)?;
-        Ok(())
+        mlib_fs::write_atomic(path, (json + "\n").as_bytes()).map_err(PlanError::io_plain)
     }
 
     pub fn load(path: &Path) -> Result<Plan, PlanError> {

@@ -61,6 +61,16 @@ pub enum RegistryError {
         holder: Box<LockHolder>,
     },
 
+    #[error(
+        "the apply holding {path} is still running ({holder}): wait for it to finish or stop \
+         it; `mlib force-unlock --force ID` releases its lock anyway, and two applies may then \
+         run at once"
+    )]
+    HolderAlive {
+        path: PathBuf,
+        holder: Box<LockHolder>,
+    },
+
     #[error("no apply lock is held on {path}: nothing to unlock")]
     NotLocked { path: PathBuf },
 

@@ -7,7 +7,7 @@
 //! print it, and `mlib force-unlock ID` needs the id.
 
 use std::fs::TryLockError;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,6 +31,10 @@ pub struct LockHolder {
     /// Random, per acquisition: what `mlib force-unlock` takes.
     pub id: String,
     pub pid: u32,
+    /// The holder's start time (see [`mlib_fs::Process`]): with the pid, tells a live holder
+    /// from a later process that got the same pid. 0 in holder files of older versions.
+    #[serde(default)]
+    pub start: u64,
     pub host: String,
     pub command: String,
     pub since: jiff::Timestamp,
@@ -43,6 +47,19 @@ impl std::fmt::Display for LockHolder {
             "pid {} on {} ({}, since {}; lock id {})",
             self.pid, self.host, self.command, self.since, self.id
         )
+    }
+}
+
+impl LockHolder {
+    /// Whether the holder is a process running on this machine now (same host name, and a
+    /// process with its pid and start time exists).
+    pub fn is_alive_here(&self) -> bool {
+        let here = gethostname::gethostname().to_string_lossy() == self.host.as_str();
+        here && mlib_fs::Process {
+            pid: self.pid,
+            start: self.start,
+        }
+        .is_alive()
     }
 }
 
@@ -102,9 +119,11 @@ impl ApplyLock {
 
     fn hold(file: File, dir: &Path, command: &str) -> Result<ApplyLock, RegistryError> {
         let since = jiff::Timestamp::now();
+        let me = mlib_fs::Process::current();
         let holder = LockHolder {
             id: random_hex(8)?,
-            pid: std::process::id(),
+            pid: me.pid,
+            start: me.start,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             command: command.to_owned(),
             since: since.round(jiff::Unit::Second).unwrap_or(since),
@@ -140,13 +159,14 @@ impl ApplyLock {
     }
 
     /// Breaks the lock held by `id`: removes the lock file and the holder file, so the next
-    /// acquirer locks a fresh file. Refused unless `id` is the current holder's.
+    /// acquirer locks a fresh file. Refused unless `id` is the current holder's, and refused
+    /// while the holder is still running on this machine unless `force`.
     ///
     /// On a local filesystem this is never needed: flock dies with its process. It is for
     /// filesystems where that is not true (NFS and other network mounts can keep a dead
     /// client's lock, or emulate flock with locks the server holds on), and for a holder that
-    /// hangs. If the holder is in fact alive, it keeps running unlocked: the user asked for it.
-    pub fn force_unlock(dir: &Path, id: &str) -> Result<LockHolder, RegistryError> {
+    /// hangs (`force`). A holder on another machine cannot be checked: its lock is released.
+    pub fn force_unlock(dir: &Path, id: &str, force: bool) -> Result<LockHolder, RegistryError> {
         let lock_path = dir.join(LOCK_FILE);
         let Some(holder) = read_holder(dir)? else {
             return Err(RegistryError::NotLocked { path: lock_path });
@@ -155,6 +175,12 @@ impl ApplyLock {
             return Err(RegistryError::LockIdMismatch {
                 path: lock_path,
                 given: id.to_owned(),
+                holder: Box::new(holder),
+            });
+        }
+        if !force && holder.is_alive_here() {
+            return Err(RegistryError::HolderAlive {
+                path: lock_path,
                 holder: Box::new(holder),
             });
         }
@@ -215,20 +241,16 @@ fn read_holder(dir: &Path) -> Result<Option<LockHolder>, RegistryError> {
         .map_err(|source| RegistryError::HolderFile { path, source })
 }
 
-/// Temp file + rename, so a reader never sees half a holder.
+/// Written atomically, so a reader never sees half a holder.
 fn write_holder(dir: &Path, holder: &LockHolder) -> Result<(), RegistryError> {
     let path = dir.join(HOLDER_FILE);
-    let tmp = dir.join(format!("{HOLDER_FILE}.{}.tmp", holder.id));
     let mut text =
         serde_json::to_vec_pretty(holder).map_err(|source| RegistryError::HolderFile {
             path: path.clone(),
             source,
         })?;
     text.push(b'\n');
-    let mut file = fs_err::File::create(&tmp)?;
-    file.write_all(&text)?;
-    drop(file);
-    fs_err::rename(&tmp, &path)?;
+    mlib_fs::write_atomic(&path, &text)?;
     Ok(())
 }
 

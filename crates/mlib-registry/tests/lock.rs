@@ -102,7 +102,7 @@ fn force_unlock_needs_the_holders_id() {
     let stuck = ApplyLock::acquire(state, "stuck", Duration::ZERO, &mut no_wait).unwrap();
     let id = stuck.info().id.clone();
 
-    let err = ApplyLock::force_unlock(state, "0123456789abcdef").unwrap_err();
+    let err = ApplyLock::force_unlock(state, "0123456789abcdef", false).unwrap_err();
     assert!(
         matches!(err, RegistryError::LockIdMismatch { .. }),
         "{err:?}"
@@ -111,8 +111,14 @@ fn force_unlock_needs_the_holders_id() {
     assert_eq!(ApplyLock::holder(state).unwrap().unwrap().id, id);
     assert!(ApplyLock::acquire(state, "x", Duration::ZERO, &mut no_wait).is_err());
 
-    // As if `stuck` sat on a network filesystem that never releases it.
-    let removed = ApplyLock::force_unlock(state, &id).unwrap();
+    // The holder is this very process, alive: refused without --force.
+    let err = ApplyLock::force_unlock(state, &id, false).unwrap_err();
+    assert!(matches!(err, RegistryError::HolderAlive { .. }), "{err:?}");
+    assert!(err.to_string().contains("is still running"), "{err}");
+    assert!(ApplyLock::acquire(state, "x", Duration::ZERO, &mut no_wait).is_err());
+
+    // As if `stuck` hung: --force.
+    let removed = ApplyLock::force_unlock(state, &id, true).unwrap();
     assert_eq!(removed.command, "stuck");
     let next = ApplyLock::acquire(state, "next", Duration::ZERO, &mut no_wait).unwrap();
     assert_eq!(ApplyLock::holder(state).unwrap().unwrap().command, "next");
@@ -124,7 +130,7 @@ fn force_unlock_needs_the_holders_id() {
     );
 
     drop(next);
-    let err = ApplyLock::force_unlock(state, &id).unwrap_err();
+    let err = ApplyLock::force_unlock(state, &id, false).unwrap_err();
     assert!(matches!(err, RegistryError::NotLocked { .. }), "{err:?}");
 }
 
@@ -200,4 +206,27 @@ fn lock_held_by_another_process() {
         ApplyLock::holder(state).unwrap().unwrap().id,
         lock.info().id
     );
+}
+
+#[test]
+fn force_unlock_releases_the_lock_of_a_holder_that_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    // As on a network filesystem that kept a dead client's lock: the holder file names a
+    // process of this host that has exited.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    std::fs::write(state.join("apply.lock"), b"").unwrap();
+    std::fs::write(
+        state.join("apply.lock.json"),
+        format!(
+            r#"{{"id":"gone","pid":{pid},"start":1,"host":"{host}","command":"c","since":"2020-01-01T00:00:00Z"}}"#
+        ),
+    )
+    .unwrap();
+    let removed = ApplyLock::force_unlock(state, "gone", false).unwrap();
+    assert_eq!(removed.pid, pid);
+    assert!(!state.join("apply.lock.json").exists());
 }

@@ -19,7 +19,7 @@ use crate::layout::{
     validate_rel_path,
 };
 use crate::metadata::{FileRecord, Metadata};
-use crate::util::{make_read_only, remove_any, sync_dir, unique_path};
+use crate::util::{make_read_only, remove_any, sync_dir};
 use crate::{StoreError, layout};
 
 /// Hashes a model is pinned to (lowercase or uppercase hex); `None` means not pinned.
@@ -309,7 +309,7 @@ impl Store {
             Ok(_) => {}
         }
         let old = WorkDir {
-            path: unique_path(&self.staging_dir()?, "old", ""),
+            path: mlib_fs::temp::path_for(&self.staging_dir()?, "old"),
             keep: false,
         };
         fs_err::rename(&model_dir, &old.path)?;
@@ -404,7 +404,8 @@ impl Store {
     }
 }
 
-/// A private folder in the staging area, removed on drop unless kept.
+/// A private folder in the staging area, removed on drop unless kept. Its name is a temporary
+/// name ([`mlib_fs::temp`]): when a kill leaves it behind, the next apply removes it.
 struct WorkDir {
     path: PathBuf,
     keep: bool,
@@ -413,7 +414,7 @@ struct WorkDir {
 impl WorkDir {
     fn create(staging: &Path, prefix: &str) -> io::Result<WorkDir> {
         loop {
-            let path = unique_path(staging, prefix, "");
+            let path = mlib_fs::temp::path_for(staging, prefix);
             match fs_err::create_dir(&path) {
                 Ok(()) => return Ok(WorkDir { path, keep: false }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,

@@ -4,13 +4,11 @@
 //! everything needed to verify the bytes without the registry: every file's size and hashes.
 //! They are pretty JSON because people read them while browsing the store.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
-use crate::util;
 
 /// What mlib knows about one stored model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,28 +54,17 @@ impl Metadata {
         })
     }
 
-    /// Writes pretty JSON through a temp file + fsync + rename, so readers see the old or the
-    /// new file, never half of one.
+    /// Writes pretty JSON atomically and durably ([`mlib_fs::write_atomic`]), so readers see
+    /// the old or the new file, never half of one.
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
         let mut text = serde_json::to_vec_pretty(self).map_err(|source| StoreError::Metadata {
             path: path.to_owned(),
             source,
         })?;
         text.push(b'\n');
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs_err::create_dir_all(dir)?;
-        let tmp = util::unique_path(dir, ".metadata", ".json.tmp");
-        let result = (|| {
-            let mut file = fs_err::File::create_new(&tmp)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            fs_err::rename(&tmp, path)?;
-            util::sync_dir(dir)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(StoreError::from)
+        fs_err::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+        mlib_fs::write_atomic(path, &text)?;
+        Ok(())
     }
 }
 

@@ -89,11 +89,10 @@ impl PartMeta {
         serde_json::from_slice(&text).ok()
     }
 
-    /// Written to a temporary file and renamed, so a kill never leaves half a record.
+    /// Written atomically, so a kill never leaves half a record.
     pub fn save(&self, job: &Job) -> Result<(), FetchError> {
-        let tmp = job.meta.with_extension("json.tmp");
-        fs_err::write(&tmp, serde_json::to_vec(self).expect("PartMeta serializes"))?;
-        fs_err::rename(&tmp, &job.meta)?;
+        let json = serde_json::to_vec(self).expect("PartMeta serializes");
+        mlib_fs::write_atomic(&job.meta, &json)?;
         Ok(())
     }
 }

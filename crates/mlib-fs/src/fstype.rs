@@ -1,0 +1,50 @@
+//! Which filesystem a path is on, where it matters: SQLite's WAL keeps its index in shared
+//! memory (`-shm`, mmap'ed), which NFS and SMB do not share between machines, so a registry
+//! there must use a rollback journal instead (<https://www.sqlite.org/wal.html>, "WAL does not
+//! work over a network filesystem").
+
+use std::io;
+use std::path::Path;
+
+/// `statfs` magic numbers of network filesystems (Linux `include/uapi/linux/magic.h`).
+const NETWORK_MAGICS: &[(i64, &str)] = &[
+    (0x6969, "NFS"),
+    (0x517B, "SMB"),
+    (0xFF53_4D42, "CIFS"),
+    (0xFE53_4D42, "SMB2"),
+    (0x0BD0_0BD0, "Lustre"),
+    (0x6B41_4653, "AFS"),
+    (0x0102_1997, "9P"),
+];
+
+/// The network filesystem `path` is on (`Some("NFS")`...), or `None` for a local one.
+pub fn is_network_fs(path: &Path) -> io::Result<Option<&'static str>> {
+    let stat = rustix::fs::statfs(path)?;
+    Ok(network_fs_name(stat.f_type as i64))
+}
+
+fn network_fs_name(magic: i64) -> Option<&'static str> {
+    NETWORK_MAGICS
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, name)| *name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_and_network_magics() {
+        assert_eq!(network_fs_name(0x6969), Some("NFS"));
+        assert_eq!(network_fs_name(0xFF53_4D42), Some("CIFS"));
+        assert_eq!(network_fs_name(0xEF53), None, "ext4");
+        assert_eq!(network_fs_name(0x0102_1994), None, "tmpfs");
+    }
+
+    #[test]
+    fn a_temp_dir_is_local() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(is_network_fs(tmp.path()).unwrap(), None);
+    }
+}
