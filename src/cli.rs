@@ -25,7 +25,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The manifest to use.
     #[arg(
@@ -63,6 +63,18 @@ pub struct GlobalArgs {
     /// Never draw progress bars; print plain progress lines instead.
     #[arg(long, global = true, env = "MLIB_NO_PROGRESS")]
     pub no_progress: bool,
+
+    /// The environment to plan or apply: overrides the manifest's `environment:`. Links
+    /// belong to an environment; applying one never touches another's [default: the
+    /// manifest's path plus the values of the variables in its `store:` and apps' `root:`].
+    #[arg(long = "env", global = true, env = "MLIB_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+
+    /// Where mlib keeps the store's state (link registry, apply lock); overrides the
+    /// manifest's `state:` [default: {store}/.mlib, or a per-user folder when the store is
+    /// read-only].
+    #[arg(long, global = true, env = "MLIB_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -95,6 +107,18 @@ pub enum Command {
     /// Show, per app, what is linked, missing or drifted.
     Status,
 
+    /// Hash the store's files again and compare them with their metadata.json.
+    ///
+    /// Without MODEL, every model of the manifest; with --all, every model in the store.
+    /// Exits 1 when a file is missing or its bytes changed (run `mlib apply` to move it to
+    /// quarantine and restore the model). Files found intact are recorded as verified, so
+    /// plans trust them without hashing.
+    Verify(VerifyArgs),
+
+    /// The environments that own links in the store's registry.
+    #[command(subcommand)]
+    Env(EnvCommand),
+
     /// Rebuild the registry's file index from the store's metadata.json files.
     ///
     /// The index is a cache: deleting it loses nothing. Scan also records links that are
@@ -125,6 +149,24 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Models to verify (default: every model of the manifest).
+    #[arg(value_name = "MODEL", conflicts_with = "all")]
+    pub models: Vec<String>,
+
+    /// Verify every model in the store, not only the manifest's.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List the environments of the manifest's store: name or manifest, app roots, last
+    /// apply, links.
+    List,
 }
 
 /// How remote sources are resolved (HuggingFace, Civitai, URLs).

@@ -1,13 +1,16 @@
-//! What every command needs: the manifest, its store, its registry.
+//! What every command needs: the manifest, its store, its environment, its state folder and
+//! registry.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use mlib_manifest::{Manifest, StoreLayout};
-use mlib_registry::Registry;
+use mlib_plan::EnvIdentity;
+use mlib_registry::{Registry, StateDir, StateOrigin};
 use mlib_store::{Layout, Store};
 
+use crate::cli::GlobalArgs;
 use crate::prefetch::{Prefetch, Prefetched, Purpose};
 
 /// Raised when a manifest had errors that were already shown with their locations.
@@ -17,83 +20,116 @@ pub struct ManifestReported;
 
 pub struct Context {
     pub manifest: Manifest,
-    /// The manifest's identity in the registry: its canonical path.
-    pub manifest_id: String,
     pub store: Store,
+    /// The store's physical path (what the registry records).
+    pub store_root: PathBuf,
+    /// The environment this manifest (with these variables, or this `--env`) is.
+    pub env: EnvIdentity,
+    /// Where the registry and the apply lock are.
+    pub state: StateDir,
 }
 
 impl Context {
-    pub fn load(file: &Path, printer: &crate::printer::Printer) -> Result<Context> {
-        Ok(Context::load_prefetching(file, printer, None)?.0)
+    pub fn load(global: &GlobalArgs, printer: &crate::printer::Printer) -> Result<Context> {
+        Ok(Context::load_prefetching(global, printer, None)?.0)
     }
 
     /// [`Context::load`], reading the store's side of a plan (registry, stats) on another
     /// thread while the manifest parses (see `prefetch.rs`). The reads come back only when
     /// they were for this manifest's store.
     pub fn load_prefetching(
-        file: &Path,
+        global: &GlobalArgs,
         printer: &crate::printer::Printer,
         purpose: Option<Purpose>,
     ) -> Result<(Context, Option<Prefetched>)> {
-        let (manifest, prefetch) = load_manifest_prefetching(file, printer, purpose)?;
+        let state_override = state_override(global);
+        let (manifest, prefetch) =
+            load_manifest_prefetching(&global.file, printer, purpose, state_override.as_deref())?;
         // While the store side is still being read: the sources' stats, the one per-model
         // read that needs the parsed manifest.
         let sources = prefetch
             .as_ref()
             .map(|_| mlib_plan::SourceStats::read(&manifest));
-        let mut prefetched = prefetch.and_then(|p| p.finish(&manifest.store));
+        let ctx = Context::from_manifest(manifest, global, printer)?;
+        let mut prefetched = prefetch.and_then(|p| p.finish(&ctx.manifest.store, &ctx.state.dir));
         if let (Some(prefetched), Some(sources)) = (&mut prefetched, sources) {
             prefetched.observed.add_sources(sources);
         }
         if prefetched.is_some() {
             printer.detail("Read the store and its registry while the manifest was parsed.");
         }
-        let ctx = Context::from_manifest(manifest);
         Ok((ctx, prefetched))
     }
 
-    fn from_manifest(manifest: Manifest) -> Context {
+    fn from_manifest(
+        manifest: Manifest,
+        global: &GlobalArgs,
+        printer: &crate::printer::Printer,
+    ) -> Result<Context> {
         let manifest_id = manifest_id(&manifest.path);
         let layout = match manifest.layout {
             StoreLayout::Nested => Layout::Nested,
             StoreLayout::Flat => Layout::Flat,
         };
         let store = Store::new(manifest.store.clone(), layout);
-        Context {
+        let store_root =
+            mlib_plan::paths::physical(store.root()).unwrap_or_else(|_| store.root().into());
+        let state = locate_state(&store_root, &manifest, state_override(global).as_deref())?;
+        if state.origin == StateOrigin::ReadOnlyStore {
+            printer.note(format!(
+                "the store {} is read-only: mlib keeps its state for it in {}",
+                store.root().display(),
+                state.dir.display()
+            ));
+        }
+        let env = EnvIdentity::of(&manifest, &manifest_id, global.env.as_deref());
+        Ok(Context {
             manifest,
-            manifest_id,
             store,
-        }
+            store_root,
+            env,
+            state,
+        })
     }
 
-    /// `{store}/.mlib`: the registry and the apply lock live next to the bytes they describe.
-    pub fn state_dir(&self) -> PathBuf {
-        self.store.root().join(".mlib")
+    pub fn state_dir(&self) -> &Path {
+        &self.state.dir
     }
 
-    pub fn registry_path(&self) -> PathBuf {
-        self.state_dir().join("registry.db")
-    }
-
-    /// Opens the registry, creating it (and the store's state folder) if needed.
+    /// Opens the registry, creating it (and the state folder) if needed, and ties it to this
+    /// store.
     pub fn open_registry(&self) -> Result<Registry> {
-        let path = self.registry_path();
-        Registry::open(&path)
-            .with_context(|| format!("cannot open the link registry {}", path.display()))
+        let path = self.state.registry_path();
+        let registry = Registry::open(&path)
+            .with_context(|| format!("cannot open the link registry {}", path.display()))?;
+        self.bind(&registry)?;
+        Ok(registry)
     }
 
-    /// Opens the registry for reading only when it exists; planning must not create files, so
-    /// a store that was never applied is planned against an empty, in-memory registry.
+    /// Checks that `registry` (opened early, see `prefetch.rs`) describes this store.
+    pub fn bind(&self, registry: &Registry) -> Result<()> {
+        Ok(registry.bind_store(
+            &self.store_root.to_string_lossy(),
+            self.state.is_outside_store(),
+        )?)
+    }
+
+    /// Opens the registry to read it. Reading must not create files, so a store never applied
+    /// is read as an empty, in-memory registry, and a registry in a folder mlib may not write
+    /// is opened read-only. The flag says whether a registry file exists.
     pub fn open_registry_for_plan(&self) -> Result<(Registry, bool)> {
-        let path = self.registry_path();
-        if path.exists() {
-            Ok((self.open_registry()?, true))
-        } else {
-            Ok((
-                Registry::open_in_memory().context("cannot create an in-memory registry")?,
-                false,
-            ))
+        let path = self.state.registry_path();
+        if !path.exists() {
+            let registry =
+                Registry::open_in_memory().context("cannot create an in-memory registry")?;
+            return Ok((registry, false));
         }
+        if mlib_fs::is_writable(&self.state.dir) {
+            return Ok((self.open_registry()?, true));
+        }
+        let registry = Registry::open_read_only(&path)
+            .with_context(|| format!("cannot read the link registry {}", path.display()))?;
+        Ok((registry, true))
     }
 
     /// Each app's root, physical, for showing targets relative to it.
@@ -110,14 +146,39 @@ impl Context {
     }
 }
 
+/// `--state-dir` / `MLIB_STATE_DIR`, absolute (empty means unset).
+fn state_override(global: &GlobalArgs) -> Option<PathBuf> {
+    global
+        .state_dir
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+/// Where the state of the store at `store_root` lives for this manifest and these flags.
+fn locate_state(
+    store_root: &Path,
+    manifest: &Manifest,
+    state_override: Option<&Path>,
+) -> Result<StateDir> {
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(mlib_registry::locate_state(
+        store_root,
+        manifest.state.as_deref(),
+        state_override,
+        &env,
+    )?)
+}
+
 pub fn load_manifest(file: &Path, printer: &crate::printer::Printer) -> Result<Manifest> {
-    Ok(load_manifest_prefetching(file, printer, None)?.0)
+    Ok(load_manifest_prefetching(file, printer, None, None)?.0)
 }
 
 fn load_manifest_prefetching(
     file: &Path,
     printer: &crate::printer::Printer,
     purpose: Option<Purpose>,
+    state_override: Option<&Path>,
 ) -> Result<(Manifest, Option<Prefetch>)> {
     if !file.exists() {
         anyhow::bail!(
@@ -133,7 +194,11 @@ fn load_manifest_prefetching(
         Some(Ok(text)) => {
             let prefetch = purpose.and_then(|purpose| {
                 let store = mlib_manifest::peek_store(text, file, &env)?;
-                Prefetch::start(store, manifest_id(file), purpose)
+                let root = mlib_plan::paths::physical(&store).ok()?;
+                // A guess: a manifest's own `state:` is not known before it is parsed (then
+                // the early reads are of the wrong registry and are dropped).
+                let state = mlib_registry::locate_state(&root, None, state_override, &env).ok()?;
+                Prefetch::start(store, state.dir, manifest_id(file), purpose)
             });
             let parsed = match manifest_cache_dir() {
                 Some(dir) => {

@@ -35,6 +35,7 @@ pub enum Purpose {
 
 pub struct Prefetch {
     store: PathBuf,
+    state: PathBuf,
     /// Taken by [`Prefetch::finish`]; otherwise joined on drop, so that a command that stops
     /// early (a manifest with errors) leaves nothing behind: the lock is released and the
     /// registry closed before the process exits.
@@ -42,15 +43,21 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    /// Starts the reads for the store at `store` and the manifest whose identity (canonical
-    /// path) is `manifest_id`, if the store has a registry (a store never applied has nothing
-    /// to read early).
-    pub fn start(store: PathBuf, manifest_id: String, purpose: Purpose) -> Option<Prefetch> {
-        let state = store.join(".mlib");
+    /// Starts the reads for the store at `store`, whose state is (probably) in `state`, and
+    /// the manifest whose identity (canonical path) is `manifest_id`, if there is a registry
+    /// (a store never applied has nothing to read early). Only a registry mlib may write is
+    /// read early: opening one migrates it, and apply locks next to it.
+    pub fn start(
+        store: PathBuf,
+        state: PathBuf,
+        manifest_id: String,
+        purpose: Purpose,
+    ) -> Option<Prefetch> {
         let registry_path = state.join("registry.db");
-        if !registry_path.is_file() {
+        if !registry_path.is_file() || !mlib_fs::is_writable(&state) {
             return None;
         }
+        let state_dir = state.clone();
         let root = store.clone();
         // No thread to be had (a container's pid limit, say): then simply no early reads.
         let spawned = std::thread::Builder::new()
@@ -72,15 +79,16 @@ impl Prefetch {
             });
         Some(Prefetch {
             store,
+            state: state_dir,
             handle: Some(spawned.ok()?),
         })
     }
 
-    /// The reads, if they were for `store` (the parsed manifest's) and succeeded.
-    pub fn finish(mut self, store: &Path) -> Option<Prefetched> {
+    /// The reads, if they were for `store` and `state` (the parsed manifest's) and succeeded.
+    pub fn finish(mut self, store: &Path, state: &Path) -> Option<Prefetched> {
         let done = self.handle.take()?.join().ok().flatten()?;
         // Dropping `done` releases a lock taken for the wrong store.
-        (self.store == store).then_some(done)
+        (self.store == store && self.state == state).then_some(done)
     }
 }
 

@@ -56,6 +56,15 @@ impl Printer {
         }
     }
 
+    /// Something worth knowing that is not a problem (`note: ...`); a diagnostic in JSON.
+    pub fn note(&self, message: impl AsRef<str>) {
+        if self.json {
+            self.event(serde_json::json!({"type": "diagnostic", "severity": "note", "message": message.as_ref()}));
+        } else if !self.quiet {
+            eprintln!("note: {}", message.as_ref());
+        }
+    }
+
     pub fn warn(&self, message: impl AsRef<str>) {
         if self.json {
             self.event(serde_json::json!({"type": "diagnostic", "severity": "warning", "message": message.as_ref()}));

@@ -1,17 +1,21 @@
 //! `mlib apply`: plan, confirm, and carry the plan out under the store's apply lock.
+//!
+//! Under the lock, before planning: what a killed apply left is cleaned up
+//! (`mlib_plan::recover`). After confirmation: the environment is recorded (and claims the
+//! links an older mlib recorded for its manifest in its app folders), then the plan runs.
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use mlib_plan::{Action, ApplyContext, ApplyEvents, Plan};
-use mlib_registry::ApplyLock;
+use mlib_plan::{Action, ApplyContext, ApplyEvents, Ownership, Plan};
+use mlib_registry::{ApplyLock, Registry};
 use serde_json::json;
 
-use crate::cli::ApplyArgs;
+use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::context::Context;
 use crate::exit::Status;
 use crate::prefetch::{Prefetched, Purpose};
@@ -20,7 +24,7 @@ use crate::progress::Progress;
 use crate::remote::CliRemote;
 use crate::render::{self, Targets};
 
-pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
+pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     let saved = match &args.plan {
         Some(path) => Some(Plan::load(path)?),
         None => None,
@@ -28,7 +32,11 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     // A saved plan names its manifest: that is the one it approves.
     let file: PathBuf = saved
         .as_ref()
-        .map_or_else(|| file.to_path_buf(), |p| p.manifest.clone());
+        .map_or_else(|| global.file.clone(), |p| p.manifest.clone());
+    let global = &GlobalArgs {
+        file,
+        ..global.clone()
+    };
     let interactive = saved.is_none() && !args.auto_approve;
     if interactive && !printer.stdin_is_tty {
         bail!(
@@ -39,19 +47,26 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     let purpose = Purpose::Apply {
         command: lock_command(),
     };
-    let (ctx, prefetched) = Context::load_prefetching(&file, printer, Some(purpose))?;
-    let (_lock, registry, observed) = match prefetched {
+    let (ctx, prefetched) = Context::load_prefetching(global, printer, Some(purpose))?;
+    let (_lock, registry, mut observed) = match prefetched {
         Some(Prefetched {
             lock: Some(lock),
             registry,
             observed,
-        }) => (lock, registry, Some(observed)),
+        }) => {
+            ctx.bind(&registry)?;
+            (lock, registry, Some(observed))
+        }
         // Read without the lock (cannot happen for apply) or not at all: start over here.
         _ => {
             let lock = acquire_lock(&ctx, args.lock_timeout, printer)?;
             (lock, ctx.open_registry()?, None)
         }
     };
+    if recover(&ctx, &registry, printer)? {
+        // What was read early predates the clean-up.
+        observed = None;
+    }
     let jobs = args
         .jobs
         .unwrap_or_else(|| crate::remote::default_jobs(ctx.store.root()))
@@ -73,6 +88,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     if let Some(saved) = &saved {
         saved.check_still_valid(&plan)?;
     }
+    refuse_store_writes_if_read_only(&ctx, &plan)?;
 
     let targets = Targets::new(ctx.app_roots(), &ctx.manifest.dir);
     if printer.json {
@@ -85,6 +101,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         printer.info("Apply cancelled.");
         return Ok(Status::Failure);
     }
+    let env = record_environment(&ctx, &registry)?;
     let lock_path = crate::remote::lock_path(&ctx.manifest);
     if resolved.lock_changed {
         // Pin what was resolved before downloading, so a preempted pod resumes the same files.
@@ -108,7 +125,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     };
     let apply_ctx = ApplyContext {
         manifest: &ctx.manifest,
-        manifest_id: &ctx.manifest_id,
+        env,
         store: &ctx.store,
         registry: &registry,
         remote: &remote,
@@ -162,10 +179,95 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
     }
 }
 
+/// Cleans up after a killed apply (see `mlib_plan::recover`); returns whether it found
+/// anything to clean.
+fn recover(ctx: &Context, registry: &Registry, printer: &Printer) -> Result<bool> {
+    let env = registry.environment(&ctx.env.key)?.map(|e| e.id);
+    let recovery = mlib_plan::recover::recover(&mlib_plan::recover::RecoverInput {
+        registry,
+        store: &ctx.store,
+        env,
+        manifest_dir: &ctx.manifest.dir,
+        state_dir: ctx.state_dir(),
+        store_writable: ctx.state.store_writable,
+    })?;
+    if let Some(run) = &recovery.interrupted {
+        printer.note(format!(
+            "the last apply of this environment ({}, since {}) was interrupted; finishing it",
+            run.writer, run.since
+        ));
+    }
+    for path in &recovery.removed {
+        printer.detail(format!(
+            "removed {} (left by a killed mlib)",
+            path.display()
+        ));
+    }
+    if !recovery.removed.is_empty() {
+        printer.note(format!(
+            "removed {} temporary file{} left by a killed mlib",
+            recovery.removed.len(),
+            if recovery.removed.len() == 1 { "" } else { "s" }
+        ));
+    }
+    for path in &recovery.kept {
+        printer.warn(format!(
+            "{} was in a model folder mlib was replacing when it was killed: kept in the quarantine",
+            path.display()
+        ));
+    }
+    Ok(recovery.interrupted.is_some() || !recovery.removed.is_empty())
+}
+
+/// A store mlib may not write gets links only: an apply that would have to add bytes to it
+/// (or move a changed file aside) stops before changing anything.
+fn refuse_store_writes_if_read_only(ctx: &Context, plan: &Plan) -> Result<()> {
+    if ctx.state.store_writable {
+        return Ok(());
+    }
+    let writes: Vec<String> = plan
+        .actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Fetch(f) if f.quarantine.is_empty() => Some(format!("{} (missing)", f.model)),
+            Action::Fetch(f) => Some(format!("{} (its store copy changed)", f.model)),
+            Action::Adopt(a) if a.into_store => Some(format!("{} (adopt)", a.link.model)),
+            _ => None,
+        })
+        .collect();
+    if writes.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the store {} is read-only, and this apply would have to write into it for: {}. \
+         Nothing was changed.\n\nAsk whoever manages the store to add these models (`mlib \
+         apply` with write access), or leave them out of this manifest.",
+        ctx.store.root().display(),
+        writes.join(", ")
+    )
+}
+
+/// Records that this environment is being applied, and lets it claim the links an mlib
+/// older than environments recorded for its manifest inside its app folders.
+fn record_environment(ctx: &Context, registry: &Registry) -> Result<i64> {
+    let env = registry.record_environment(&ctx.env.to_record())?;
+    let owner = Ownership::resolve(registry, &ctx.env)?;
+    let claims: Vec<i64> = registry
+        .links()?
+        .iter()
+        .filter(|link| owner.claims(link))
+        .map(|link| link.id)
+        .collect();
+    if !claims.is_empty() {
+        registry.claim_links(&claims, env.id)?;
+    }
+    Ok(env.id)
+}
+
 fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<ApplyLock> {
     let dir = ctx.state_dir();
-    fs_err::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the store's state folder {}", dir.display()))?;
+    fs_err::create_dir_all(dir)
+        .with_context(|| format!("cannot create mlib's state folder {}", dir.display()))?;
     let command = lock_command();
     let mut on_wait = |holder: Option<&mlib_registry::LockHolder>| match holder {
         Some(h) => printer.warn(format!(
@@ -179,7 +281,7 @@ fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<A
         )),
         None => printer.warn("waiting for the store's apply lock"),
     };
-    Ok(ApplyLock::acquire(&dir, &command, timeout, &mut on_wait)?)
+    Ok(ApplyLock::acquire(dir, &command, timeout, &mut on_wait)?)
 }
 
 /// What other applies are told holds the lock: this command line.

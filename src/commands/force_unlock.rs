@@ -1,16 +1,15 @@
 //! `mlib force-unlock ID`: release an apply lock whose holder is gone.
 
-use std::path::Path;
-
 use anyhow::Result;
 
+use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
 
-pub fn run(file: &Path, id: &str, force: bool, printer: &Printer) -> Result<Status> {
-    let ctx = Context::load(file, printer)?;
-    let holder = mlib_registry::ApplyLock::force_unlock(&ctx.state_dir(), id, force)?;
+pub fn run(global: &GlobalArgs, id: &str, force: bool, printer: &Printer) -> Result<Status> {
+    let ctx = Context::load(global, printer)?;
+    let holder = mlib_registry::ApplyLock::force_unlock(ctx.state_dir(), id, force)?;
     printer.info(format!(
         "Released lock {} held by pid {} on {} ({}, since {}).",
         holder.id, holder.pid, holder.host, holder.command, holder.since

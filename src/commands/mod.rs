@@ -1,6 +1,7 @@
 //! One file per command; `run` maps their outcome to an exit status and prints errors.
 
 mod apply;
+mod env;
 mod force_unlock;
 mod lock;
 mod plan;
@@ -9,6 +10,7 @@ mod scan;
 mod status;
 mod update;
 mod validate;
+mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::context::ManifestReported;
@@ -21,22 +23,27 @@ pub fn run(cli: Cli, printer: &Printer) -> Status {
         Command::Plan(_) => "plan",
         Command::Apply(_) => "apply",
         Command::Status => "status",
+        Command::Verify(_) => "verify",
+        Command::Env(_) => "env",
         Command::Scan => "scan",
         Command::Lock(_) => "lock",
         Command::Update(_) => "update",
         Command::ForceUnlock { .. } => "force-unlock",
     };
     crate::render::version_event(printer, name);
-    let file = cli.global.file.clone();
+    let global = &cli.global;
+    let file = global.file.clone();
     let result = match cli.command {
         Command::Validate => validate::run(&file, printer),
-        Command::Plan(args) => plan::run(&file, &args, printer),
-        Command::Apply(args) => apply::run(&file, &args, printer),
-        Command::Status => status::run(&file, printer),
-        Command::Scan => scan::run(&file, printer),
+        Command::Plan(args) => plan::run(global, &args, printer),
+        Command::Apply(args) => apply::run(global, &args, printer),
+        Command::Status => status::run(global, printer),
+        Command::Verify(args) => verify::run(global, &args, printer),
+        Command::Env(crate::cli::EnvCommand::List) => env::list(global, printer),
+        Command::Scan => scan::run(global, printer),
         Command::Lock(args) => lock::run(&file, &args, printer),
         Command::Update(args) => update::run(&file, &args, printer),
-        Command::ForceUnlock { id, force } => force_unlock::run(&file, &id, force, printer),
+        Command::ForceUnlock { id, force } => force_unlock::run(global, &id, force, printer),
     };
     match result {
         Ok(status) => status,

@@ -1,20 +1,21 @@
 //! `mlib plan`: what apply would do, changing nothing.
 
-use std::path::Path;
-
 use anyhow::{Context as _, Result};
 
-use crate::cli::PlanArgs;
+use crate::cli::{GlobalArgs, PlanArgs};
 use crate::context::Context;
 use crate::exit::Status;
 use crate::prefetch::Purpose;
 use crate::printer::Printer;
 use crate::render::{self, Targets};
 
-pub fn run(file: &Path, args: &PlanArgs, printer: &Printer) -> Result<Status> {
-    let (ctx, prefetched) = Context::load_prefetching(file, printer, Some(Purpose::Plan))?;
+pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<Status> {
+    let (ctx, prefetched) = Context::load_prefetching(global, printer, Some(Purpose::Plan))?;
     let (registry, existed, observed) = match prefetched {
-        Some(p) => (p.registry, true, Some(p.observed)),
+        Some(p) => {
+            ctx.bind(&p.registry)?;
+            (p.registry, true, Some(p.observed))
+        }
         None => {
             let (registry, existed) = ctx.open_registry_for_plan()?;
             (registry, existed, None)

@@ -60,7 +60,7 @@ pub fn compute(
     )?;
     let input = PlanInput {
         manifest: &ctx.manifest,
-        manifest_id: &ctx.manifest_id,
+        env: &ctx.env,
         store: &ctx.store,
         registry,
         remote: &resolved.models,

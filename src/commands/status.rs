@@ -1,12 +1,12 @@
 //! `mlib status`: per app, what is linked, missing and drifted.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::Result;
-use mlib_plan::Action;
+use mlib_plan::{Action, Ownership};
 use serde_json::json;
 
+use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
@@ -19,8 +19,8 @@ struct AppStatus {
     drifted: Vec<String>,
 }
 
-pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
-    let ctx = Context::load(file, printer)?;
+pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
+    let ctx = Context::load(global, printer)?;
     let (registry, existed) = ctx.open_registry_for_plan()?;
     // Status never touches the network: remote models are judged by the lock alone.
     let offline = crate::cli::RemoteArgs {
@@ -82,7 +82,12 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
             }
         }
     }
+    let mut store_drift = Vec::new();
     for drift in &plan.drift {
+        if drift.is_store() {
+            store_drift.push(drift.what.clone());
+            continue;
+        }
         if let Some(status) = apps.get_mut(drift.app.as_str()) {
             status.drifted.push(format!(
                 "{} {}",
@@ -91,7 +96,8 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
             ));
         }
     }
-    for record in registry.links_for_manifest(&ctx.manifest_id)? {
+    let owner = Ownership::resolve(&registry, &ctx.env)?;
+    for record in registry.links()?.into_iter().filter(|r| owner.owns(r)) {
         if pending.contains(&record.target) {
             continue;
         }
@@ -110,7 +116,7 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
             _ => None,
         })
         .collect();
-    let mut healthy = to_add.is_empty();
+    let mut healthy = to_add.is_empty() && store_drift.is_empty();
     for (name, status) in &apps {
         healthy &= status.missing.is_empty() && status.drifted.is_empty();
         if printer.json {
@@ -135,9 +141,12 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
         }
     }
     if printer.json {
-        printer.event(
-            json!({"type": "store_status", "models": ctx.manifest.models.len(), "to_add": to_add}),
-        );
+        printer.event(json!({
+            "type": "store_status",
+            "models": ctx.manifest.models.len(),
+            "to_add": to_add,
+            "changed": store_drift,
+        }));
     } else if to_add.is_empty() {
         printer.info(format!(
             "store: all {} models present",
@@ -150,6 +159,11 @@ pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
             ctx.manifest.models.len(),
             to_add.join(", ")
         ));
+    }
+    if !printer.json {
+        for what in &store_drift {
+            printer.info(format!("  changed  {what}"));
+        }
     }
     if !healthy && !printer.json {
         printer.info("Run `mlib plan` to see what apply would change.");

@@ -48,3 +48,27 @@ mod tests {
         assert_eq!(is_network_fs(tmp.path()).unwrap(), None);
     }
 }
+
+/// Whether this process may create and change entries in `path`, or, when it does not exist
+/// yet, in its nearest existing ancestor (where mlib would create it). A read-only mount
+/// answers no, whatever the permission bits say.
+pub fn is_writable(path: &Path) -> bool {
+    let existing = path
+        .ancestors()
+        .find(|p| !p.as_os_str().is_empty() && p.symlink_metadata().is_ok())
+        .unwrap_or(Path::new("."));
+    rustix::fs::access(existing, rustix::fs::Access::WRITE_OK).is_ok()
+}
+
+#[cfg(test)]
+mod writable_tests {
+    use super::*;
+
+    #[test]
+    fn a_temp_dir_and_what_would_be_created_in_it_are_writable() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(is_writable(tmp.path()));
+        assert!(is_writable(&tmp.path().join("not/yet")));
+        assert!(!is_writable(Path::new("/proc/self")));
+    }
+}

@@ -30,6 +30,13 @@ pub struct Manifest {
     pub layout: StoreLayout,
     pub models: IndexMap<String, Model>,
     pub apps: IndexMap<String, App>,
+    /// `environment:`: the name of the environment that owns this manifest's links.
+    pub environment: Option<String>,
+    /// `state:`: where mlib keeps its state (registry, apply lock) for this store.
+    pub state: Option<PathBuf>,
+    /// Every variable expanded in `store:` and the apps' `root:` (`~` counts as `HOME`), with
+    /// its value, sorted by name: with the manifest's path, what identifies its environment.
+    pub identity_vars: Vec<(String, Option<String>)>,
 }
 
 /// One model entry of the manifest.

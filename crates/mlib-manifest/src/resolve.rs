@@ -97,6 +97,9 @@ pub(crate) fn resolve(
             .into_iter()
             .map(|(a, _)| (a.name.clone(), a))
             .collect(),
+        environment: None,
+        state: None,
+        identity_vars: Vec::new(),
     })
 }
 

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use mlib_fs::FileStamp;
 use serde::{Deserialize, Serialize};
 
 /// Why a model has to be fetched (copied or downloaded) into the store.
@@ -15,8 +16,12 @@ pub enum FetchReason {
     Missing,
     /// The manifest or lock pins a hash the stored copy does not have.
     HashChanged,
-    /// A store file is missing or its size changed since mlib wrote it.
+    /// A store file is missing.
     Damaged,
+    /// A store file's bytes are not what its metadata.json says (changed through a hard
+    /// link, by a person, or by the disk): it goes to quarantine and the model is fetched
+    /// again.
+    Corrupt,
     /// The local source file changed since it was copied in.
     SourceChanged,
 }
@@ -56,6 +61,10 @@ pub struct Fetch {
     pub reason: FetchReason,
     /// Bytes to copy or download, when known without fetching.
     pub bytes: Option<u64>,
+    /// Store files (relative to the store root) to move to `.mlib/quarantine/` first: their
+    /// bytes are not the model's, and mlib never deletes what it cannot vouch for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantine: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +81,11 @@ pub struct Link {
     /// For a link that moves (the app's folder mapping changed): where mlib's old link is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_from: Option<PathBuf>,
+    /// A hard link whose bytes were changed through it (they are the store file's): replaced
+    /// although its stat changed, as long as it is still the inode mlib linked, since those
+    /// bytes are kept in quarantine.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub heal: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,19 +157,41 @@ pub enum Bookkeeping {
         record: i64,
         target: PathBuf,
     },
-    /// Refresh the file index of a stored model from its metadata.json.
+    /// Record store files verified while planning in the file index.
     Index {
         model: String,
+        files: Vec<Verified>,
     },
+}
+
+/// A store file whose hashes were verified while planning (by hashing it, or by the stamp
+/// its metadata.json recorded), with the stamp it had then: apply indexes it only if the
+/// file still has that stamp.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    /// Relative to the store root, `/`-separated.
+    pub path: String,
+    pub stamp: FileStamp,
+    pub sha256: String,
+    pub blake3: String,
 }
 
 /// Something found on disk that differs from what mlib left there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drift {
+    /// The link in an app folder, or the store file.
     pub target: PathBuf,
     pub model: String,
+    /// The app whose link drifted; empty for a store file.
     pub app: String,
     pub what: String,
+}
+
+impl Drift {
+    /// Drift of a store file rather than of a link.
+    pub fn is_store(&self) -> bool {
+        self.app.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

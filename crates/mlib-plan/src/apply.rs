@@ -1,19 +1,27 @@
 //! The apply executor: carries out a [`Plan`] in a safe order and records every link.
 //!
 //! Order: unlink what is no longer wanted (frees names a relink may need), fetch into the
-//! store (in parallel), adopt users' identical files, then link and relink. A failed fetch
-//! skips only that model's links; every other item still runs, and the report lists what
-//! failed. Conflicts are never touched.
+//! store (in parallel; a store file found changed goes to quarantine first), adopt users'
+//! identical files, then link and relink. A failed fetch skips only that model's links;
+//! every other item still runs, and the report lists what failed. Conflicts are never
+//! touched.
+//!
+//! Crash safety: an apply that changes anything is recorded as a run, and every link it is
+//! about to make is journaled before the first byte is written; recording the link clears
+//! its journal entry in the same transaction. A kill at any moment therefore leaves either
+//! nothing, or a finished link the next plan recognises and records, or temporary names
+//! (`mlib_fs::temp`) the next apply removes.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
+use mlib_fs::FileStamp;
 use mlib_manifest::{Manifest, Model, Source};
-use mlib_registry::{FileStat, IndexEntry, LinkRecord, NewLink, Registry};
+use mlib_registry::{FileStat, IndexEntry, LinkKind, LinkRecord, NewLink, Registry};
 use mlib_store::{Expected, Metadata, Store};
 
-use crate::action::{Action, Adopt, Bookkeeping, Fetch, Link, LinkHow};
+use crate::action::{Action, Adopt, Bookkeeping, Fetch, Link, LinkHow, Verified};
 use crate::desired::{key, rel_to};
 use crate::error::PlanError;
 use crate::link;
@@ -59,7 +67,8 @@ impl ApplyEvents for Silent {}
 
 pub struct ApplyContext<'a> {
     pub manifest: &'a Manifest,
-    pub manifest_id: &'a str,
+    /// The environment applied (its registry id): it owns every link recorded.
+    pub env: i64,
     pub store: &'a Store,
     pub registry: &'a Registry,
     pub remote: &'a dyn RemoteFetcher,
@@ -87,16 +96,39 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         path: ctx.store.root().to_path_buf(),
         source,
     })?;
+    let changes = plan.has_changes();
+    if changes {
+        ctx.registry.begin_run(ctx.env)?;
+    }
+    let store = StoreFiles {
+        root: &store_root,
+        registry: ctx.registry,
+    };
 
     for action in &plan.actions {
         if let Action::Unlink(unlink) = action {
             ctx.events.started(action);
-            let result = unlink_one(ctx, unlink.record, &unlink.target);
+            let result = unlink_one(ctx, &store, unlink.record, &unlink.target);
             finish(ctx, &mut report, action, result);
         }
     }
 
     let failed_models = fetch_all(ctx, plan, &store_root, &mut report);
+
+    // Journal every link about to be made, so that a kill while making them leaves nothing
+    // the next plan would take for a user's file.
+    let making: Vec<std::path::PathBuf> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Link(l) | Action::Relink(l) if !failed_models.contains(l.model.as_str()) => {
+                Some(l.target.clone())
+            }
+            Action::Adopt(a) => Some(a.link.target.clone()),
+            _ => None,
+        })
+        .collect();
+    ctx.registry.journal_links(ctx.env, &making)?;
 
     for action in &plan.actions {
         match action {
@@ -114,7 +146,7 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
                     continue;
                 }
                 ctx.events.started(action);
-                let result = link_one(ctx, l);
+                let result = link_one(ctx, &store, l);
                 finish(ctx, &mut report, action, result);
             }
             Action::Conflict(_) => report.refused += 1,
@@ -128,14 +160,53 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
             Bookkeeping::Forget { record, .. } => {
                 ctx.registry.delete_link(*record).map_err(|e| e.to_string())
             }
-            Bookkeeping::Index { model } => reindex(ctx, &store_root, model),
+            Bookkeeping::Index { files, .. } => index_verified(ctx, &store_root, files),
         };
         if let Err(err) = result {
             ctx.events
                 .warning(&format!("registry housekeeping failed: {err}"));
         }
     }
+    // Links that failed were not made; what a killed apply journaled was dealt with by this
+    // plan (recorded, or reported as a conflict).
+    let leftover: Vec<_> = ctx
+        .registry
+        .pending()?
+        .into_iter()
+        .filter(|p| p.env == ctx.env)
+        .map(|p| p.target)
+        .collect();
+    ctx.registry.unjournal(&leftover)?;
+    if changes {
+        ctx.registry.end_run(ctx.env)?;
+    }
     Ok(report)
+}
+
+/// Store files whose stamps an apply keeps in the index as it adds and removes hard links
+/// to them (each moves the file's ctime and nothing else).
+struct StoreFiles<'a> {
+    root: &'a Path,
+    registry: &'a Registry,
+}
+
+impl StoreFiles<'_> {
+    /// The stamp of `source` if it is a store file, before a hard link to it changes.
+    fn before(&self, source: &Path) -> Option<FileStamp> {
+        source
+            .starts_with(self.root)
+            .then(|| FileStamp::read(source).ok())
+            .flatten()
+    }
+
+    /// After mlib's own hard link to `source` came or went: the index follows its ctime.
+    fn after(&self, source: &Path, before: Option<FileStamp>) {
+        if let (Some(before), Ok(now)) = (before, FileStamp::read(source)) {
+            let _ = self
+                .registry
+                .index_touch(&rel_to(self.root, source), &before, &now);
+        }
+    }
 }
 
 fn finish(
@@ -152,12 +223,23 @@ fn finish(
     }
 }
 
-fn unlink_one(ctx: &ApplyContext, record: i64, target: &Path) -> Result<(), String> {
+fn unlink_one(
+    ctx: &ApplyContext,
+    store: &StoreFiles,
+    record: i64,
+    target: &Path,
+) -> Result<(), String> {
     let Some(row) = our_row(ctx, target, record)? else {
         return Err("the registry no longer has this link; left alone".into());
     };
     match FileStat::lstat(target) {
-        Ok(stat) if stat == row.stat => link::remove(target).map_err(|e| e.to_string())?,
+        Ok(stat) if stat == row.stat => {
+            let before = (row.kind == LinkKind::Hardlink)
+                .then(|| store.before(&row.source))
+                .flatten();
+            link::remove(target).map_err(|e| e.to_string())?;
+            store.after(&row.source, before);
+        }
         Ok(_) => return Err("changed since the plan was made; left alone".into()),
         Err(_) => {}
     }
@@ -223,6 +305,22 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, String> {
         .models
         .get(&fetch.model)
         .ok_or_else(|| format!("model `{}` is not in the manifest", fetch.model))?;
+    if !fetch.quarantine.is_empty() {
+        let dir = ctx
+            .store
+            .quarantine(&model.name, &fetch.quarantine)
+            .map_err(|e| format!("cannot move the changed store files aside: {e}"))?;
+        for rel in &fetch.quarantine {
+            let _ = ctx.registry.index_remove(rel);
+        }
+        ctx.events.warning(&format!(
+            "model `{}`: moved {} changed store file{} to {}",
+            model.name,
+            fetch.quarantine.len(),
+            if fetch.quarantine.len() == 1 { "" } else { "s" },
+            dir.display()
+        ));
+    }
     match &model.source {
         Source::Local(path) => {
             let expected = Expected {
@@ -283,24 +381,30 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
     record(ctx, link, made.how)
 }
 
-/// The registry row `id` at `target`, if it is still there and this manifest's.
+/// The registry row `id` at `target`, if it is still there and this environment's.
 fn our_row(ctx: &ApplyContext, target: &Path, id: i64) -> Result<Option<LinkRecord>, String> {
     let row = ctx.registry.link_at(target).map_err(|e| e.to_string())?;
-    Ok(row.filter(|r| r.id == id && r.manifest == ctx.manifest_id))
+    Ok(row.filter(|r| r.id == id && r.env == ctx.env))
 }
 
-fn link_one(ctx: &ApplyContext, l: &Link) -> Result<(), String> {
+fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), String> {
     if let (Some(old), Some(id)) = (&l.moved_from, l.replaces) {
         return move_one(ctx, l, old, id);
     }
+    let mut old_hardlink = None;
     if let Some(id) = l.replaces {
-        // Replace only what the registry says is ours and nobody changed since.
+        // Replace only what the registry says is ours and nobody changed since (or, healing
+        // a hard link whose bytes changed, that is still the inode mlib linked).
         match our_row(ctx, &l.target, id)? {
             Some(row) => {
-                if let Ok(stat) = FileStat::lstat(&l.target)
-                    && stat != row.stat
-                {
-                    return Err("changed since the plan was made; left alone".into());
+                if let Ok(stat) = FileStat::lstat(&l.target) {
+                    let ours = stat == row.stat || (l.heal && stat.ino == row.stat.ino);
+                    if !ours {
+                        return Err("changed since the plan was made; left alone".into());
+                    }
+                }
+                if row.kind == LinkKind::Hardlink {
+                    old_hardlink = Some(row.source);
                 }
             }
             None if l.target.symlink_metadata().is_ok() => {
@@ -310,7 +414,16 @@ fn link_one(ctx: &ApplyContext, l: &Link) -> Result<(), String> {
         }
     }
     let replace = l.replaces.is_some() && l.target.symlink_metadata().is_ok();
+    let new_hardlink = l.how == LinkHow::Hardlink;
+    let before_new = new_hardlink.then(|| store.before(&l.source)).flatten();
+    let before_old = old_hardlink.as_deref().and_then(|old| store.before(old));
     let made = link::make(&l.source, &l.target, l.how, replace).map_err(|e| e.to_string())?;
+    if new_hardlink {
+        store.after(&l.source, before_new);
+    }
+    if let Some(old) = &old_hardlink {
+        store.after(old, before_old);
+    }
     record(ctx, l, made.how)
 }
 
@@ -338,7 +451,7 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), String> {
     let stat = FileStat::lstat(&l.target).map_err(|e| format!("{}: {e}", l.target.display()))?;
     ctx.registry
         .insert_link(&NewLink {
-            manifest: ctx.manifest_id.to_string(),
+            env: ctx.env,
             model: l.model.clone(),
             app: l.app.clone(),
             target: l.target.clone(),
@@ -351,8 +464,8 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Records the stat and hashes of every file of a stored model in the index (the hashes
-/// come from its metadata.json: nothing is re-hashed).
+/// Records every file of a model just stored in the index, with the hashes it was stored
+/// with and the stamp metadata.json recorded (only while the file still has it).
 fn index_model(
     ctx: &ApplyContext,
     store_root: &Path,
@@ -360,33 +473,33 @@ fn index_model(
     metadata: &Metadata,
 ) -> Result<(), String> {
     let dir = store_root.join(rel_to(ctx.store.root(), &ctx.store.model_dir(&key(model))));
+    let mut entries = Vec::with_capacity(metadata.files.len());
     for file in &metadata.files {
         let path = dir.join(&file.path);
-        let stat = FileStat::stat(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        ctx.registry
-            .index_put(&IndexEntry {
-                path: rel_to(store_root, &path),
-                size: stat.size,
-                mtime_ns: stat.mtime_ns,
-                ino: stat.ino,
-                sha256: file.sha256.clone(),
-                blake3: file.blake3.clone(),
-            })
-            .map_err(|e| e.to_string())?;
+        let stamp = FileStamp::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if file.stamp == Some(stamp) {
+            entries.push(IndexEntry::new(
+                rel_to(store_root, &path),
+                &stamp,
+                file.sha256.clone(),
+                file.blake3.clone(),
+            ));
+        }
     }
-    Ok(())
+    ctx.registry
+        .index_put_many(&entries)
+        .map_err(|e| e.to_string())
 }
 
-fn reindex(ctx: &ApplyContext, store_root: &Path, name: &str) -> Result<(), String> {
-    let model = ctx
-        .manifest
-        .models
-        .get(name)
-        .ok_or_else(|| format!("model `{name}` is not in the manifest"))?;
-    let metadata = ctx
-        .store
-        .read_metadata(&key(model))
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("model `{name}` has no metadata in the store"))?;
-    index_model(ctx, store_root, model, &metadata)
+/// Indexes store files the plan verified, each only if it still has the stamp it had then:
+/// a file that changed since is verified again by the next plan, never trusted unseen.
+fn index_verified(ctx: &ApplyContext, store_root: &Path, files: &[Verified]) -> Result<(), String> {
+    let entries: Vec<IndexEntry> = files
+        .iter()
+        .filter(|f| FileStamp::read(&store_root.join(&f.path)).ok() == Some(f.stamp))
+        .map(|f| IndexEntry::new(f.path.clone(), &f.stamp, f.sha256.clone(), f.blake3.clone()))
+        .collect();
+    ctx.registry
+        .index_put_many(&entries)
+        .map_err(|e| e.to_string())
 }

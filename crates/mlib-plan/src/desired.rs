@@ -1,9 +1,12 @@
 //! Desired state of the store: for each model, where it lives, which entries it has, and
-//! whether the stored copy is current.
+//! whether the stored copy is current and intact.
 //!
-//! This is where "never re-hash an unchanged file" happens: a store file whose stat matches
-//! the registry's index is trusted with the indexed hashes; only when the index misses do we
-//! fall back to `metadata.json` (still no hashing).
+//! A store file is trusted only while its stamp (inode, size, mtime, ctime) is the one it had
+//! when its hashes were last verified: first the registry's index says so (no hashing, the
+//! no-op plan's path), else the stamp metadata.json recorded when mlib wrote the file, else
+//! the file is hashed now (both hashes, one read) and compared with metadata.json. A file that
+//! differs is drift (`store file changed: ...`): apply moves it to quarantine and fetches the
+//! model again. A changed stamp never becomes trusted without hashing.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +15,9 @@ use mlib_manifest::lock::LockedModel;
 use mlib_manifest::{Model, Source};
 use mlib_store::{Metadata, ModelKey, Store};
 
-use crate::action::FetchReason;
+use crate::action::{FetchReason, Verified};
 use crate::error::PlanError;
+use crate::integrity::{self, FileCheck};
 use crate::observed::Observed;
 use crate::stat::{Kind, Seen};
 
@@ -32,9 +36,14 @@ pub struct DesiredModel {
     pub fetch_bytes: Option<u64>,
     /// sha256 of each single-file entry as stored (or as pinned, before the fetch).
     pub entry_sha256: HashMap<String, String>,
-    /// Store files (relative to the store root) whose index entry is missing or stale but
-    /// whose metadata is intact: apply refreshes the index.
-    pub reindex: Vec<String>,
+    /// Store files verified now (hashed, or trusted by the stamp in their metadata.json)
+    /// whose index entry is missing or stale: apply records them in the index.
+    pub reindex: Vec<Verified>,
+    /// Store files (relative to the store root) whose bytes are not what metadata.json says:
+    /// apply moves them to quarantine before fetching the model again.
+    pub quarantine: Vec<String>,
+    /// What is wrong in the store, for the plan's drift section.
+    pub store_drift: Vec<(PathBuf, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,9 +89,11 @@ pub fn desire(
         fetch_bytes: expected.bytes,
         entry_sha256: expected.sha256.clone(),
         reindex: Vec::new(),
+        quarantine: Vec::new(),
+        store_drift: Vec::new(),
     };
 
-    // Fast path: every expected single-file entry is in the index with an unchanged stat.
+    // Fast path: every expected single-file entry is in the index with an unchanged stamp.
     if !expected.entries.is_empty() && expected.entries.iter().all(|e| !e.is_dir) {
         let mut all_indexed = true;
         for entry in &expected.entries {
@@ -90,19 +101,15 @@ pub fn desire(
             let rel = rel_to(store_root, &path);
             match observed.store_file(&rel, &path) {
                 None => {
-                    desired.fetch = Some(FetchReason::Missing);
-                    return Ok(desired);
+                    all_indexed = false;
+                    break;
                 }
-                Some(stat) => {
+                Some(stamp) => {
                     if expected.entries.len() == 1 {
-                        stored_size = Some(stat.size);
+                        stored_size = Some(stamp.size);
                     }
                     match observed.indexed(&rel) {
-                        Some(ix)
-                            if ix.size == stat.size
-                                && ix.mtime_ns == stat.mtime_ns
-                                && ix.ino == stat.ino =>
-                        {
+                        Some(ix) if ix.matches(&stamp) => {
                             desired
                                 .entry_sha256
                                 .insert(entry.name.clone(), ix.sha256.clone());
@@ -144,18 +151,30 @@ pub fn desire(
     for file in &metadata.files {
         let path = desired.dir.join(&file.path);
         let rel = rel_to(store_root, &path);
-        match observed.store_file(&rel, &path) {
-            Some(stat) if stat.size == file.size => {
-                let fresh = observed.indexed(&rel).is_some_and(|ix| {
-                    ix.size == stat.size && ix.mtime_ns == stat.mtime_ns && ix.ino == stat.ino
-                });
-                if !fresh {
-                    desired.reindex.push(rel);
-                }
+        let stamp = observed.store_file(&rel, &path);
+        let check = integrity::check(
+            file,
+            &rel,
+            &path,
+            stamp,
+            observed.indexed(&rel),
+            &mut |_| {},
+        );
+        match check {
+            FileCheck::Trusted => {}
+            FileCheck::Verified(verified) => desired.reindex.push(verified),
+            FileCheck::Missing => {
+                desired
+                    .store_drift
+                    .push((path, format!("store file missing: {rel}")));
+                desired.fetch.get_or_insert(FetchReason::Damaged);
             }
-            _ => {
-                desired.fetch = Some(FetchReason::Damaged);
-                return Ok(desired);
+            FileCheck::Changed(what) => {
+                desired
+                    .store_drift
+                    .push((path, format!("store file changed: {rel}: {what}")));
+                desired.quarantine.push(rel);
+                desired.fetch = Some(FetchReason::Corrupt);
             }
         }
         if !file.path.contains('/') {
@@ -163,6 +182,10 @@ pub fn desire(
                 .entry_sha256
                 .insert(file.path.clone(), file.sha256.clone());
         }
+    }
+    if desired.fetch.is_some() {
+        desired.reindex.clear();
+        return Ok(desired);
     }
     let stored_size = match metadata.files.as_slice() {
         [only] if !only.path.contains('/') => Some(only.size),

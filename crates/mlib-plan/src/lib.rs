@@ -7,18 +7,23 @@
 
 pub mod action;
 pub mod apply;
+mod compare;
 pub mod desired;
+pub mod environment;
 mod error;
+pub mod integrity;
 pub mod link;
 mod observed;
 mod par;
 pub mod paths;
 mod planner;
+pub mod recover;
 mod saved;
 mod stat;
 
-pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary};
+pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary, Verified};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
+pub use environment::{EnvIdentity, Ownership};
 pub use error::PlanError;
 pub use observed::{Observed, SourceStats};
 pub use planner::{PlanInput, PlanOptions, plan, plan_observed};

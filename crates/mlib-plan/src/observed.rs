@@ -1,6 +1,6 @@
 //! The observed side of a plan that does not depend on the manifest's content: every link
-//! record, the store's file index, and a stat of every link this manifest recorded and of
-//! every indexed store file.
+//! record, the store's file index, the journal of links being made, and a stat of every link
+//! recorded for this manifest's environments and of their indexed store files.
 //!
 //! On a no-op plan these stats are nearly all the work there is, and they need only the
 //! store's path and the manifest's identity (its canonical path), both known before the
@@ -15,9 +15,11 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use mlib_fs::FileStamp;
 use mlib_manifest::{Manifest, Source};
-use mlib_registry::{FileStat, IndexEntry, LinkRecord, Registry};
+use mlib_registry::{IndexEntry, LinkRecord, Registry};
 
+use crate::environment::Ownership;
 use crate::error::PlanError;
 use crate::par::parallel_map;
 use crate::paths;
@@ -26,14 +28,14 @@ use crate::stat::{Dirs, Follow, Seen, rel_path};
 pub struct Observed {
     /// The store root, physical (symlinks resolved): what the registry's paths are under.
     store_root: PathBuf,
-    /// The manifest the records were sorted for (its canonical path).
-    manifest_id: String,
-    /// This manifest's link records, keyed by the target's bytes (`Path`'s own `Hash` walks
-    /// components, which is slow at 20,000 links), each with the target's `lstat`.
-    pub(crate) mine: HashMap<OsString, Recorded>,
-    /// Other manifests' link records (a link of theirs in the way is a conflict). Not
-    /// stat'ed: only a target this manifest also wants is ever looked at.
-    pub(crate) others: HashMap<OsString, LinkRecord>,
+    /// Link records of this manifest's environments (usually one; a template manifest
+    /// applied with several sets of variables has several), each with the target's `lstat`.
+    candidates: Vec<Recorded>,
+    /// Every other link record (a link of theirs in the way is a conflict). Not stat'ed:
+    /// only a target this environment also wants is ever looked at.
+    others: Vec<LinkRecord>,
+    /// Targets the journal says an apply was making (per environment).
+    pending: Vec<(i64, PathBuf)>,
     /// The file index, keyed by path relative to the store root, each with the file's `stat`.
     index: HashMap<String, Indexed>,
     /// `stat` of local sources taken ahead ([`SourceStats`]), keyed by path bytes.
@@ -75,14 +77,24 @@ pub(crate) struct Recorded {
 
 struct Indexed {
     entry: IndexEntry,
-    /// `None`: not stat'ed with the snapshot (another manifest's file); `Some(None)`: could
-    /// not be stat'ed (missing, unreadable).
-    stat: Option<Option<FileStat>>,
+    /// `None`: not stat'ed with the snapshot (another environment's file); `Some(None)`:
+    /// could not be stat'ed (missing, unreadable).
+    stamp: Option<Option<FileStamp>>,
+}
+
+/// This environment's link records (keyed by the target's bytes: `Path`'s own `Hash` walks
+/// components, which is slow at 20,000 links) and everyone else's, split by [`Observed::split`].
+pub(crate) struct Split {
+    pub mine: HashMap<OsString, Recorded>,
+    pub others: HashMap<OsString, LinkRecord>,
+    /// Targets this environment's last apply journaled and did not record (it was killed).
+    pub pending: std::collections::HashSet<OsString>,
 }
 
 impl Observed {
-    /// Reads the registry's link records and file index, and stats what they name (spread
-    /// over the cores). `manifest_id` is the canonical path of the manifest being planned.
+    /// Reads the registry's link records, journal and file index, and stats what they name
+    /// (spread over the cores). `manifest_id` is the canonical path of the manifest being
+    /// planned: the links of its environments are stat'ed, others' are not.
     pub fn read(
         registry: &Registry,
         store_root: &Path,
@@ -92,10 +104,21 @@ impl Observed {
             path: store_root.to_path_buf(),
             source,
         })?;
+        let ours: std::collections::HashSet<i64> = registry
+            .environments()?
+            .into_iter()
+            .filter(|e| e.manifest == manifest_id)
+            .map(|e| e.id)
+            .collect();
         let (mine, others): (Vec<LinkRecord>, Vec<LinkRecord>) = registry
             .links()?
             .into_iter()
-            .partition(|r| r.manifest == manifest_id);
+            .partition(|r| ours.contains(&r.env));
+        let pending = registry
+            .pending()?
+            .into_iter()
+            .map(|p| (p.env, p.target))
+            .collect();
         let index = registry.index_entries()?;
 
         enum Probe<'a> {
@@ -104,14 +127,14 @@ impl Observed {
         }
         enum Found {
             Link(io::Result<Seen>),
-            Store(Option<FileStat>),
+            Store(Option<FileStamp>),
         }
         // Links relative to their app folders, store files relative to the store root.
         let mut dirs = Dirs::default();
         dirs.open(&store_root);
         dirs.open_parents_of(mine.iter().map(|r| r.target.as_path()));
-        // Only this manifest's store files: in a store shared by many manifests, the others'
-        // files are none of this plan's business (stat'ed on demand if they ever are).
+        // Only this manifest's store files: in a store shared by many environments, the
+        // others' files are none of this plan's business (stat'ed on demand if they ever are).
         // (Index keys are '/'-separated, which on Unix is how these paths are written.)
         let model_dirs: HashSet<&str> = mine
             .iter()
@@ -149,42 +172,39 @@ impl Observed {
             Probe::Store(rel) => Found::Store(
                 dirs.stat_under(&store_root, rel_path(rel), Follow::Yes)
                     .ok()
-                    .map(|seen| seen.stat),
+                    .map(|seen| seen.stamp()),
             ),
         })
         .into_iter();
         drop(probes);
-        let mine = mine
+        let candidates = mine
             .into_iter()
             .zip(seen.by_ref())
             .map(|(record, seen)| {
                 let Found::Link(meta) = seen else {
                     unreachable!("parallel_map keeps the order")
                 };
-                let key = record.target.as_os_str().to_owned();
-                let meta = Some(meta);
-                (key, Recorded { record, meta })
+                Recorded {
+                    record,
+                    meta: Some(meta),
+                }
             })
             .collect();
         let index = index
             .into_iter()
             .map(|(entry, ours)| {
-                let stat = ours.then(|| match seen.next() {
-                    Some(Found::Store(stat)) => stat,
+                let stamp = ours.then(|| match seen.next() {
+                    Some(Found::Store(stamp)) => stamp,
                     _ => unreachable!("parallel_map keeps the order"),
                 });
-                (entry.path.clone(), Indexed { entry, stat })
+                (entry.path.clone(), Indexed { entry, stamp })
             })
-            .collect();
-        let others = others
-            .into_iter()
-            .map(|r| (r.target.as_os_str().to_owned(), r))
             .collect();
         Ok(Observed {
             store_root,
-            manifest_id: manifest_id.to_owned(),
-            mine,
+            candidates,
             others,
+            pending,
             index,
             sources: HashMap::new(),
         })
@@ -195,24 +215,31 @@ impl Observed {
         &self.store_root
     }
 
-    /// Re-sorts the records for another manifest (whose targets were then not stat'ed).
-    pub(crate) fn sort_for(&mut self, manifest_id: &str) {
-        if self.manifest_id == manifest_id {
-            return;
-        }
-        let all = std::mem::take(&mut self.mine)
-            .into_values()
-            .map(|r| r.record)
-            .chain(std::mem::take(&mut self.others).into_values());
-        for record in all {
-            let key = record.target.as_os_str().to_owned();
-            if record.manifest == manifest_id {
-                self.mine.insert(key, Recorded { record, meta: None });
+    /// Takes the link records out, split into the environment's own and everyone else's.
+    pub(crate) fn split(&mut self, owner: &Ownership) -> Split {
+        let mut split = Split {
+            mine: HashMap::new(),
+            others: HashMap::new(),
+            pending: Default::default(),
+        };
+        let candidates = std::mem::take(&mut self.candidates);
+        let others = std::mem::take(&mut self.others)
+            .into_iter()
+            .map(|record| Recorded { record, meta: None });
+        for recorded in candidates.into_iter().chain(others) {
+            let key = recorded.record.target.as_os_str().to_owned();
+            if owner.owns(&recorded.record) {
+                split.mine.insert(key, recorded);
             } else {
-                self.others.insert(key, record);
+                split.others.insert(key, recorded.record);
             }
         }
-        self.manifest_id = manifest_id.to_owned();
+        for (env, target) in std::mem::take(&mut self.pending) {
+            if Some(env) == owner.env() {
+                split.pending.insert(target.into_os_string());
+            }
+        }
+        split
     }
 
     /// Adds the sources' stats taken ahead.
@@ -233,14 +260,14 @@ impl Observed {
         self.index.get(rel).map(|i| &i.entry)
     }
 
-    /// The `stat` of a store file (`rel` to the store root, `path` its full path): from the
-    /// snapshot when it is indexed, else made now.
-    pub(crate) fn store_file(&self, rel: &str, path: &Path) -> Option<FileStat> {
+    /// The stamp of a store file (`rel` to the store root, `path` its full path): from the
+    /// snapshot when it is indexed, else taken now.
+    pub(crate) fn store_file(&self, rel: &str, path: &Path) -> Option<FileStamp> {
         match self.index.get(rel) {
             Some(Indexed {
-                stat: Some(stat), ..
-            }) => *stat,
-            _ => FileStat::stat(path).ok(),
+                stamp: Some(stamp), ..
+            }) => *stamp,
+            _ => FileStamp::read(path).ok(),
         }
     }
 }

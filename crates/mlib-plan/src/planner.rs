@@ -1,7 +1,7 @@
 //! Desired vs observed → [`Plan`]. Planning reads the disk and the registry and changes
 //! nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -13,11 +13,12 @@ use mlib_registry::{LinkKind, LinkRecord, Registry};
 use mlib_store::Store;
 
 use crate::action::{
-    Action, Adopt, Bookkeeping, Conflict, Drift, Fetch, Link, LinkHow, Summary, Unlink,
+    Action, Adopt, Bookkeeping, Conflict, Drift, Fetch, FetchReason, Link, LinkHow, Summary, Unlink,
 };
 use crate::desired::{self, DesiredModel};
+use crate::environment::{EnvIdentity, Ownership};
 use crate::error::PlanError;
-use crate::observed::{Observed, Recorded};
+use crate::observed::{Observed, Recorded, Split};
 use crate::par::parallel_map;
 use crate::paths::{self, PhysicalCache};
 use crate::saved::Plan;
@@ -31,8 +32,8 @@ pub struct PlanOptions {
 
 pub struct PlanInput<'a> {
     pub manifest: &'a Manifest,
-    /// The manifest's identity in the registry (its canonical path).
-    pub manifest_id: &'a str,
+    /// The environment planned for (it owns the links the plan may change).
+    pub env: &'a EnvIdentity,
     pub store: &'a Store,
     pub registry: &'a Registry,
     /// Remote models resolved from the lock (or the network): their files, sizes and hashes.
@@ -43,7 +44,7 @@ pub struct PlanInput<'a> {
 }
 
 pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
-    let observed = Observed::read(input.registry, input.store.root(), input.manifest_id)?;
+    let observed = Observed::read(input.registry, input.store.root(), &input.env.manifest)?;
     plan_observed(input, observed)
 }
 
@@ -68,6 +69,10 @@ struct Planner<'a> {
     /// planning with 20,000 links.
     mine: HashMap<OsString, Recorded>,
     others: HashMap<OsString, LinkRecord>,
+    /// Targets this environment's last apply journaled but did not record (it was killed):
+    /// what is there may be mlib's own finished work.
+    pending: HashSet<OsString>,
+    owner: Ownership,
 
     actions: Vec<Action>,
     bookkeeping: Vec<Bookkeeping>,
@@ -78,9 +83,12 @@ struct Planner<'a> {
 impl<'a> Planner<'a> {
     fn new(input: &'a PlanInput<'a>, mut observed: Observed) -> Result<Self, PlanError> {
         let store_dev = device_of(observed.store_root());
-        observed.sort_for(input.manifest_id);
-        let mine = std::mem::take(&mut observed.mine);
-        let others = std::mem::take(&mut observed.others);
+        let owner = Ownership::resolve(input.registry, input.env)?;
+        let Split {
+            mine,
+            others,
+            pending,
+        } = observed.split(&owner);
         Ok(Planner {
             input,
             store_dev,
@@ -90,6 +98,8 @@ impl<'a> Planner<'a> {
             observed,
             mine,
             others,
+            pending,
+            owner,
 
             actions: Vec::new(),
             bookkeeping: Vec::new(),
@@ -105,18 +115,28 @@ impl<'a> Planner<'a> {
             desired::desire(model, store, observed, remote.get(&model.name))
         });
         for (model, desired) in models.into_iter().zip(desired) {
-            let desired = desired?;
+            let mut desired = desired?;
+            for (path, what) in desired.store_drift.drain(..) {
+                self.drift.push(Drift {
+                    target: path,
+                    model: model.name.clone(),
+                    app: String::new(),
+                    what,
+                });
+            }
             if let Some(reason) = desired.fetch.clone() {
                 self.actions.push(Action::Fetch(Fetch {
                     model: model.name.clone(),
                     source: model.source.to_string(),
                     reason,
                     bytes: desired.fetch_bytes,
+                    quarantine: std::mem::take(&mut desired.quarantine),
                 }));
             }
             if !desired.reindex.is_empty() && desired.fetch.is_none() {
                 self.bookkeeping.push(Bookkeeping::Index {
                     model: model.name.clone(),
+                    files: std::mem::take(&mut desired.reindex),
                 });
             }
             self.models.insert(model.name.clone(), desired);
@@ -203,6 +223,7 @@ impl<'a> Planner<'a> {
                 how,
                 replaces: None,
                 moved_from: None,
+                heal: false,
             };
             match item.taken_by {
                 Some(other) => Verdict::Taken(link, other),
@@ -327,7 +348,8 @@ impl<'a> Planner<'a> {
     fn observe(&mut self, mut link: Link, entry: &str, meta: io::Result<Seen>) {
         // Taken out of `mine`: what is left there afterwards is no longer wanted.
         let record = self.mine.remove(link.target.as_os_str()).map(|r| r.record);
-        let fetching = self.models[&link.model].fetch.is_some();
+        let fetch = self.models[&link.model].fetch.clone();
+        let fetching = fetch.is_some();
         let meta = match meta {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -360,34 +382,56 @@ impl<'a> Planner<'a> {
                 }
                 return;
             }
-            // Changed by someone since mlib made it. Still fine if it is the right link.
-            if meta.kind == Kind::Symlink
-                && link.how.is_symlink()
-                && self.points_to(&link.target, &link.source)
-            {
+            // Changed since mlib made it. Still fine if it is the right link.
+            if self.is_finished_link(&link, &meta, fetching) {
                 link.replaces = Some(record.id);
                 self.bookkeeping.push(Bookkeeping::Record(link));
                 return;
             }
-            self.drift_at(&link, "was changed since mlib linked it");
+            // Bytes changed through a hard link are the store file's, found changed too: that
+            // inode goes to quarantine with them, so the app's link can be made again.
+            if record.kind == LinkKind::Hardlink
+                && meta.kind == Kind::File
+                && stat.ino == record.stat.ino
+                && fetch == Some(FetchReason::Corrupt)
+            {
+                self.drift_at(
+                    &link,
+                    "was modified through this hard link (its bytes are the store file's)",
+                );
+                link.replaces = Some(record.id);
+                link.heal = true;
+                self.actions.push(Action::Relink(link));
+                return;
+            }
+            let what = match record.kind {
+                LinkKind::Copy => "was modified since mlib copied it",
+                LinkKind::Hardlink | LinkKind::Symlink => "was changed since mlib linked it",
+            };
+            self.drift_at(&link, what);
             self.conflict(
                 &link,
-                "changed since mlib linked it; left alone (remove it to let mlib link it again)"
-                    .into(),
+                format!("{what}; left alone (remove it to let mlib link it again)"),
             );
             return;
         }
 
         if let Some(other) = self.others.get(link.target.as_os_str()) {
-            let reason = format!("already linked by another manifest ({})", other.manifest);
+            let reason = format!(
+                "already linked by another environment ({})",
+                self.owner.owner_label(other)
+            );
             self.conflict(&link, reason);
             return;
         }
-        if meta.kind == Kind::Symlink {
-            if self.points_to(&link.target, &link.source) && link.how.is_symlink() {
-                // The right link, made by mlib before the registry was lost (or by hand).
-                self.bookkeeping.push(Bookkeeping::Record(link));
-            } else {
+        if self.is_finished_link(&link, &meta, fetching) {
+            // The right link, made by mlib before the registry was lost or by an apply that
+            // was killed before recording it (or by hand).
+            self.bookkeeping.push(Bookkeeping::Record(link));
+            return;
+        }
+        match meta.kind {
+            Kind::Symlink => {
                 let points = std::fs::read_link(&link.target)
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|_| "?".into());
@@ -396,17 +440,30 @@ impl<'a> Planner<'a> {
                     format!("a symlink mlib did not make is in the way (-> {points})"),
                 );
             }
-            return;
-        }
-        if meta.kind == Kind::File {
-            if link.how == LinkHow::Hardlink && !fetching && same_inode(&link.source, stat.ino) {
-                self.bookkeeping.push(Bookkeeping::Record(link));
-                return;
+            Kind::File => self.real_file_in_the_way(link, entry, stat.size),
+            Kind::Dir | Kind::Other => {
+                self.conflict(&link, "a directory mlib did not make is in the way".into())
             }
-            self.real_file_in_the_way(link, entry, stat.size);
-            return;
         }
-        self.conflict(&link, "a directory mlib did not make is in the way".into());
+    }
+
+    /// Whether what is at the link's target is exactly the link wanted there: a symlink to
+    /// the store entry, a hard link to the store file, or (only where this environment's
+    /// last apply was making it when it was killed) a copy with the store entry's bytes.
+    fn is_finished_link(&self, link: &Link, meta: &Seen, fetching: bool) -> bool {
+        match link.how {
+            LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => {
+                meta.kind == Kind::Symlink && self.points_to(&link.target, &link.source)
+            }
+            LinkHow::Hardlink => {
+                meta.kind == Kind::File && !fetching && same_inode(&link.source, meta.stat.ino)
+            }
+            LinkHow::Copy => {
+                !fetching
+                    && self.pending.contains(link.target.as_os_str())
+                    && crate::compare::same_content(&link.target, &link.source).unwrap_or(false)
+            }
+        }
     }
 
     fn real_file_in_the_way(&mut self, link: Link, entry: &str, size: u64) {
@@ -544,6 +601,7 @@ impl<'a> Planner<'a> {
         let mut plan = Plan {
             format: crate::saved::FORMAT,
             manifest: self.input.manifest.path.clone(),
+            environment: self.input.env.key.clone(),
             manifest_digest: self.input.manifest.digest.clone(),
             lock_digest: self.input.lock_digest.clone(),
             registry_lineage: registry.lineage().unwrap_or_default(),

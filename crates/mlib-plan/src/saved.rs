@@ -21,6 +21,8 @@ pub const FORMAT: u32 = 1;
 pub struct Plan {
     pub format: u32,
     pub manifest: PathBuf,
+    /// The environment the plan is for (its registry key).
+    pub environment: String,
     pub manifest_digest: String,
     pub lock_digest: Option<String>,
     pub registry_lineage: String,
@@ -105,6 +107,13 @@ impl Plan {
                 self.manifest.display(),
                 fresh.manifest.display()
             ));
+        }
+        if self.environment != fresh.environment {
+            return stale(
+                "it was made for another environment of this manifest (other values of the \
+                 variables in `store:` or the apps' `root:`, or another `--env`)"
+                    .into(),
+            );
         }
         if self.manifest_digest != fresh.manifest_digest {
             return stale("the manifest changed since the plan was made".into());

@@ -18,6 +18,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use mlib_fs::FileStamp;
 use mlib_registry::FileStat;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
@@ -25,6 +26,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Seen {
     pub stat: FileStat,
+    /// Nanoseconds since the epoch: with the stat, the store file's stamp ([`Seen::stamp`]).
+    pub ctime_ns: i64,
     pub kind: Kind,
 }
 
@@ -50,7 +53,18 @@ impl Seen {
         };
         Seen {
             stat: FileStat::from_metadata(meta),
+            ctime_ns: mlib_fs::FileStamp::of(meta).ctime_ns,
             kind,
+        }
+    }
+
+    /// What says a store file is the one that was verified.
+    pub fn stamp(&self) -> FileStamp {
+        FileStamp {
+            ino: self.stat.ino,
+            size: self.stat.size,
+            mtime_ns: self.stat.mtime_ns,
+            ctime_ns: self.ctime_ns,
         }
     }
 
@@ -71,6 +85,7 @@ impl Seen {
                 st.st_mtime_nsec as i64,
                 st.st_size as u64,
             ),
+            ctime_ns: mlib_fs::nanos(st.st_ctime as i64, st.st_ctime_nsec as i64),
             kind,
         }
     }

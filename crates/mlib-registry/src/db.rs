@@ -1,58 +1,21 @@
-//! The SQLite database: schema migrations, links, file index.
+//! The SQLite database: opening, journal mode, migrations, lineage and serial.
 //!
 //! WAL lets `plan` read while an `apply` writes; `busy_timeout` makes a second writer wait
-//! instead of failing at once. Schema changes are append-only migrations numbered by
-//! `PRAGMA user_version`, so any older registry upgrades in place and a newer one is refused
-//! rather than misread.
+//! instead of failing at once. On a network filesystem (NFS, SMB/CIFS...) WAL is unsafe (its
+//! index lives in shared memory the server does not share between machines), so there the
+//! registry uses a rollback journal and relies on the apply lock to keep writers apart.
+//! Schema changes are append-only migrations numbered by `PRAGMA user_version`, so any older
+//! registry upgrades in place and a newer one is refused rather than misread.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::RegistryError;
+use crate::migrations::MIGRATIONS;
 use crate::random::random_hex;
-use crate::types::{FileStat, IndexEntry, LinkKind, LinkRecord, NewLink};
-
-/// Schema migrations; entry `i` upgrades `user_version` `i` to `i + 1`.
-/// Never edit one that has shipped: append a new one.
-const MIGRATIONS: &[&str] = &[
-    // 1: initial schema.
-    "CREATE TABLE meta (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        lineage TEXT NOT NULL,
-        serial INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE links (
-        id INTEGER PRIMARY KEY,
-        manifest TEXT NOT NULL,
-        model TEXT NOT NULL,
-        app TEXT NOT NULL,
-        target TEXT NOT NULL UNIQUE,
-        source TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('symlink', 'hardlink', 'copy')),
-        external INTEGER NOT NULL DEFAULT 0 CHECK (external IN (0, 1)),
-        dev INTEGER NOT NULL,
-        ino INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        size INTEGER NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX links_manifest ON links (manifest);
-    CREATE INDEX links_model ON links (model);
-    CREATE TABLE file_index (
-        path TEXT PRIMARY KEY,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        ino INTEGER NOT NULL,
-        sha256 TEXT NOT NULL,
-        blake3 TEXT NOT NULL
-    ) WITHOUT ROWID;",
-];
-
-const LINK_COLUMNS: &str = "id, manifest, model, app, target, source, kind, external, dev, ino, mtime_ns, size, created_at";
 
 /// The registry of one store. It can be shared between threads (parallel fetches record
 /// their results); calls are serialized on one connection.
@@ -60,6 +23,21 @@ const LINK_COLUMNS: &str = "id, manifest, model, app, target, source, kind, exte
 pub struct Registry {
     conn: Mutex<Connection>,
     path: PathBuf,
+    journal: Journal,
+}
+
+/// How SQLite keeps a transaction safe until it is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journal {
+    /// Write-ahead log: readers never wait for the writer. Local filesystems.
+    Wal,
+    /// Rollback journal: for network filesystems, where WAL is unsafe.
+    Rollback {
+        /// The filesystem's name (`NFS`, `CIFS`...).
+        filesystem: &'static str,
+    },
+    /// Opened read-only (a state folder mlib may not write): nothing is journaled.
+    ReadOnly,
 }
 
 impl Registry {
@@ -68,20 +46,60 @@ impl Registry {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs_err::create_dir_all(parent)?;
         }
+        let dir = mlib_fs::parent_dir(path);
+        let journal = match mlib_fs::is_network_fs(dir)? {
+            Some(filesystem) => Journal::Rollback { filesystem },
+            None => Journal::Wal,
+        };
         let conn = Connection::open(path).map_err(sqlite(path))?;
-        Registry::setup(conn, path.to_owned())
+        Registry::setup(conn, path.to_owned(), journal)
+    }
+
+    /// Opens an existing registry that this process may not write (a state folder on a
+    /// read-only mount): reads only, no migration. A registry of an older schema cannot be
+    /// read this way; `apply` with write access upgrades it.
+    pub fn open_read_only(path: &Path) -> Result<Registry, RegistryError> {
+        // `immutable`: nobody writes it while we read (we could not see their locks anyway on
+        // a read-only mount), so SQLite needs no -shm or -wal file beside it.
+        let uri = format!(
+            "file:{}?immutable=1",
+            path.to_str().ok_or_else(|| RegistryError::NonUtf8Path {
+                path: path.to_owned()
+            })?
+        );
+        let conn = Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(sqlite(path))?;
+        let registry = Registry {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+            journal: Journal::ReadOnly,
+        };
+        let found = registry.schema_version()?;
+        let known = MIGRATIONS.len() as u32;
+        if found != known {
+            return Err(RegistryError::ReadOnlyOld {
+                path: path.to_owned(),
+                found,
+                known,
+            });
+        }
+        Ok(registry)
     }
 
     /// An empty registry that lives in memory only (planning a store never applied).
     pub fn open_in_memory() -> Result<Registry, RegistryError> {
         let conn = Connection::open_in_memory().map_err(sqlite(Path::new(":memory:")))?;
-        Registry::setup(conn, PathBuf::from(":memory:"))
+        Registry::setup(conn, PathBuf::from(":memory:"), Journal::Wal)
     }
 
-    fn setup(conn: Connection, path: PathBuf) -> Result<Registry, RegistryError> {
+    fn setup(conn: Connection, path: PathBuf, journal: Journal) -> Result<Registry, RegistryError> {
         let registry = Registry {
             conn: Mutex::new(conn),
             path,
+            journal,
         };
         registry.configure()?;
         registry.migrate()?;
@@ -90,20 +108,26 @@ impl Registry {
 
     fn configure(&self) -> Result<(), RegistryError> {
         let err = sqlite(&self.path);
-        self.conn()
-            .busy_timeout(Duration::from_secs(30))
-            .map_err(&err)?;
+        let conn = self.conn();
+        conn.busy_timeout(Duration::from_secs(30)).map_err(&err)?;
         // WAL + NORMAL: never corrupt, durable at each checkpoint, and fast enough to record
-        // thousands of links per apply.
-        self.conn()
-            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .map_err(&err)?;
-        self.conn()
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(&err)
+        // thousands of links per apply. A rollback journal needs FULL to be as safe.
+        let mode = match self.journal {
+            Journal::Wal => "PRAGMA journal_mode = WAL",
+            Journal::Rollback { .. } | Journal::ReadOnly => "PRAGMA journal_mode = DELETE",
+        };
+        conn.query_row(mode, [], |_| Ok(())).map_err(&err)?;
+        let sync = match self.journal {
+            Journal::Wal => "NORMAL",
+            Journal::Rollback { .. } | Journal::ReadOnly => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+        ))
+        .map_err(err)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic in another thread cannot leave SQLite half-written: its transaction rolled
         // back when dropped, so the connection is still good.
         self.conn
@@ -116,11 +140,32 @@ impl Registry {
         &self.path
     }
 
+    /// How transactions are journaled (WAL, or a rollback journal on a network filesystem).
+    pub fn journal(&self) -> Journal {
+        self.journal
+    }
+
     /// The schema version this registry is at.
     pub fn schema_version(&self) -> Result<u32, RegistryError> {
         self.conn()
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(sqlite(&self.path))
+    }
+
+    /// Runs SQLite's own consistency check; `Ok(())` when it answers `ok`.
+    pub fn integrity_check(&self) -> Result<(), RegistryError> {
+        let answer: String = self
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(sqlite(&self.path))?;
+        if answer == "ok" {
+            Ok(())
+        } else {
+            Err(RegistryError::Damaged {
+                path: self.path.clone(),
+                report: answer,
+            })
+        }
     }
 
     fn migrate(&self) -> Result<(), RegistryError> {
@@ -161,270 +206,77 @@ impl Registry {
     /// A random id fixed when the registry was created: a saved plan made against another
     /// registry (recreated, or another store's) is refused even when the serials agree.
     pub fn lineage(&self) -> Result<String, RegistryError> {
-        self.conn()
-            .query_row("SELECT lineage FROM meta WHERE id = 1", [], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(sqlite(&self.path))?
-            .ok_or_else(|| RegistryError::NoLineage {
-                path: self.path.clone(),
-            })
+        self.meta_column("lineage")
     }
 
     /// Bumped by every transaction that changes the links.
     pub fn serial(&self) -> Result<u64, RegistryError> {
+        self.meta_column::<i64>("serial").map(|s| s as u64)
+    }
+
+    /// The store this registry describes (its physical path), once recorded.
+    pub fn store(&self) -> Result<Option<String>, RegistryError> {
+        self.meta_column("store")
+    }
+
+    /// Records the store this registry describes.
+    pub fn set_store(&self, store: &str) -> Result<(), RegistryError> {
         self.conn()
-            .query_row("SELECT serial FROM meta WHERE id = 1", [], |row| {
-                row.get::<_, i64>(0)
-            })
+            .execute("UPDATE meta SET store = ?1 WHERE id = 1", [store])
+            .map(drop)
+            .map_err(sqlite(&self.path))
+    }
+
+    /// Ties the registry to the store it describes (`store`: physical path). A registry
+    /// outside its store (`outside`) must never be used for another store, whose file index
+    /// would then be read against the wrong files; one inside the store follows it when the
+    /// store moves.
+    pub fn bind_store(&self, store: &str, outside: bool) -> Result<(), RegistryError> {
+        match self.store()? {
+            Some(registered) if registered == store => Ok(()),
+            Some(registered) if outside => Err(RegistryError::OtherStore {
+                path: self.path.clone(),
+                registered,
+                store: store.to_owned(),
+            }),
+            _ => self.set_store(store),
+        }
+    }
+
+    fn meta_column<T: rusqlite::types::FromSql>(&self, column: &str) -> Result<T, RegistryError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {column} FROM meta WHERE id = 1"),
+                [],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(sqlite(&self.path))?
-            .map(|s| s as u64)
             .ok_or_else(|| RegistryError::NoLineage {
                 path: self.path.clone(),
             })
     }
-
-    /// Every recorded link, oldest first.
-    pub fn links(&self) -> Result<Vec<LinkRecord>, RegistryError> {
-        self.query_links("1 = 1", "")
-    }
-
-    /// The links one manifest (canonical path) made.
-    pub fn links_for_manifest(&self, manifest: &str) -> Result<Vec<LinkRecord>, RegistryError> {
-        self.query_links("manifest = ?1", manifest)
-    }
-
-    /// The links to one model, whatever manifest made them.
-    pub fn links_for_model(&self, model: &str) -> Result<Vec<LinkRecord>, RegistryError> {
-        self.query_links("model = ?1", model)
-    }
-
-    /// The link recorded at `target`, if any.
-    pub fn link_at(&self, target: &Path) -> Result<Option<LinkRecord>, RegistryError> {
-        let target = utf8(target)?;
-        Ok(self.query_links("target = ?1", target)?.pop())
-    }
-
-    fn query_links(&self, filter: &str, arg: &str) -> Result<Vec<LinkRecord>, RegistryError> {
-        let err = sqlite(&self.path);
-        let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE {filter} ORDER BY id");
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql).map_err(&err)?;
-        let rows = if filter.contains("?1") {
-            stmt.query_map([arg], link_from_row)
-        } else {
-            stmt.query_map([], link_from_row)
-        }
-        .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// Records a link, replacing any record with the same target; returns its id.
-    pub fn insert_link(&self, link: &NewLink) -> Result<i64, RegistryError> {
-        Ok(self.insert_links(std::slice::from_ref(link))?[0])
-    }
-
-    /// Records many links in one transaction (one serial bump); returns their ids in order.
-    pub fn insert_links(&self, links: &[NewLink]) -> Result<Vec<i64>, RegistryError> {
-        let err = sqlite(&self.path);
-        let created_at = now();
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction().map_err(&err)?;
-        let mut ids = Vec::with_capacity(links.len());
-        {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM links WHERE target = ?1")
-                .map_err(&err)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO links (manifest, model, app, target, source, kind, external,
-                         dev, ino, mtime_ns, size, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(&err)?;
-            for link in links {
-                let target = utf8(&link.target)?;
-                delete.execute([target]).map_err(&err)?;
-                insert
-                    .execute(params![
-                        link.manifest,
-                        link.model,
-                        link.app,
-                        target,
-                        utf8(&link.source)?,
-                        link.kind.as_str(),
-                        link.external,
-                        link.stat.dev as i64,
-                        link.stat.ino as i64,
-                        link.stat.mtime_ns,
-                        link.stat.size as i64,
-                        created_at,
-                    ])
-                    .map_err(&err)?;
-                ids.push(tx.last_insert_rowid());
-            }
-        }
-        if !links.is_empty() {
-            bump_serial(&tx).map_err(&err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(ids)
-    }
-
-    /// Forgets a link record (a missing id is not an error).
-    pub fn delete_link(&self, id: i64) -> Result<(), RegistryError> {
-        self.delete_links(&[id])
-    }
-
-    /// Forgets many link records in one transaction (one serial bump if any existed).
-    pub fn delete_links(&self, ids: &[i64]) -> Result<(), RegistryError> {
-        let err = sqlite(&self.path);
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction().map_err(&err)?;
-        let mut deleted = 0;
-        {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM links WHERE id = ?1")
-                .map_err(&err)?;
-            for id in ids {
-                deleted += delete.execute([id]).map_err(&err)?;
-            }
-        }
-        if deleted > 0 {
-            bump_serial(&tx).map_err(&err)?;
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// The whole file index, keyed by path relative to the store.
-    pub fn index_all(&self) -> Result<HashMap<String, IndexEntry>, RegistryError> {
-        Ok(self
-            .index_entries()?
-            .into_iter()
-            .map(|e| (e.path.clone(), e))
-            .collect())
-    }
-
-    /// Every entry of the file index, in no particular order.
-    pub fn index_entries(&self) -> Result<Vec<IndexEntry>, RegistryError> {
-        let err = sqlite(&self.path);
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT path, size, mtime_ns, ino, sha256, blake3 FROM file_index")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok(IndexEntry {
-                    path: row.get(0)?,
-                    size: row.get::<_, i64>(1)? as u64,
-                    mtime_ns: row.get(2)?,
-                    ino: row.get::<_, i64>(3)? as u64,
-                    sha256: row.get(4)?,
-                    blake3: row.get(5)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
-    }
-
-    /// Adds or replaces one index entry.
-    pub fn index_put(&self, e: &IndexEntry) -> Result<(), RegistryError> {
-        self.index_put_many(std::slice::from_ref(e))
-    }
-
-    /// Adds or replaces many index entries in one transaction (`mlib scan`).
-    pub fn index_put_many(&self, entries: &[IndexEntry]) -> Result<(), RegistryError> {
-        let err = sqlite(&self.path);
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction().map_err(&err)?;
-        {
-            let mut put = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO file_index (path, size, mtime_ns, ino, sha256, blake3)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(&err)?;
-            for e in entries {
-                put.execute(params![
-                    e.path,
-                    e.size as i64,
-                    e.mtime_ns,
-                    e.ino as i64,
-                    e.sha256,
-                    e.blake3
-                ])
-                .map_err(&err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Drops one index entry (a file removed from the store).
-    pub fn index_remove(&self, path: &str) -> Result<(), RegistryError> {
-        self.conn()
-            .execute("DELETE FROM file_index WHERE path = ?1", [path])
-            .map(drop)
-            .map_err(sqlite(&self.path))
-    }
-
-    /// Empties the index (before `mlib scan` rebuilds it).
-    pub fn index_clear(&self) -> Result<(), RegistryError> {
-        self.conn()
-            .execute("DELETE FROM file_index", [])
-            .map(drop)
-            .map_err(sqlite(&self.path))
-    }
 }
 
-fn bump_serial(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+pub(crate) fn bump_serial(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
     tx.execute("UPDATE meta SET serial = serial + 1 WHERE id = 1", [])
         .map(drop)
 }
 
-fn link_from_row(row: &Row) -> rusqlite::Result<LinkRecord> {
-    let kind: String = row.get(6)?;
-    let kind = LinkKind::parse(&kind).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            6,
-            rusqlite::types::Type::Text,
-            format!("unknown link kind {kind:?}").into(),
-        )
-    })?;
-    Ok(LinkRecord {
-        id: row.get(0)?,
-        manifest: row.get(1)?,
-        model: row.get(2)?,
-        app: row.get(3)?,
-        target: PathBuf::from(row.get::<_, String>(4)?),
-        source: PathBuf::from(row.get::<_, String>(5)?),
-        kind,
-        external: row.get(7)?,
-        stat: FileStat {
-            dev: row.get::<_, i64>(8)? as u64,
-            ino: row.get::<_, i64>(9)? as u64,
-            mtime_ns: row.get(10)?,
-            size: row.get::<_, i64>(11)? as u64,
-        },
-        created_at: row.get(12)?,
-    })
-}
-
-fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> RegistryError + '_ {
+pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> RegistryError + '_ {
     move |source| RegistryError::Sqlite {
         path: path.to_owned(),
         source,
     }
 }
 
-fn utf8(path: &Path) -> Result<&str, RegistryError> {
+pub(crate) fn utf8(path: &Path) -> Result<&str, RegistryError> {
     path.to_str().ok_or_else(|| RegistryError::NonUtf8Path {
         path: path.to_owned(),
     })
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     let now = jiff::Timestamp::now();
     now.round(jiff::Unit::Second).unwrap_or(now).to_string()
 }

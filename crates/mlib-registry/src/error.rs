@@ -12,14 +12,28 @@ pub enum RegistryError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
 
-    #[error(
-        "registry {path}: {source}. If the file is damaged, move it aside and run `mlib scan` \
-         to rebuild it from the store"
-    )]
+    #[error("registry {path}: {}", sqlite_advice(source))]
     Sqlite {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+
+    #[error(
+        "registry {path} is damaged ({report}). Move it aside and run `mlib scan` to rebuild \
+         what can be rebuilt from the store"
+    )]
+    Damaged { path: PathBuf, report: String },
+
+    #[error(
+        "registry {path} has schema version {found}, but this mlib reads {known} and may not \
+         write it here to upgrade it: run `mlib apply` once with write access to it, or set \
+         MLIB_STATE_DIR to a folder of your own"
+    )]
+    ReadOnlyOld {
+        path: PathBuf,
+        found: u32,
+        known: u32,
     },
 
     #[error(
@@ -30,6 +44,23 @@ pub enum RegistryError {
         path: PathBuf,
         found: u32,
         known: u32,
+    },
+
+    #[error(
+        "the store {store} is read-only, so mlib keeps its state in a folder of your own, but \
+         neither XDG_STATE_HOME nor HOME is set: set MLIB_STATE_DIR (or `state:` in the \
+         manifest) to a folder mlib may write"
+    )]
+    NoStateDir { store: PathBuf },
+
+    #[error(
+        "the state folder of {path} describes the store {registered}, not {store}: give each \
+         store a state folder of its own (`state:` in the manifest or MLIB_STATE_DIR)"
+    )]
+    OtherStore {
+        path: PathBuf,
+        registered: String,
+        store: String,
     },
 
     #[error("{path} is not valid UTF-8; mlib records only UTF-8 paths: rename it")]
@@ -80,4 +111,25 @@ pub enum RegistryError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+/// SQLite's message with what to do about it: a registry that cannot be written is a
+/// permission or mount problem, not damage; only real corruption calls for moving it aside.
+fn sqlite_advice(source: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode;
+    let advice = match source.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+            ". mlib cannot write there: give it write access, or keep mlib's state elsewhere \
+             with `state:` in the manifest or MLIB_STATE_DIR"
+        }
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            ". The file is damaged: move it aside and run `mlib scan` to rebuild what can be \
+             rebuilt from the store"
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            ". Another mlib holds it: wait for it, then try again"
+        }
+        _ => "",
+    };
+    format!("{source}{advice}")
 }

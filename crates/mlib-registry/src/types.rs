@@ -1,8 +1,11 @@
 //! The rows: links, stats, index entries.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use mlib_fs::{FileStamp, Process};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,9 +46,7 @@ impl FileStat {
         FileStat {
             dev,
             ino,
-            mtime_ns: mtime_sec
-                .saturating_mul(1_000_000_000)
-                .saturating_add(mtime_nsec),
+            mtime_ns: mlib_fs::nanos(mtime_sec, mtime_nsec),
             size,
         }
     }
@@ -88,8 +89,8 @@ impl std::fmt::Display for LinkKind {
 /// A link about to be recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLink {
-    /// The manifest (canonical path) that made the link: only it may remove the link.
-    pub manifest: String,
+    /// The environment ([`Environment::id`]) that made the link: only it may remove the link.
+    pub env: i64,
     pub model: String,
     pub app: String,
     /// The link itself, in the app's folder (unique: one record per path).
@@ -107,7 +108,7 @@ pub struct NewLink {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRecord {
     pub id: i64,
-    pub manifest: String,
+    pub env: i64,
     pub model: String,
     pub app: String,
     pub target: PathBuf,
@@ -119,7 +120,9 @@ pub struct LinkRecord {
     pub created_at: String,
 }
 
-/// One store file in the index: an unchanged stat means the hashes still hold.
+/// One store file in the index: the hashes mlib verified, and the file's stamp when it did.
+/// A file whose stamp still matches has those hashes; any other is hashed again before it is
+/// trusted (see `mlib_fs::FileStamp`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IndexEntry {
     /// Relative to the store root, `/`-separated.
@@ -127,6 +130,99 @@ pub struct IndexEntry {
     pub size: u64,
     pub mtime_ns: i64,
     pub ino: u64,
+    /// `None` for entries indexed before ctime was recorded (schema 1): they are trusted on
+    /// size, mtime and inode until the next apply records the ctime.
+    pub ctime_ns: Option<i64>,
     pub sha256: String,
     pub blake3: String,
+}
+
+impl IndexEntry {
+    /// An entry for a file with this stamp and these (verified) hashes.
+    pub fn new(path: String, stamp: &FileStamp, sha256: String, blake3: String) -> IndexEntry {
+        IndexEntry {
+            path,
+            size: stamp.size,
+            mtime_ns: stamp.mtime_ns,
+            ino: stamp.ino,
+            ctime_ns: Some(stamp.ctime_ns),
+            sha256,
+            blake3,
+        }
+    }
+
+    /// Whether a file with `stamp` is still the file that was verified.
+    pub fn matches(&self, stamp: &FileStamp) -> bool {
+        self.size == stamp.size
+            && self.mtime_ns == stamp.mtime_ns
+            && self.ino == stamp.ino
+            && self.ctime_ns.is_none_or(|ctime| ctime == stamp.ctime_ns)
+    }
+}
+
+/// An environment about to be recorded (or updated, by key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEnvironment {
+    /// What identifies it: `name:{NAME}` for a named environment, `auto:{digest}` otherwise.
+    pub key: String,
+    /// The name given with `environment:` / `--env`, if any.
+    pub name: Option<String>,
+    /// The manifest (canonical path) it was last applied from.
+    pub manifest: String,
+    /// App name → root (physical path), as last applied.
+    pub apps: BTreeMap<String, String>,
+}
+
+/// A recorded environment: what owns links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub id: i64,
+    pub key: String,
+    pub name: Option<String>,
+    pub manifest: String,
+    pub apps: BTreeMap<String, String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// When `mlib apply` last ran for it (RFC 3339); `None` for links from schema 1.
+    pub applied_at: Option<String>,
+}
+
+/// The key schema 1's links of one manifest were migrated to.
+pub fn legacy_key(manifest: &str) -> String {
+    format!("{LEGACY_PREFIX}{manifest}")
+}
+
+const LEGACY_PREFIX: &str = "legacy:";
+
+impl Environment {
+    /// Links recorded by an mlib older than environments, not claimed by an apply since.
+    pub fn is_legacy(&self) -> bool {
+        self.key.starts_with(LEGACY_PREFIX)
+    }
+
+    /// How people know it: its name, or its manifest.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => self.manifest.clone(),
+        }
+    }
+}
+
+/// A link an apply is about to make (journaled first, so that after a kill the next apply
+/// knows a file at `target` may be its own unrecorded work).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub target: PathBuf,
+    pub env: i64,
+    pub writer: Process,
+}
+
+/// An apply that started writing and has not finished (or was killed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub env: i64,
+    pub writer: Process,
+    /// RFC 3339.
+    pub since: String,
 }

@@ -4,11 +4,26 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use mlib_registry::{FileStat, IndexEntry, LinkKind, NewLink, Registry, RegistryError};
+use mlib_registry::{
+    FileStat, IndexEntry, LinkKind, NewEnvironment, NewLink, Registry, RegistryError,
+};
 
-fn link(manifest: &str, model: &str, target: &str) -> NewLink {
+/// Records an environment keyed `key` (from manifest `key`) and returns its id.
+fn env(registry: &Registry, key: &str) -> i64 {
+    registry
+        .record_environment(&NewEnvironment {
+            key: key.into(),
+            name: None,
+            manifest: key.into(),
+            apps: Default::default(),
+        })
+        .unwrap()
+        .id
+}
+
+fn link(env: i64, model: &str, target: &str) -> NewLink {
     NewLink {
-        manifest: manifest.into(),
+        env,
         model: model.into(),
         app: "comfyui".into(),
         target: PathBuf::from(target),
@@ -30,6 +45,7 @@ fn entry(path: &str, sha: char) -> IndexEntry {
         size: 5,
         mtime_ns: 1,
         ino: 7,
+        ctime_ns: Some(3),
         sha256: sha.to_string().repeat(64),
         blake3: "b".repeat(64),
     }
@@ -41,12 +57,13 @@ fn creates_schema_and_keeps_lineage_across_reopen() {
     let path = dir.path().join("store/.mlib/registry.db");
     let registry = Registry::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(registry.schema_version().unwrap(), 1);
+    assert_eq!(registry.schema_version().unwrap(), 2);
     assert_eq!(registry.serial().unwrap(), 0);
     let lineage = registry.lineage().unwrap();
     assert_eq!(lineage.len(), 32);
     assert!(lineage.bytes().all(|b| b.is_ascii_hexdigit()));
-    registry.insert_link(&link("m", "a", "/app/a")).unwrap();
+    let m = env(&registry, "m");
+    registry.insert_link(&link(m, "a", "/app/a")).unwrap();
     drop(registry);
 
     let again = Registry::open(&path).unwrap();
@@ -61,11 +78,17 @@ fn creates_schema_and_keeps_lineage_across_reopen() {
         .unwrap();
     assert_eq!(mode, "wal");
     let bad = raw.execute(
-        "INSERT INTO links (manifest, model, app, target, source, kind, dev, ino, mtime_ns, size, created_at)
-         VALUES ('m', 'a', 'x', '/t', '/s', 'reflink', 0, 0, 0, 0, '')",
+        "INSERT INTO links (env, model, app, target, source, kind, dev, ino, mtime_ns, size, created_at)
+         VALUES (1, 'a', 'x', '/t', '/s', 'reflink', 0, 0, 0, 0, '')",
         [],
     );
     assert!(bad.is_err(), "kind 'reflink' must be refused");
+    let orphan = raw.execute(
+        "INSERT INTO links (env, model, app, target, source, kind, dev, ino, mtime_ns, size, created_at)
+         VALUES (99, 'a', 'x', '/t', '/s', 'symlink', 0, 0, 0, 0, '')",
+        [],
+    );
+    assert!(orphan.is_err(), "a link of no environment must be refused");
 
     // A new registry is another lineage.
     let other = Registry::open(&dir.path().join("other.db")).unwrap();
@@ -78,7 +101,7 @@ fn migrates_an_empty_file_and_refuses_a_newer_schema() {
     let path = dir.path().join("registry.db");
     std::fs::write(&path, b"").unwrap();
     let registry = Registry::open(&path).unwrap();
-    assert_eq!(registry.schema_version().unwrap(), 1);
+    assert_eq!(registry.schema_version().unwrap(), 2);
     assert!(registry.links().unwrap().is_empty());
     drop(registry);
 
@@ -87,7 +110,7 @@ fn migrates_an_empty_file_and_refuses_a_newer_schema() {
     drop(raw);
     let err = Registry::open(&path).unwrap_err();
     match &err {
-        RegistryError::TooNew { found, known, .. } => assert_eq!((*found, *known), (99, 1)),
+        RegistryError::TooNew { found, known, .. } => assert_eq!((*found, *known), (99, 2)),
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("upgrade mlib"), "{err}");
@@ -97,10 +120,11 @@ fn migrates_an_empty_file_and_refuses_a_newer_schema() {
 fn serial_bumps_on_every_link_change_only() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(&dir.path().join("r.db")).unwrap();
-    let id = registry.insert_link(&link("m", "a", "/app/a")).unwrap();
+    let m = env(&registry, "m");
+    let id = registry.insert_link(&link(m, "a", "/app/a")).unwrap();
     assert_eq!(registry.serial().unwrap(), 1);
     registry
-        .insert_links(&[link("m", "b", "/app/b"), link("m", "c", "/app/c")])
+        .insert_links(&[link(m, "b", "/app/b"), link(m, "c", "/app/c")])
         .unwrap();
     assert_eq!(registry.serial().unwrap(), 2);
     registry.delete_link(id).unwrap();
@@ -109,7 +133,11 @@ fn serial_bumps_on_every_link_change_only() {
     registry.delete_link(id).unwrap();
     registry.insert_links(&[]).unwrap();
     registry.index_put(&entry("x", 'a')).unwrap();
-    registry.index_clear().unwrap();
+    registry.index_remove("x").unwrap();
+    registry
+        .journal_links(m, &[PathBuf::from("/app/d")])
+        .unwrap();
+    env(&registry, "m");
     assert_eq!(registry.serial().unwrap(), 3);
 }
 
@@ -117,7 +145,8 @@ fn serial_bumps_on_every_link_change_only() {
 fn links_round_trip_replace_and_filter() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(&dir.path().join("r.db")).unwrap();
-    let mut first = link("/work/a/models.yaml", "lora-a", "/app/loras/a.safetensors");
+    let (a, b) = (env(&registry, "/work/a"), env(&registry, "/work/b"));
+    let mut first = link(a, "lora-a", "/app/loras/a.safetensors");
     // Inode and device numbers use the full u64 range on some filesystems.
     first.stat.ino = u64::MAX - 3;
     first.stat.dev = 1 << 63;
@@ -125,11 +154,7 @@ fn links_round_trip_replace_and_filter() {
     first.external = true;
     let id = registry.insert_link(&first).unwrap();
     registry
-        .insert_link(&link(
-            "/work/b/models.yaml",
-            "lora-b",
-            "/app/loras/b.safetensors",
-        ))
+        .insert_link(&link(b, "lora-b", "/app/loras/b.safetensors"))
         .unwrap();
 
     let all = registry.links().unwrap();
@@ -138,7 +163,7 @@ fn links_round_trip_replace_and_filter() {
     assert_eq!(got.id, id);
     assert_eq!(
         (
-            &got.manifest,
+            &got.env,
             &got.model,
             &got.app,
             &got.target,
@@ -148,7 +173,7 @@ fn links_round_trip_replace_and_filter() {
             got.stat
         ),
         (
-            &first.manifest,
+            &first.env,
             &first.model,
             &first.app,
             &first.target,
@@ -165,24 +190,18 @@ fn links_round_trip_replace_and_filter() {
     );
 
     // Same target again: the old record is replaced, not duplicated.
-    let mut replacement = link("/work/a/models.yaml", "lora-a2", "/app/loras/a.safetensors");
+    let mut replacement = link(a, "lora-a2", "/app/loras/a.safetensors");
     replacement.kind = LinkKind::Copy;
     let new_id = registry.insert_link(&replacement).unwrap();
     assert_ne!(new_id, id);
-    let mine = registry.links_for_manifest("/work/a/models.yaml").unwrap();
+    let mine = registry.links_for_env(a).unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(
         (mine[0].id, mine[0].model.as_str(), mine[0].kind),
         (new_id, "lora-a2", LinkKind::Copy)
     );
-    assert_eq!(
-        registry
-            .links_for_manifest("/work/b/models.yaml")
-            .unwrap()
-            .len(),
-        1
-    );
-    assert!(registry.links_for_manifest("/nope").unwrap().is_empty());
+    assert_eq!(registry.links_for_env(b).unwrap().len(), 1);
+    assert!(registry.links_for_env(99).unwrap().is_empty());
     assert_eq!(registry.links_for_model("lora-b").unwrap().len(), 1);
     let at = registry
         .link_at(Path::new("/app/loras/a.safetensors"))
@@ -199,10 +218,11 @@ fn links_round_trip_replace_and_filter() {
 fn twenty_thousand_links_in_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(&dir.path().join("r.db")).unwrap();
+    let m = env(&registry, "m");
     let links: Vec<_> = (0..20_000)
         .map(|i| {
             link(
-                "m",
+                m,
                 &format!("model-{}", i % 500),
                 &format!("/app/{i}.safetensors"),
             )
@@ -216,7 +236,7 @@ fn twenty_thousand_links_in_one_batch() {
     assert_eq!(registry.serial().unwrap(), 1);
     assert_eq!(registry.links_for_model("model-7").unwrap().len(), 40);
     let start = Instant::now();
-    assert_eq!(registry.links_for_manifest("m").unwrap().len(), 20_000);
+    assert_eq!(registry.links_for_env(m).unwrap().len(), 20_000);
     registry.delete_links(&ids[..10_000]).unwrap();
     eprintln!("queried and deleted 10000 in {:?}", start.elapsed());
     assert_eq!(registry.links().unwrap().len(), 10_000);
@@ -225,7 +245,7 @@ fn twenty_thousand_links_in_one_batch() {
 }
 
 #[test]
-fn file_index_put_all_clear() {
+fn file_index_put_all_remove() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(&dir.path().join("r.db")).unwrap();
     registry
@@ -249,8 +269,6 @@ fn file_index_put_all_clear() {
     assert_eq!(index["huge"], big);
     registry.index_remove("huge").unwrap();
     assert_eq!(registry.index_all().unwrap().len(), 2);
-    registry.index_clear().unwrap();
-    assert!(registry.index_all().unwrap().is_empty());
 }
 
 #[test]
@@ -259,7 +277,8 @@ fn two_handles_see_each_other() {
     let path = dir.path().join("r.db");
     let a = Registry::open(&path).unwrap();
     let b = Registry::open(&path).unwrap();
-    a.insert_link(&link("m", "x", "/app/x")).unwrap();
+    let m = env(&a, "m");
+    a.insert_link(&link(m, "x", "/app/x")).unwrap();
     assert_eq!(b.links().unwrap().len(), 1);
     assert_eq!(b.serial().unwrap(), 1);
     assert_eq!(a.lineage().unwrap(), b.lineage().unwrap());
@@ -270,14 +289,15 @@ fn in_memory_registry_works_and_touches_no_file() {
     let registry = Registry::open_in_memory().unwrap();
     assert_eq!(registry.serial().unwrap(), 0);
     assert!(registry.links().unwrap().is_empty());
-    registry.insert_link(&link("m", "x", "/app/x")).unwrap();
+    let m = env(&registry, "m");
+    registry.insert_link(&link(m, "x", "/app/x")).unwrap();
     assert_eq!(registry.serial().unwrap(), 1);
 }
 
 #[test]
 fn non_utf8_paths_are_refused() {
     let registry = Registry::open_in_memory().unwrap();
-    let mut bad = link("m", "x", "/app/x");
+    let mut bad = link(env(&registry, "m"), "x", "/app/x");
     bad.target = PathBuf::from(std::ffi::OsStr::from_bytes(b"/app/\xff.bin"));
     let err = registry.insert_link(&bad).unwrap_err();
     assert!(matches!(err, RegistryError::NonUtf8Path { .. }), "{err:?}");
@@ -312,13 +332,14 @@ fn file_stat_lstat_and_stat() {
 #[test]
 fn shared_between_threads() {
     let registry = Registry::open_in_memory().unwrap();
+    let m = env(&registry, "m");
     std::thread::scope(|scope| {
         for t in 0..4 {
             let registry = &registry;
             scope.spawn(move || {
                 for i in 0..50 {
                     registry
-                        .insert_link(&link("m", "x", &format!("/app/{t}/{i}")))
+                        .insert_link(&link(m, "x", &format!("/app/{t}/{i}")))
                         .unwrap();
                 }
             });

@@ -270,13 +270,17 @@ impl Store {
             updated: now,
         };
         let old_entries = old.map(|m| m.entries).unwrap_or_default();
+        let mut meta = meta;
         match self.layout() {
             Layout::Nested => {
+                // Renaming the folder into place moves no file's stamp: take them now.
+                stamp_files(&work.path, &mut meta.files)?;
                 meta.write(&work.path.join(METADATA_FILE))?;
                 self.swap_model_dir(key, work, &old_entries, &meta.entries)?;
             }
             Layout::Flat => {
                 self.swap_flat_entries(key, work, &old_entries, &meta.entries)?;
+                stamp_files(&self.model_dir(key), &mut meta.files)?;
                 meta.write(&self.metadata_path(key))?;
             }
         }
@@ -507,7 +511,16 @@ fn record(path: String, hashes: Hashes) -> FileRecord {
         size: hashes.size,
         sha256: hashes.sha256,
         blake3: hashes.blake3,
+        stamp: None,
     }
+}
+
+/// Records each file's stamp, once it is where it stays (renaming a file moves its ctime).
+fn stamp_files(dir: &Path, files: &mut [FileRecord]) -> Result<(), StoreError> {
+    for file in files {
+        file.stamp = Some(mlib_fs::FileStamp::read(&dir.join(&file.path))?);
+    }
+    Ok(())
 }
 
 fn entry_of(rel_path: &str) -> &str {

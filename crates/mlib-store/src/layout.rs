@@ -159,6 +159,25 @@ pub(crate) fn validate_rel_path(value: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A `/`-separated path relative to the store root, inside it: no empty, `.` or `..` parts,
+/// not absolute, not into mlib's own folder.
+pub(crate) fn validate_store_path(value: &str) -> Result<(), StoreError> {
+    let bad = value.is_empty()
+        || value.starts_with('/')
+        || value.split('/').next() == Some(MLIB_DIR)
+        || value
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == ".." || part.contains('\0'));
+    if bad {
+        return Err(invalid(
+            "store path",
+            value,
+            "it must be relative to the store root, inside it and outside `.mlib`",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn invalid(what: &'static str, value: &str, reason: &'static str) -> StoreError {
     StoreError::InvalidName {
         what,

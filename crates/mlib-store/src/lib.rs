@@ -16,7 +16,9 @@ mod hash;
 mod ingest;
 mod layout;
 mod metadata;
+mod quarantine;
 mod scan;
+mod staging;
 mod util;
 
 pub use error::StoreError;
@@ -24,3 +26,4 @@ pub use hash::{Hashes, MultiHasher, copy_hashing, hash_file};
 pub use ingest::{Expected, StagedFile};
 pub use layout::{Layout, ModelKey, Store};
 pub use metadata::{FileRecord, Metadata};
+pub use staging::Cleaned;

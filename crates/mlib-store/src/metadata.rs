@@ -37,6 +37,12 @@ pub struct FileRecord {
     pub size: u64,
     pub sha256: String,
     pub blake3: String,
+    /// The file's stamp (inode, size, mtime, ctime) right after mlib wrote and hashed it: a
+    /// file that still has it holds these hashes, so a registry that has never seen this
+    /// store (another user's, a fresh pod's) can trust it without hashing. Any later change,
+    /// even a new hard link, moves the stamp; then the file is hashed before it is trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<mlib_fs::FileStamp>,
 }
 
 impl Metadata {

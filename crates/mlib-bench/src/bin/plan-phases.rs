@@ -86,9 +86,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let t = Instant::now();
     let remote = HashMap::new();
+    let env = mlib_plan::EnvIdentity::of(&manifest, &manifest_id, None);
     let input = PlanInput {
         manifest: &manifest,
-        manifest_id: &manifest_id,
+        env: &env,
         store: &store,
         registry: &registry,
         remote: &remote,

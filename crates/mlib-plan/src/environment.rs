@@ -1,0 +1,163 @@
+//! Which environment a plan is for, and which recorded links are its own.
+//!
+//! A link belongs to an environment, never to a manifest file: one template manifest
+//! (`root: /srv/${WS_USER}/ComfyUI`) applied for twenty users is twenty environments, and
+//! applying one never unlinks another's links. An environment is identified by
+//!
+//! - its name, when the manifest says `environment: NAME` (or `--env NAME`): the user says
+//!   which environment this is, wherever the manifest lives; or else
+//! - the manifest's canonical path, the store, and the values of the variables the store and
+//!   the app roots expand (`${WS_USER}`, `~` = `HOME`). Editing a root in the manifest keeps
+//!   the environment (its links move with the edit); the same manifest expanded with other
+//!   values is another environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mlib_manifest::Manifest;
+use mlib_registry::{Environment, LinkRecord, NewEnvironment, Registry, legacy_key};
+use sha2::{Digest, Sha256};
+
+use crate::error::PlanError;
+use crate::paths;
+
+/// The environment a plan or apply is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvIdentity {
+    /// `name:{NAME}` or `auto:{digest}`: what the registry knows it by.
+    pub key: String,
+    pub name: Option<String>,
+    /// The manifest's canonical path.
+    pub manifest: String,
+    /// App name → root, physical.
+    pub apps: BTreeMap<String, PathBuf>,
+}
+
+impl EnvIdentity {
+    /// The environment of `manifest` (read from `manifest_id`, its canonical path); `name`
+    /// overrides the manifest's `environment:`.
+    pub fn of(manifest: &Manifest, manifest_id: &str, name: Option<&str>) -> EnvIdentity {
+        let name = name
+            .map(str::to_owned)
+            .or_else(|| manifest.environment.clone());
+        let key = match &name {
+            Some(name) => format!("name:{name}"),
+            None => {
+                let mut digest = Sha256::new();
+                digest.update(manifest_id.as_bytes());
+                digest.update([0]);
+                digest.update(manifest.store.as_os_str().as_encoded_bytes());
+                for (var, value) in &manifest.identity_vars {
+                    digest.update([0]);
+                    digest.update(var.as_bytes());
+                    digest.update([b'=']);
+                    if let Some(value) = value {
+                        digest.update([1]);
+                        digest.update(value.as_bytes());
+                    }
+                }
+                format!("auto:{}", &hex::encode(digest.finalize())[..32])
+            }
+        };
+        let apps = manifest
+            .apps
+            .values()
+            .map(|app| {
+                let root = paths::physical(&app.root).unwrap_or_else(|_| app.root.clone());
+                (app.name.clone(), root)
+            })
+            .collect();
+        EnvIdentity {
+            key,
+            name,
+            manifest: manifest_id.to_owned(),
+            apps,
+        }
+    }
+
+    /// What the registry records when it is applied.
+    pub fn to_record(&self) -> NewEnvironment {
+        NewEnvironment {
+            key: self.key.clone(),
+            name: self.name.clone(),
+            manifest: self.manifest.clone(),
+            apps: self
+                .apps
+                .iter()
+                .map(|(app, root)| (app.clone(), root.to_string_lossy().into_owned()))
+                .collect(),
+        }
+    }
+
+    /// Whether `target` lies in one of this environment's app trees.
+    fn holds(&self, target: &Path) -> bool {
+        self.apps.values().any(|root| target.starts_with(root))
+    }
+}
+
+/// Which recorded links an environment owns: its own, and the links an mlib older than
+/// environments recorded for the same manifest inside this environment's app trees (which
+/// apply claims for it).
+#[derive(Debug, Clone, Default)]
+pub struct Ownership {
+    env: Option<i64>,
+    legacy: Option<i64>,
+    identity: Option<EnvIdentity>,
+    /// Every environment of the registry, for naming the owner of a link in the way.
+    labels: BTreeMap<i64, String>,
+}
+
+impl Ownership {
+    pub fn resolve(registry: &Registry, identity: &EnvIdentity) -> Result<Ownership, PlanError> {
+        let envs = registry.environments()?;
+        let legacy = legacy_key(&identity.manifest);
+        Ok(Ownership {
+            env: envs.iter().find(|e| e.key == identity.key).map(|e| e.id),
+            legacy: envs.iter().find(|e| e.key == legacy).map(|e| e.id),
+            identity: Some(identity.clone()),
+            labels: envs.iter().map(|e| (e.id, label(e))).collect(),
+        })
+    }
+
+    /// The environment's id, once it was ever applied.
+    pub fn env(&self) -> Option<i64> {
+        self.env
+    }
+
+    pub fn owns(&self, record: &LinkRecord) -> bool {
+        Some(record.env) == self.env || self.claims(record)
+    }
+
+    /// A legacy link this environment takes over on its next apply.
+    pub fn claims(&self, record: &LinkRecord) -> bool {
+        Some(record.env) == self.legacy
+            && self
+                .identity
+                .as_ref()
+                .is_some_and(|id| id.holds(&record.target))
+    }
+
+    /// How to name the environment that owns `record`, for people.
+    pub fn owner_label(&self, record: &LinkRecord) -> String {
+        self.labels
+            .get(&record.env)
+            .cloned()
+            .unwrap_or_else(|| format!("environment {}", record.env))
+    }
+}
+
+/// An environment for people: `NAME`, or `the manifest PATH (apps at ROOT, ...)`.
+pub fn label(env: &Environment) -> String {
+    if let Some(name) = &env.name {
+        return format!("environment `{name}`");
+    }
+    if env.is_legacy() || env.apps.is_empty() {
+        return format!("the manifest {}", env.manifest);
+    }
+    let roots: Vec<&str> = env.apps.values().map(String::as_str).collect();
+    format!(
+        "the manifest {} (apps at {})",
+        env.manifest,
+        roots.join(", ")
+    )
+}

@@ -1,0 +1,159 @@
+//! The links mlib made, each owned by one environment.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Row, params};
+
+use crate::db::{bump_serial, now, sqlite, utf8};
+use crate::types::{FileStat, LinkKind, LinkRecord, NewLink};
+use crate::{Registry, RegistryError};
+
+const LINK_COLUMNS: &str =
+    "id, env, model, app, target, source, kind, external, dev, ino, mtime_ns, size, created_at";
+
+impl Registry {
+    /// Every recorded link, oldest first.
+    pub fn links(&self) -> Result<Vec<LinkRecord>, RegistryError> {
+        self.query_links("1 = 1", rusqlite::params![])
+    }
+
+    /// The links one environment made.
+    pub fn links_for_env(&self, env: i64) -> Result<Vec<LinkRecord>, RegistryError> {
+        self.query_links("env = ?1", params![env])
+    }
+
+    /// The links to one model, whatever environment made them.
+    pub fn links_for_model(&self, model: &str) -> Result<Vec<LinkRecord>, RegistryError> {
+        self.query_links("model = ?1", params![model])
+    }
+
+    /// The link recorded at `target`, if any.
+    pub fn link_at(&self, target: &Path) -> Result<Option<LinkRecord>, RegistryError> {
+        let target = utf8(target)?;
+        Ok(self.query_links("target = ?1", params![target])?.pop())
+    }
+
+    fn query_links(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<LinkRecord>, RegistryError> {
+        let err = sqlite(self.path());
+        let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE {filter} ORDER BY id");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql).map_err(&err)?;
+        let rows = stmt.query_map(args, link_from_row).map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Records a link, replacing any record with the same target; returns its id.
+    pub fn insert_link(&self, link: &NewLink) -> Result<i64, RegistryError> {
+        Ok(self.insert_links(std::slice::from_ref(link))?[0])
+    }
+
+    /// Records many links in one transaction (one serial bump); returns their ids in order.
+    /// Each target's journal entry ([`Registry::journal_links`]) goes in the same transaction:
+    /// the link is then recorded, not pending.
+    pub fn insert_links(&self, links: &[NewLink]) -> Result<Vec<i64>, RegistryError> {
+        let err = sqlite(self.path());
+        let created_at = now();
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(&err)?;
+        let mut ids = Vec::with_capacity(links.len());
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM links WHERE target = ?1")
+                .map_err(&err)?;
+            let mut unjournal = tx
+                .prepare_cached("DELETE FROM pending WHERE target = ?1")
+                .map_err(&err)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO links (env, model, app, target, source, kind, external,
+                         dev, ino, mtime_ns, size, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(&err)?;
+            for link in links {
+                let target = utf8(&link.target)?;
+                delete.execute([target]).map_err(&err)?;
+                unjournal.execute([target]).map_err(&err)?;
+                insert
+                    .execute(params![
+                        link.env,
+                        link.model,
+                        link.app,
+                        target,
+                        utf8(&link.source)?,
+                        link.kind.as_str(),
+                        link.external,
+                        link.stat.dev as i64,
+                        link.stat.ino as i64,
+                        link.stat.mtime_ns,
+                        link.stat.size as i64,
+                        created_at,
+                    ])
+                    .map_err(&err)?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        if !links.is_empty() {
+            bump_serial(&tx).map_err(&err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(ids)
+    }
+
+    /// Forgets a link record (a missing id is not an error).
+    pub fn delete_link(&self, id: i64) -> Result<(), RegistryError> {
+        self.delete_links(&[id])
+    }
+
+    /// Forgets many link records in one transaction (one serial bump if any existed).
+    pub fn delete_links(&self, ids: &[i64]) -> Result<(), RegistryError> {
+        let err = sqlite(self.path());
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(&err)?;
+        let mut deleted = 0;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM links WHERE id = ?1")
+                .map_err(&err)?;
+            for id in ids {
+                deleted += delete.execute([id]).map_err(&err)?;
+            }
+        }
+        if deleted > 0 {
+            bump_serial(&tx).map_err(&err)?;
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+fn link_from_row(row: &Row) -> rusqlite::Result<LinkRecord> {
+    let kind: String = row.get(6)?;
+    let kind = LinkKind::parse(&kind).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            6,
+            rusqlite::types::Type::Text,
+            format!("unknown link kind {kind:?}").into(),
+        )
+    })?;
+    Ok(LinkRecord {
+        id: row.get(0)?,
+        env: row.get(1)?,
+        model: row.get(2)?,
+        app: row.get(3)?,
+        target: PathBuf::from(row.get::<_, String>(4)?),
+        source: PathBuf::from(row.get::<_, String>(5)?),
+        kind,
+        external: row.get(7)?,
+        stat: FileStat {
+            dev: row.get::<_, i64>(8)? as u64,
+            ino: row.get::<_, i64>(9)? as u64,
+            mtime_ns: row.get(10)?,
+            size: row.get::<_, i64>(11)? as u64,
+        },
+        created_at: row.get(12)?,
+    })
+}

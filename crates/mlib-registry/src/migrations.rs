@@ -1,0 +1,92 @@
+//! Schema migrations; entry `i` upgrades `user_version` `i` to `i + 1`.
+//! Never edit one that has shipped: append a new one.
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    "CREATE TABLE meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        lineage TEXT NOT NULL,
+        serial INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE links (
+        id INTEGER PRIMARY KEY,
+        manifest TEXT NOT NULL,
+        model TEXT NOT NULL,
+        app TEXT NOT NULL,
+        target TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('symlink', 'hardlink', 'copy')),
+        external INTEGER NOT NULL DEFAULT 0 CHECK (external IN (0, 1)),
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX links_manifest ON links (manifest);
+    CREATE INDEX links_model ON links (model);
+    CREATE TABLE file_index (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        blake3 TEXT NOT NULL
+    ) WITHOUT ROWID;",
+    // 2: links belong to environments, not manifests; the index keeps ctime; a journal of
+    // links being made and of applies in progress, for recovery after a kill.
+    //
+    // Each manifest that had links becomes a `legacy:{manifest}` environment; the first apply
+    // of that manifest claims the legacy links that lie in its own app folders.
+    "CREATE TABLE environments (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        name TEXT,
+        manifest TEXT NOT NULL,
+        apps TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        applied_at TEXT
+    );
+    INSERT INTO environments (key, manifest, created_at)
+        SELECT 'legacy:' || manifest, manifest, MIN(created_at) FROM links GROUP BY manifest;
+    CREATE TABLE links_v2 (
+        id INTEGER PRIMARY KEY,
+        env INTEGER NOT NULL REFERENCES environments (id),
+        model TEXT NOT NULL,
+        app TEXT NOT NULL,
+        target TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('symlink', 'hardlink', 'copy')),
+        external INTEGER NOT NULL DEFAULT 0 CHECK (external IN (0, 1)),
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO links_v2
+        SELECT l.id, e.id, l.model, l.app, l.target, l.source, l.kind, l.external, l.dev, l.ino,
+               l.mtime_ns, l.size, l.created_at
+        FROM links l JOIN environments e ON e.key = 'legacy:' || l.manifest;
+    DROP TABLE links;
+    ALTER TABLE links_v2 RENAME TO links;
+    CREATE INDEX links_env ON links (env);
+    CREATE INDEX links_model ON links (model);
+    -- NULL: indexed before ctime was recorded (trusted on size, mtime and inode).
+    ALTER TABLE file_index ADD COLUMN ctime_ns INTEGER;
+    -- The store this registry describes (physical path), once known.
+    ALTER TABLE meta ADD COLUMN store TEXT;
+    CREATE TABLE pending (
+        target TEXT PRIMARY KEY,
+        env INTEGER NOT NULL REFERENCES environments (id) ON DELETE CASCADE,
+        pid INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        since TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE runs (
+        env INTEGER PRIMARY KEY REFERENCES environments (id) ON DELETE CASCADE,
+        pid INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        since TEXT NOT NULL
+    );",
+];

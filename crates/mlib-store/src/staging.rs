@@ -1,0 +1,160 @@
+//! Cleaning up after a killed writer: what a kill leaves in the staging folder.
+//!
+//! Everything mlib stages is under a temporary name naming its writer (`mlib_fs::temp`), so
+//! what belongs to a process that is gone is known by its name alone. Three kinds:
+//!
+//! - work folders (`.ingest…`, `.commit…`, `.remove…`): half-built models, removed;
+//! - the previous version of a model being replaced (`.old…`): removed too, except files a
+//!   person had put into the model's folder (mlib carries them over to the new version, and
+//!   a kill may come first): those are kept in the quarantine, never deleted;
+//! - download files (`{key}.part`, `.part.json`, `.done`): not temporary names at all, kept,
+//!   since the next apply resumes them.
+
+use std::path::{Path, PathBuf};
+
+use mlib_fs::temp::{self, TempName};
+
+use crate::layout::{FLAT_META_DIR, METADATA_FILE, Store};
+use crate::metadata::Metadata;
+use crate::{StoreError, util};
+
+/// What [`Store::clean_staging`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    /// Removed: staged work of processes that are gone.
+    pub removed: Vec<PathBuf>,
+    /// Kept in the quarantine: files a person had added to a model folder being replaced.
+    pub kept: Vec<PathBuf>,
+}
+
+impl Store {
+    /// Removes what killed writers left in the staging folder (see the module docs).
+    pub fn clean_staging(&self) -> Result<Cleaned, StoreError> {
+        let staging = self.mlib_dir().join("tmp");
+        let mut cleaned = Cleaned::default();
+        let entries = match fs_err::read_dir(&staging) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cleaned),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = TempName::parse(&entry.file_name()) else {
+                continue;
+            };
+            if !name.is_stale() {
+                continue;
+            }
+            let path = entry.path();
+            if name.name == "old" {
+                self.keep_added_files(&path, &mut cleaned)?;
+            }
+            temp::remove_tree(&path)?;
+            cleaned.removed.push(path);
+        }
+        Ok(cleaned)
+    }
+
+    /// Temporary files a killed writer left in the flat layout's metadata folders.
+    pub fn clean_flat_metadata(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut removed = Vec::new();
+        let types = match fs_err::read_dir(self.root()) {
+            Ok(types) => types,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in types {
+            let dir = entry?.path().join(FLAT_META_DIR);
+            removed.extend(temp::remove_stale(&dir)?);
+        }
+        Ok(removed)
+    }
+
+    /// Moves what a person added to a model folder that was being replaced into the
+    /// quarantine; mlib's own files (its entries and metadata) are left to be removed.
+    fn keep_added_files(&self, old: &Path, cleaned: &mut Cleaned) -> Result<(), StoreError> {
+        let meta = Metadata::read(&old.join(METADATA_FILE)).ok();
+        let ours = |name: &str| {
+            name == METADATA_FILE
+                || meta
+                    .as_ref()
+                    .is_some_and(|m| m.entries.iter().any(|e| e == name))
+        };
+        let mut added = Vec::new();
+        for item in fs_err::read_dir(old)? {
+            let name = item?.file_name();
+            // Without a readable metadata.json nothing can be told apart: keep it all.
+            if meta.is_none() || !name.to_str().is_some_and(ours) {
+                added.push(name);
+            }
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        let model = meta.map_or_else(|| "unknown".to_owned(), |m| m.name);
+        let dir = self.quarantine_dir().join(format!(
+            "{}-{model}-kept",
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+        ));
+        fs_err::create_dir_all(&dir)?;
+        for name in added {
+            let to = dir.join(&name);
+            fs_err::rename(old.join(&name), &to)?;
+            cleaned.kept.push(to);
+        }
+        util::sync_dir(&dir)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Layout;
+
+    fn dead_writer_tag() -> String {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        format!("{}{pid}-1-0", temp::TAG)
+    }
+
+    #[test]
+    fn removes_dead_work_keeps_downloads_live_work_and_added_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().to_path_buf(), Layout::Nested);
+        let staging = store.mlib_dir().join("tmp");
+        let tag = dead_writer_tag();
+        let dead_ingest = staging.join(format!(".ingest{tag}"));
+        std::fs::create_dir_all(dead_ingest.join("x")).unwrap();
+        std::fs::write(dead_ingest.join("x/f.part"), b"half").unwrap();
+        let live = temp::path_for(&staging, "ingest");
+        std::fs::create_dir_all(&live).unwrap();
+        std::fs::write(staging.join("abc.part"), b"resumable").unwrap();
+        std::fs::write(staging.join("abc.part.json"), b"{}").unwrap();
+        // The previous version of a model, with a preview someone added.
+        let old = staging.join(format!(".old{tag}"));
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("m.safetensors"), b"weights").unwrap();
+        std::fs::write(old.join("preview.png"), b"png").unwrap();
+        std::fs::write(
+            old.join("metadata.json"),
+            r#"{"name":"m","type":"loras","source":"x","entries":["m.safetensors"],"files":[],"added":"2026-01-01T00:00:00Z","updated":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+
+        let cleaned = store.clean_staging().unwrap();
+        let mut removed = cleaned.removed.clone();
+        removed.sort();
+        let mut expected = vec![dead_ingest, old];
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert_eq!(cleaned.kept.len(), 1);
+        assert_eq!(std::fs::read(&cleaned.kept[0]).unwrap(), b"png");
+        assert!(cleaned.kept[0].starts_with(store.quarantine_dir()));
+        assert!(live.exists());
+        assert!(staging.join("abc.part").exists());
+        assert!(staging.join("abc.part.json").exists());
+        assert_eq!(store.clean_staging().unwrap(), Cleaned::default());
+    }
+}
