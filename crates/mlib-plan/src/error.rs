@@ -21,6 +21,11 @@ pub enum PlanError {
     IoPlain(io::Error),
     #[error("{} is not a usable plan file: {reason}", path.display())]
     BadPlanFile { path: PathBuf, reason: String },
+    #[error("cannot save the plan to {}: {}", path.display(), refusal.describe(path))]
+    Destination {
+        path: PathBuf,
+        refusal: crate::destination::Refusal,
+    },
     #[error(
         "{} was modified after `mlib plan` saved it (checksum mismatch): make a new plan with `mlib plan -o FILE`",
         path.display()

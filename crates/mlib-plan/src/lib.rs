@@ -8,6 +8,7 @@
 pub mod action;
 pub mod apply;
 pub mod desired;
+mod destination;
 mod error;
 pub mod link;
 mod observed;
@@ -19,6 +20,7 @@ mod stat;
 
 pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
+pub use destination::{PlanDestination, Refusal};
 pub use error::PlanError;
 pub use observed::{Observed, SourceStats};
 pub use planner::{PlanInput, PlanOptions, plan, plan_observed};

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::action::{Action, Bookkeeping, Drift, Summary};
+use crate::destination::PlanDestination;
 use crate::error::PlanError;
 
 /// The saved plan's format. 2: a `checksum` of the content ([`checksum`]).
@@ -106,10 +107,12 @@ impl Plan {
         Ok(json + "\n")
     }
 
-    /// Writes [`Plan::to_saved_json`] to `path` atomically (a reader sees the old file or the
-    /// new one).
-    pub fn save(&self, path: &Path) -> Result<(), PlanError> {
+    /// Writes [`Plan::to_saved_json`] to `path` as a new regular file, atomically (a reader
+    /// sees the old file or the new one), if `destination` allows replacing what is there
+    /// ([`PlanDestination::check`], checked again here, just before writing).
+    pub fn save(&self, path: &Path, destination: &PlanDestination<'_>) -> Result<(), PlanError> {
         let json = self.to_saved_json()?;
+        destination.check(path)?;
         mlib_fs::write_atomic(path, json.as_bytes()).map_err(PlanError::io_plain)
     }
 
