@@ -212,9 +212,23 @@ pub struct PlanArgs {
     #[arg(long, env = "MLIB_DETAILED_EXITCODE")]
     pub detailed_exitcode: bool,
 
-    /// Save the plan to FILE; `mlib apply FILE` applies exactly it, or refuses if anything changed.
+    /// Save the plan to FILE (`-`: print it on stdout); `mlib apply FILE` applies exactly it,
+    /// or refuses if anything changed.
+    ///
+    /// FILE is written atomically, as a new regular file. It may replace a plan saved before,
+    /// but never the manifest, its lock file, a symlink, a directory or any other file that is
+    /// not a regular file; another existing file that is not empty only with --force. `-o -` prints the plan's
+    /// JSON on stdout (the human plan stays on stderr), so it cannot go with --json; a file
+    /// named `-` is `-o ./-`.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Let -o replace an existing file that is not a saved plan (still never the manifest,
+    /// its lock file, a symlink or a non-regular file).
+    // No MLIB_FORCE: like -o (and force-unlock's --force) it is about one run's target, and
+    // an environment variable set once would silently apply to every later -o.
+    #[arg(long, requires = "out")]
+    pub force: bool,
 
     #[command(flatten)]
     pub adopt: AdoptArg,

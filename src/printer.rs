@@ -81,6 +81,14 @@ impl Printer {
         }
     }
 
+    /// Data asked for on stdout (`mlib plan -o -`), whatever --quiet says. Unlike an event,
+    /// it is the command's result: failing to write it is an error.
+    pub fn data(&self, text: &str) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()
+    }
+
     /// One JSON event on stdout (newline-delimited).
     pub fn event(&self, value: Value) {
         let mut out = std::io::stdout().lock();

@@ -1,6 +1,10 @@
 //! `mlib plan`: what apply would do, changing nothing.
 
-use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use mlib_manifest::Manifest;
+use mlib_plan::{Plan, PlanDestination, PlanError};
 
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::context::Context;
@@ -9,8 +13,37 @@ use crate::prefetch::Purpose;
 use crate::printer::Printer;
 use crate::render::{self, Targets};
 
+/// Where `-o` sends the plan.
+enum Output<'a> {
+    Stdout,
+    File(&'a Path),
+}
+
 pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<Status> {
+    let output = args
+        .out
+        .as_deref()
+        .map(|out| match out.as_os_str().as_encoded_bytes() {
+            b"-" => Output::Stdout,
+            _ => Output::File(out),
+        });
+    if printer.json && matches!(output, Some(Output::Stdout)) {
+        bail!(
+            "--json and -o - would both write to stdout: save the plan to a file with -o FILE, \
+             or drop --json to get only the plan's JSON on stdout"
+        );
+    }
     let (ctx, prefetched) = Context::load_prefetching(global, printer, Some(Purpose::Plan))?;
+    let lock_files = lock_files(&ctx.manifest);
+    let destination = PlanDestination {
+        manifest: &ctx.manifest.path,
+        lock_files: &lock_files,
+        force: args.force,
+    };
+    // Before planning (which may take a while, and the network): a refusal costs nothing.
+    if let Some(Output::File(path)) = output {
+        destination.check(path)?;
+    }
     let (registry, existed, observed) = match prefetched {
         Some(p) => {
             ctx.bind(&p.registry)?;
@@ -41,14 +74,24 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<St
             &plan,
         );
     }
-    if let Some(out) = &args.out {
-        plan.save(out)
-            .with_context(|| format!("cannot save the plan to {}", out.display()))?;
-        printer.info(format!(
-            "\nSaved the plan to {}. Apply exactly it with `mlib apply {}`.",
-            out.display(),
-            out.display()
-        ));
+    match output {
+        Some(Output::File(path)) => {
+            save(&plan, path, &destination)?;
+            printer.info(format!(
+                "\nSaved the plan to {}. Apply exactly it with `mlib apply {}`.",
+                path.display(),
+                path.display()
+            ));
+        }
+        Some(Output::Stdout) => {
+            printer
+                .data(&plan.to_saved_json()?)
+                .context("cannot write the plan to stdout")?;
+            printer.info(
+                "\nWrote the plan to stdout. Save it to a file to apply it with `mlib apply FILE`.",
+            );
+        }
+        None => {}
     }
     // A conflict means the apps do not match the manifest either: CI should notice.
     let pending = plan.has_changes() || plan.summary.conflict > 0;
@@ -57,4 +100,27 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<St
     } else {
         Status::Success
     })
+}
+
+/// Saves `plan` to `path`; a refusal already names the path, any other error is given it.
+fn save(plan: &Plan, path: &Path, destination: &PlanDestination<'_>) -> Result<()> {
+    match plan.save(path, destination) {
+        Ok(()) => Ok(()),
+        Err(err @ PlanError::Destination { .. }) => Err(err.into()),
+        Err(err) => Err(err).with_context(|| format!("cannot save the plan to {}", path.display())),
+    }
+}
+
+/// The manifest's lock files, which a saved plan must never replace, whether they exist yet
+/// or not: the manifest's path with its extension replaced by `.lock` (`models.lock`,
+/// `small.lock`). This is what `Manifest::lock_path()` will return once it lands: use it here
+/// then. Until then mlib reads and writes `models.lock` next to any manifest
+/// (`remote::lock_path`), so that one is protected too.
+fn lock_files(manifest: &Manifest) -> Vec<PathBuf> {
+    let mut locks = vec![manifest.path.with_extension("lock")];
+    let current = crate::remote::lock_path(manifest);
+    if !locks.contains(&current) {
+        locks.push(current);
+    }
+    locks
 }

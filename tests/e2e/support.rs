@@ -47,6 +47,16 @@ impl Run {
         self
     }
 
+    /// Asserts that one line of stderr is exactly `line`.
+    #[track_caller]
+    pub fn stderr_line(&self, line: &str) -> &Run {
+        assert!(
+            self.stderr.lines().any(|l| l == line),
+            "stderr has no line {line:?}\n{self}"
+        );
+        self
+    }
+
     /// The JSON events printed on stdout.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.stdout

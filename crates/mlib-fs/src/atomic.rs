@@ -39,11 +39,17 @@ impl AtomicFile {
 
     /// fsync the file, rename it over the destination, fsync the folder: after this returns,
     /// the new content is what a reader and a reboot see.
+    /// If the rename fails (the destination is a folder, or its name ends in `/`...), the
+    /// temporary file is removed and the destination left as it was.
     pub fn commit(mut self) -> io::Result<()> {
-        let file = self.file.take().expect("committed once");
-        file.sync_all()?;
+        // On an error before the rename, dropping `self` removes the temporary file.
+        self.file().sync_all()?;
+        let file = self.file.take();
         drop(file);
-        fs_err::rename(&self.temp, &self.dest)?;
+        if let Err(err) = fs_err::rename(&self.temp, &self.dest) {
+            let _ = std::fs::remove_file(&self.temp);
+            return Err(err);
+        }
         sync_dir(parent_dir(&self.dest))
     }
 }
@@ -102,6 +108,21 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("models.lock")]);
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("folder");
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("kept"), b"x").unwrap();
+        assert!(write_atomic(&dest, b"plan").is_err());
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("folder")]);
+        assert!(dest.join("kept").exists());
     }
 
     #[test]

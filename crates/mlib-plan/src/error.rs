@@ -21,6 +21,19 @@ pub enum PlanError {
     IoPlain(io::Error),
     #[error("{} is not a usable plan file: {reason}", path.display())]
     BadPlanFile { path: PathBuf, reason: String },
+    #[error("cannot save the plan to {}: {}", path.display(), refusal.describe(path))]
+    Destination {
+        path: PathBuf,
+        refusal: crate::destination::Refusal,
+    },
+    #[error(
+        "{} was modified after `mlib plan` saved it (checksum mismatch): make a new plan with `mlib plan -o FILE`",
+        path.display()
+    )]
+    ModifiedPlan { path: PathBuf },
+    /// A path in the plan that JSON cannot hold (not UTF-8).
+    #[error("cannot write the plan as JSON: {0}")]
+    Serialize(serde_json::Error),
     #[error("Saved plan is stale: {why}. Run `mlib plan -o FILE` again and review it.")]
     StalePlan { why: String },
 }

@@ -9,6 +9,7 @@ pub mod action;
 pub mod apply;
 mod compare;
 pub mod desired;
+mod destination;
 pub mod environment;
 mod error;
 pub mod integrity;
@@ -23,6 +24,7 @@ mod stat;
 
 pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary, Verified};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
+pub use destination::{PlanDestination, Refusal};
 pub use environment::{EnvIdentity, Ownership};
 pub use error::PlanError;
 pub use observed::{Observed, SourceStats};

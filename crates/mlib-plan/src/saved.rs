@@ -4,6 +4,10 @@
 //! since. Like Terraform's state lineage + serial, the registry carries a random lineage and
 //! a serial bumped by every link change; together with the digests of the manifest and the
 //! lock they identify the exact inputs of the plan.
+//!
+//! A saved plan also carries a checksum of its own content, so a plan edited by hand (one
+//! action's target changed, say) is refused as modified rather than applied or reported as
+//! stale. It guards against edits, not against an attacker: anyone can recompute it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,11 +15,18 @@ use std::path::{Path, PathBuf};
 use mlib_manifest::lock::LockedModel;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::action::{Action, Bookkeeping, Drift, Summary};
+use crate::destination::PlanDestination;
 use crate::error::PlanError;
 
-pub const FORMAT: u32 = 1;
+/// The saved plan's format. 2: a `checksum` of the content ([`checksum`]).
+pub const FORMAT: u32 = 2;
+
+/// The field of a saved plan that holds [`checksum`] of the rest.
+const CHECKSUM: &str = "checksum";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -75,27 +86,78 @@ impl Plan {
         self.drift.sort_by(|a, b| a.target.cmp(&b.target));
     }
 
-    pub fn save(&self, path: &Path) -> Result<(), PlanError> {
-        let json = serde_json::to_string_pretty(self).expect("plans serialize");
-        mlib_fs::write_atomic(path, (json + "\n").as_bytes()).map_err(PlanError::io_plain)
+    /// The plan as `mlib plan -o FILE` saves it: pretty JSON with a `checksum` of the rest of
+    /// its content, right after `format`, and a final newline.
+    pub fn to_saved_json(&self) -> Result<String, PlanError> {
+        let fields = match serde_json::to_value(self).map_err(PlanError::Serialize)? {
+            Value::Object(fields) => fields,
+            _ => {
+                let err = serde::ser::Error::custom("a plan serializes to a JSON object");
+                return Err(PlanError::Serialize(err));
+            }
+        };
+        let sum = checksum(&fields).map_err(PlanError::Serialize)?;
+        let mut saved = Map::with_capacity(fields.len() + 1);
+        for (key, value) in fields {
+            let after_format = key == "format";
+            saved.insert(key, value);
+            if after_format {
+                saved.insert(CHECKSUM.into(), Value::String(sum.clone()));
+            }
+        }
+        let json = serde_json::to_string_pretty(&saved).map_err(PlanError::Serialize)?;
+        Ok(json + "\n")
     }
 
+    /// Writes [`Plan::to_saved_json`] to `path` as a new regular file, atomically (a reader
+    /// sees the old file or the new one), if `destination` allows replacing what is there
+    /// ([`PlanDestination::check`], checked again here, just before writing).
+    pub fn save(&self, path: &Path, destination: &PlanDestination<'_>) -> Result<(), PlanError> {
+        let json = self.to_saved_json()?;
+        destination.check(path)?;
+        mlib_fs::write_atomic(path, json.as_bytes()).map_err(PlanError::io_plain)
+    }
+
+    /// Reads a plan saved by [`Plan::save`], refusing one of another format or one whose
+    /// content no longer matches its checksum (edited by hand).
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
         let text = fs_err::read_to_string(path).map_err(PlanError::io_plain)?;
-        let plan: Plan = serde_json::from_str(&text).map_err(|err| PlanError::BadPlanFile {
+        Plan::from_saved_json(&text, path)
+    }
+
+    /// [`Plan::load`] of `text`, the contents of `path`.
+    pub fn from_saved_json(text: &str, path: &Path) -> Result<Plan, PlanError> {
+        let bad = |reason: String| PlanError::BadPlanFile {
             path: path.to_path_buf(),
-            reason: err.to_string(),
-        })?;
-        if plan.format != FORMAT {
-            return Err(PlanError::BadPlanFile {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "format {} is not supported (this mlib writes {FORMAT})",
-                    plan.format
-                ),
-            });
+            reason,
+        };
+        let value: Value = serde_json::from_str(text).map_err(|err| bad(err.to_string()))?;
+        let Value::Object(mut fields) = value else {
+            return Err(bad("it is not a JSON object".into()));
+        };
+        // The format first: an older plan has no checksum, and its format says why.
+        if let Some(format) = fields.get("format").and_then(Value::as_u64)
+            && format != u64::from(FORMAT)
+        {
+            return Err(bad(format!(
+                "format {format} is not supported (this mlib writes {FORMAT}): make a new plan \
+                 with `mlib plan -o FILE`"
+            )));
         }
-        Ok(plan)
+        let recorded = fields.remove(CHECKSUM);
+        if fields.contains_key("format") {
+            let actual = checksum(&fields).map_err(|err| bad(err.to_string()))?;
+            let matches = recorded
+                .as_ref()
+                .and_then(Value::as_str)
+                .is_some_and(|recorded| recorded == actual);
+            if !matches {
+                return Err(PlanError::ModifiedPlan {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+        serde_json::from_value(Value::Object(fields)).map_err(|err| bad(err.to_string()))
     }
 
     /// Refuses a saved plan whose inputs changed: `fresh` is the plan computed now.
@@ -137,5 +199,208 @@ impl Plan {
             return stale("the files on disk changed since the plan was made".into());
         }
         Ok(())
+    }
+}
+
+/// sha256 (lowercase hex) of a saved plan's fields (without the checksum), as canonical JSON:
+/// compact, object keys sorted by their bytes, strings escaped as `serde_json` escapes them.
+/// So re-indenting a plan or reordering its keys is not a modification; changing, adding or
+/// removing a value is.
+fn checksum(fields: &Map<String, Value>) -> Result<String, serde_json::Error> {
+    let mut bytes = Vec::new();
+    write_object(fields, &mut bytes)?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+fn write_object(fields: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    let mut entries: Vec<(&String, &Value)> = fields.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key)?;
+        out.push(b':');
+        write_value(value, out)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    match value {
+        Value::Object(fields) => write_object(fields, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out)?;
+            }
+            out.push(b']');
+            Ok(())
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::{Fetch, FetchReason, Link, LinkHow};
+
+    fn plan() -> Plan {
+        let actions = vec![
+            Action::Fetch(Fetch {
+                model: "sdxl-base".into(),
+                source: "./files/sdxl.safetensors".into(),
+                reason: FetchReason::Missing,
+                bytes: Some(560),
+                quarantine: Vec::new(),
+            }),
+            Action::Link(Link {
+                model: "sdxl-base".into(),
+                app: "comfyui".into(),
+                target: "/apps/ComfyUI/models/checkpoints/sdxl.safetensors".into(),
+                source: "/store/checkpoints/sdxl/sdxl-base/sdxl.safetensors".into(),
+                how: LinkHow::RelativeSymlink,
+                replaces: None,
+                moved_from: None,
+                heal: false,
+            }),
+        ];
+        Plan {
+            format: FORMAT,
+            manifest: "/work/models.yaml".into(),
+            environment: "auto:0123".into(),
+            manifest_digest: "ab".repeat(32),
+            lock_digest: None,
+            registry_lineage: "lineage".into(),
+            registry_serial: 7,
+            adopt: false,
+            drift: Vec::new(),
+            summary: Summary::of(&actions),
+            actions,
+            bookkeeping: Vec::new(),
+            warnings: vec!["a warning with \"quotes\" and é".into()],
+            resolved: BTreeMap::new(),
+        }
+    }
+
+    fn load(text: &str) -> Result<Plan, PlanError> {
+        Plan::from_saved_json(text, Path::new("plan.json"))
+    }
+
+    fn fields(text: &str) -> Map<String, Value> {
+        match serde_json::from_str(text).unwrap() {
+            Value::Object(fields) => fields,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_loads_as_the_same_plan() {
+        let json = plan().to_saved_json().unwrap();
+        assert_eq!(load(&json).unwrap(), plan());
+        let keys: Vec<String> = fields(&json).keys().take(2).cloned().collect();
+        assert_eq!(keys, ["format", "checksum"], "the checksum is near the top");
+    }
+
+    #[test]
+    fn the_checksum_is_the_sha256_of_the_canonical_content() {
+        let mut fields = fields(&plan().to_saved_json().unwrap());
+        let recorded = fields.remove(CHECKSUM).unwrap();
+        // Canonical JSON computed another way: serde_json's own key sort, compact.
+        let mut content = Value::Object(fields);
+        content.sort_all_objects();
+        let canonical = serde_json::to_string(&content).unwrap();
+        assert!(
+            canonical.starts_with(r#"{"actions":[{"action":"fetch","bytes":560,"model":"#),
+            "{canonical}"
+        );
+        let expected = hex::encode(Sha256::digest(canonical.as_bytes()));
+        assert_eq!(recorded, Value::String(expected));
+    }
+
+    #[test]
+    fn layout_and_key_order_are_not_modifications() {
+        let fields = fields(&plan().to_saved_json().unwrap());
+        let compact = serde_json::to_string(&fields).unwrap();
+        assert_eq!(load(&compact).unwrap(), plan());
+        let reversed: Map<String, Value> = fields.into_iter().rev().collect();
+        let reversed = serde_json::to_string_pretty(&reversed).unwrap();
+        assert!(reversed.starts_with("{\n  \"summary\""), "{reversed}");
+        assert_eq!(load(&reversed).unwrap(), plan());
+    }
+
+    #[test]
+    fn an_edited_value_is_a_modification() {
+        let json = plan().to_saved_json().unwrap();
+        let edited = json.replace(
+            "models/checkpoints/sdxl.safetensors",
+            "models/loras/x.safetensors",
+        );
+        assert_ne!(edited, json);
+        let err = load(&edited).unwrap_err();
+        assert!(matches!(err, PlanError::ModifiedPlan { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "plan.json was modified after `mlib plan` saved it (checksum mismatch): make a new \
+             plan with `mlib plan -o FILE`"
+        );
+    }
+
+    #[test]
+    fn an_added_removed_or_edited_checksum_field_is_a_modification() {
+        let json = plan().to_saved_json().unwrap();
+        let mut added = fields(&json);
+        added.insert("note".into(), Value::String("mine".into()));
+        let mut removed = fields(&json);
+        removed.remove("warnings");
+        let mut no_checksum = fields(&json);
+        no_checksum.remove(CHECKSUM);
+        let mut bad_checksum = fields(&json);
+        bad_checksum.insert(CHECKSUM.into(), Value::String("0".repeat(64)));
+        for fields in [added, removed, no_checksum, bad_checksum] {
+            let text = serde_json::to_string(&fields).unwrap();
+            let err = load(&text).unwrap_err();
+            assert!(
+                matches!(err, PlanError::ModifiedPlan { .. }),
+                "{err}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_format_is_refused_as_such() {
+        // What mlib 0.1 wrote: format 1, no checksum.
+        let mut fields = fields(&plan().to_saved_json().unwrap());
+        fields.remove(CHECKSUM);
+        fields.insert("format".into(), Value::from(1));
+        let err = load(&serde_json::to_string(&fields).unwrap()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plan.json is not a usable plan file: format 1 is not supported (this mlib writes \
+             2): make a new plan with `mlib plan -o FILE`"
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_plan_is_a_bad_plan_file() {
+        for (text, reason) in [
+            ("", "EOF while parsing a value at line 1 column 0"),
+            ("not json", "expected ident at line 1 column 2"),
+            ("[1]", "it is not a JSON object"),
+            ("{}", "missing field `format`"),
+        ] {
+            let err = load(text).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("plan.json is not a usable plan file: {reason}"),
+                "{text:?}"
+            );
+        }
     }
 }
