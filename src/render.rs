@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use mlib_plan::{Action, Plan, Summary};
+use mlib_plan::{Action, FetchReason, Plan, Summary};
 use serde_json::json;
 
 use crate::printer::Printer;
@@ -92,14 +92,28 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
                 .bytes
                 .map(|b| format!(", {}", bytes(b)))
                 .unwrap_or_default();
+            let why = match f.reason {
+                FetchReason::Corrupt => " (the changed store copy goes to quarantine)",
+                FetchReason::Damaged => " (the store copy is incomplete)",
+                _ => "",
+            };
             (
                 "+",
                 "add",
                 &f.model,
-                format!("from {}{size}", targets.source(&f.source)),
+                format!("from {}{size}{why}", targets.source(&f.source)),
             )
         }
         Action::Link(l) => ("+", "link", &l.model, targets.show(&l.app, &l.target)),
+        Action::Relink(l) if l.heal => (
+            "~",
+            "relink",
+            &l.model,
+            format!(
+                "{} (its changed bytes are kept in quarantine)",
+                targets.show(&l.app, &l.target)
+            ),
+        ),
         Action::Relink(l) => ("~", "relink", &l.model, targets.show(&l.app, &l.target)),
         Action::Unlink(u) => ("-", "unlink", &u.model, targets.show(&u.app, &u.target)),
         Action::Adopt(a) => (
@@ -128,9 +142,10 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
     format!("  {head} {} {rest}", printer.paint_bold(model))
 }
 
-pub fn summary_line(summary: &Summary) -> String {
+/// `manifest`: the manifest's file name, as the "No changes" line names it.
+pub fn summary_line(summary: &Summary, manifest: &str) -> String {
     if summary.changes() == 0 && summary.conflict == 0 {
-        return "No changes. Store and apps match models.yaml.".to_string();
+        return format!("No changes. Store and apps match {manifest}.");
     }
     let mut add = format!("{} to add", summary.fetch);
     if summary.fetch > 0 {
@@ -168,11 +183,15 @@ pub fn plan_human(printer: &Printer, targets: &Targets, plan: &Plan) {
     if !plan.drift.is_empty() {
         printer.info(printer.paint_bold("Drift since the last apply:"));
         for drift in &plan.drift {
-            printer.info(format!(
-                "  {} {}",
-                targets.show(&drift.app, &drift.target),
-                drift.what
-            ));
+            if drift.is_store() {
+                printer.info(format!("  {} {}", printer.paint_change("~"), drift.what));
+            } else {
+                printer.info(format!(
+                    "  {} {}",
+                    targets.show(&drift.app, &drift.target),
+                    drift.what
+                ));
+            }
         }
         printer.info("");
     }
@@ -182,7 +201,7 @@ pub fn plan_human(printer: &Printer, targets: &Targets, plan: &Plan) {
         }
         printer.info("");
     }
-    printer.info(printer.paint_bold(&summary_line(&plan.summary)));
+    printer.info(printer.paint_bold(&summary_line(&plan.summary, &manifest_name(plan))));
 }
 
 /// The plan as JSON events: drift, one `planned_change` per action, and the summary.
@@ -200,8 +219,15 @@ pub fn plan_json(printer: &Printer, plan: &Plan) {
         "type": "change_summary",
         "changes": plan.summary.changes(),
         "summary": plan.summary,
-        "message": summary_line(&plan.summary),
+        "message": summary_line(&plan.summary, &manifest_name(plan)),
     }));
+}
+
+fn manifest_name(plan: &Plan) -> String {
+    plan.manifest.file_name().map_or_else(
+        || "the manifest".into(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 pub fn version_event(printer: &Printer, command: &str) {

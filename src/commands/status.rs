@@ -43,13 +43,32 @@ pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
         .keys()
         .map(|a| (a.as_str(), AppStatus::default()))
         .collect();
+    // What drifted at a path the plan acts on is said once, on the action's line.
+    let drifted_at: std::collections::HashMap<&std::path::Path, &str> = plan
+        .drift
+        .iter()
+        .filter(|d| !d.is_store())
+        .map(|d| (d.target.as_path(), d.what.as_str()))
+        .collect();
     let mut pending = std::collections::HashSet::new();
     for action in &plan.actions {
         let (app, target, line) = match action {
             Action::Link(l) => (
                 &l.app,
                 &l.target,
-                format!("{} (not linked)", targets.show(&l.app, &l.target)),
+                format!(
+                    "{} ({})",
+                    targets.show(&l.app, &l.target),
+                    drifted_at.get(l.target.as_path()).unwrap_or(&"not linked")
+                ),
+            ),
+            Action::Relink(l) if l.heal => (
+                &l.app,
+                &l.target,
+                format!(
+                    "{} was modified through this hard link (apply makes it again)",
+                    targets.show(&l.app, &l.target)
+                ),
             ),
             Action::Relink(l) => (
                 &l.app,
@@ -88,6 +107,9 @@ pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
             store_drift.push(drift.what.clone());
             continue;
         }
+        if pending.contains(&drift.target) {
+            continue;
+        }
         if let Some(status) = apps.get_mut(drift.app.as_str()) {
             status.drifted.push(format!(
                 "{} {}",
@@ -112,7 +134,9 @@ pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::Fetch(f) => Some(f.model.as_str()),
+            Action::Fetch(f) if f.reason != mlib_plan::FetchReason::Corrupt => {
+                Some(f.model.as_str())
+            }
             _ => None,
         })
         .collect();

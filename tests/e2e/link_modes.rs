@@ -140,8 +140,10 @@ fn status_shows_linked_missing_and_drifted_per_app() {
     let run = env.mlib(&["status"]);
     run.success()
         .stderr_has("comfyui: 2 linked, 0 missing, 0 drifted")
-        .stderr_has("forge: 1 linked, 1 missing, 1 drifted")
-        .stderr_has("was removed since mlib linked it");
+        .stderr_has("forge: 1 linked, 1 missing, 0 drifted")
+        .stderr_has(
+            "missing  forge: models/Lora/detail_lora.safetensors (was removed since mlib linked it)",
+        );
     let json = env.mlib(&["status", "--json"]);
     let forge = json
         .events()

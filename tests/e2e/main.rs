@@ -5,9 +5,13 @@ mod support;
 
 mod apply;
 mod conflicts;
+mod environments;
 mod fast_path;
+mod integrity;
 mod link_modes;
 mod lock;
 mod manifest;
 mod remote;
 mod saved_plan;
+mod state;
+mod upgrade;

@@ -109,7 +109,12 @@ impl TestEnv {
     /// A `mlib` command in this environment: cwd is the root, HOME is inside it, and nothing
     /// from the developer's environment leaks in.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlib"));
+        self.command_for(env!("CARGO_BIN_EXE_mlib").as_ref())
+    }
+
+    /// Another program, run the way [`TestEnv::command`] runs mlib.
+    pub fn command_for(&self, program: &std::ffi::OsStr) -> Command {
+        let mut cmd = Command::new(program);
         cmd.current_dir(&self.root)
             .env_clear()
             .env("HOME", self.root.join("home"))
