@@ -128,11 +128,11 @@ fn load_manifest_prefetching(
     let env = |name: &str| std::env::var(name).ok();
     // Only apply, which writes anyway, writes cache entries: plan writes nothing, ever.
     let update_cache = matches!(purpose, Some(Purpose::Apply { .. }));
-    let bytes = std::fs::read(file).ok();
-    let (parsed, prefetch) = match bytes.as_deref().map(std::str::from_utf8) {
-        Some(Ok(text)) => {
+    // Bounded (`MAX_MANIFEST_BYTES`); unreadable, too large or not UTF-8 is a diagnostic.
+    let (parsed, prefetch) = match mlib_manifest::read(file) {
+        Ok(text) => {
             let prefetch = purpose.and_then(|purpose| {
-                let store = mlib_manifest::peek_store(text, file, &env)?;
+                let store = mlib_manifest::peek_store(&text, file, &env)?;
                 Prefetch::start(store, manifest_id(file), purpose)
             });
             let parsed = match manifest_cache_dir() {
@@ -143,14 +143,13 @@ fn load_manifest_prefetching(
                         update: update_cache,
                         build: &build,
                     };
-                    mlib_manifest::parse_cached(text, file, &env, cache)
+                    mlib_manifest::parse_cached(&text, file, &env, cache)
                 }
-                None => mlib_manifest::parse(text, file, &env),
+                None => mlib_manifest::parse(&text, file, &env),
             };
             (parsed, prefetch)
         }
-        // Unreadable or not UTF-8: `load` says which, with the place.
-        _ => (mlib_manifest::load(file, &env), None),
+        Err(err) => (Err(err), None),
     };
     match parsed {
         Ok(manifest) => Ok((manifest, prefetch)),

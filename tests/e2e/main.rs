@@ -6,6 +6,7 @@ mod support;
 mod apply;
 mod conflicts;
 mod fast_path;
+mod hostile;
 mod link_modes;
 mod lock;
 mod manifest;

@@ -47,6 +47,16 @@ impl Run {
         self
     }
 
+    /// Asserts that stderr has a line equal to `line` once trimmed (an error's `× ...` line).
+    #[track_caller]
+    pub fn stderr_line(&self, line: &str) -> &Run {
+        assert!(
+            self.stderr.lines().any(|l| l.trim() == line),
+            "stderr has no line {line:?}\n{self}"
+        );
+        self
+    }
+
     /// The JSON events printed on stdout.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.stdout

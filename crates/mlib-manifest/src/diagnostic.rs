@@ -19,6 +19,8 @@ pub enum DiagnosticKind {
     Io,
     /// The manifest is not UTF-8.
     Encoding,
+    /// The manifest is larger than mlib reads (`MAX_MANIFEST_BYTES`).
+    TooLarge,
     /// Not valid YAML, or YAML that cannot be read as a manifest.
     Syntax,
     UnknownKey,
@@ -55,6 +57,7 @@ impl DiagnosticKind {
         match self {
             DiagnosticKind::Io => "io",
             DiagnosticKind::Encoding => "encoding",
+            DiagnosticKind::TooLarge => "too-large",
             DiagnosticKind::Syntax => "syntax",
             DiagnosticKind::UnknownKey => "unknown-key",
             DiagnosticKind::WrongType => "wrong-type",

@@ -64,6 +64,27 @@ impl ManifestError {
         this
     }
 
+    /// The manifest is larger than `cap` bytes; `size` is its size when the file says it.
+    pub(crate) fn too_large(path: &Path, size: Option<u64>, cap: u64) -> Self {
+        let limit = crate::read::human_size(cap);
+        let message = match size {
+            Some(size) => format!(
+                "the manifest is {}; the limit is {limit}",
+                crate::read::human_size(size)
+            ),
+            None => {
+                format!("the manifest is larger than the {limit} limit (reading stopped there)")
+            }
+        };
+        let hint = "check that `-f` names the manifest (a models.yaml), not a model or another \
+                    file; split a manifest this large into several that share one store";
+        Self::new(
+            path,
+            "",
+            vec![unplaced(DiagnosticKind::TooLarge, message, hint)],
+        )
+    }
+
     /// The manifest is not UTF-8; the error points at the first invalid byte.
     pub(crate) fn not_utf8(path: &Path, bytes: &[u8], valid_up_to: usize) -> Self {
         let text = String::from_utf8_lossy(bytes);
@@ -220,7 +241,10 @@ impl miette::Diagnostic for Item {
 /// The short text under the caret.
 fn label(kind: DiagnosticKind) -> &'static str {
     match kind {
-        DiagnosticKind::Io | DiagnosticKind::Encoding | DiagnosticKind::Syntax => "here",
+        DiagnosticKind::Io
+        | DiagnosticKind::Encoding
+        | DiagnosticKind::TooLarge
+        | DiagnosticKind::Syntax => "here",
         DiagnosticKind::UnknownKey => "unknown key",
         DiagnosticKind::WrongType => "wrong type",
         DiagnosticKind::MissingKey => "missing key",

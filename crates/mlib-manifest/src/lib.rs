@@ -13,6 +13,7 @@ mod model;
 mod peek;
 mod preset;
 mod raw;
+mod read;
 mod resolve;
 mod rules;
 mod schema;
@@ -31,16 +32,14 @@ pub use error::ManifestError;
 pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 pub use peek::peek_store;
 pub use preset::Preset;
+pub use read::{MAX_MANIFEST_BYTES, read};
 pub use schema::schema;
 
-/// Reads and checks the manifest at `path`. `env` looks up environment variables for `${VAR}`
-/// and `~` (the CLI passes `std::env::var(..).ok()`).
+/// Reads (with [`read`], so at most [`MAX_MANIFEST_BYTES`]) and checks the manifest at `path`.
+/// `env` looks up environment variables for `${VAR}` and `~` (the CLI passes
+/// `std::env::var(..).ok()`).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Manifest, ManifestError> {
-    let bytes = fs_err::read(path).map_err(|error| ManifestError::io(path, error))?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => parse(text, path, env),
-        Err(error) => Err(ManifestError::not_utf8(path, &bytes, error.valid_up_to())),
-    }
+    parse(&read(path)?, path, env)
 }
 
 /// Checks manifest `text` as if read from `path` (which places relative paths and names the file
