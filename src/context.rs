@@ -154,7 +154,7 @@ fn load_manifest_prefetching(
     match parsed {
         Ok(manifest) => Ok((manifest, prefetch)),
         Err(err) => {
-            crate::render::manifest_error(printer, &err);
+            crate::render::manifest_error(printer, err);
             Err(ManifestReported.into())
         }
     }

@@ -122,6 +122,8 @@ pub(crate) struct Span {
 pub(crate) struct Sink<'a> {
     text: &'a str,
     diagnostics: Vec<Diagnostic>,
+    /// Literal credentials found: snippets show them as `*`.
+    secrets: Vec<Span>,
 }
 
 impl<'a> Sink<'a> {
@@ -129,6 +131,7 @@ impl<'a> Sink<'a> {
         Sink {
             text,
             diagnostics: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -148,10 +151,10 @@ impl<'a> Sink<'a> {
             kind,
             // Filled in by `ManifestError::new`, which knows the path.
             file: PathBuf::new(),
-            message: message.into(),
+            message: shorten_words(&message.into()),
             line,
             column,
-            hint: hint.into(),
+            hint: shorten_words(&hint.into()),
             offset: at.offset,
             length: at.length,
         });
@@ -161,10 +164,11 @@ impl<'a> Sink<'a> {
         self.diagnostics.is_empty()
     }
 
-    /// The diagnostics in file order (checks run field by field, then across entries).
-    pub fn into_diagnostics(mut self) -> Vec<Diagnostic> {
+    /// The diagnostics in file order (checks run field by field, then across entries), and the
+    /// secrets marked.
+    pub fn into_parts(mut self) -> (Vec<Diagnostic>, Vec<Span>) {
         self.diagnostics.sort_by_key(|d| d.offset);
-        self.diagnostics
+        (self.diagnostics, self.secrets)
     }
 
     /// The byte span a parser location covers, clamped to the text.
@@ -191,6 +195,34 @@ impl<'a> Sink<'a> {
     pub fn line_of(&self, span: Span) -> usize {
         line_column(self.text, span.offset).0
     }
+}
+
+/// Words longer than this are shortened in messages and hints.
+const MAX_WORD: usize = 80;
+
+/// `text` with every word (a run without spaces: a value, a path, a URL quoted in a message)
+/// longer than [`MAX_WORD`] characters cut to its start and end around a `…`, so that a
+/// megabyte-long value in the manifest never becomes a megabyte-long message.
+pub(crate) fn shorten_words(text: &str) -> String {
+    if text.len() <= MAX_WORD {
+        return text.to_owned();
+    }
+    let keep = MAX_WORD / 2 - 1;
+    let mut out = String::with_capacity(text.len().min(4096));
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let length = word.chars().count();
+        if length <= MAX_WORD {
+            out.push_str(word);
+        } else {
+            out.extend(word.chars().take(keep));
+            out.push('…');
+            out.extend(word.chars().skip(length - keep));
+        }
+    }
+    out
 }
 
 pub(crate) fn span_of(text: &str, location: &Location) -> Span {
@@ -240,4 +272,21 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
         .char_indices()
         .nth(column.saturating_sub(1))
         .map_or(text.len(), |(i, _)| start + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_words_are_shortened_and_short_text_kept() {
+        assert_eq!(shorten_words("a `b` c"), "a `b` c");
+        let long = format!("the store `{}` is bad", "a".repeat(1000));
+        let short = shorten_words(&long);
+        assert!(short.starts_with("the store `aaa") && short.ends_with("aaa` is bad"));
+        assert!(
+            short.contains('…') && short.chars().count() < 100,
+            "{short}"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 mod cache;
 mod diagnostic;
 mod error;
+mod excerpt;
 mod expand;
 pub mod lock;
 mod model;
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 pub use cache::{Cache, parse_cached};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use error::ManifestError;
+pub use excerpt::DEFAULT_WIDTH;
 pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 pub use peek::peek_store;
 pub use preset::Preset;
@@ -60,7 +62,7 @@ pub fn parse(
         .and_then(|raw| resolve::resolve(raw, &mut sink, &absolute, &dir, digest, env));
     match manifest {
         Some(manifest) if sink.is_empty() => Ok(manifest),
-        _ => Err(ManifestError::new(path, text, sink.into_diagnostics())),
+        _ => Err(ManifestError::from_sink(path, sink)),
     }
 }
 

@@ -13,7 +13,9 @@ use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
 use crate::model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 use crate::raw::{KeyedMap, RawApp, RawManifest, RawModel, RawSelection};
-use crate::rules::{Problem, check_file_name, check_hash, check_name, check_relative_path, show};
+use crate::rules::{
+    MAX_COMPONENT, Problem, check_file_name, check_hash, check_name, check_relative_path, show,
+};
 use crate::source::{self, Parsed};
 use crate::validate;
 
@@ -141,7 +143,26 @@ impl Resolver<'_, '_> {
                 );
                 None
             }
-            Ok(expanded) => Some(absolute(self.dir, &expanded)),
+            Ok(expanded) => {
+                let too_long = expanded
+                    .split(['/', '\\'])
+                    .find(|name| name.len() > MAX_COMPONENT);
+                if let Some(name) = too_long {
+                    let at = self.sink.narrow(at, name);
+                    self.sink.push(
+                        DiagnosticKind::UnsafePath,
+                        at,
+                        format!(
+                            "{what} has a file or folder name of {} bytes; the limit is \
+                             {MAX_COMPONENT}",
+                            name.len()
+                        ),
+                        "shorten it: filesystems allow at most 255 bytes per name",
+                    );
+                    return None;
+                }
+                Some(absolute(self.dir, &expanded))
+            }
             Err(error) => {
                 let at = self.sink.narrow(at, &error.needle);
                 self.sink.push(error.kind, at, error.message, error.hint);
