@@ -10,5 +10,6 @@ mod hostile;
 mod link_modes;
 mod lock;
 mod manifest;
+mod manifest_keys;
 mod remote;
 mod saved_plan;

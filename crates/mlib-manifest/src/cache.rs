@@ -29,7 +29,7 @@ use crate::model::Manifest;
 
 /// Bumped whenever [`Manifest`] changes shape; together with the caller's build identity
 /// ([`Cache::build`]) it keeps any mlib from reading an entry another one wrote.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -295,10 +295,12 @@ mod tests {
             "blake3",
             "digest",
             "dir",
+            "environment",
             "exclude",
             "family",
             "file",
             "folders",
+            "identity_vars",
             "include",
             "layout",
             "link",
@@ -313,6 +315,7 @@ mod tests {
             "root",
             "sha256",
             "source",
+            "state",
             "store",
             "tags",
             "version",
@@ -323,7 +326,7 @@ mod tests {
             expected,
             "Manifest changed shape: bump cache::FORMAT, then update this list"
         );
-        assert_eq!(FORMAT, 1);
+        assert_eq!(FORMAT, 2);
         // And what is read back is what was written.
         let json = serde_json::to_vec(&manifest).unwrap();
         assert_eq!(serde_json::from_slice::<Manifest>(&json).unwrap(), manifest);

@@ -28,6 +28,20 @@ pub struct Manifest {
     /// Absolute, with `${VAR}` and `~` expanded.
     pub store: PathBuf,
     pub layout: StoreLayout,
+    /// `state:`: where mlib keeps its state (registry, apply lock) for this store, when given.
+    /// Absolute, expanded.
+    pub state: Option<PathBuf>,
+    /// `environment:`: the name of the environment that owns this manifest's links, when
+    /// given.
+    pub environment: Option<String>,
+    /// Every environment variable looked up while expanding `store:` and each app's `root:`
+    /// (a leading `~` counts as `HOME`), with the value it had (`None`: unset), sorted by name,
+    /// each once.
+    ///
+    /// Together with the manifest's path they identify an environment that has no
+    /// `environment:` name: a template manifest (`root: /srv/${WS_USER}/ComfyUI`) applied with
+    /// other values is another environment, while editing a literal root keeps the same one.
+    pub identity_vars: Vec<(String, Option<String>)>,
     pub models: IndexMap<String, Model>,
     pub apps: IndexMap<String, App>,
 }

@@ -4,6 +4,7 @@
 //! Entries with problems are still built (with placeholder values) so that cross-entry checks in
 //! `validate` can run; the manifest is only returned when nothing was recorded.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -47,6 +48,8 @@ pub(crate) struct Resolver<'a, 's> {
     pub sink: &'s mut Sink<'a>,
     pub dir: &'s Path,
     pub env: Env<'s>,
+    /// Variables looked up while expanding `store:` and app roots (`Manifest::identity_vars`).
+    identity_vars: Vec<(String, Option<String>)>,
 }
 
 /// Checks and resolves `raw`. `path` is absolute; `digest` is the sha256 of the manifest bytes.
@@ -58,7 +61,12 @@ pub(crate) fn resolve(
     digest: String,
     env: Env,
 ) -> Option<Manifest> {
-    let mut r = Resolver { sink, dir, env };
+    let mut r = Resolver {
+        sink,
+        dir,
+        env,
+        identity_vars: Vec::new(),
+    };
     if raw.version.value != 1 {
         let at = r.span(&raw.version);
         r.sink.push(
@@ -69,7 +77,17 @@ pub(crate) fn resolve(
              manifests)",
         );
     }
-    let store = r.path_field("`store`", &raw.store);
+    let store = r.identity_path_field("`store`", &raw.store);
+    let state = raw
+        .state
+        .as_ref()
+        .map(|state| r.path_field("`state`", state));
+    if let Some(environment) = &raw.environment
+        && let Err(problem) = check_name("environment name", &environment.value)
+    {
+        let at = r.span(environment);
+        r.report(at, "", problem);
+    }
     let layout = raw.layout.map(|l| l.value).unwrap_or_default();
     let models = r.models(raw.models);
     let apps = r.apps(raw.apps);
@@ -82,6 +100,10 @@ pub(crate) fn resolve(
     if !r.sink.is_empty() {
         return None;
     }
+    let mut identity_vars = std::mem::take(&mut r.identity_vars);
+    // Stable sort: the first lookup of a name is kept (a later one gives the same value).
+    identity_vars.sort_by(|a, b| a.0.cmp(&b.0));
+    identity_vars.dedup_by(|a, b| a.0 == b.0);
     Some(Manifest {
         path: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -89,6 +111,9 @@ pub(crate) fn resolve(
         version: raw.version.value,
         store: store?,
         layout,
+        state: state.flatten(),
+        environment: raw.environment.map(|e| e.value),
+        identity_vars,
         models: located
             .models
             .into_iter()
@@ -123,8 +148,27 @@ impl Resolver<'_, '_> {
 
     /// Expands a path field and makes it absolute (relative to the manifest's directory).
     fn path_field(&mut self, what: &str, value: &Spanned<String>) -> Option<PathBuf> {
+        self.expand_path(what, value, self.env)
+    }
+
+    /// [`Self::path_field`] for a field that identifies the environment (`store:`, app roots):
+    /// the variables its expansion looks up are recorded in `identity_vars`.
+    fn identity_path_field(&mut self, what: &str, value: &Spanned<String>) -> Option<PathBuf> {
+        let env = self.env;
+        let seen = RefCell::new(Vec::new());
+        let recording = |name: &str| {
+            let value = env(name);
+            seen.borrow_mut().push((name.to_owned(), value.clone()));
+            value
+        };
+        let path = self.expand_path(what, value, &recording);
+        self.identity_vars.extend(seen.into_inner());
+        path
+    }
+
+    fn expand_path(&mut self, what: &str, value: &Spanned<String>, env: Env) -> Option<PathBuf> {
         let at = self.span(value);
-        match expand(&value.value, self.env) {
+        match expand(&value.value, env) {
             Ok(expanded) if expanded.is_empty() => {
                 self.sink.push(
                     DiagnosticKind::BadExpansion,
@@ -380,7 +424,7 @@ impl Resolver<'_, '_> {
         let key_at = self.sink.span(&key.referenced);
         let context = format!("app `{name}`");
         let root = self
-            .path_field(&format!("{context}: `root`"), &raw.root)
+            .identity_path_field(&format!("{context}: `root`"), &raw.root)
             .unwrap_or_default();
         let preset = raw.preset.map(|p| p.value);
 
