@@ -12,3 +12,27 @@ fn a_bad_environment_name_is_refused_at_its_place() {
          path separator",
     );
 }
+
+#[test]
+fn a_store_or_root_that_is_a_system_folder_or_home_is_refused() {
+    let env = TestEnv::new();
+    env.manifest("version: 1\nstore: /\n");
+    env.mlib(&["validate"])
+        .code(1)
+        .stderr_line("× models.yaml:2:8: `store` is `/`, the root of the filesystem")
+        .stderr_has("help: use a folder of its own, e.g. `store: ~/models`");
+
+    env.manifest("version: 1\nstore: ./store\nstate: /usr/\n");
+    env.mlib(&["validate"])
+        .code(1)
+        .stderr_line("× models.yaml:3:8: `state` is `/usr`, a system folder");
+
+    env.manifest(
+        "version: 1\nstore: ./store\napps:\n  comfyui:\n    preset: comfyui\n    root: ~/\n",
+    );
+    let home = env.path("home");
+    env.mlib(&["plan"]).code(1).stderr_line(&format!(
+        "× models.yaml:6:11: app `comfyui`: `root` is `{}`, your home folder itself",
+        home.display()
+    ));
+}

@@ -33,6 +33,8 @@ pub enum DiagnosticKind {
     BadName,
     /// A path that must stay inside a folder could escape it or is not portable.
     UnsafePath,
+    /// A store, state folder or app root that is `/`, a system folder or the home folder.
+    UnsafeRoot,
     BadGlob,
     UnknownSourceScheme,
     /// A source with a known scheme but a malformed rest.
@@ -67,6 +69,7 @@ impl DiagnosticKind {
             DiagnosticKind::BadHash => "bad-hash",
             DiagnosticKind::BadName => "bad-name",
             DiagnosticKind::UnsafePath => "unsafe-path",
+            DiagnosticKind::UnsafeRoot => "unsafe-root",
             DiagnosticKind::BadGlob => "bad-glob",
             DiagnosticKind::UnknownSourceScheme => "unknown-source-scheme",
             DiagnosticKind::BadSource => "bad-source",

@@ -302,6 +302,7 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::BadHash => "bad hash",
         DiagnosticKind::BadName => "bad name",
         DiagnosticKind::UnsafePath => "unsafe path",
+        DiagnosticKind::UnsafeRoot => "not a folder of its own",
         DiagnosticKind::BadGlob => "bad glob",
         DiagnosticKind::UnknownSourceScheme => "unknown scheme",
         DiagnosticKind::BadSource => "bad source",

@@ -16,6 +16,7 @@ mod preset;
 mod raw;
 mod read;
 mod resolve;
+mod roots;
 mod rules;
 mod schema;
 mod source;

@@ -14,6 +14,7 @@ use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
 use crate::model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 use crate::raw::{KeyedMap, RawApp, RawManifest, RawModel, RawSelection};
+use crate::roots;
 use crate::rules::{
     MAX_COMPONENT, Problem, check_file_name, check_hash, check_name, check_relative_path, show,
 };
@@ -78,10 +79,12 @@ pub(crate) fn resolve(
         );
     }
     let store = r.identity_path_field("`store`", &raw.store);
-    let state = raw
-        .state
-        .as_ref()
-        .map(|state| r.path_field("`state`", state));
+    let store =
+        store.filter(|store| r.own_folder("`store`", store, &raw.store, "`store: ~/models`"));
+    let state = raw.state.as_ref().map(|state| {
+        r.path_field("`state`", state)
+            .filter(|path| r.own_folder("`state`", path, state, "`state: ~/.local/state/mlib`"))
+    });
     if let Some(environment) = &raw.environment
         && let Err(problem) = check_name("environment name", &environment.value)
     {
@@ -149,6 +152,32 @@ impl Resolver<'_, '_> {
     /// Expands a path field and makes it absolute (relative to the manifest's directory).
     fn path_field(&mut self, what: &str, value: &Spanned<String>) -> Option<PathBuf> {
         self.expand_path(what, value, self.env)
+    }
+
+    /// Whether `path` (the expansion of `value`) may be `what`: not `/`, a system folder or the
+    /// home folder itself (see `roots`); else it is reported. `example` is a line to suggest.
+    fn own_folder(
+        &mut self,
+        what: &str,
+        path: &Path,
+        value: &Spanned<String>,
+        example: &str,
+    ) -> bool {
+        let home = (self.env)("HOME");
+        let Some(message) = roots::unsafe_root(what, path, home.as_deref()) else {
+            return true;
+        };
+        let at = self.span(value);
+        self.sink.push(
+            DiagnosticKind::UnsafeRoot,
+            at,
+            message,
+            format!(
+                "use a folder of its own, e.g. {example}: mlib creates and removes files and \
+                 links under it"
+            ),
+        );
+        false
     }
 
     /// [`Self::path_field`] for a field that identifies the environment (`store:`, app roots):
@@ -423,9 +452,11 @@ impl Resolver<'_, '_> {
         let name = key.value;
         let key_at = self.sink.span(&key.referenced);
         let context = format!("app `{name}`");
+        let what = format!("{context}: `root`");
         let root = self
-            .identity_path_field(&format!("{context}: `root`"), &raw.root)
-            .unwrap_or_default();
+            .identity_path_field(&what, &raw.root)
+            .filter(|root| self.own_folder(&what, root, &raw.root, "`root: ~/ComfyUI`"));
+        let root = root.unwrap_or_default();
         let preset = raw.preset.map(|p| p.value);
 
         let mut selection = Vec::new();
