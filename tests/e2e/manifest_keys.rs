@@ -36,3 +36,21 @@ fn a_store_or_root_that_is_a_system_folder_or_home_is_refused() {
         home.display()
     ));
 }
+
+#[test]
+fn a_store_inside_the_apps_model_folders_is_refused_before_anything_is_adopted() {
+    let env = TestEnv::new();
+    // The store is ComfyUI's models folder: adopting would link a store file to itself.
+    env.model_file("ComfyUI/models/loras/a.safetensors", "a", 4096);
+    env.manifest(
+        "version: 1\nstore: ./ComfyUI/models\nlayout: flat\nmodels:\n  a:\n    source: ./ComfyUI/models/loras/a.safetensors\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    let before = crate::support::tree(&env.root);
+    for args in [&["validate"][..], &["apply", "--auto-approve", "--adopt"]] {
+        env.mlib(args).code(1).stderr_line(
+            "× models.yaml:2:8: app `comfyui`'s folder `models/animatediff_models` (for \
+             `animatediff_models`) and 30 more are inside `store`",
+        );
+    }
+    assert_eq!(crate::support::tree(&env.root), before);
+}

@@ -35,6 +35,8 @@ pub enum DiagnosticKind {
     UnsafePath,
     /// A store, state folder or app root that is `/`, a system folder or the home folder.
     UnsafeRoot,
+    /// The store is, holds, or lies inside one of an app's folders.
+    NestedStore,
     BadGlob,
     UnknownSourceScheme,
     /// A source with a known scheme but a malformed rest.
@@ -70,6 +72,7 @@ impl DiagnosticKind {
             DiagnosticKind::BadName => "bad-name",
             DiagnosticKind::UnsafePath => "unsafe-path",
             DiagnosticKind::UnsafeRoot => "unsafe-root",
+            DiagnosticKind::NestedStore => "nested-store",
             DiagnosticKind::BadGlob => "bad-glob",
             DiagnosticKind::UnknownSourceScheme => "unknown-source-scheme",
             DiagnosticKind::BadSource => "bad-source",

@@ -303,6 +303,7 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::BadName => "bad name",
         DiagnosticKind::UnsafePath => "unsafe path",
         DiagnosticKind::UnsafeRoot => "not a folder of its own",
+        DiagnosticKind::NestedStore => "overlaps an app's folders",
         DiagnosticKind::BadGlob => "bad glob",
         DiagnosticKind::UnknownSourceScheme => "unknown scheme",
         DiagnosticKind::BadSource => "bad source",

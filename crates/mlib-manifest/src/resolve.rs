@@ -36,10 +36,14 @@ pub(crate) struct ModelSpans {
 pub(crate) struct AppSpans {
     /// Each `models:` entry with its place.
     pub selection: Vec<(String, Span)>,
+    /// Where `root:` is written; `None` when the root had a problem (already reported).
+    pub root_at: Option<Span>,
 }
 
 /// Everything `validate` needs: the entries built so far and where they came from.
 pub(crate) struct Located {
+    /// The store and where `store:` is written, when it resolved.
+    pub store: Option<(PathBuf, Span)>,
     pub layout: StoreLayout,
     pub models: Vec<(Model, ModelSpans)>,
     pub apps: Vec<(App, AppSpans)>,
@@ -94,7 +98,9 @@ pub(crate) fn resolve(
     let layout = raw.layout.map(|l| l.value).unwrap_or_default();
     let models = r.models(raw.models);
     let apps = r.apps(raw.apps);
+    let store_at = r.span(&raw.store);
     let located = Located {
+        store: store.clone().map(|store| (store, store_at)),
         layout,
         models,
         apps,
@@ -456,6 +462,7 @@ impl Resolver<'_, '_> {
         let root = self
             .identity_path_field(&what, &raw.root)
             .filter(|root| self.own_folder(&what, root, &raw.root, "`root: ~/ComfyUI`"));
+        let root_at = root.is_some().then(|| self.span(&raw.root));
         let root = root.unwrap_or_default();
         let preset = raw.preset.map(|p| p.value);
 
@@ -521,7 +528,7 @@ impl Resolver<'_, '_> {
             link: raw.link.map(|l| l.value).unwrap_or(LinkMode::Auto),
             folders,
         };
-        (app, AppSpans { selection })
+        (app, AppSpans { selection, root_at })
     }
 }
 
