@@ -202,9 +202,9 @@ fn manifest_cache_dir() -> Option<PathBuf> {
     Some(base.join("manifests"))
 }
 
-/// Reads the manifest's digest-relevant sibling: the lock file, when there is one.
+/// Reads the manifest's digest-relevant sibling: its lock file, when there is one.
 pub fn lock_digest(manifest: &Manifest) -> Option<String> {
     use sha2::Digest;
-    let bytes = std::fs::read(manifest.dir.join("models.lock")).ok()?;
+    let bytes = std::fs::read(manifest.lock_path()).ok()?;
     Some(hex::encode(sha2::Sha256::digest(&bytes)))
 }

@@ -85,7 +85,7 @@ pub fn run(file: &Path, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
         printer.info("Apply cancelled.");
         return Ok(Status::Failure);
     }
-    let lock_path = crate::remote::lock_path(&ctx.manifest);
+    let lock_path = ctx.manifest.lock_path();
     if resolved.lock_changed {
         // Pin what was resolved before downloading, so a preempted pod resumes the same files.
         resolved.lock.save(&lock_path)?;

@@ -9,6 +9,7 @@ mod fast_path;
 mod hostile;
 mod link_modes;
 mod lock;
+mod lock_files;
 mod manifest;
 mod manifest_keys;
 mod remote;

@@ -35,6 +35,8 @@ pub enum DiagnosticKind {
     UnsafePath,
     /// A store, state folder or app root that is `/`, a system folder or the home folder.
     UnsafeRoot,
+    /// The manifest's file name cannot be used (`*.lock`: its lock file would replace it).
+    ManifestName,
     /// The store is, holds, or lies inside one of an app's folders.
     NestedStore,
     BadGlob,
@@ -72,6 +74,7 @@ impl DiagnosticKind {
             DiagnosticKind::BadName => "bad-name",
             DiagnosticKind::UnsafePath => "unsafe-path",
             DiagnosticKind::UnsafeRoot => "unsafe-root",
+            DiagnosticKind::ManifestName => "manifest-name",
             DiagnosticKind::NestedStore => "nested-store",
             DiagnosticKind::BadGlob => "bad-glob",
             DiagnosticKind::UnknownSourceScheme => "unknown-source-scheme",

@@ -293,6 +293,7 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::Io
         | DiagnosticKind::Encoding
         | DiagnosticKind::TooLarge
+        | DiagnosticKind::ManifestName
         | DiagnosticKind::Syntax => "here",
         DiagnosticKind::UnknownKey => "unknown key",
         DiagnosticKind::WrongType => "wrong type",

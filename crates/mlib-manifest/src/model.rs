@@ -46,6 +46,16 @@ pub struct Manifest {
     pub apps: IndexMap<String, App>,
 }
 
+impl Manifest {
+    /// This manifest's lock file, next to it: its path with the extension replaced by `lock`
+    /// (`models.yaml` → `models.lock`, `small.yml` → `small.lock`, `foo` → `foo.lock`), so
+    /// manifests sharing a folder keep their own locks. A manifest named `*.lock` is refused
+    /// when it is read, so this is never the manifest itself.
+    pub fn lock_path(&self) -> PathBuf {
+        self.path.with_extension("lock")
+    }
+}
+
 /// One model entry of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Model {

@@ -72,6 +72,21 @@ pub(crate) fn resolve(
         env,
         identity_vars: Vec::new(),
     };
+    let is_lock = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("lock"));
+    if is_lock {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        r.sink.push(
+            DiagnosticKind::ManifestName,
+            Span::default(),
+            format!(
+                "the manifest `{name}` ends in `.lock`, so its lock file would be the manifest \
+                 itself"
+            ),
+            "rename it, e.g. to `models.yaml`: the lock of `NAME.yaml` is `NAME.lock` next to it",
+        );
+    }
     if raw.version.value != 1 {
         let at = r.span(&raw.version);
         r.sink.push(
