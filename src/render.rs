@@ -31,7 +31,10 @@ pub fn manifest_error(printer: &Printer, mut err: mlib_manifest::ManifestError) 
     } else {
         miette::GraphicalTheme::unicode_nocolor()
     };
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(width);
+    // Names like `X-Amz-Signature` or `stable-diffusion-webui` wrap whole, not at a hyphen.
+    let handler = miette::GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
     let mut out = String::new();
     match handler.render_report(&mut out, &err) {
         Ok(()) => eprint!("{out}"),

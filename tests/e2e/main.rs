@@ -14,3 +14,4 @@ mod manifest;
 mod manifest_keys;
 mod remote;
 mod saved_plan;
+mod url_secrets;

@@ -55,6 +55,8 @@ pub enum DiagnosticKind {
     Collision,
     UnsetVariable,
     BadExpansion,
+    /// A credential written literally into a URL source.
+    LiteralSecret,
 }
 
 impl DiagnosticKind {
@@ -86,6 +88,7 @@ impl DiagnosticKind {
             DiagnosticKind::Collision => "collision",
             DiagnosticKind::UnsetVariable => "unset-variable",
             DiagnosticKind::BadExpansion => "bad-expansion",
+            DiagnosticKind::LiteralSecret => "literal-secret",
         }
     }
 
@@ -173,6 +176,11 @@ impl<'a> Sink<'a> {
         self.diagnostics.is_empty()
     }
 
+    /// Marks `at` as a secret that no snippet may show.
+    pub fn secret(&mut self, at: Span) {
+        self.secrets.push(at);
+    }
+
     /// The diagnostics in file order (checks run field by field, then across entries), and the
     /// secrets marked.
     pub fn into_parts(mut self) -> (Vec<Diagnostic>, Vec<Span>) {
@@ -207,7 +215,7 @@ impl<'a> Sink<'a> {
 }
 
 /// Words longer than this are shortened in messages and hints.
-const MAX_WORD: usize = 80;
+const MAX_WORD: usize = 200;
 
 /// `text` with every word (a run without spaces: a value, a path, a URL quoted in a message)
 /// longer than [`MAX_WORD`] characters cut to its start and end around a `…`, so that a
@@ -294,7 +302,7 @@ mod tests {
         let short = shorten_words(&long);
         assert!(short.starts_with("the store `aaa") && short.ends_with("aaa` is bad"));
         assert!(
-            short.contains('…') && short.chars().count() < 100,
+            short.contains('…') && short.chars().count() < 230,
             "{short}"
         );
     }

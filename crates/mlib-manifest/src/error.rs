@@ -315,5 +315,6 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::Collision => "same file name",
         DiagnosticKind::UnsetVariable => "unset variable",
         DiagnosticKind::BadExpansion => "bad expansion",
+        DiagnosticKind::LiteralSecret => "literal credential",
     }
 }

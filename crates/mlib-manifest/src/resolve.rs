@@ -19,6 +19,7 @@ use crate::rules::{
     MAX_COMPONENT, Problem, check_file_name, check_hash, check_name, check_relative_path, show,
 };
 use crate::source::{self, Parsed};
+use crate::url_template;
 use crate::validate;
 
 /// Where the parts of a model were written, for errors found by cross-entry checks.
@@ -407,7 +408,12 @@ impl Resolver<'_, '_> {
     fn source(&mut self, context: &str, raw: &Spanned<String>) -> Option<Source> {
         let at = self.span(raw);
         match source::parse(&raw.value) {
-            Ok(Parsed::Remote(source)) => Some(source),
+            Ok(Parsed::Remote(source)) => {
+                if let Source::Url(url) = &source {
+                    self.literal_credentials(context, raw, url);
+                }
+                Some(source)
+            }
             Ok(Parsed::Local(_)) => {
                 let path = self.path_field(&format!("{context}: the source path"), raw)?;
                 Some(Source::Local(path))
@@ -417,6 +423,33 @@ impl Resolver<'_, '_> {
                 None
             }
         }
+    }
+
+    /// Reports credentials written into URL `url` (the value of `raw`), and keeps them out of
+    /// every snippet.
+    fn literal_credentials(&mut self, context: &str, raw: &Spanned<String>, url: &str) {
+        let literals = url_template::literal_credentials(url);
+        let Some(first) = literals.first() else {
+            return;
+        };
+        let at = self.span(raw);
+        // Where the URL's text is in the manifest: exactly there unless escapes changed it.
+        let whole = self.sink.narrow(at, url);
+        let place = |range: &std::ops::Range<usize>| {
+            if whole.length == url.len() {
+                Span {
+                    offset: whole.offset + range.start,
+                    length: range.len(),
+                }
+            } else {
+                at
+            }
+        };
+        for literal in &literals {
+            self.sink.secret(place(&literal.range));
+        }
+        let problem = url_template::literal_problem(url, &literals);
+        self.report(place(&first.range), context, problem);
     }
 
     fn hash(
