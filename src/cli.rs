@@ -125,7 +125,7 @@ pub enum Command {
     /// already in place and point at the right store entry.
     Scan,
 
-    /// Resolve every remote model and write models.lock (commit it next to the manifest).
+    /// Resolve every remote model and write the lock file (NAME.lock next to NAME.yaml; commit it).
     ///
     /// Entries that still match the manifest are kept as they are; new or changed models are
     /// resolved with HEAD/API requests (no model bytes are downloaded).
@@ -134,7 +134,7 @@ pub enum Command {
     /// Re-resolve branches and tags to their newest commit and show what changed.
     ///
     /// Without MODEL every remote model is re-resolved. The new pins are written to
-    /// models.lock; `mlib apply` then fetches the new files.
+    /// the lock file; `mlib apply` then fetches the new files.
     Update(UpdateArgs),
 
     /// Release the apply lock of the manifest's store, held by a process that is gone.
@@ -172,7 +172,7 @@ pub enum EnvCommand {
 /// How remote sources are resolved (HuggingFace, Civitai, URLs).
 #[derive(Debug, Args, Default, Clone)]
 pub struct RemoteArgs {
-    /// Fail if models.lock does not cover every remote model of the manifest.
+    /// Fail if the lock file does not cover every remote model of the manifest.
     #[arg(long, env = "MLIB_LOCKED")]
     pub locked: bool,
 

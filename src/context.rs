@@ -189,11 +189,11 @@ fn load_manifest_prefetching(
     let env = |name: &str| std::env::var(name).ok();
     // Only apply, which writes anyway, writes cache entries: plan writes nothing, ever.
     let update_cache = matches!(purpose, Some(Purpose::Apply { .. }));
-    let bytes = std::fs::read(file).ok();
-    let (parsed, prefetch) = match bytes.as_deref().map(std::str::from_utf8) {
-        Some(Ok(text)) => {
+    // Bounded (`MAX_MANIFEST_BYTES`); unreadable, too large or not UTF-8 is a diagnostic.
+    let (parsed, prefetch) = match mlib_manifest::read(file) {
+        Ok(text) => {
             let prefetch = purpose.and_then(|purpose| {
-                let store = mlib_manifest::peek_store(text, file, &env)?;
+                let store = mlib_manifest::peek_store(&text, file, &env)?;
                 let root = mlib_plan::paths::physical(&store).ok()?;
                 // A guess: a manifest's own `state:` is not known before it is parsed (then
                 // the early reads are of the wrong registry and are dropped).
@@ -208,19 +208,18 @@ fn load_manifest_prefetching(
                         update: update_cache,
                         build: &build,
                     };
-                    mlib_manifest::parse_cached(text, file, &env, cache)
+                    mlib_manifest::parse_cached(&text, file, &env, cache)
                 }
-                None => mlib_manifest::parse(text, file, &env),
+                None => mlib_manifest::parse(&text, file, &env),
             };
             (parsed, prefetch)
         }
-        // Unreadable or not UTF-8: `load` says which, with the place.
-        _ => (mlib_manifest::load(file, &env), None),
+        Err(err) => (Err(err), None),
     };
     match parsed {
         Ok(manifest) => Ok((manifest, prefetch)),
         Err(err) => {
-            crate::render::manifest_error(printer, &err);
+            crate::render::manifest_error(printer, err);
             Err(ManifestReported.into())
         }
     }
@@ -268,9 +267,9 @@ fn manifest_cache_dir() -> Option<PathBuf> {
     Some(base.join("manifests"))
 }
 
-/// Reads the manifest's digest-relevant sibling: the lock file, when there is one.
+/// Reads the manifest's digest-relevant sibling: its lock file, when there is one.
 pub fn lock_digest(manifest: &Manifest) -> Option<String> {
     use sha2::Digest;
-    let bytes = std::fs::read(manifest.dir.join("models.lock")).ok()?;
+    let bytes = std::fs::read(manifest.lock_path()).ok()?;
     Some(hex::encode(sha2::Sha256::digest(&bytes)))
 }

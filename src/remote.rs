@@ -1,8 +1,7 @@
-//! Remote models: resolving them against `models.lock` (or the network), and fetching them
-//! into the store during apply.
+//! Remote models: resolving them against the manifest's lock file (or the network), and
+//! fetching them into the store during apply.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::{Context as _, Result, bail};
@@ -15,12 +14,8 @@ use mlib_store::{Metadata, ModelKey, Store};
 use crate::cli::RemoteArgs;
 use crate::progress::Progress;
 
-pub fn lock_path(manifest: &Manifest) -> PathBuf {
-    manifest.dir.join("models.lock")
-}
-
 pub fn load_lock(manifest: &Manifest) -> Result<Option<Lock>> {
-    Ok(Lock::load(&lock_path(manifest))?)
+    Ok(Lock::load(&manifest.lock_path())?)
 }
 
 pub fn fetcher(args: &RemoteArgs, jobs: usize) -> Fetcher {
@@ -101,8 +96,10 @@ pub fn resolve(
         models.insert(model.name.clone(), entry);
     }
     if !uncovered.is_empty() {
+        let lock = manifest.lock_path();
+        let lock = lock.file_name().unwrap_or_default().to_string_lossy();
         bail!(
-            "--locked: models.lock does not cover the manifest: {}\n\nRun `mlib lock` and commit models.lock.",
+            "--locked: {lock} does not cover the manifest: {}\n\nRun `mlib lock` and commit {lock}.",
             uncovered.join(", ")
         );
     }

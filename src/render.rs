@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::printer::Printer;
 
-pub fn manifest_error(printer: &Printer, err: &mlib_manifest::ManifestError) {
+pub fn manifest_error(printer: &Printer, mut err: mlib_manifest::ManifestError) {
     if printer.json {
         for d in err.diagnostics() {
             printer.event(json!({
@@ -23,16 +23,31 @@ pub fn manifest_error(printer: &Printer, err: &mlib_manifest::ManifestError) {
         }
         return;
     }
-    let handler = if printer.color {
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode())
+    // Snippets and messages fit the terminal; a long manifest line is shown in part.
+    let width = terminal_width();
+    err.set_width(width);
+    let theme = if printer.color {
+        miette::GraphicalTheme::unicode()
     } else {
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        miette::GraphicalTheme::unicode_nocolor()
     };
+    // Names like `X-Amz-Signature` or `stable-diffusion-webui` wrap whole, not at a hyphen.
+    let handler = miette::GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
     let mut out = String::new();
-    match handler.render_report(&mut out, err) {
+    match handler.render_report(&mut out, &err) {
         Ok(()) => eprint!("{out}"),
         Err(_) => eprintln!("{err}"),
     }
+}
+
+/// The width of the terminal on stderr, or 100 columns when it is not one.
+fn terminal_width() -> usize {
+    terminal_size::terminal_size_of(std::io::stderr())
+        .map_or(mlib_manifest::DEFAULT_WIDTH, |(width, _)| {
+            usize::from(width.0).max(40)
+        })
 }
 
 /// Formats bytes the way people read disk sizes (binary units).

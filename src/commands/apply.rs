@@ -102,7 +102,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<S
         return Ok(Status::Failure);
     }
     let env = record_environment(&ctx, &registry)?;
-    let lock_path = crate::remote::lock_path(&ctx.manifest);
+    let lock_path = ctx.manifest.lock_path();
     if resolved.lock_changed {
         // Pin what was resolved before downloading, so a preempted pod resumes the same files.
         resolved.lock.save(&lock_path)?;

@@ -1,4 +1,4 @@
-//! `mlib lock`: resolve every remote model and write models.lock.
+//! `mlib lock`: resolve every remote model and write the manifest's lock file.
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub fn run(file: &Path, args: &LockArgs, printer: &Printer) -> Result<Status> {
     let manifest = load_manifest(file, printer)?;
     let fetcher = remote::fetcher(&args.remote, 1);
     let resolved = remote::resolve(&manifest, &fetcher, &args.remote, None, None, false)?;
-    let path = remote::lock_path(&manifest);
+    let path = manifest.lock_path();
     if resolved.lock_changed {
         resolved.lock.save(&path)?;
     }

@@ -1,9 +1,8 @@
 //! `mlib plan`: what apply would do, changing nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
-use mlib_manifest::Manifest;
 use mlib_plan::{Plan, PlanDestination, PlanError};
 
 use crate::cli::{GlobalArgs, PlanArgs};
@@ -34,7 +33,8 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<St
         );
     }
     let (ctx, prefetched) = Context::load_prefetching(global, printer, Some(Purpose::Plan))?;
-    let lock_files = lock_files(&ctx.manifest);
+    // The lock file, existing or not, is never a place for a plan.
+    let lock_files = [ctx.manifest.lock_path()];
     let destination = PlanDestination {
         manifest: &ctx.manifest.path,
         lock_files: &lock_files,
@@ -109,18 +109,4 @@ fn save(plan: &Plan, path: &Path, destination: &PlanDestination<'_>) -> Result<(
         Err(err @ PlanError::Destination { .. }) => Err(err.into()),
         Err(err) => Err(err).with_context(|| format!("cannot save the plan to {}", path.display())),
     }
-}
-
-/// The manifest's lock files, which a saved plan must never replace, whether they exist yet
-/// or not: the manifest's path with its extension replaced by `.lock` (`models.lock`,
-/// `small.lock`). This is what `Manifest::lock_path()` will return once it lands: use it here
-/// then. Until then mlib reads and writes `models.lock` next to any manifest
-/// (`remote::lock_path`), so that one is protected too.
-fn lock_files(manifest: &Manifest) -> Vec<PathBuf> {
-    let mut locks = vec![manifest.path.with_extension("lock")];
-    let current = crate::remote::lock_path(manifest);
-    if !locks.contains(&current) {
-        locks.push(current);
-    }
-    locks
 }

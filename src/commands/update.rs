@@ -30,7 +30,7 @@ pub fn run(file: &Path, args: &UpdateArgs, printer: &Printer) -> Result<Status> 
         }
     }
     let fetcher = remote::fetcher(&args.remote, 1);
-    let path = remote::lock_path(&manifest);
+    let path = manifest.lock_path();
     let mut lock = remote::load_lock(&manifest)?.unwrap_or_default();
     let mut changes = 0;
     for model in manifest

@@ -47,11 +47,22 @@ impl Run {
         self
     }
 
-    /// Asserts that one line of stderr is exactly `line`.
+    /// Asserts that stderr has a line equal to `line` once trimmed, taking an error message
+    /// that wraps (its continuation lines start with `│`) as one line: an error's `× ...`.
     #[track_caller]
     pub fn stderr_line(&self, line: &str) -> &Run {
+        let mut lines: Vec<String> = Vec::new();
+        for l in self.stderr.lines().map(str::trim) {
+            match (l.strip_prefix("│ "), lines.last_mut()) {
+                (Some(rest), Some(last)) if last.starts_with('×') => {
+                    last.push(' ');
+                    last.push_str(rest.trim());
+                }
+                _ => lines.push(l.to_owned()),
+            }
+        }
         assert!(
-            self.stderr.lines().any(|l| l == line),
+            lines.iter().any(|l| l == line) || self.stderr.lines().any(|l| l == line),
             "stderr has no line {line:?}\n{self}"
         );
         self

@@ -165,9 +165,13 @@ mod tests {
         // Swap the cached store for a marker: a hit must return the entry, not a new parse.
         let file = only_entry(&cache);
         let mut entry: Entry = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        // HOME too: whether the store is the home folder depends on it.
         assert_eq!(
             entry.env,
-            vec![("STORE".to_string(), Some("/s1".to_string()))]
+            vec![
+                ("STORE".to_string(), Some("/s1".to_string())),
+                ("HOME".to_string(), None)
+            ]
         );
         entry.manifest.store = PathBuf::from("/from-cache");
         std::fs::write(&file, serde_json::to_vec(&entry).unwrap()).unwrap();

@@ -19,6 +19,8 @@ pub enum DiagnosticKind {
     Io,
     /// The manifest is not UTF-8.
     Encoding,
+    /// The manifest is larger than mlib reads (`MAX_MANIFEST_BYTES`).
+    TooLarge,
     /// Not valid YAML, or YAML that cannot be read as a manifest.
     Syntax,
     UnknownKey,
@@ -31,6 +33,12 @@ pub enum DiagnosticKind {
     BadName,
     /// A path that must stay inside a folder could escape it or is not portable.
     UnsafePath,
+    /// A store, state folder or app root that is `/`, a system folder or the home folder.
+    UnsafeRoot,
+    /// The manifest's file name cannot be used (`*.lock`: its lock file would replace it).
+    ManifestName,
+    /// The store is, holds, or lies inside one of an app's folders.
+    NestedStore,
     BadGlob,
     UnknownSourceScheme,
     /// A source with a known scheme but a malformed rest.
@@ -47,6 +55,8 @@ pub enum DiagnosticKind {
     Collision,
     UnsetVariable,
     BadExpansion,
+    /// A credential written literally into a URL source.
+    LiteralSecret,
 }
 
 impl DiagnosticKind {
@@ -55,6 +65,7 @@ impl DiagnosticKind {
         match self {
             DiagnosticKind::Io => "io",
             DiagnosticKind::Encoding => "encoding",
+            DiagnosticKind::TooLarge => "too-large",
             DiagnosticKind::Syntax => "syntax",
             DiagnosticKind::UnknownKey => "unknown-key",
             DiagnosticKind::WrongType => "wrong-type",
@@ -64,6 +75,9 @@ impl DiagnosticKind {
             DiagnosticKind::BadHash => "bad-hash",
             DiagnosticKind::BadName => "bad-name",
             DiagnosticKind::UnsafePath => "unsafe-path",
+            DiagnosticKind::UnsafeRoot => "unsafe-root",
+            DiagnosticKind::ManifestName => "manifest-name",
+            DiagnosticKind::NestedStore => "nested-store",
             DiagnosticKind::BadGlob => "bad-glob",
             DiagnosticKind::UnknownSourceScheme => "unknown-source-scheme",
             DiagnosticKind::BadSource => "bad-source",
@@ -74,6 +88,7 @@ impl DiagnosticKind {
             DiagnosticKind::Collision => "collision",
             DiagnosticKind::UnsetVariable => "unset-variable",
             DiagnosticKind::BadExpansion => "bad-expansion",
+            DiagnosticKind::LiteralSecret => "literal-secret",
         }
     }
 
@@ -119,6 +134,8 @@ pub(crate) struct Span {
 pub(crate) struct Sink<'a> {
     text: &'a str,
     diagnostics: Vec<Diagnostic>,
+    /// Literal credentials found: snippets show them as `*`.
+    secrets: Vec<Span>,
 }
 
 impl<'a> Sink<'a> {
@@ -126,6 +143,7 @@ impl<'a> Sink<'a> {
         Sink {
             text,
             diagnostics: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -145,10 +163,10 @@ impl<'a> Sink<'a> {
             kind,
             // Filled in by `ManifestError::new`, which knows the path.
             file: PathBuf::new(),
-            message: message.into(),
+            message: shorten_words(&message.into()),
             line,
             column,
-            hint: hint.into(),
+            hint: shorten_words(&hint.into()),
             offset: at.offset,
             length: at.length,
         });
@@ -158,10 +176,16 @@ impl<'a> Sink<'a> {
         self.diagnostics.is_empty()
     }
 
-    /// The diagnostics in file order (checks run field by field, then across entries).
-    pub fn into_diagnostics(mut self) -> Vec<Diagnostic> {
+    /// Marks `at` as a secret that no snippet may show.
+    pub fn secret(&mut self, at: Span) {
+        self.secrets.push(at);
+    }
+
+    /// The diagnostics in file order (checks run field by field, then across entries), and the
+    /// secrets marked.
+    pub fn into_parts(mut self) -> (Vec<Diagnostic>, Vec<Span>) {
         self.diagnostics.sort_by_key(|d| d.offset);
-        self.diagnostics
+        (self.diagnostics, self.secrets)
     }
 
     /// The byte span a parser location covers, clamped to the text.
@@ -188,6 +212,34 @@ impl<'a> Sink<'a> {
     pub fn line_of(&self, span: Span) -> usize {
         line_column(self.text, span.offset).0
     }
+}
+
+/// Words longer than this are shortened in messages and hints.
+const MAX_WORD: usize = 200;
+
+/// `text` with every word (a run without spaces: a value, a path, a URL quoted in a message)
+/// longer than [`MAX_WORD`] characters cut to its start and end around a `…`, so that a
+/// megabyte-long value in the manifest never becomes a megabyte-long message.
+pub(crate) fn shorten_words(text: &str) -> String {
+    if text.len() <= MAX_WORD {
+        return text.to_owned();
+    }
+    let keep = MAX_WORD / 2 - 1;
+    let mut out = String::with_capacity(text.len().min(4096));
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let length = word.chars().count();
+        if length <= MAX_WORD {
+            out.push_str(word);
+        } else {
+            out.extend(word.chars().take(keep));
+            out.push('…');
+            out.extend(word.chars().skip(length - keep));
+        }
+    }
+    out
 }
 
 pub(crate) fn span_of(text: &str, location: &Location) -> Span {
@@ -237,4 +289,21 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
         .char_indices()
         .nth(column.saturating_sub(1))
         .map_or(text.len(), |(i, _)| start + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_words_are_shortened_and_short_text_kept() {
+        assert_eq!(shorten_words("a `b` c"), "a `b` c");
+        let long = format!("the store `{}` is bad", "a".repeat(1000));
+        let short = shorten_words(&long);
+        assert!(short.starts_with("the store `aaa") && short.ends_with("aaa` is bad"));
+        assert!(
+            short.contains('…') && short.chars().count() < 230,
+            "{short}"
+        );
+    }
 }

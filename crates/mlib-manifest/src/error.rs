@@ -1,15 +1,18 @@
 //! `ManifestError`: every diagnostic of one manifest together with its text, so `miette` can
 //! draw each one with its caret snippet (as related diagnostics when there are several) and the
 //! CLI can still list them as data.
+//!
+//! Each snippet is drawn from an [`Excerpt`] (the lines around the error, cut to a screen's
+//! width), never from the whole text: one line of a manifest can be megabytes long.
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource, SourceCode};
+use miette::{LabeledSpan, SourceCode};
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Sink, Span};
+use crate::excerpt::{DEFAULT_WIDTH, Excerpt};
 
 /// Why a manifest could not be used: one or more [`Diagnostic`]s.
 ///
@@ -18,37 +21,69 @@ use crate::diagnostic::{Diagnostic, DiagnosticKind, Sink, Span};
 /// `file:line:column`, caret snippet and hint.
 pub struct ManifestError {
     path: PathBuf,
-    name: String,
-    source: Arc<NamedSource<String>>,
+    // Boxed: the error stays small to move around.
+    source: Box<Source>,
     diagnostics: Vec<Diagnostic>,
-    // The same diagnostics paired with the source, for miette's `related()`.
+    // The same diagnostics with their snippets, for miette's `related()`.
     items: Vec<Item>,
     io: Option<io::Error>,
 }
 
 impl ManifestError {
     /// Errors found in `text`, the contents of the manifest at `path`.
-    pub(crate) fn new(path: &Path, text: &str, mut diagnostics: Vec<Diagnostic>) -> Self {
+    pub(crate) fn new(path: &Path, text: &str, diagnostics: Vec<Diagnostic>) -> Self {
+        Self::with_secrets(path, text, diagnostics, Vec::new())
+    }
+
+    /// What `sink` collected while checking the manifest at `path`.
+    pub(crate) fn from_sink(path: &Path, sink: Sink) -> Self {
+        let text = sink.text();
+        let (diagnostics, secrets) = sink.into_parts();
+        Self::with_secrets(path, text, diagnostics, secrets)
+    }
+
+    fn with_secrets(
+        path: &Path,
+        text: &str,
+        mut diagnostics: Vec<Diagnostic>,
+        secrets: Vec<Span>,
+    ) -> Self {
         for diagnostic in &mut diagnostics {
             diagnostic.file = path.to_path_buf();
         }
-        let name = path.display().to_string();
-        let source = Arc::new(NamedSource::new(&name, text.to_owned()));
-        let items = diagnostics
+        let source = Source {
+            name: path.display().to_string(),
+            text: text.to_owned(),
+            secrets,
+        };
+        let mut this = ManifestError {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+            diagnostics,
+            items: Vec::new(),
+            io: None,
+        };
+        this.set_width(DEFAULT_WIDTH);
+        this
+    }
+
+    /// Cuts every snippet to a terminal `columns` wide (100 unless set): lines longer than that
+    /// are shown in part, with `…` where text was left out and the caret still under the
+    /// offending part.
+    pub fn set_width(&mut self, columns: usize) {
+        let Source {
+            name,
+            text,
+            secrets,
+        } = &*self.source;
+        self.items = self
+            .diagnostics
             .iter()
             .map(|diagnostic| Item {
                 diagnostic: diagnostic.clone(),
-                source: Arc::clone(&source),
+                excerpt: Excerpt::new(name, text, diagnostic, columns, secrets),
             })
             .collect();
-        ManifestError {
-            path: path.to_path_buf(),
-            name,
-            source,
-            diagnostics,
-            items,
-            io: None,
-        }
     }
 
     /// The manifest could not be read at all.
@@ -62,6 +97,27 @@ impl ManifestError {
         let mut this = Self::new(path, "", vec![unplaced(DiagnosticKind::Io, message, hint)]);
         this.io = Some(error);
         this
+    }
+
+    /// The manifest is larger than `cap` bytes; `size` is its size when the file says it.
+    pub(crate) fn too_large(path: &Path, size: Option<u64>, cap: u64) -> Self {
+        let limit = crate::read::human_size(cap);
+        let message = match size {
+            Some(size) => format!(
+                "the manifest is {}; the limit is {limit}",
+                crate::read::human_size(size)
+            ),
+            None => {
+                format!("the manifest is larger than the {limit} limit (reading stopped there)")
+            }
+        };
+        let hint = "check that `-f` names the manifest (a models.yaml), not a model or another \
+                    file; split a manifest this large into several that share one store";
+        Self::new(
+            path,
+            "",
+            vec![unplaced(DiagnosticKind::TooLarge, message, hint)],
+        )
     }
 
     /// The manifest is not UTF-8; the error points at the first invalid byte.
@@ -78,7 +134,7 @@ impl ManifestError {
             format!("the manifest is not UTF-8 text (invalid byte at offset {valid_up_to})"),
             "save the file as UTF-8",
         );
-        Self::new(path, &text, sink.into_diagnostics())
+        Self::from_sink(path, sink)
     }
 
     /// Every problem found, in file order for semantic problems.
@@ -90,6 +146,14 @@ impl ManifestError {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The manifest's text, for snippets.
+struct Source {
+    name: String,
+    text: String,
+    /// Byte ranges of `text` that snippets must not show (literal credentials).
+    secrets: Vec<Span>,
 }
 
 fn unplaced(kind: DiagnosticKind, message: String, hint: impl Into<String>) -> Diagnostic {
@@ -120,10 +184,13 @@ impl fmt::Display for ManifestError {
             [only] if only.diagnostic.line > 0 => write!(
                 f,
                 "{}:{}:{}: {}",
-                self.name, only.diagnostic.line, only.diagnostic.column, only.diagnostic.message
+                self.source.name,
+                only.diagnostic.line,
+                only.diagnostic.column,
+                only.diagnostic.message
             ),
-            [only] => write!(f, "{}: {}", self.name, only.diagnostic.message),
-            many => write!(f, "{}: {} errors", self.name, many.len()),
+            [only] => write!(f, "{}: {}", self.source.name, only.diagnostic.message),
+            many => write!(f, "{}: {} errors", self.source.name, many.len()),
         }
     }
 }
@@ -152,7 +219,10 @@ impl miette::Diagnostic for ManifestError {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&*self.source)
+        match self.items.as_slice() {
+            [only] => Some(&only.excerpt),
+            _ => None,
+        }
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -172,10 +242,10 @@ impl miette::Diagnostic for ManifestError {
     }
 }
 
-/// One diagnostic with the source it points into, rendered by miette as a related error.
+/// One diagnostic with its snippet's source, rendered by miette as a related error.
 struct Item {
     diagnostic: Diagnostic,
-    source: Arc<NamedSource<String>>,
+    excerpt: Excerpt,
 }
 
 impl fmt::Debug for Item {
@@ -202,7 +272,7 @@ impl miette::Diagnostic for Item {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&*self.source)
+        Some(&self.excerpt)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -211,7 +281,7 @@ impl miette::Diagnostic for Item {
         }
         let span = LabeledSpan::new_primary_with_span(
             Some(label(self.diagnostic.kind).to_owned()),
-            (self.diagnostic.offset, self.diagnostic.length),
+            self.excerpt.span(),
         );
         Some(Box::new(std::iter::once(span)))
     }
@@ -220,7 +290,11 @@ impl miette::Diagnostic for Item {
 /// The short text under the caret.
 fn label(kind: DiagnosticKind) -> &'static str {
     match kind {
-        DiagnosticKind::Io | DiagnosticKind::Encoding | DiagnosticKind::Syntax => "here",
+        DiagnosticKind::Io
+        | DiagnosticKind::Encoding
+        | DiagnosticKind::TooLarge
+        | DiagnosticKind::ManifestName
+        | DiagnosticKind::Syntax => "here",
         DiagnosticKind::UnknownKey => "unknown key",
         DiagnosticKind::WrongType => "wrong type",
         DiagnosticKind::MissingKey => "missing key",
@@ -229,6 +303,8 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::BadHash => "bad hash",
         DiagnosticKind::BadName => "bad name",
         DiagnosticKind::UnsafePath => "unsafe path",
+        DiagnosticKind::UnsafeRoot => "not a folder of its own",
+        DiagnosticKind::NestedStore => "overlaps an app's folders",
         DiagnosticKind::BadGlob => "bad glob",
         DiagnosticKind::UnknownSourceScheme => "unknown scheme",
         DiagnosticKind::BadSource => "bad source",
@@ -239,5 +315,6 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::Collision => "same file name",
         DiagnosticKind::UnsetVariable => "unset variable",
         DiagnosticKind::BadExpansion => "bad expansion",
+        DiagnosticKind::LiteralSecret => "literal credential",
     }
 }

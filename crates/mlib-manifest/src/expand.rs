@@ -1,7 +1,8 @@
 //! `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$$` and a leading `~`, as in compose files.
 //!
-//! Only path fields expand (store, app roots, local sources): the same manifest then works on a
-//! laptop and in a container whose mount points come from the environment. The environment is a
+//! Only path fields expand (store, state, app roots, local sources): the same manifest then
+//! works on a laptop and in a container whose mount points come from the environment. URL
+//! sources keep their references until a request is made (see `url_template`). The environment is a
 //! callback so tests and the CLI decide where variables come from. A bare `$NAME` is an error
 //! rather than literal text, because silently creating a folder called `$HOME` is worse.
 
@@ -24,7 +25,7 @@ pub(crate) fn expand(value: &str, env: Env) -> Result<String, ExpandError> {
     expand_tilde(&expanded, env)
 }
 
-fn expand_vars(value: &str, env: Env) -> Result<String, ExpandError> {
+pub(crate) fn expand_vars(value: &str, env: Env) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(at) = rest.find('$') {
@@ -68,7 +69,7 @@ fn expand_vars(value: &str, env: Env) -> Result<String, ExpandError> {
 
 /// Index of the `}` that closes a `${`, given the text after the `{`; nested `${...}` in a
 /// default value are skipped over.
-fn closing_brace(inner: &str) -> Option<usize> {
+pub(crate) fn closing_brace(inner: &str) -> Option<usize> {
     let bytes = inner.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;

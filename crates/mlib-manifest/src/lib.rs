@@ -7,17 +7,21 @@
 mod cache;
 mod diagnostic;
 mod error;
+mod excerpt;
 mod expand;
 pub mod lock;
 mod model;
 mod peek;
 mod preset;
 mod raw;
+mod read;
 mod resolve;
+mod roots;
 mod rules;
 mod schema;
 mod source;
 mod suggest;
+mod url_template;
 mod validate;
 mod yaml;
 
@@ -28,19 +32,19 @@ use sha2::{Digest, Sha256};
 pub use cache::{Cache, parse_cached};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use error::ManifestError;
+pub use excerpt::DEFAULT_WIDTH;
 pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 pub use peek::peek_store;
 pub use preset::Preset;
+pub use read::{MAX_MANIFEST_BYTES, read};
 pub use schema::schema;
+pub use url_template::{ExpandedUrl, UrlVarError, expand_url, is_sensitive_param};
 
-/// Reads and checks the manifest at `path`. `env` looks up environment variables for `${VAR}`
-/// and `~` (the CLI passes `std::env::var(..).ok()`).
+/// Reads (with [`read`], so at most [`MAX_MANIFEST_BYTES`]) and checks the manifest at `path`.
+/// `env` looks up environment variables for `${VAR}` and `~` (the CLI passes
+/// `std::env::var(..).ok()`).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Manifest, ManifestError> {
-    let bytes = fs_err::read(path).map_err(|error| ManifestError::io(path, error))?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => parse(text, path, env),
-        Err(error) => Err(ManifestError::not_utf8(path, &bytes, error.valid_up_to())),
-    }
+    parse(&read(path)?, path, env)
 }
 
 /// Checks manifest `text` as if read from `path` (which places relative paths and names the file
@@ -61,7 +65,7 @@ pub fn parse(
         .and_then(|raw| resolve::resolve(raw, &mut sink, &absolute, &dir, digest, env));
     match manifest {
         Some(manifest) if sink.is_empty() => Ok(manifest),
-        _ => Err(ManifestError::new(path, text, sink.into_diagnostics())),
+        _ => Err(ManifestError::from_sink(path, sink)),
     }
 }
 

@@ -28,15 +28,32 @@ pub struct Manifest {
     /// Absolute, with `${VAR}` and `~` expanded.
     pub store: PathBuf,
     pub layout: StoreLayout,
+    /// `state:`: where mlib keeps its state (registry, apply lock) for this store, when given.
+    /// Absolute, expanded.
+    pub state: Option<PathBuf>,
+    /// `environment:`: the name of the environment that owns this manifest's links, when
+    /// given.
+    pub environment: Option<String>,
+    /// Every environment variable looked up while expanding `store:` and each app's `root:`
+    /// (a leading `~` counts as `HOME`), with the value it had (`None`: unset), sorted by name,
+    /// each once.
+    ///
+    /// Together with the manifest's path they identify an environment that has no
+    /// `environment:` name: a template manifest (`root: /srv/${WS_USER}/ComfyUI`) applied with
+    /// other values is another environment, while editing a literal root keeps the same one.
+    pub identity_vars: Vec<(String, Option<String>)>,
     pub models: IndexMap<String, Model>,
     pub apps: IndexMap<String, App>,
-    /// `environment:`: the name of the environment that owns this manifest's links.
-    pub environment: Option<String>,
-    /// `state:`: where mlib keeps its state (registry, apply lock) for this store.
-    pub state: Option<PathBuf>,
-    /// Every variable expanded in `store:` and the apps' `root:` (`~` counts as `HOME`), with
-    /// its value, sorted by name: with the manifest's path, what identifies its environment.
-    pub identity_vars: Vec<(String, Option<String>)>,
+}
+
+impl Manifest {
+    /// This manifest's lock file, next to it: its path with the extension replaced by `lock`
+    /// (`models.yaml` → `models.lock`, `small.yml` → `small.lock`, `foo` → `foo.lock`), so
+    /// manifests sharing a folder keep their own locks. A manifest named `*.lock` is refused
+    /// when it is read, so this is never the manifest itself.
+    pub fn lock_path(&self) -> PathBuf {
+        self.path.with_extension("lock")
+    }
 }
 
 /// One model entry of the manifest.

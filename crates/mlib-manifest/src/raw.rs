@@ -34,6 +34,20 @@ pub(crate) struct RawManifest {
     #[serde(default)]
     #[schemars(with = "Option<StoreLayout>")]
     pub layout: Option<Spanned<StoreLayout>>,
+    /// Where mlib keeps its state for this store (the link registry and the apply lock), when
+    /// not in the store's own `.mlib` folder (a read-only or shared store). `${VAR}`,
+    /// `${VAR:-default}` and a leading `~` expand; a relative path resolves against the
+    /// manifest's directory.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub state: Option<Spanned<String>>,
+    /// The name of the environment that owns this manifest's links in the store's registry
+    /// (same rules as model names). Without it, the environment is this manifest file with its
+    /// store and app roots; with it, manifests (or copies of one) that give the same name share
+    /// their links.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", pattern(NAME_PATTERN), length(max = 128))]
+    pub environment: Option<Spanned<String>>,
     /// The models, by name. A name uses letters, digits, `.`, `_` and `-`, starts with a letter or
     /// digit, and is at most 128 characters.
     #[serde(default)]

@@ -4,6 +4,7 @@
 //! Entries with problems are still built (with placeholder values) so that cross-entry checks in
 //! `validate` can run; the manifest is only returned when nothing was recorded.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -13,8 +14,12 @@ use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
 use crate::model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 use crate::raw::{KeyedMap, RawApp, RawManifest, RawModel, RawSelection};
-use crate::rules::{Problem, check_file_name, check_hash, check_name, check_relative_path, show};
+use crate::roots;
+use crate::rules::{
+    MAX_COMPONENT, Problem, check_file_name, check_hash, check_name, check_relative_path, show,
+};
 use crate::source::{self, Parsed};
+use crate::url_template;
 use crate::validate;
 
 /// Where the parts of a model were written, for errors found by cross-entry checks.
@@ -32,10 +37,14 @@ pub(crate) struct ModelSpans {
 pub(crate) struct AppSpans {
     /// Each `models:` entry with its place.
     pub selection: Vec<(String, Span)>,
+    /// Where `root:` is written; `None` when the root had a problem (already reported).
+    pub root_at: Option<Span>,
 }
 
 /// Everything `validate` needs: the entries built so far and where they came from.
 pub(crate) struct Located {
+    /// The store and where `store:` is written, when it resolved.
+    pub store: Option<(PathBuf, Span)>,
     pub layout: StoreLayout,
     pub models: Vec<(Model, ModelSpans)>,
     pub apps: Vec<(App, AppSpans)>,
@@ -45,6 +54,8 @@ pub(crate) struct Resolver<'a, 's> {
     pub sink: &'s mut Sink<'a>,
     pub dir: &'s Path,
     pub env: Env<'s>,
+    /// Variables looked up while expanding `store:` and app roots (`Manifest::identity_vars`).
+    identity_vars: Vec<(String, Option<String>)>,
 }
 
 /// Checks and resolves `raw`. `path` is absolute; `digest` is the sha256 of the manifest bytes.
@@ -56,7 +67,27 @@ pub(crate) fn resolve(
     digest: String,
     env: Env,
 ) -> Option<Manifest> {
-    let mut r = Resolver { sink, dir, env };
+    let mut r = Resolver {
+        sink,
+        dir,
+        env,
+        identity_vars: Vec::new(),
+    };
+    let is_lock = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("lock"));
+    if is_lock {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        r.sink.push(
+            DiagnosticKind::ManifestName,
+            Span::default(),
+            format!(
+                "the manifest `{name}` ends in `.lock`, so its lock file would be the manifest \
+                 itself"
+            ),
+            "rename it, e.g. to `models.yaml`: the lock of `NAME.yaml` is `NAME.lock` next to it",
+        );
+    }
     if raw.version.value != 1 {
         let at = r.span(&raw.version);
         r.sink.push(
@@ -67,11 +98,25 @@ pub(crate) fn resolve(
              manifests)",
         );
     }
-    let store = r.path_field("`store`", &raw.store);
+    let store = r.identity_path_field("`store`", &raw.store);
+    let store =
+        store.filter(|store| r.own_folder("`store`", store, &raw.store, "`store: ~/models`"));
+    let state = raw.state.as_ref().map(|state| {
+        r.path_field("`state`", state)
+            .filter(|path| r.own_folder("`state`", path, state, "`state: ~/.local/state/mlib`"))
+    });
+    if let Some(environment) = &raw.environment
+        && let Err(problem) = check_name("environment name", &environment.value)
+    {
+        let at = r.span(environment);
+        r.report(at, "", problem);
+    }
     let layout = raw.layout.map(|l| l.value).unwrap_or_default();
     let models = r.models(raw.models);
     let apps = r.apps(raw.apps);
+    let store_at = r.span(&raw.store);
     let located = Located {
+        store: store.clone().map(|store| (store, store_at)),
         layout,
         models,
         apps,
@@ -80,6 +125,10 @@ pub(crate) fn resolve(
     if !r.sink.is_empty() {
         return None;
     }
+    let mut identity_vars = std::mem::take(&mut r.identity_vars);
+    // Stable sort: the first lookup of a name is kept (a later one gives the same value).
+    identity_vars.sort_by(|a, b| a.0.cmp(&b.0));
+    identity_vars.dedup_by(|a, b| a.0 == b.0);
     Some(Manifest {
         path: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -87,6 +136,9 @@ pub(crate) fn resolve(
         version: raw.version.value,
         store: store?,
         layout,
+        state: state.flatten(),
+        environment: raw.environment.map(|e| e.value),
+        identity_vars,
         models: located
             .models
             .into_iter()
@@ -97,9 +149,6 @@ pub(crate) fn resolve(
             .into_iter()
             .map(|(a, _)| (a.name.clone(), a))
             .collect(),
-        environment: None,
-        state: None,
-        identity_vars: Vec::new(),
     })
 }
 
@@ -124,8 +173,53 @@ impl Resolver<'_, '_> {
 
     /// Expands a path field and makes it absolute (relative to the manifest's directory).
     fn path_field(&mut self, what: &str, value: &Spanned<String>) -> Option<PathBuf> {
+        self.expand_path(what, value, self.env)
+    }
+
+    /// Whether `path` (the expansion of `value`) may be `what`: not `/`, a system folder or the
+    /// home folder itself (see `roots`); else it is reported. `example` is a line to suggest.
+    fn own_folder(
+        &mut self,
+        what: &str,
+        path: &Path,
+        value: &Spanned<String>,
+        example: &str,
+    ) -> bool {
+        let home = (self.env)("HOME");
+        let Some(message) = roots::unsafe_root(what, path, home.as_deref()) else {
+            return true;
+        };
         let at = self.span(value);
-        match expand(&value.value, self.env) {
+        self.sink.push(
+            DiagnosticKind::UnsafeRoot,
+            at,
+            message,
+            format!(
+                "use a folder of its own, e.g. {example}: mlib creates and removes files and \
+                 links under it"
+            ),
+        );
+        false
+    }
+
+    /// [`Self::path_field`] for a field that identifies the environment (`store:`, app roots):
+    /// the variables its expansion looks up are recorded in `identity_vars`.
+    fn identity_path_field(&mut self, what: &str, value: &Spanned<String>) -> Option<PathBuf> {
+        let env = self.env;
+        let seen = RefCell::new(Vec::new());
+        let recording = |name: &str| {
+            let value = env(name);
+            seen.borrow_mut().push((name.to_owned(), value.clone()));
+            value
+        };
+        let path = self.expand_path(what, value, &recording);
+        self.identity_vars.extend(seen.into_inner());
+        path
+    }
+
+    fn expand_path(&mut self, what: &str, value: &Spanned<String>, env: Env) -> Option<PathBuf> {
+        let at = self.span(value);
+        match expand(&value.value, env) {
             Ok(expanded) if expanded.is_empty() => {
                 self.sink.push(
                     DiagnosticKind::BadExpansion,
@@ -144,7 +238,26 @@ impl Resolver<'_, '_> {
                 );
                 None
             }
-            Ok(expanded) => Some(absolute(self.dir, &expanded)),
+            Ok(expanded) => {
+                let too_long = expanded
+                    .split(['/', '\\'])
+                    .find(|name| name.len() > MAX_COMPONENT);
+                if let Some(name) = too_long {
+                    let at = self.sink.narrow(at, name);
+                    self.sink.push(
+                        DiagnosticKind::UnsafePath,
+                        at,
+                        format!(
+                            "{what} has a file or folder name of {} bytes; the limit is \
+                             {MAX_COMPONENT}",
+                            name.len()
+                        ),
+                        "shorten it: filesystems allow at most 255 bytes per name",
+                    );
+                    return None;
+                }
+                Some(absolute(self.dir, &expanded))
+            }
             Err(error) => {
                 let at = self.sink.narrow(at, &error.needle);
                 self.sink.push(error.kind, at, error.message, error.hint);
@@ -295,7 +408,12 @@ impl Resolver<'_, '_> {
     fn source(&mut self, context: &str, raw: &Spanned<String>) -> Option<Source> {
         let at = self.span(raw);
         match source::parse(&raw.value) {
-            Ok(Parsed::Remote(source)) => Some(source),
+            Ok(Parsed::Remote(source)) => {
+                if let Source::Url(url) = &source {
+                    self.literal_credentials(context, raw, url);
+                }
+                Some(source)
+            }
             Ok(Parsed::Local(_)) => {
                 let path = self.path_field(&format!("{context}: the source path"), raw)?;
                 Some(Source::Local(path))
@@ -305,6 +423,33 @@ impl Resolver<'_, '_> {
                 None
             }
         }
+    }
+
+    /// Reports credentials written into URL `url` (the value of `raw`), and keeps them out of
+    /// every snippet.
+    fn literal_credentials(&mut self, context: &str, raw: &Spanned<String>, url: &str) {
+        let literals = url_template::literal_credentials(url);
+        let Some(first) = literals.first() else {
+            return;
+        };
+        let at = self.span(raw);
+        // Where the URL's text is in the manifest: exactly there unless escapes changed it.
+        let whole = self.sink.narrow(at, url);
+        let place = |range: &std::ops::Range<usize>| {
+            if whole.length == url.len() {
+                Span {
+                    offset: whole.offset + range.start,
+                    length: range.len(),
+                }
+            } else {
+                at
+            }
+        };
+        for literal in &literals {
+            self.sink.secret(place(&literal.range));
+        }
+        let problem = url_template::literal_problem(url, &literals);
+        self.report(place(&first.range), context, problem);
     }
 
     fn hash(
@@ -361,9 +506,12 @@ impl Resolver<'_, '_> {
         let name = key.value;
         let key_at = self.sink.span(&key.referenced);
         let context = format!("app `{name}`");
+        let what = format!("{context}: `root`");
         let root = self
-            .path_field(&format!("{context}: `root`"), &raw.root)
-            .unwrap_or_default();
+            .identity_path_field(&what, &raw.root)
+            .filter(|root| self.own_folder(&what, root, &raw.root, "`root: ~/ComfyUI`"));
+        let root_at = root.is_some().then(|| self.span(&raw.root));
+        let root = root.unwrap_or_default();
         let preset = raw.preset.map(|p| p.value);
 
         let mut selection = Vec::new();
@@ -428,7 +576,7 @@ impl Resolver<'_, '_> {
             link: raw.link.map(|l| l.value).unwrap_or(LinkMode::Auto),
             folders,
         };
-        (app, AppSpans { selection })
+        (app, AppSpans { selection, root_at })
     }
 }
 

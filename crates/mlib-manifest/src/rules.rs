@@ -12,7 +12,7 @@ pub(crate) const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]*$";
 pub(crate) const HASH_PATTERN: &str = "^[0-9a-fA-F]{64}$";
 pub(crate) const MAX_NAME: usize = 128;
 /// Longest file name most filesystems take, in bytes.
-const MAX_COMPONENT: usize = 255;
+pub(crate) const MAX_COMPONENT: usize = 255;
 
 /// Why a value breaks a rule. `needle` is the offending part, to put the caret on it.
 #[derive(Debug, PartialEq, Eq)]

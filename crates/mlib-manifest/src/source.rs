@@ -6,6 +6,7 @@
 use crate::diagnostic::DiagnosticKind;
 use crate::model::Source;
 use crate::rules::{Problem, show};
+use crate::url_template;
 
 /// A source as written: remote sources are complete; local paths still need `${VAR}` expansion
 /// and resolving against the manifest's directory.
@@ -85,13 +86,18 @@ fn parse_url(source: &str) -> Result<Source, Problem> {
                    encode spaces as `%20`"
             .to_owned()
     };
-    if let Some(c) = source.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    // `${VAR}` references (user info and query values only) stand in as plain text.
+    let standin = url_template::standin(source)?;
+    if let Some(c) = standin
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(bad(
             format!("the URL contains {}", show(&c.to_string())),
             hint(),
         ));
     }
-    match url::Url::parse(source) {
+    match url::Url::parse(&standin) {
         Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => {
             Ok(Source::Url(source.to_owned()))
         }

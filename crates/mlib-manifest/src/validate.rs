@@ -1,14 +1,17 @@
 //! Checks that span several entries: app selections against models, model types against app
-//! folder tables, and file names that would collide in one folder.
+//! folder tables, file names that would collide in one folder, and a store that overlaps an
+//! app's folders.
 //!
 //! File names are compared ignoring case: on Windows and macOS `A.safetensors` and
 //! `a.safetensors` are the same file, and one manifest should work on all three.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
-use crate::diagnostic::DiagnosticKind;
-use crate::model::{App, StoreLayout};
+use crate::diagnostic::{DiagnosticKind, Span};
+use crate::model::{App, StoreLayout, join_relative};
 use crate::resolve::{Located, Resolver};
+use crate::roots::normalize;
 use crate::suggest::{closest, list};
 
 pub(crate) fn check(r: &mut Resolver, located: &Located) {
@@ -17,6 +20,9 @@ pub(crate) fn check(r: &mut Resolver, located: &Located) {
     app_collisions(r, located);
     if located.layout == StoreLayout::Flat {
         store_collisions(r, located);
+    }
+    if let Some((store, at)) = &located.store {
+        nesting(r, located, store, *at);
     }
 }
 
@@ -182,4 +188,67 @@ fn store_collisions(r: &mut Resolver, located: &Located) {
             "set `file:` on one of them to give it another name, or use `layout: nested`",
         );
     }
+}
+
+/// The store must not be one of an app's folders, lie inside one, or hold one: mlib links
+/// store files into those folders, so `--adopt` would turn a store file into a link to itself
+/// and unlinking could remove store files. Compared lexically on the expanded paths.
+fn nesting(r: &mut Resolver, located: &Located, store: &Path, at: Span) {
+    let store = normalize(store);
+    for (app, spans) in &located.apps {
+        if spans.root_at.is_none() {
+            continue; // the root itself was reported
+        }
+        // Each folder once, with the first type (by name) that uses it.
+        let mut folders: Vec<(PathBuf, &str, &str)> = Vec::new();
+        for (ty, folder) in app_folders(app) {
+            let path = normalize(&join_relative(&app.root, folder));
+            if !folders.iter().any(|(seen, _, _)| *seen == path) {
+                folders.push((path, ty, folder));
+            }
+        }
+        let shown = |(_, ty, folder): &(PathBuf, &str, &str)| {
+            format!("app `{}`'s folder `{folder}` (for `{ty}`)", app.name)
+        };
+        let message = if let Some(found) = folders.iter().find(|(path, ..)| *path == store) {
+            format!("`store` is {}", shown(found))
+        } else if let Some(found) = folders.iter().find(|(path, ..)| store.starts_with(path)) {
+            format!("`store` is inside {}", shown(found))
+        } else {
+            let mut inside = folders.iter().filter(|(path, ..)| path.starts_with(&store));
+            let Some(first) = inside.next() else {
+                continue;
+            };
+            match inside.count() {
+                0 => format!("{} is inside `store`", shown(first)),
+                more => format!("{} and {more} more are inside `store`", shown(first)),
+            }
+        };
+        r.sink.push(
+            DiagnosticKind::NestedStore,
+            at,
+            message,
+            format!(
+                "keep the store out of app `{}`'s model folders, e.g. `store: ~/models`: mlib \
+                 links each model from the store into those folders",
+                app.name
+            ),
+        );
+    }
+}
+
+/// Every (type, folder) an app's table has: its preset's, with `folders:` overriding them.
+fn app_folders(app: &App) -> BTreeMap<&str, &str> {
+    let mut table: BTreeMap<&str, &str> = BTreeMap::new();
+    if let Some(preset) = app.preset {
+        for ty in preset.model_types() {
+            if let Some(folder) = preset.folder(ty) {
+                table.insert(ty, folder);
+            }
+        }
+    }
+    for (ty, folder) in &app.folders {
+        table.insert(ty, folder);
+    }
+    table
 }

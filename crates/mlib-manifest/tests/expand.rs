@@ -62,19 +62,36 @@ fn the_env_callback_is_the_only_source_of_variables() {
 #[test]
 fn only_path_fields_expand() {
     // `file` is a plain name: `$$` and `${...}` stay as written (and `$` is a valid character).
+    // A URL keeps its references as written: they expand only when the request is made.
     let m = ok(r#"
         version: 1
         store: /s
         models:
           a:
-            source: https://example.com/${X}/a.safetensors
+            source: https://${X}@example.com/$$/a.safetensors?token=${MODELS}
             type: loras
             file: a$$b.safetensors
         "#);
     assert_eq!(m.models["a"].file.as_deref(), Some("a$$b.safetensors"));
     assert_eq!(
         m.models["a"].source,
-        Source::Url("https://example.com/${X}/a.safetensors".into())
+        Source::Url("https://${X}@example.com/$$/a.safetensors?token=${MODELS}".into())
+    );
+    assert_eq!(
+        m.models["a"].source.to_string(),
+        "https://${X}@example.com/$$/a.safetensors?token=${MODELS}"
+    );
+}
+
+#[test]
+fn a_url_reference_outside_user_info_and_query_values_is_an_error() {
+    let d = only(
+        "version: 1\nstore: /s\nmodels:\n  a:\n    source: https://example.com/${X}/a.pth\n    type: loras\n",
+    );
+    common::assert_at(&d, DiagnosticKind::BadExpansion, 5, 33);
+    assert_eq!(
+        d.message,
+        "model `a`: `${X}` is in the path of the URL, where variables are not expanded"
     );
 }
 

@@ -67,3 +67,26 @@ fn errors_in_a_loaded_file_name_the_path_as_given() {
         format!("{}:3:1: unknown key `extra`", path.display())
     );
 }
+
+#[test]
+fn the_lock_file_is_the_manifest_with_the_extension_lock() {
+    let text = "version: 1\nstore: /s\n";
+    for (manifest, lock) in [
+        ("/p/models.yaml", "/p/models.lock"),
+        ("/p/small.yaml", "/p/small.lock"),
+        ("/p/x.yml", "/p/x.lock"),
+        ("/p/foo", "/p/foo.lock"),
+        ("/p/a.b.yaml", "/p/a.b.lock"),
+    ] {
+        let m = mlib_manifest::parse(text, std::path::Path::new(manifest), &common::env).unwrap();
+        assert_eq!(m.lock_path(), std::path::Path::new(lock), "{manifest}");
+    }
+    for name in ["/p/models.lock", "/p/models.LOCK"] {
+        let err = mlib_manifest::parse(text, std::path::Path::new(name), &common::env).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(
+            (d.kind, d.line, d.column),
+            (DiagnosticKind::ManifestName, 1, 1)
+        );
+    }
+}

@@ -113,3 +113,15 @@ fn diagnostics_serialize_for_json_output() {
     assert!(json[0]["hint"].as_str().unwrap().contains("hf://"));
     assert_eq!(json[2]["kind"], "unknown-selection");
 }
+
+#[test]
+fn a_50_mb_line_renders_one_screen_wide_with_its_caret() {
+    let text = format!("version: 1\nstore: {}\n", "a".repeat(50_000_000));
+    let text = render(error(&text));
+    let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "{widest} columns");
+    assert!(text.contains("[models.yaml:2:8]"), "{text}");
+    assert!(text.contains(" 2 │ store: aaa"), "{text}");
+    assert!(text.contains("╰── unsafe path"), "{text}");
+    assert!(text.contains("50000000 bytes"), "{text}");
+}

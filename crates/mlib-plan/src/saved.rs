@@ -44,7 +44,7 @@ pub struct Plan {
     pub bookkeeping: Vec<Bookkeeping>,
     pub warnings: Vec<String>,
     pub summary: Summary,
-    /// Remote models resolved over the network while planning (not yet in models.lock):
+    /// Remote models resolved over the network while planning (not yet in the lock file):
     /// applying this plan fetches exactly these, never a newer commit.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resolved: BTreeMap<String, LockedModel>,
