@@ -77,3 +77,28 @@ fn an_error_inside_a_long_flow_mapping_keeps_its_caret_on_the_key() {
     assert!(lines[snippet].contains("colour: red"), "{}", run.stderr);
     assert_eq!(key, marks, "{}", run.stderr);
 }
+
+#[test]
+fn a_store_reached_through_a_symlink_inside_an_app_folder_is_refused_and_adopt_cannot_loop() {
+    let env = TestEnv::new();
+    env.model_file("ComfyUI/models/checkpoints/base.safetensors", "base", 4096);
+    // Written apart, but the store is the app's checkpoints folder behind a symlink.
+    std::os::unix::fs::symlink(
+        env.path("ComfyUI/models/checkpoints"),
+        env.path("store-link"),
+    )
+    .unwrap();
+    env.manifest(
+        "version: 1\nstore: ./store-link\nlayout: flat\nmodels:\n  base:\n    source: ./ComfyUI/models/checkpoints/base.safetensors\n    type: checkpoints\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    let before = std::fs::read(env.path("ComfyUI/models/checkpoints/base.safetensors")).unwrap();
+    for args in [&["plan"][..], &["apply", "--auto-approve", "--adopt"][..]] {
+        env.mlib(args)
+            .code(1)
+            .stderr_has("app `comfyui`'s folder ")
+            .stderr_has("are the same place or one holds the other (after following symlinks)");
+    }
+    let path = env.path("ComfyUI/models/checkpoints/base.safetensors");
+    assert!(!path.is_symlink(), "the file was turned into a link");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}

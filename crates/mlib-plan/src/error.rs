@@ -19,6 +19,18 @@ pub enum PlanError {
     },
     #[error(transparent)]
     IoPlain(io::Error),
+    #[error(
+        "app `{app}`'s folder {} and the store {} are the same place or one holds the other \
+         (after following symlinks): links there could replace the store's own files. Give \
+         the store a folder of its own, outside every app's model folders",
+        folder.display(),
+        store.display()
+    )]
+    NestedStore {
+        app: String,
+        folder: PathBuf,
+        store: PathBuf,
+    },
     #[error("{} is not a usable plan file: {reason}", path.display())]
     BadPlanFile { path: PathBuf, reason: String },
     #[error("cannot save the plan to {}: {}", path.display(), refusal.describe(path))]

@@ -278,6 +278,16 @@ impl<'a> Planner<'a> {
             path: folder.clone(),
             source,
         })?;
+        // Validation compares the paths as written; a symlink can still make an app folder
+        // and the store the same place, and a link there could replace a store file.
+        let store = self.observed.store_root();
+        if path.starts_with(store) || store.starts_with(&path) {
+            return Err(PlanError::NestedStore {
+                app: app.name.clone(),
+                folder: path,
+                store: store.to_path_buf(),
+            });
+        }
         Ok(Some(Folder {
             how_file: self.link_how(app, &path, false),
             how_dir: self.link_how(app, &path, true),
