@@ -106,12 +106,22 @@ impl Context {
         Ok(registry)
     }
 
-    /// Checks that `registry` (opened early, see `prefetch.rs`) describes this store.
+    /// Checks that `registry` (opened early, see `prefetch.rs`) describes this store, and
+    /// records the store in it if it does not say yet.
     pub fn bind(&self, registry: &Registry) -> Result<()> {
         Ok(registry.bind_store(
             &self.store_root.to_string_lossy(),
             self.state.is_outside_store(),
         )?)
+    }
+
+    /// [`Context::bind`] for readers: checks, writes nothing.
+    pub fn check_bound(&self, registry: &Registry) -> Result<()> {
+        registry.check_store(
+            &self.store_root.to_string_lossy(),
+            self.state.is_outside_store(),
+        )?;
+        Ok(())
     }
 
     /// Opens the registry to read it. Reading must not create files, so a store never applied
@@ -124,11 +134,14 @@ impl Context {
                 Registry::open_in_memory().context("cannot create an in-memory registry")?;
             return Ok((registry, false));
         }
-        if mlib_fs::is_writable(&self.state.dir) {
-            return Ok((self.open_registry()?, true));
-        }
-        let registry = Registry::open_read_only(&path)
-            .with_context(|| format!("cannot read the link registry {}", path.display()))?;
+        let registry = if mlib_fs::is_writable(&self.state.dir) {
+            Registry::open(&path)
+                .with_context(|| format!("cannot open the link registry {}", path.display()))?
+        } else {
+            Registry::open_read_only(&path)
+                .with_context(|| format!("cannot read the link registry {}", path.display()))?
+        };
+        self.check_bound(&registry)?;
         Ok((registry, true))
     }
 

@@ -46,7 +46,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<St
     }
     let (registry, existed, observed) = match prefetched {
         Some(p) => {
-            ctx.bind(&p.registry)?;
+            ctx.check_bound(&p.registry)?;
             (p.registry, true, Some(p.observed))
         }
         None => {

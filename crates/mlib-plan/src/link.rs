@@ -1,11 +1,13 @@
 //! Making links in app folders.
 //!
-//! Every link is first made under a temporary name in the target's own folder and then
-//! renamed over the target: the app never sees a half-made link, and a relink replaces the
-//! old link atomically instead of leaving a window with nothing there.
+//! A copy, and any link that replaces another, is first made under a temporary name in the
+//! target's own folder (`mlib_fs::temp`: the name says which process made it, so a kill leaves
+//! nothing the next apply cannot recognise and remove) and then renamed over the target: the
+//! app never sees a half-made link, and a relink replaces the old link atomically instead of
+//! leaving a window with nothing there.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::action::LinkHow;
 use crate::paths;
@@ -31,7 +33,7 @@ pub fn make(source: &Path, target: &Path, how: LinkHow, replace: bool) -> io::Re
     let at = if direct {
         target.to_path_buf()
     } else {
-        temp_name(target)
+        mlib_fs::temp::sibling_of(target)
     };
     if !direct {
         let _ = remove_any(&at);
@@ -81,35 +83,9 @@ pub fn remove(target: &Path) -> io::Result<()> {
 }
 
 fn remove_any(path: &Path) -> io::Result<()> {
-    match path.symlink_metadata() {
-        Ok(meta) if meta.is_dir() => {
-            make_writable(path);
-            fs_err::remove_dir_all(path)
-        }
-        Ok(_) => fs_err::remove_file(path),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(err),
-    }
-}
-
-/// Copies of store files keep the store's read-only bits; make them removable again.
-fn make_writable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        if let Ok(meta) = dir.symlink_metadata() {
-            let mut perms = meta.permissions();
-            perms.set_mode(perms.mode() | 0o700);
-            let _ = std::fs::set_permissions(&dir, perms);
-        }
-        if let Ok(read) = std::fs::read_dir(&dir) {
-            for entry in read.flatten() {
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(entry.path());
-                }
-            }
-        }
-    }
+    // Copies of store folders keep the store's read-only bits: remove_tree makes them
+    // removable first.
+    mlib_fs::temp::remove_tree(path)
 }
 
 fn symlink(content: &Path, at: &Path) -> io::Result<()> {
@@ -132,14 +108,6 @@ fn copy_tree(source: &Path, to: &Path) -> io::Result<()> {
     } else {
         fs_err::copy(source, to).map(|_| ())
     }
-}
-
-fn temp_name(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.mlib-tmp-{}", std::process::id()))
 }
 
 #[cfg(test)]

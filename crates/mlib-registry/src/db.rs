@@ -232,14 +232,23 @@ impl Registry {
     /// would then be read against the wrong files; one inside the store follows it when the
     /// store moves.
     pub fn bind_store(&self, store: &str, outside: bool) -> Result<(), RegistryError> {
+        if self.check_store(store, outside)? {
+            self.set_store(store)?;
+        }
+        Ok(())
+    }
+
+    /// [`Registry::bind_store`]'s check alone, for readers (which write nothing): whether the
+    /// store still has to be recorded.
+    pub fn check_store(&self, store: &str, outside: bool) -> Result<bool, RegistryError> {
         match self.store()? {
-            Some(registered) if registered == store => Ok(()),
+            Some(registered) if registered == store => Ok(false),
             Some(registered) if outside => Err(RegistryError::OtherStore {
                 path: self.path.clone(),
                 registered,
                 store: store.to_owned(),
             }),
-            _ => self.set_store(store),
+            _ => Ok(true),
         }
     }
 
