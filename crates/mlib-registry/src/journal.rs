@@ -20,6 +20,9 @@ use crate::{Registry, RegistryError};
 impl Registry {
     /// Journals links about to be made by `env` (this process), in one transaction.
     pub fn journal_links(&self, env: i64, targets: &[PathBuf]) -> Result<(), RegistryError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
         let err = sqlite(self.path());
         let me = Process::current();
         let since = now();
@@ -64,6 +67,9 @@ impl Registry {
 
     /// Forgets journaled links (made, failed, or found and dealt with after a kill).
     pub fn unjournal(&self, targets: &[PathBuf]) -> Result<(), RegistryError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
         let err = sqlite(self.path());
         let conn = self.conn();
         let tx = conn.unchecked_transaction().map_err(&err)?;
