@@ -310,6 +310,13 @@ pub struct ExpandedUrl {
     pub values: Vec<String>,
 }
 
+impl ExpandedUrl {
+    /// `value` encoded as [`expand_url`] puts it into the URL.
+    pub fn encode(value: &str) -> String {
+        encode(value)
+    }
+}
+
 /// Why a URL source could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlVarError {
