@@ -200,11 +200,22 @@ fn an_unset_variable_is_named_when_the_request_is_made() {
     let bytes = model_bytes("up", 1000);
     let url = server.add_blob("/files/up.pth", bytes.clone());
     url_manifest(&env, &[("up", &format!("{url}?token=${{TOKEN}}"), &bytes)]);
+    let source = format!("{url}?token=${{TOKEN}}");
+    let unset = "environment variable TOKEN is not set, and the source URL of model up needs it.";
     // Validation needs no value: the variable is read only for the request.
     run_with(&env, &["validate"], &[]).success();
-    run_with(&env, &["plan"], &[])
+    run_with(&env, &["plan"], &[]).code(1).stderr_line(&format!(
+        "error: cannot resolve model `up` ({source}): {unset}"
+    ));
+    assert!(server.requests().is_empty());
+    // Locked while it was set, downloaded after it was unset: the same error, from the fetch.
+    run_with(&env, &["lock"], &[("TOKEN", "x")]).success();
+    server.clear_requests();
+    run_with(&env, &["apply", "--auto-approve"], &[])
         .code(1)
-        .stderr_has("model up: environment variable TOKEN, used in its source URL, is not set.");
+        .stderr_line(&format!(
+            "error: + add      up from {source}, 1000 B: {unset}"
+        ));
     assert!(server.requests().is_empty());
 }
 

@@ -138,7 +138,7 @@ pub enum FetchError {
     #[error("download of {url} cancelled because another file of the same model failed")]
     Cancelled { url: String },
     #[error(
-        "model {name}: environment variable {variable}, used in its source URL, is not set.\nSet {variable} to the credential the URL needs: mlib reads it only to make the request, and never writes or prints it."
+        "environment variable {variable} is not set, and the source URL of model {name} needs it.\nSet {variable} to the credential the URL needs: mlib reads it only to make the request, and never writes or prints it."
     )]
     UnsetVariable { name: String, variable: String },
     #[error(transparent)]
