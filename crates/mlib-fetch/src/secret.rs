@@ -70,9 +70,12 @@ pub fn redact_url(url: &str) -> String {
     parsed.to_string().replace("%2A%2A%2A", "***")
 }
 
+/// Whole parameter names that are credentials too (CloudFront's signed-URL `Policy`).
+const SENSITIVE_NAMES: &[&str] = &["auth", "policy"];
+
 fn is_sensitive(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    SENSITIVE.iter().any(|s| key.contains(s))
+    SENSITIVE.iter().any(|s| key.contains(s)) || SENSITIVE_NAMES.contains(&key.as_str())
 }
 
 /// For text that is not a parseable URL: redacts `name=value` pairs with sensitive names.
@@ -172,6 +175,10 @@ mod tests {
             "https://***:***@host/x?X-Amz-Signature=***&X-Amz-Expires=9"
         );
         assert_eq!(redact_url("not a url?token=abc"), "not a url?token=***");
+        assert_eq!(
+            redact_url("https://d.cloudfront.net/x?Policy=p&auth=a&v=1"),
+            "https://d.cloudfront.net/x?Policy=***&auth=***&v=1"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ const SENSITIVE: &[&str] = &[
 ];
 
 /// Whether the query parameter `name` (decoded) carries a credential.
-pub fn is_sensitive_param(name: &str) -> bool {
+pub(crate) fn is_sensitive_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SENSITIVE.contains(&name.as_str()) || name.starts_with("x-amz-") || name.starts_with("x-goog-")
 }
