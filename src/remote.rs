@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use anyhow::{Context as _, Result, bail};
-use mlib_fetch::{FetchConfig, Fetcher, Resolution};
+use mlib_fetch::{FetchConfig, Fetcher, Resolution, Variables};
 use mlib_manifest::lock::{Lock, LockedModel};
 use mlib_manifest::{Manifest, Model};
 use mlib_plan::{ApplyEvents, RemoteFetcher};
@@ -20,6 +20,8 @@ pub fn load_lock(manifest: &Manifest) -> Result<Option<Lock>> {
 
 pub fn fetcher(args: &RemoteArgs, jobs: usize) -> Fetcher {
     let mut config = FetchConfig::from_env(&|name| std::env::var(name).ok());
+    // `${VAR}` in URL sources is read when (and only when) the request is made.
+    config.variables = Variables::new(|name| std::env::var(name).ok());
     config.offline |= args.offline;
     config.allow_http |= args.allow_http;
     config.allow_unpinned |= args.allow_unpinned;

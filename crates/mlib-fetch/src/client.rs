@@ -17,11 +17,12 @@ use crate::report::Reporter;
 use crate::retry::RetryPolicy;
 use crate::secret::{Secret, redact_text, redact_url};
 
-/// A token and the origin (scheme, host, port) it may be sent to.
+/// An `Authorization` header value and the origin (scheme, host, port) it may be sent to.
 #[derive(Debug, Clone)]
 pub(crate) struct Token {
     pub origin: url::Origin,
-    pub secret: Secret,
+    /// The whole header value: `Bearer {token}` or `Basic {base64 of user:password}`.
+    pub authorization: Secret,
 }
 
 /// Which redirects to follow.
@@ -192,7 +193,7 @@ impl Client {
             if let Some(t) = token
                 && url.origin() == t.origin
             {
-                req = req.header("Authorization", format!("Bearer {}", t.secret.expose()));
+                req = req.header("Authorization", t.authorization.expose());
             }
             let resp = req.call().map_err(|e| self.transport_failure(&url, e))?;
             let status = resp.status().as_u16();
@@ -301,11 +302,12 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// A token bound to the origin of `endpoint` (`None` without a token or with a bad endpoint).
+/// A bearer token bound to the origin of `endpoint` (`None` without a token or with a bad
+/// endpoint).
 pub(crate) fn token_for(endpoint: &str, secret: Option<&Secret>) -> Option<Token> {
     let origin = Url::parse(endpoint).ok()?.origin();
     Some(Token {
         origin,
-        secret: secret?.clone(),
+        authorization: Secret::new(format!("Bearer {}", secret?.expose())),
     })
 }

@@ -4,7 +4,9 @@
 //! The environment is passed as a callback (not read from the process) so the CLI can layer
 //! flags over it and tests run with a fixed, cleared environment.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::secret::Secret;
@@ -66,6 +68,40 @@ pub struct FetchConfig {
     /// turns it off.
     pub direct_io: bool,
     pub user_agent: String,
+    /// Where `${VAR}` in a URL source's user info and query values is looked up, when (and
+    /// only when) a request is made. None are set by default; the CLI passes the process
+    /// environment.
+    pub variables: Variables,
+}
+
+/// The environment URL sources' `${VAR}` references are read from (see
+/// [`FetchConfig::variables`]). Its values are credentials: they are never printed.
+#[derive(Clone)]
+pub struct Variables(Arc<Lookup>);
+
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl Variables {
+    pub fn new(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Variables {
+        Variables(Arc::new(lookup))
+    }
+
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+}
+
+impl Default for Variables {
+    fn default() -> Variables {
+        Variables::new(|_| None)
+    }
+}
+
+impl fmt::Debug for Variables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Variables")
+    }
 }
 
 impl Default for FetchConfig {
@@ -93,6 +129,7 @@ impl Default for FetchConfig {
             stream_probe: Duration::from_secs(1),
             direct_io: true,
             user_agent: format!("mlib/{}", env!("CARGO_PKG_VERSION")),
+            variables: Variables::default(),
         }
     }
 }

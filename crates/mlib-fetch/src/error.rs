@@ -1,6 +1,8 @@
 //! Fetch errors. Each one names the model, repo, version or URL involved and says what to do;
 //! URLs in them are always redacted (see [`crate::secret`]).
 
+use crate::secret::{Secret, redact_text};
+
 /// Resolving or downloading a remote model failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -135,6 +137,175 @@ pub enum FetchError {
     Protocol { url: String, message: String },
     #[error("download of {url} cancelled because another file of the same model failed")]
     Cancelled { url: String },
+    #[error(
+        "environment variable {variable} is not set, and the source URL of model {name} needs it.\nSet {variable} to the credential the URL needs: mlib reads it only to make the request, and never writes or prints it."
+    )]
+    UnsetVariable { name: String, variable: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl FetchError {
+    /// This error with every occurrence of `secrets` in its text replaced by `***` (see
+    /// [`crate::redact_text`]): for errors about a URL whose `${VAR}` values are credentials,
+    /// which may show up in a URL or in what a server said.
+    pub(crate) fn redacted(self, secrets: &[Secret]) -> FetchError {
+        if secrets.is_empty() {
+            return self;
+        }
+        let secrets: Vec<&Secret> = secrets.iter().collect();
+        let r = |text: String| redact_text(&text, &secrets);
+        use FetchError as E;
+        match self {
+            E::GatedRepo {
+                repo,
+                endpoint,
+                has_token,
+            } => E::GatedRepo {
+                repo: r(repo),
+                endpoint: r(endpoint),
+                has_token,
+            },
+            E::RepoNotFound { repo, has_token } => E::RepoNotFound {
+                repo: r(repo),
+                has_token,
+            },
+            E::EntryNotFound {
+                repo,
+                path,
+                revision,
+            } => E::EntryNotFound {
+                repo: r(repo),
+                path: r(path),
+                revision: r(revision),
+            },
+            E::RevisionNotFound { repo, revision } => E::RevisionNotFound {
+                repo: r(repo),
+                revision: r(revision),
+            },
+            E::CivitaiUnauthorized {
+                version_id,
+                endpoint,
+                has_token,
+            } => E::CivitaiUnauthorized {
+                version_id,
+                endpoint: r(endpoint),
+                has_token,
+            },
+            E::CivitaiFileNotFound {
+                version_id,
+                wanted,
+                available,
+            } => E::CivitaiFileNotFound {
+                version_id,
+                wanted: r(wanted),
+                available: available.into_iter().map(r).collect(),
+            },
+            E::NoFiles { name, source_name } => E::NoFiles {
+                name,
+                source_name: r(source_name),
+            },
+            E::BadGlob { name, glob, reason } => E::BadGlob {
+                name,
+                glob,
+                reason: r(reason),
+            },
+            E::Unpinned { name, url } => E::Unpinned { name, url: r(url) },
+            E::PinMismatch {
+                name,
+                source_name,
+                algo,
+                manifest,
+                upstream,
+            } => E::PinMismatch {
+                name,
+                source_name: r(source_name),
+                algo,
+                manifest,
+                upstream,
+            },
+            E::InsecureUrl { url } => E::InsecureUrl { url: r(url) },
+            E::BadUrl { url, reason } => E::BadUrl {
+                url: r(url),
+                reason: r(reason),
+            },
+            E::UnsafePath { name, path } => E::UnsafePath {
+                name,
+                path: r(path),
+            },
+            E::Http {
+                url,
+                status,
+                detail,
+            } => E::Http {
+                url: r(url),
+                status,
+                detail: r(detail),
+            },
+            E::Network {
+                url,
+                attempts,
+                reason,
+            } => E::Network {
+                url: r(url),
+                attempts,
+                reason: r(reason),
+            },
+            E::NotAModelFile { url, kind, hint } => E::NotAModelFile {
+                url: r(url),
+                kind,
+                hint,
+            },
+            E::HashMismatch {
+                name,
+                path,
+                url,
+                algo,
+                expected,
+                actual,
+            } => E::HashMismatch {
+                name,
+                path,
+                url: r(url),
+                algo,
+                expected,
+                actual,
+            },
+            E::SizeMismatch {
+                name,
+                path,
+                url,
+                expected,
+                actual,
+            } => E::SizeMismatch {
+                name,
+                path,
+                url: r(url),
+                expected,
+                actual,
+            },
+            E::Offline { name, what } => E::Offline {
+                name,
+                what: r(what),
+            },
+            E::Protocol { url, message } => E::Protocol {
+                url: r(url),
+                message: r(message),
+            },
+            E::Cancelled { url } => E::Cancelled { url: r(url) },
+            E::Io(error) => {
+                let text = error.to_string();
+                let clean = r(text.clone());
+                if clean == text {
+                    E::Io(error)
+                } else {
+                    E::Io(std::io::Error::new(error.kind(), clean))
+                }
+            }
+            other @ (E::CivitaiNotFound { .. }
+            | E::CivitaiModelMismatch { .. }
+            | E::NotRemote { .. }
+            | E::UnsetVariable { .. }) => other,
+        }
+    }
 }

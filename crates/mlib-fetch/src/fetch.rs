@@ -14,8 +14,9 @@ use crate::download::{Download, Job, Service, discard, verify};
 use crate::error::FetchError;
 use crate::hfcache;
 use crate::names::{endpoint_url, endpoint_url_with_path, safe_rel_path};
-use crate::report::Reporter;
+use crate::report::{Redacting, Reporter};
 use crate::secret::redact_url;
+use crate::source_url::SourceUrl;
 
 /// A counting semaphore: at most `jobs` files download at once across all `fetch` calls.
 pub(crate) struct Slots {
@@ -63,8 +64,11 @@ impl Fetcher {
             .iter()
             .map(|file| {
                 let rel_path = safe_rel_path(name, &file.path)?;
-                let (url, service) = self.origin_of(name, locked, file)?;
-                let identity = file.sha256.clone().unwrap_or_else(|| url.to_string());
+                let (source, service) = self.origin_of(name, locked, file)?;
+                // The URL as locked, not as expanded: a new token keeps the same `.part`.
+                let identity = (file.sha256.clone())
+                    .or_else(|| file.url.clone())
+                    .unwrap_or_else(|| source.url.to_string());
                 let key = hex::encode(Sha256::digest(
                     format!("{name}\0{rel_path}\0{identity}").as_bytes(),
                 ));
@@ -77,7 +81,9 @@ impl Fetcher {
                         format!("{name}/{rel_path}")
                     },
                     rel_path,
-                    url,
+                    url: source.url,
+                    auth: source.auth,
+                    secrets: source.secrets,
                     service,
                     size: file.size,
                     sha256: file.sha256.clone(),
@@ -96,14 +102,19 @@ impl Fetcher {
         name: &str,
         locked: &LockedModel,
         file: &LockedFile,
-    ) -> Result<(url::Url, Service), FetchError> {
+    ) -> Result<(SourceUrl, Service), FetchError> {
         let incomplete = |what: &str| FetchError::Protocol {
             url: locked.source.clone(),
             message: format!("the lock entry of {name} has no {what}; run `mlib lock` again"),
         };
         if let Some(url) = &file.url {
-            return Ok((self.client.parse_url(url)?, Service::Plain));
+            return Ok((SourceUrl::expand(self, name, url)?, Service::Plain));
         }
+        let plain = |url: url::Url| SourceUrl {
+            url,
+            auth: None,
+            secrets: Vec::new(),
+        };
         if let Some(repo_path) = &file.repo_path {
             let repo = locked.repo.as_deref().ok_or_else(|| incomplete("repo"))?;
             let commit = locked
@@ -115,7 +126,7 @@ impl Fetcher {
             let url = endpoint_url_with_path(&self.config.hf_endpoint, &segs, repo_path)?;
             self.client.parse_url(url.as_str())?;
             return Ok((
-                url,
+                plain(url),
                 Service::Hf {
                     repo: repo.into(),
                     repo_path: repo_path.clone(),
@@ -131,7 +142,7 @@ impl Fetcher {
             )?;
             url.set_query(Some(&format!("fileId={file_id}")));
             self.client.parse_url(url.as_str())?;
-            return Ok((url, Service::Civitai { version_id }));
+            return Ok((plain(url), Service::Civitai { version_id }));
         }
         Err(incomplete("url, repo_path or file_id"))
     }
@@ -176,9 +187,10 @@ impl Fetcher {
                 Some(Ok(s)) => staged.push(s),
                 // The real failure beats the cancellations it caused.
                 Some(Err(FetchError::Cancelled { .. })) | None => {
-                    first_error.get_or_insert(FetchError::Cancelled {
+                    let cancelled = FetchError::Cancelled {
                         url: redact_url(jobs[i].url.as_str()),
-                    });
+                    };
+                    first_error.get_or_insert(cancelled.redacted(&jobs[i].secrets));
                 }
                 Some(Err(e)) => {
                     if matches!(first_error, None | Some(FetchError::Cancelled { .. })) {
@@ -200,8 +212,11 @@ impl Fetcher {
         cancel: &AtomicBool,
     ) -> Result<StagedFile, FetchError> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let reporter = Redacting::new(reporter, &job.secrets);
         reporter.start(id, &job.label, Some(job.size));
-        let result = self.fetch_one_inner(job, id, reporter, cancel);
+        let result = self
+            .fetch_one_inner(job, id, &reporter, cancel)
+            .map_err(|e| e.redacted(&job.secrets));
         reporter.finish(id);
         result.map(|hashes| StagedFile {
             staged: job.done.clone(),

@@ -32,6 +32,7 @@ mod report;
 mod resolve;
 mod retry;
 mod secret;
+mod source_url;
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -40,7 +41,7 @@ use mlib_manifest::lock::{Lock, LockedModel};
 use mlib_manifest::{Model, Source};
 use mlib_store::StagedFile;
 
-pub use config::FetchConfig;
+pub use config::{FetchConfig, Variables};
 pub use error::FetchError;
 pub use report::{NoReporter, Reporter};
 pub use secret::{Secret, redact_text, redact_url};

@@ -1,6 +1,8 @@
 //! Progress reporting. Libraries never print: the CLI implements [`Reporter`] to draw bars
 //! (or JSON events, or periodic plain lines) from these calls.
 
+use crate::secret::{Secret, redact_text};
+
 /// Receives download progress. Called from download threads, hence `Send + Sync`.
 ///
 /// Each file gets a fresh `id`. `start` may be called again for the same id when a download
@@ -16,6 +18,41 @@ pub trait Reporter: Send + Sync {
     fn retry(&self, label: &str, attempt: u32, reason: &str);
     /// Something worth a line: "reused from the HuggingFace cache", "resuming at 1.2 GiB".
     fn note(&self, _id: u64, _message: &str) {}
+}
+
+/// Passes reports on with secrets replaced by `***` in retry reasons and notes (for a URL
+/// whose `${VAR}` values are credentials).
+pub(crate) struct Redacting<'a> {
+    inner: &'a dyn Reporter,
+    secrets: Vec<&'a Secret>,
+}
+
+impl<'a> Redacting<'a> {
+    pub fn new(inner: &'a dyn Reporter, secrets: &'a [Secret]) -> Redacting<'a> {
+        Redacting {
+            inner,
+            secrets: secrets.iter().collect(),
+        }
+    }
+}
+
+impl Reporter for Redacting<'_> {
+    fn start(&self, id: u64, label: &str, total: Option<u64>) {
+        self.inner.start(id, label, total);
+    }
+    fn advance(&self, id: u64, bytes: u64) {
+        self.inner.advance(id, bytes);
+    }
+    fn finish(&self, id: u64) {
+        self.inner.finish(id);
+    }
+    fn retry(&self, label: &str, attempt: u32, reason: &str) {
+        self.inner
+            .retry(label, attempt, &redact_text(reason, &self.secrets));
+    }
+    fn note(&self, id: u64, message: &str) {
+        self.inner.note(id, &redact_text(message, &self.secrets));
+    }
 }
 
 /// Reports nothing.

@@ -70,9 +70,12 @@ pub fn redact_url(url: &str) -> String {
     parsed.to_string().replace("%2A%2A%2A", "***")
 }
 
+/// Whole parameter names that are credentials too (CloudFront's signed-URL `Policy`).
+const SENSITIVE_NAMES: &[&str] = &["auth", "policy"];
+
 fn is_sensitive(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    SENSITIVE.iter().any(|s| key.contains(s))
+    SENSITIVE.iter().any(|s| key.contains(s)) || SENSITIVE_NAMES.contains(&key.as_str())
 }
 
 /// For text that is not a parseable URL: redacts `name=value` pairs with sensitive names.
@@ -116,9 +119,43 @@ pub fn redact_text(text: &str, secrets: &[&Secret]) -> String {
         .join(" ")
 }
 
+/// Standard base64 with padding (RFC 4648), for `Authorization: Basic`.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_is_rfc_4648() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
+        }
+    }
 
     #[test]
     fn secrets_print_stars() {
@@ -138,6 +175,10 @@ mod tests {
             "https://***:***@host/x?X-Amz-Signature=***&X-Amz-Expires=9"
         );
         assert_eq!(redact_url("not a url?token=abc"), "not a url?token=***");
+        assert_eq!(
+            redact_url("https://d.cloudfront.net/x?Policy=p&auth=a&v=1"),
+            "https://d.cloudfront.net/x?Policy=***&auth=***&v=1"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub use peek::peek_store;
 pub use preset::Preset;
 pub use read::{MAX_MANIFEST_BYTES, read};
 pub use schema::schema;
-pub use url_template::{ExpandedUrl, UrlVarError, expand_url, is_sensitive_param};
+pub use url_template::{ExpandedUrl, UrlVarError, expand_url};
 
 /// Reads (with [`read`], so at most [`MAX_MANIFEST_BYTES`]) and checks the manifest at `path`.
 /// `env` looks up environment variables for `${VAR}` and `~` (the CLI passes

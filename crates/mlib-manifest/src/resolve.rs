@@ -407,10 +407,14 @@ impl Resolver<'_, '_> {
 
     fn source(&mut self, context: &str, raw: &Spanned<String>) -> Option<Source> {
         let at = self.span(raw);
+        // Credentials written into a URL stay out of every snippet, valid URL or not.
+        let literals = self.hide_credentials(raw);
         match source::parse(&raw.value) {
             Ok(Parsed::Remote(source)) => {
-                if let Source::Url(url) = &source {
-                    self.literal_credentials(context, raw, url);
+                if let (Source::Url(url), Some((_, first))) = (&source, literals.first()) {
+                    let literals: Vec<_> = literals.iter().map(|(l, _)| l).collect();
+                    let problem = url_template::literal_problem(url, &literals);
+                    self.report(*first, context, problem);
                 }
                 Some(source)
             }
@@ -425,13 +429,15 @@ impl Resolver<'_, '_> {
         }
     }
 
-    /// Reports credentials written into URL `url` (the value of `raw`), and keeps them out of
-    /// every snippet.
-    fn literal_credentials(&mut self, context: &str, raw: &Spanned<String>, url: &str) {
+    /// The credentials written into `raw` when it is a URL, with their places, each marked as
+    /// a secret that snippets star.
+    fn hide_credentials(&mut self, raw: &Spanned<String>) -> Vec<(url_template::Literal, Span)> {
+        let url = raw.value.as_str();
+        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+            return Vec::new();
+        }
         let literals = url_template::literal_credentials(url);
-        let Some(first) = literals.first() else {
-            return;
-        };
         let at = self.span(raw);
         // Where the URL's text is in the manifest: exactly there unless escapes changed it.
         let whole = self.sink.narrow(at, url);
@@ -445,11 +451,17 @@ impl Resolver<'_, '_> {
                 at
             }
         };
-        for literal in &literals {
-            self.sink.secret(place(&literal.range));
+        let placed: Vec<_> = literals
+            .into_iter()
+            .map(|literal| {
+                let at = place(&literal.range);
+                (literal, at)
+            })
+            .collect();
+        for (_, at) in &placed {
+            self.sink.secret(*at);
         }
-        let problem = url_template::literal_problem(url, &literals);
-        self.report(place(&first.range), context, problem);
+        placed
     }
 
     fn hash(

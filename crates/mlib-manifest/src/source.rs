@@ -81,6 +81,8 @@ fn scheme(source: &str) -> Option<&str> {
 }
 
 fn parse_url(source: &str) -> Result<Source, Problem> {
+    // Messages quote the URL without its literal credentials (they are an error of their own).
+    let shown = url_template::redacted(source);
     let hint = || {
         "write a complete URL such as `https://example.com/models/x.safetensors`; \
                    encode spaces as `%20`"
@@ -101,9 +103,9 @@ fn parse_url(source: &str) -> Result<Source, Problem> {
         Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => {
             Ok(Source::Url(source.to_owned()))
         }
-        Ok(_) => Err(bad(format!("the URL {} has no host", show(source)), hint())),
+        Ok(_) => Err(bad(format!("the URL {} has no host", show(&shown)), hint())),
         Err(error) => Err(bad(
-            format!("{} is not a valid URL: {error}", show(source)),
+            format!("{} is not a valid URL: {error}", show(&shown)),
             hint(),
         )),
     }

@@ -36,7 +36,7 @@ const SENSITIVE: &[&str] = &[
 ];
 
 /// Whether the query parameter `name` (decoded) carries a credential.
-pub fn is_sensitive_param(name: &str) -> bool {
+pub(crate) fn is_sensitive_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SENSITIVE.contains(&name.as_str()) || name.starts_with("x-amz-") || name.starts_with("x-goog-")
 }
@@ -212,9 +212,8 @@ pub(crate) struct Literal {
 /// what carries the secret (the password, else the user) is a reference, and each sensitive
 /// query parameter with a value that holds no reference.
 pub(crate) fn literal_credentials(url: &str) -> Vec<Literal> {
-    let Ok(references) = references(url) else {
-        return Vec::new();
-    };
+    // A malformed reference is reported elsewhere; here it is text like any other.
+    let references = references(url).unwrap_or_default();
     let standin = Standin::new(url, &references);
     let text = &standin.text;
     let parts = Parts::of(text);
@@ -255,7 +254,7 @@ pub(crate) fn literal_credentials(url: &str) -> Vec<Literal> {
 
 /// The problem to report for `literals` (not empty) in `url`: the message shows none of the
 /// values; the hint is the URL with each replaced by a `${VAR}`.
-pub(crate) fn literal_problem(url: &str, literals: &[Literal]) -> Problem {
+pub(crate) fn literal_problem(url: &str, literals: &[&Literal]) -> Problem {
     let shown: Vec<String> = literals.iter().map(|l| format!("`{}`", l.shown)).collect();
     let message = if literals.len() == 1 {
         format!("the URL holds a literal credential ({})", shown[0])
@@ -275,6 +274,19 @@ pub(crate) fn literal_problem(url: &str, literals: &[Literal]) -> Problem {
          user info and query values only when it makes the request, and never writes the value)"
     );
     Problem::new(DiagnosticKind::LiteralSecret, message, hint)
+}
+
+/// `url` with each literal credential replaced by `***`, for messages about it.
+pub(crate) fn redacted(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut copied = 0;
+    for literal in literal_credentials(url) {
+        out.push_str(&url[copied..literal.range.start]);
+        out.push_str("***");
+        copied = literal.range.end;
+    }
+    out.push_str(&url[copied..]);
+    out
 }
 
 /// `name` percent- and `+`-decoded, as a server reads a query parameter's name.
@@ -308,6 +320,13 @@ pub struct ExpandedUrl {
     /// The value of each reference, as the environment gave it (before encoding): secrets, to
     /// be kept out of every message.
     pub values: Vec<String>,
+}
+
+impl ExpandedUrl {
+    /// `value` encoded as [`expand_url`] puts it into the URL.
+    pub fn encode(value: &str) -> String {
+        encode(value)
+    }
 }
 
 /// Why a URL source could not be expanded.
@@ -450,13 +469,17 @@ mod tests {
             ]
         );
         assert!(shown("https://h/x?token=${T}&sig=&tokens=1&download=1").is_empty());
+        assert_eq!(
+            redacted("https://u:pw@h/x?token=t&a=1"),
+            "https://u:***@h/x?token=***&a=1"
+        );
     }
 
     #[test]
     fn the_problem_hides_values_and_hints_at_the_variable_form() {
         let url = "https://${U}:hunter2@host/x.safetensors?token=abc&v=1";
         let literals = literal_credentials(url);
-        let problem = literal_problem(url, &literals);
+        let problem = literal_problem(url, &literals.iter().collect::<Vec<_>>());
         assert_eq!(problem.kind, DiagnosticKind::LiteralSecret);
         assert_eq!(
             problem.message,

@@ -86,3 +86,20 @@ fn variables_stand_in_for_credentials_and_are_kept_as_written() {
         assert_eq!(m.models["m"].source.to_string(), url);
     }
 }
+
+#[test]
+fn an_invalid_url_with_a_credential_is_reported_without_it() {
+    let text = model("https://user:hunter2@/x.pth?sig=s3cr3t");
+    let err = mlib_manifest::parse(&text, Path::new("models.yaml"), &common::env).unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!(d.kind, DiagnosticKind::BadSource);
+    assert_eq!(
+        d.message,
+        "model `m`: `https://user:***@/x.pth?sig=***` is not a valid URL: empty host"
+    );
+    let report = format!("{:?}", miette::Report::new(err));
+    assert!(
+        !report.contains("hunter2") && !report.contains("s3cr3t"),
+        "{report}"
+    );
+}

@@ -18,6 +18,41 @@ pub struct Blob {
     pub(crate) last_modified: Option<String>,
     pub(crate) disposition: Option<String>,
     pub(crate) faults: Faults,
+    pub(crate) credential: Option<Credential>,
+}
+
+/// A credential a blob requires on every request; without it the answer is 403 (so a HEAD is
+/// followed by a GET, which has a body), with a body that echoes what was sent (as careless
+/// servers do), so tests can check it is redacted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// `?{name}={value}` in the query (compared as sent, without decoding).
+    Query { name: String, value: String },
+    /// `Authorization: Basic` with this user and password.
+    Basic { user: String, password: String },
+}
+
+impl Credential {
+    /// `None` when `head` carries the credential, else the 401 body.
+    fn rejection(&self, head: &Head) -> Option<String> {
+        match self {
+            Credential::Query { name, value } => {
+                let sent = head.query(name);
+                (sent != Some(value.as_str()))
+                    .then(|| format!("invalid {name}: {}\n", sent.unwrap_or("(none)")))
+            }
+            Credential::Basic { user, password } => {
+                let sent = head.header("authorization").unwrap_or("(none)");
+                let expected = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
+                let decoded = sent
+                    .strip_prefix("Basic ")
+                    .and_then(unbase64)
+                    .unwrap_or_default();
+                (sent != expected)
+                    .then(|| format!("invalid credentials {decoded} (Authorization: {sent})\n"))
+            }
+        }
+    }
 }
 
 /// Misbehaviour injected into one blob's responses.
@@ -52,7 +87,14 @@ impl Blob {
             last_modified: None,
             disposition: None,
             faults: Faults::default(),
+            credential: None,
         }
+    }
+
+    /// Answers only requests that carry `credential` (see [`Credential`]).
+    pub fn require(mut self, credential: Credential) -> Blob {
+        self.credential = Some(credential);
+        self
     }
 
     pub fn content_type(mut self, value: &str) -> Blob {
@@ -131,6 +173,9 @@ impl Served {
     pub fn respond(&self, head: &Head) -> Response {
         let blob = &self.blob;
         let faults = &blob.faults;
+        if let Some(body) = blob.credential.as_ref().and_then(|c| c.rejection(head)) {
+            return Response::text(403, "text/plain", &body);
+        }
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
         if n < faults.fail_first || faults.fail_nth == Some(n) {
             let status = if faults.fail_status == 0 {
@@ -198,6 +243,45 @@ impl Served {
     }
 }
 
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                BASE64[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// The text `base64` encoded, if it is base64 of UTF-8.
+fn unbase64(text: &str) -> Option<String> {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let value = BASE64.iter().position(|&b| b == c)? as u32;
+        bits = bits << 6 | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// One `bytes=` range as a half-open interval; `Err` when unsatisfiable; `None` (serve the
 /// whole body) for anything else, as RFC 9110 allows.
 fn parse_range(value: &str, total: usize) -> Option<Result<(usize, usize), ()>> {
@@ -228,7 +312,18 @@ fn parse_range(value: &str, total: usize) -> Option<Result<(usize, usize), ()>> 
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::{base64, parse_range, unbase64};
+
+    #[test]
+    fn base64_round_trips() {
+        for text in ["", "u", "us", "user:pa55 wörd"] {
+            assert_eq!(unbase64(&base64(text.as_bytes())).as_deref(), Some(text));
+        }
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
 
     #[test]
     fn ranges() {

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use blob::{Blob, Faults};
+pub use blob::{Blob, Credential, Faults};
 pub use cache::populate_hf_cache;
 pub use civitai::{CivitaiFile, CivitaiVersion, Gate};
 pub use hf::{HfCommit, HfFile, HfRepoBuilder};
@@ -48,6 +48,8 @@ pub(crate) struct State {
     blobs: Mutex<HashMap<String, Arc<Served>>>,
     hf: Mutex<BTreeMap<String, hf::RepoState>>,
     civitai: Mutex<BTreeMap<u64, CivitaiVersion>>,
+    /// Path on the main host → where it redirects (302).
+    redirects: Mutex<HashMap<String, String>>,
     log: Mutex<Vec<log::Entry>>,
     main_url: String,
     cdn_url: String,
@@ -83,6 +85,7 @@ impl TestServer {
             blobs: Mutex::default(),
             hf: Mutex::default(),
             civitai: Mutex::default(),
+            redirects: Mutex::default(),
             log: Mutex::default(),
             main_url: format!("http://{main_addr}"),
             cdn_url: format!("http://{cdn_host}:{}", cdn_addr.port()),
@@ -128,6 +131,15 @@ impl TestServer {
             &self.state.main_url
         };
         format!("{base}{path}")
+    }
+
+    /// Answers requests for `path` on the main host with a 302 to `location` (a full URL, e.g.
+    /// a blob on the CDN host); returns the full URL of `path`.
+    pub fn add_redirect(&self, path: &str, location: &str) -> String {
+        assert!(path.starts_with('/'), "redirect paths start with /");
+        let mut redirects = self.state.redirects.lock().unwrap();
+        redirects.insert(path.to_string(), location.to_string());
+        format!("{}{path}", self.state.main_url)
     }
 
     /// Replaces the faults of the blob at `path` and resets its fault counters.
@@ -246,6 +258,9 @@ fn route(state: &State, head: &http::Head, is_cdn: bool) -> Response {
         return Response::text(405, "text/plain", "method not allowed\n");
     }
     let path = head.path();
+    if !is_cdn && let Some(location) = state.redirects.lock().unwrap().get(path) {
+        return Response::redirect(302, location);
+    }
     if path.starts_with("/cdn/") == is_cdn {
         let served = state.blobs.lock().unwrap().get(path).cloned();
         if let Some(served) = served {

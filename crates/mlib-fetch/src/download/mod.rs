@@ -30,7 +30,7 @@ use crate::client::{Failure, Reply, Token};
 use crate::error::FetchError;
 use crate::names::expects_text;
 use crate::report::Reporter;
-use crate::secret::redact_url;
+use crate::secret::{Secret, redact_url};
 
 /// Which service a file comes from: decides the token and how errors are explained.
 #[derive(Debug, Clone)]
@@ -46,13 +46,18 @@ pub(crate) enum Service {
     Plain,
 }
 
-/// One file to fetch, with everything known about it.
-#[derive(Debug, Clone)]
+/// One file to fetch, with everything known about it. Not `Debug`: `url` may carry
+/// credentials (expanded `${VAR}` values).
+#[derive(Clone)]
 pub(crate) struct Job {
     pub name: String,
     pub label: String,
     pub rel_path: String,
     pub url: Url,
+    /// Credentials for `url`'s own origin from its user info (plain URL sources).
+    pub auth: Option<Token>,
+    /// Values no message may show (a plain URL's `${VAR}` values); see `source_url`.
+    pub secrets: Vec<Secret>,
     pub service: Service,
     pub size: u64,
     pub sha256: Option<String>,
@@ -111,7 +116,9 @@ impl Download<'_> {
         match self.job.service {
             Service::Hf { .. } => self.f.hf_token.as_ref(),
             Service::Civitai { .. } => self.f.civitai_token.as_ref(),
-            Service::Plain => self.f.token_for_url(&self.job.url),
+            Service::Plain => {
+                (self.job.auth.as_ref()).or_else(|| self.f.token_for_url(&self.job.url))
+            }
         }
     }
 

@@ -9,8 +9,9 @@ use crate::Fetcher;
 use crate::client::{Failure, Follow, Reply};
 use crate::error::FetchError;
 use crate::names::{disposition_filename, safe_rel_path, url_file_name};
-use crate::report::Reporter;
+use crate::report::{Redacting, Reporter};
 use crate::secret::redact_url;
+use crate::source_url::SourceUrl;
 
 pub(crate) fn resolve(
     f: &Fetcher,
@@ -18,7 +19,21 @@ pub(crate) fn resolve(
     url_text: &str,
     reporter: &dyn Reporter,
 ) -> Result<LockedModel, FetchError> {
-    let url = f.client.parse_url(url_text)?;
+    // `${VAR}` in the URL is expanded for the requests only; the lock keeps `url_text`.
+    let source = SourceUrl::expand(f, &model.name, url_text)?;
+    let reporter = Redacting::new(reporter, &source.secrets);
+    resolve_expanded(f, model, url_text, &source, &reporter)
+        .map_err(|e| e.redacted(&source.secrets))
+}
+
+fn resolve_expanded(
+    f: &Fetcher,
+    model: &Model,
+    url_text: &str,
+    source: &SourceUrl,
+    reporter: &dyn Reporter,
+) -> Result<LockedModel, FetchError> {
+    let url = &source.url;
     if model.sha256.is_none() && !f.config.allow_unpinned {
         return Err(FetchError::Unpinned {
             name: model.name.clone(),
@@ -31,12 +46,12 @@ pub(crate) fn resolve(
             what: format!("{} is not in the lock", redact_url(url_text)),
         });
     }
-    let token = f.token_for_url(&url);
+    let token = source.auth.as_ref().or_else(|| f.token_for_url(url));
     let (size, disposition) = f.client.retrying(&model.name, url.as_str(), reporter, || {
-        let reply = f.client.send(true, &url, &[], token, Follow::All)?;
+        let reply = f.client.send(true, url, &[], token, Follow::All)?;
         let reply = if matches!(reply.status(), 403 | 405 | 501) {
             f.client
-                .send(false, &url, &[("Range", "bytes=0-0")], token, Follow::All)?
+                .send(false, url, &[("Range", "bytes=0-0")], token, Follow::All)?
         } else {
             reply
         };
@@ -67,7 +82,7 @@ pub(crate) fn resolve(
         .file
         .clone()
         .or(disposition)
-        .or_else(|| url_file_name(&url))
+        .or_else(|| url_file_name(url))
         .unwrap_or_else(|| format!("{}.bin", model.name));
     let mut locked = LockedModel::for_model(model);
     locked.files = vec![LockedFile {
