@@ -557,7 +557,6 @@ fn a_slow_connection_moves_the_rest_of_a_large_file_to_parallel_ranges() {
     let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
     let staging = tempfile::tempdir().unwrap();
     let events = Events::default();
-    let started = Instant::now();
     let staged = adaptive(&server, 64 << 20)
         .fetch("s", &locked, staging.path(), &events)
         .unwrap();
@@ -582,12 +581,7 @@ fn a_slow_connection_moves_the_rest_of_a_large_file_to_parallel_ranges() {
         .parse()
         .unwrap();
     assert!(from > 0 && from.is_multiple_of(1 << 20), "{first}");
-    // One 2 MiB/s stream needs 3 s for 6 MiB.
-    assert!(
-        started.elapsed() < Duration::from_millis(2900),
-        "took {:?}: not faster than one stream",
-        started.elapsed()
-    );
+    // How much faster that is, is for benchmarks (bench/downloads), not a timed test.
 }
 
 #[test]
