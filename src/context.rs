@@ -82,7 +82,13 @@ impl Context {
                 state.dir.display()
             ));
         }
-        let env = EnvIdentity::of(&manifest, &manifest_id, global.env.as_deref());
+        // An empty --env / MLIB_ENV is no name at all (as an empty MLIB_STATE_DIR is no folder).
+        let name = global.env.as_deref().filter(|n| !n.is_empty());
+        if let Some(name) = name {
+            mlib_manifest::check_environment_name(name)
+                .map_err(|why| anyhow::anyhow!("--env / MLIB_ENV: {why}"))?;
+        }
+        let env = EnvIdentity::of(&manifest, &manifest_id, name);
         Ok(Context {
             manifest,
             store,

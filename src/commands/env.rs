@@ -19,6 +19,7 @@ pub fn list(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
                 "type": "environment",
                 "key": env.key,
                 "name": env.name,
+                "label": env.label,
                 "manifest": env.manifest,
                 "apps": env.apps,
                 "applied_at": env.applied_at,
@@ -44,8 +45,8 @@ pub fn list(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
     for env in &envs {
         let marker = if env.key == ctx.env.key { "*" } else { " " };
         let title = match &env.name {
-            Some(name) => format!("{name} ({})", env.manifest),
-            None => env.manifest.clone(),
+            Some(_) => format!("{} ({})", env.label, env.manifest),
+            None => env.label.clone(),
         };
         let links = counts.get(&env.id).copied().unwrap_or(0);
         let applied = match (&env.applied_at, env.is_legacy()) {

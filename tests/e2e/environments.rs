@@ -100,11 +100,11 @@ fn env_list_names_each_environment_its_apps_and_links() {
     let run = as_user(&env, "bob", &["env", "list"]);
     run.success()
         .stderr_has(&format!(
-            "  {}  2 links, last applied ",
+            "  {} (WS_USER=ann)  2 links, last applied ",
             env.path("models.yaml").display()
         ))
         .stderr_has(&format!(
-            "* {}  2 links, last applied ",
+            "* {} (WS_USER=bob)  2 links, last applied ",
             env.path("models.yaml").display()
         ))
         .stderr_has(&format!(

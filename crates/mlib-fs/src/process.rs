@@ -42,7 +42,8 @@ impl Process {
             Some(start) => self.start == 0 || start == self.start,
             // A zombie (killed, not yet reaped by its parent) does nothing any more.
             None if is_zombie(self.pid) => false,
-            None if std::path::Path::new("/proc/self/stat").exists() => false,
+            // No /proc entry: gone, or hidden (`hidepid` hides other users' processes). Ask
+            // the kernel: only "no such process" means gone.
             None => {
                 let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) else {
                     return false;

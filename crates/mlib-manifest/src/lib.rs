@@ -69,6 +69,12 @@ pub fn parse(
     }
 }
 
+/// Checks an environment name given outside a manifest (`--env`, `MLIB_ENV`) by the rules
+/// `environment:` follows; the error says what is wrong and how to fix it.
+pub fn check_environment_name(name: &str) -> Result<(), String> {
+    rules::check_name("environment name", name).map_err(|p| format!("{}: {}", p.message, p.hint))
+}
+
 /// `path` made absolute against the current directory, without touching the filesystem.
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path)

@@ -459,6 +459,7 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), String> {
             kind: kind_of(how),
             external: how == LinkHow::AbsoluteSymlink,
             stat,
+            source_ino: None,
         })
         .map(|_| ())
         .map_err(|e| e.to_string())

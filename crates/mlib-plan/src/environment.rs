@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mlib_manifest::Manifest;
-use mlib_registry::{Environment, LinkRecord, NewEnvironment, Registry, legacy_key};
+use mlib_registry::{LinkRecord, NewEnvironment, Registry, legacy_key};
 use sha2::{Digest, Sha256};
 
 use crate::error::PlanError;
@@ -31,6 +31,8 @@ pub struct EnvIdentity {
     pub manifest: String,
     /// App name → root, physical.
     pub apps: BTreeMap<String, PathBuf>,
+    /// The variables its store and app roots expand, with their values.
+    pub vars: Vec<(String, Option<String>)>,
 }
 
 impl EnvIdentity {
@@ -72,6 +74,7 @@ impl EnvIdentity {
             name,
             manifest: manifest_id.to_owned(),
             apps,
+            vars: manifest.identity_vars.clone(),
         }
     }
 
@@ -80,12 +83,31 @@ impl EnvIdentity {
         NewEnvironment {
             key: self.key.clone(),
             name: self.name.clone(),
+            label: self.label(),
             manifest: self.manifest.clone(),
             apps: self
                 .apps
                 .iter()
                 .map(|(app, root)| (app.clone(), root.to_string_lossy().into_owned()))
                 .collect(),
+        }
+    }
+
+    /// How people know it: `environment `NAME``, or the manifest with the values of the
+    /// variables that tell its instances apart (`/srv/models.yaml (WS_USER=ann)`).
+    pub fn label(&self) -> String {
+        if let Some(name) = &self.name {
+            return format!("environment `{name}`");
+        }
+        let vars: Vec<String> = self
+            .vars
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("")))
+            .collect();
+        if vars.is_empty() {
+            self.manifest.clone()
+        } else {
+            format!("{} ({})", self.manifest, vars.join(", "))
         }
     }
 
@@ -115,7 +137,7 @@ impl Ownership {
             env: envs.iter().find(|e| e.key == identity.key).map(|e| e.id),
             legacy: envs.iter().find(|e| e.key == legacy).map(|e| e.id),
             identity: Some(identity.clone()),
-            labels: envs.iter().map(|e| (e.id, label(e))).collect(),
+            labels: envs.iter().map(|e| (e.id, e.label.clone())).collect(),
         })
     }
 
@@ -144,20 +166,4 @@ impl Ownership {
             .cloned()
             .unwrap_or_else(|| format!("environment {}", record.env))
     }
-}
-
-/// An environment for people: `NAME`, or `the manifest PATH (apps at ROOT, ...)`.
-pub fn label(env: &Environment) -> String {
-    if let Some(name) = &env.name {
-        return format!("environment `{name}`");
-    }
-    if env.is_legacy() || env.apps.is_empty() {
-        return format!("the manifest {}", env.manifest);
-    }
-    let roots: Vec<&str> = env.apps.values().map(String::as_str).collect();
-    format!(
-        "the manifest {} (apps at {})",
-        env.manifest,
-        roots.join(", ")
-    )
 }

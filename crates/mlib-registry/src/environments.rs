@@ -9,7 +9,7 @@ use crate::db::{bump_serial, now, sqlite};
 use crate::types::{Environment, NewEnvironment};
 use crate::{Registry, RegistryError};
 
-const ENV_COLUMNS: &str = "id, key, name, manifest, apps, created_at, applied_at";
+const ENV_COLUMNS: &str = "id, key, name, label, manifest, apps, created_at, applied_at";
 
 impl Registry {
     /// Every environment, oldest first.
@@ -44,12 +44,13 @@ impl Registry {
         let now = now();
         self.conn()
             .execute(
-                "INSERT INTO environments (key, name, manifest, apps, created_at, applied_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                "INSERT INTO environments (key, name, label, manifest, apps, created_at, applied_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
                  ON CONFLICT (key) DO UPDATE SET
-                     name = excluded.name, manifest = excluded.manifest,
-                     apps = excluded.apps, applied_at = excluded.applied_at",
-                params![env.key, env.name, env.manifest, apps, now],
+                     name = excluded.name, label = excluded.label,
+                     manifest = excluded.manifest, apps = excluded.apps,
+                     applied_at = excluded.applied_at",
+                params![env.key, env.name, env.label, env.manifest, apps, now],
             )
             .map_err(sqlite(self.path()))?;
         self.environment(&env.key)?
@@ -100,17 +101,24 @@ impl Registry {
 }
 
 fn env_from_row(row: &Row) -> rusqlite::Result<Environment> {
-    let apps: String = row.get(4)?;
+    let apps: String = row.get(5)?;
     let apps: BTreeMap<String, String> = serde_json::from_str(&apps).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
     })?;
+    let manifest: String = row.get(4)?;
+    let label: String = row.get(3)?;
     Ok(Environment {
         id: row.get(0)?,
         key: row.get(1)?,
         name: row.get(2)?,
-        manifest: row.get(3)?,
+        label: if label.is_empty() {
+            manifest.clone()
+        } else {
+            label
+        },
+        manifest,
         apps,
-        created_at: row.get(5)?,
-        applied_at: row.get(6)?,
+        created_at: row.get(6)?,
+        applied_at: row.get(7)?,
     })
 }

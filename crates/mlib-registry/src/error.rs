@@ -63,6 +63,13 @@ pub enum RegistryError {
         store: String,
     },
 
+    #[error(
+        "{} is recorded as a link of another environment (id {env}); mlib does not take a \
+         link from the environment that made it",
+        target.display()
+    )]
+    TargetOwned { target: PathBuf, env: i64 },
+
     #[error("{path} is not valid UTF-8; mlib records only UTF-8 paths: rename it")]
     NonUtf8Path { path: PathBuf },
 

@@ -99,8 +99,7 @@ impl Registry {
             .conn()
             .execute(
                 "UPDATE file_index SET ctime_ns = ?1
-                 WHERE path = ?2 AND size = ?3 AND mtime_ns = ?4 AND ino = ?5
-                   AND (ctime_ns IS NULL OR ctime_ns = ?6)",
+                 WHERE path = ?2 AND size = ?3 AND mtime_ns = ?4 AND ino = ?5 AND ctime_ns = ?6",
                 params![
                     now.ctime_ns,
                     path,

@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use crate::db::{bump_serial, now, sqlite, utf8};
 use crate::types::{FileStat, LinkKind, LinkRecord, NewLink};
 use crate::{Registry, RegistryError};
 
-const LINK_COLUMNS: &str =
-    "id, env, model, app, target, source, kind, external, dev, ino, mtime_ns, size, created_at";
+const LINK_COLUMNS: &str = "id, env, model, app, target, source, kind, external, dev, ino, \
+     mtime_ns, size, source_ino, created_at";
 
 impl Registry {
     /// Every recorded link, oldest first.
@@ -52,8 +52,10 @@ impl Registry {
     }
 
     /// Records many links in one transaction (one serial bump); returns their ids in order.
-    /// Each target's journal entry ([`Registry::journal_links`]) goes in the same transaction:
-    /// the link is then recorded, not pending.
+    /// A record of the same environment at the same target is replaced; one of another
+    /// environment is never (its owner may still want it): that is an error, and nothing is
+    /// recorded. Each target's journal entry ([`Registry::journal_links`]) goes in the same
+    /// transaction: the link is then recorded, not pending.
     pub fn insert_links(&self, links: &[NewLink]) -> Result<Vec<i64>, RegistryError> {
         let err = sqlite(self.path());
         let created_at = now();
@@ -62,7 +64,10 @@ impl Registry {
         let mut ids = Vec::with_capacity(links.len());
         {
             let mut delete = tx
-                .prepare_cached("DELETE FROM links WHERE target = ?1")
+                .prepare_cached("DELETE FROM links WHERE target = ?1 AND env = ?2")
+                .map_err(&err)?;
+            let mut owner = tx
+                .prepare_cached("SELECT env FROM links WHERE target = ?1")
                 .map_err(&err)?;
             let mut unjournal = tx
                 .prepare_cached("DELETE FROM pending WHERE target = ?1")
@@ -70,13 +75,23 @@ impl Registry {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO links (env, model, app, target, source, kind, external,
-                         dev, ino, mtime_ns, size, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         dev, ino, mtime_ns, size, source_ino, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .map_err(&err)?;
             for link in links {
                 let target = utf8(&link.target)?;
-                delete.execute([target]).map_err(&err)?;
+                delete.execute(params![target, link.env]).map_err(&err)?;
+                if let Some(env) = owner
+                    .query_row([target], |row| row.get::<_, i64>(0))
+                    .optional()
+                    .map_err(&err)?
+                {
+                    return Err(RegistryError::TargetOwned {
+                        target: link.target.clone(),
+                        env,
+                    });
+                }
                 unjournal.execute([target]).map_err(&err)?;
                 insert
                     .execute(params![
@@ -91,6 +106,7 @@ impl Registry {
                         link.stat.ino as i64,
                         link.stat.mtime_ns,
                         link.stat.size as i64,
+                        link.source_ino.map(|i| i as i64),
                         created_at,
                     ])
                     .map_err(&err)?;
@@ -154,6 +170,7 @@ fn link_from_row(row: &Row) -> rusqlite::Result<LinkRecord> {
             mtime_ns: row.get(10)?,
             size: row.get::<_, i64>(11)? as u64,
         },
-        created_at: row.get(12)?,
+        source_ino: row.get::<_, Option<i64>>(12)?.map(|i| i as u64),
+        created_at: row.get(13)?,
     })
 }

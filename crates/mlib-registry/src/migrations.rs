@@ -37,11 +37,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // links being made and of applies in progress, for recovery after a kill.
     //
     // Each manifest that had links becomes a `legacy:{manifest}` environment; the first apply
-    // of that manifest claims the legacy links that lie in its own app folders.
+    // of that manifest claims its legacy links. The file index is emptied: schema 1's `scan`
+    // could record a changed file's new stat next to its old hashes, so no entry of it can be
+    // trusted; plans hash each file once, and apply indexes it again.
     "CREATE TABLE environments (
         id INTEGER PRIMARY KEY,
         key TEXT NOT NULL UNIQUE,
         name TEXT,
+        -- How people know it: its name, or its manifest and variable values.
+        label TEXT NOT NULL DEFAULT '',
         manifest TEXT NOT NULL,
         apps TEXT NOT NULL DEFAULT '{}',
         created_at TEXT NOT NULL,
@@ -62,18 +66,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ino INTEGER NOT NULL,
         mtime_ns INTEGER NOT NULL,
         size INTEGER NOT NULL,
+        -- For a copy: the inode of the store entry it was copied from (a new inode there means
+        -- the copy is stale). NULL for other kinds and for copies recorded by schema 1.
+        source_ino INTEGER,
         created_at TEXT NOT NULL
     );
     INSERT INTO links_v2
         SELECT l.id, e.id, l.model, l.app, l.target, l.source, l.kind, l.external, l.dev, l.ino,
-               l.mtime_ns, l.size, l.created_at
+               l.mtime_ns, l.size, NULL, l.created_at
         FROM links l JOIN environments e ON e.key = 'legacy:' || l.manifest;
     DROP TABLE links;
     ALTER TABLE links_v2 RENAME TO links;
     CREATE INDEX links_env ON links (env);
     CREATE INDEX links_model ON links (model);
-    -- NULL: indexed before ctime was recorded (trusted on size, mtime and inode).
-    ALTER TABLE file_index ADD COLUMN ctime_ns INTEGER;
+    DROP TABLE file_index;
+    CREATE TABLE file_index (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        ctime_ns INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        blake3 TEXT NOT NULL
+    ) WITHOUT ROWID;
     -- The store this registry describes (physical path), once known.
     ALTER TABLE meta ADD COLUMN store TEXT;
     CREATE TABLE pending (

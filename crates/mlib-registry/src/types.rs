@@ -41,6 +41,31 @@ impl FileStat {
         )
     }
 
+    /// What says a copied folder is untouched: the folder's device and inode, the latest
+    /// modification time of anything in the tree (writing a file moves its mtime; adding,
+    /// removing or renaming an entry moves its folder's), and the total size of its files.
+    /// Symlinks inside are not followed.
+    pub fn tree(p: &Path) -> io::Result<FileStat> {
+        let top = fs_err::symlink_metadata(p)?;
+        let mut stat = FileStat::from_metadata(&top);
+        stat.size = 0;
+        let mut stack = vec![p.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs_err::read_dir(&dir)? {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                let this = FileStat::from_metadata(&meta);
+                stat.mtime_ns = stat.mtime_ns.max(this.mtime_ns);
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    stat.size += this.size;
+                }
+            }
+        }
+        Ok(stat)
+    }
+
     /// From the raw fields of a `stat` (for callers that make the system call themselves).
     pub fn new(dev: u64, ino: u64, mtime_sec: i64, mtime_nsec: i64, size: u64) -> FileStat {
         FileStat {
@@ -100,8 +125,10 @@ pub struct NewLink {
     pub kind: LinkKind,
     /// An absolute symlink across filesystems (breaks when a drive's mount point moves).
     pub external: bool,
-    /// The target's `lstat` right after it was made.
+    /// The target's `lstat` right after it was made (for a copied folder, [`FileStat::tree`]).
     pub stat: FileStat,
+    /// For a copy: the inode of the store entry it was copied from.
+    pub source_ino: Option<u64>,
 }
 
 /// A recorded link.
@@ -116,6 +143,9 @@ pub struct LinkRecord {
     pub kind: LinkKind,
     pub external: bool,
     pub stat: FileStat,
+    /// For a copy: the inode of the store entry it was copied from (`None` for copies
+    /// recorded by schema 1).
+    pub source_ino: Option<u64>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -130,9 +160,7 @@ pub struct IndexEntry {
     pub size: u64,
     pub mtime_ns: i64,
     pub ino: u64,
-    /// `None` for entries indexed before ctime was recorded (schema 1): they are trusted on
-    /// size, mtime and inode until the next apply records the ctime.
-    pub ctime_ns: Option<i64>,
+    pub ctime_ns: i64,
     pub sha256: String,
     pub blake3: String,
 }
@@ -145,7 +173,7 @@ impl IndexEntry {
             size: stamp.size,
             mtime_ns: stamp.mtime_ns,
             ino: stamp.ino,
-            ctime_ns: Some(stamp.ctime_ns),
+            ctime_ns: stamp.ctime_ns,
             sha256,
             blake3,
         }
@@ -156,7 +184,7 @@ impl IndexEntry {
         self.size == stamp.size
             && self.mtime_ns == stamp.mtime_ns
             && self.ino == stamp.ino
-            && self.ctime_ns.is_none_or(|ctime| ctime == stamp.ctime_ns)
+            && self.ctime_ns == stamp.ctime_ns
     }
 }
 
@@ -167,6 +195,8 @@ pub struct NewEnvironment {
     pub key: String,
     /// The name given with `environment:` / `--env`, if any.
     pub name: Option<String>,
+    /// How people know it: the name, or the manifest and the values of its variables.
+    pub label: String,
     /// The manifest (canonical path) it was last applied from.
     pub manifest: String,
     /// App name → root (physical path), as last applied.
@@ -179,6 +209,8 @@ pub struct Environment {
     pub id: i64,
     pub key: String,
     pub name: Option<String>,
+    /// How people know it (see [`NewEnvironment::label`]); the manifest for legacy links.
+    pub label: String,
     pub manifest: String,
     pub apps: BTreeMap<String, String>,
     /// RFC 3339.
@@ -198,14 +230,6 @@ impl Environment {
     /// Links recorded by an mlib older than environments, not claimed by an apply since.
     pub fn is_legacy(&self) -> bool {
         self.key.starts_with(LEGACY_PREFIX)
-    }
-
-    /// How people know it: its name, or its manifest.
-    pub fn label(&self) -> String {
-        match &self.name {
-            Some(name) => name.clone(),
-            None => self.manifest.clone(),
-        }
     }
 }
 

@@ -14,6 +14,7 @@ fn env(registry: &Registry, key: &str) -> i64 {
         .record_environment(&NewEnvironment {
             key: key.into(),
             name: None,
+            label: key.into(),
             manifest: key.into(),
             apps: Default::default(),
         })
@@ -36,6 +37,7 @@ fn link(env: i64, model: &str, target: &str) -> NewLink {
             mtime_ns: 1_700_000_000_123_456_789,
             size: 100,
         },
+        source_ino: None,
     }
 }
 
@@ -45,7 +47,7 @@ fn entry(path: &str, sha: char) -> IndexEntry {
         size: 5,
         mtime_ns: 1,
         ino: 7,
-        ctime_ns: Some(3),
+        ctime_ns: 3,
         sha256: sha.to_string().repeat(64),
         blake3: "b".repeat(64),
     }
