@@ -9,5 +9,6 @@ mod fast_path;
 mod link_modes;
 mod lock;
 mod manifest;
+mod recovery;
 mod remote;
 mod saved_plan;
