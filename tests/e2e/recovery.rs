@@ -106,3 +106,29 @@ fn a_copy_of_a_model_replaced_in_the_store_before_a_kill_is_copied_again() {
     );
     site.mlib(&["plan", "--detailed-exitcode"]).code(0);
 }
+
+#[test]
+fn a_lock_file_half_written_by_a_killed_mlib_is_removed_by_the_next_apply() {
+    let env = TestEnv::new();
+    let sha = env.model_file("src/m.safetensors", "m", 1000);
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\nmodels:\n  m:\n    source: ./src/m.safetensors\n    sha256: {sha}\n    type: loras\napps:\n  comfy:\n    preset: comfyui\n    root: ./ComfyUI\n"
+    ));
+    env.mlib(&["apply", "--auto-approve"]).success();
+    // `mlib lock` (which has no apply run) or an apply after its run, killed while replacing
+    // models.lock: what is left is its temporary file, written by a process now gone.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let temp = env.write(&format!(".models.lock.mlib-tmp-{pid}-1-0"), "[models]\n");
+    let users = env.write(".models.lock.mine", "not mlib's");
+
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("No changes.");
+    assert!(
+        !temp.exists(),
+        "the killed writer's temporary file is removed"
+    );
+    assert!(users.exists());
+}
