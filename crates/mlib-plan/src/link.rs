@@ -155,12 +155,10 @@ fn copy_tree(source: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// The one temporary name (`mlib_fs::temp`): after a kill, the next apply recognises it and
+/// removes it.
 fn temp_name(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.mlib-tmp-{}", std::process::id()))
+    mlib_fs::temp::sibling_of(target)
 }
 
 #[cfg(test)]
@@ -183,6 +181,17 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         make(&store, &target, LinkHow::AbsoluteSymlink, true).unwrap();
         assert_eq!(std::fs::read_link(&target).unwrap(), store);
+    }
+
+    #[test]
+    fn links_and_copies_are_made_under_the_one_temporary_name() {
+        let target = Path::new("/app/models/diffusers/pipe");
+        let temp = temp_name(target);
+        assert_eq!(temp.parent(), target.parent());
+        let parsed = mlib_fs::temp::TempName::parse(temp.file_name().unwrap())
+            .expect("a name recovery recognises");
+        assert_eq!(parsed.name, "pipe");
+        assert_eq!(parsed.writer, mlib_fs::Process::current());
     }
 
     #[test]
