@@ -177,9 +177,8 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         .map(|p| p.target)
         .collect();
     ctx.registry.unjournal(&leftover)?;
-    if changes {
-        ctx.registry.end_run(ctx.env)?;
-    }
+    // Also without changes: this apply finished what a killed one left (its run).
+    ctx.registry.end_run(ctx.env)?;
     Ok(report)
 }
 
