@@ -7,8 +7,8 @@
 //! touched.
 //!
 //! Crash safety: an apply that changes anything is recorded as a run, and every link it is
-//! about to make is journaled before the first byte is written; recording the link clears
-//! its journal entry in the same transaction. A kill at any moment therefore leaves either
+//! about to make is journaled before its first change (unlinks and fetches included);
+//! recording the link clears its journal entry in the same transaction. A kill at any moment therefore leaves either
 //! nothing, or a finished link the next plan recognises and records, or temporary names
 //! (`mlib_fs::temp`) the next apply removes.
 
@@ -105,6 +105,21 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         registry: ctx.registry,
     };
 
+    // Journal every link about to be made, before the first change: a kill while making them
+    // leaves nothing the next plan would take for a user's file, and a kill after a model's
+    // store entry was replaced but before its copies were made again leaves those copies
+    // journaled, so the next plan compares them with the store instead of trusting them.
+    let making: Vec<std::path::PathBuf> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Link(l) | Action::Relink(l) => Some(l.target.clone()),
+            Action::Adopt(a) => Some(a.link.target.clone()),
+            _ => None,
+        })
+        .collect();
+    ctx.registry.journal_links(ctx.env, &making)?;
+
     for action in &plan.actions {
         if let Action::Unlink(unlink) = action {
             ctx.events.started(action);
@@ -114,21 +129,6 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
     }
 
     let failed_models = fetch_all(ctx, plan, &store_root, &mut report);
-
-    // Journal every link about to be made, so that a kill while making them leaves nothing
-    // the next plan would take for a user's file.
-    let making: Vec<std::path::PathBuf> = plan
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Link(l) | Action::Relink(l) if !failed_models.contains(l.model.as_str()) => {
-                Some(l.target.clone())
-            }
-            Action::Adopt(a) => Some(a.link.target.clone()),
-            _ => None,
-        })
-        .collect();
-    ctx.registry.journal_links(ctx.env, &making)?;
 
     for action in &plan.actions {
         match action {
@@ -177,9 +177,8 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         .map(|p| p.target)
         .collect();
     ctx.registry.unjournal(&leftover)?;
-    if changes {
-        ctx.registry.end_run(ctx.env)?;
-    }
+    // Also without changes: this apply finished what a killed one left (its run).
+    ctx.registry.end_run(ctx.env)?;
     Ok(report)
 }
 

@@ -54,11 +54,7 @@ pub fn make(source: &Path, target: &Path, how: LinkHow, replace: bool) -> io::Re
         return Ok(Made { how });
     }
     let placed = if replace {
-        // A copied folder cannot be renamed over a non-empty folder: remove the old one first.
-        if target.is_dir() && !target.is_symlink() {
-            let _ = remove_any(target);
-        }
-        fs_err::rename(&at, target)
+        replace_with(&at, target)
     } else if target.symlink_metadata().is_ok() {
         Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -75,6 +71,31 @@ pub fn make(source: &Path, target: &Path, how: LinkHow, replace: bool) -> io::Re
         return Err(err);
     }
     Ok(Made { how })
+}
+
+/// Puts `new` where mlib's own old link `target` is. rename(2) replaces a file or a symlink
+/// atomically, but cannot put a folder over anything but an empty folder, nor anything over
+/// a folder: then the old entry is first renamed aside under a temporary name, and removed
+/// once the new one is in place. A kill leaves the old entry, or the new one, or nothing at
+/// `target` and a temporary name the next apply removes; never a half-removed folder.
+fn replace_with(new: &Path, target: &Path) -> io::Result<()> {
+    let is_dir = |p: &Path| p.symlink_metadata().is_ok_and(|m| m.is_dir());
+    if !is_dir(target) && !is_dir(new) {
+        return fs_err::rename(new, target);
+    }
+    let aside = mlib_fs::temp::sibling_of(target);
+    match fs_err::rename(target, &aside) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    if let Err(err) = fs_err::rename(new, target) {
+        let _ = fs_err::rename(&aside, target);
+        return Err(err);
+    }
+    // What is left if this fails has a temporary name: the next apply removes it.
+    let _ = remove_any(&aside);
+    Ok(())
 }
 
 /// Removes a link (or a copy) mlib made.
@@ -130,5 +151,46 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         make(&store, &target, LinkHow::AbsoluteSymlink, true).unwrap();
         assert_eq!(std::fs::read_link(&target).unwrap(), store);
+    }
+
+    #[test]
+    fn links_and_copies_are_made_under_the_one_temporary_name() {
+        let target = Path::new("/app/models/diffusers/pipe");
+        let temp = mlib_fs::temp::sibling_of(target);
+        assert_eq!(temp.parent(), target.parent());
+        let parsed = mlib_fs::temp::TempName::parse(temp.file_name().unwrap())
+            .expect("a name recovery recognises");
+        assert_eq!(parsed.name, "pipe");
+        assert_eq!(parsed.writer, mlib_fs::Process::current());
+    }
+
+    #[test]
+    fn a_folder_replaces_a_symlink_and_a_symlink_a_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let store = root.join("store/pipe");
+        std::fs::create_dir_all(store.join("unet")).unwrap();
+        std::fs::write(store.join("unet/model.safetensors"), b"weights").unwrap();
+        let target = root.join("app/models/diffusers/pipe");
+        make(&store, &target, LinkHow::RelativeSymlink, false).unwrap();
+        // An app switched from symlinks to copies: the copied folder replaces the symlink.
+        make(&store, &target, LinkHow::Copy, true).unwrap();
+        assert!(!target.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(
+            std::fs::read(target.join("unet/model.safetensors")).unwrap(),
+            b"weights"
+        );
+        // And back: a symlink replaces the copied folder.
+        make(&store, &target, LinkHow::RelativeSymlink, true).unwrap();
+        assert!(target.symlink_metadata().unwrap().file_type().is_symlink());
+        let names: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("pipe")],
+            "nothing left aside"
+        );
     }
 }

@@ -203,14 +203,17 @@ impl<'a> Planner<'a> {
             Wanted(Link, String),
             Taken(Link, &'m str),
         }
-        let (mine, models) = (&self.mine, &self.models);
+        let (mine, models, pending) = (&self.mine, &self.models, &self.pending);
         let verdicts = parallel_map(&items, |item| {
             let (folder, desired) = (&folders[item.slot], &models[&item.model.name]);
             let entry = &desired.entries[item.entry];
             let target = folder.path.join(&entry.name);
             let source = desired.dir.join(&entry.name);
             let how = folder.how(entry.is_dir);
+            // A copy a killed apply journaled may be older than the store entry it copies.
+            let journaled_copy = how == LinkHow::Copy && pending.contains(target.as_os_str());
             if item.taken_by.is_none()
+                && !journaled_copy
                 && unchanged(mine, &target, &source, how, desired.fetch.is_some())
             {
                 return Verdict::Unchanged(target);
@@ -383,7 +386,15 @@ impl<'a> Planner<'a> {
                 let same_source = record.source == link.source;
                 let content_current = match link.how {
                     LinkHow::Hardlink => !fetching && same_inode(&link.source, stat.ino),
-                    LinkHow::Copy => !fetching,
+                    // The store entry may have been replaced after this copy was made, by
+                    // an apply killed before it could copy it again: it journaled the copy
+                    // before changing anything, so a journaled copy is compared.
+                    LinkHow::Copy => {
+                        !fetching
+                            && (!self.pending.contains(link.target.as_os_str())
+                                || crate::compare::same_content(&link.target, &link.source)
+                                    .unwrap_or(false))
+                    }
                     _ => true,
                 };
                 if !(same_kind && same_source && content_current) {

@@ -49,6 +49,11 @@ pub fn recover(input: &RecoverInput) -> Result<Recovery, PlanError> {
     recovery
         .removed
         .extend(mlib_fs::temp::remove_stale(input.state_dir).map_err(io(input.state_dir))?);
+    // The lock file is replaced there by `apply` before and after its run, and by `mlib lock`
+    // and `mlib update`, which have no run: a kill in any of them leaves a temporary name.
+    recovery
+        .removed
+        .extend(mlib_fs::temp::remove_stale(input.manifest_dir).map_err(io(input.manifest_dir))?);
     if input.store_writable {
         let cleaned = input
             .store
@@ -81,20 +86,15 @@ pub fn recover(input: &RecoverInput) -> Result<Recovery, PlanError> {
             .removed
             .extend(mlib_fs::temp::remove_stale(folder).map_err(io(folder))?);
     }
-    if recovery.interrupted.is_some() {
-        recovery.removed.extend(
-            mlib_fs::temp::remove_stale(input.manifest_dir).map_err(io(input.manifest_dir))?,
-        );
-        if input.store_writable {
-            let flat = input
-                .store
-                .clean_flat_metadata()
-                .map_err(|source| PlanError::Store {
-                    model: String::new(),
-                    source,
-                })?;
-            recovery.removed.extend(flat);
-        }
+    if recovery.interrupted.is_some() && input.store_writable {
+        let flat = input
+            .store
+            .clean_flat_metadata()
+            .map_err(|source| PlanError::Store {
+                model: String::new(),
+                source,
+            })?;
+        recovery.removed.extend(flat);
     }
     Ok(recovery)
 }

@@ -118,15 +118,31 @@ impl Registry {
     }
 
     /// The apply of `env` by this process finished (successfully or not, but not killed).
+    /// Its run is removed, and so is one a killed process left, which this apply recovered
+    /// from even if it had nothing to change (the plan after a kill may only record what the
+    /// killed apply finished). Another live process's run is left alone.
     pub fn end_run(&self, env: i64) -> Result<(), RegistryError> {
-        let me = Process::current();
-        self.conn()
-            .execute(
-                "DELETE FROM runs WHERE env = ?1 AND pid = ?2 AND start = ?3",
-                params![env, me.pid, me.start as i64],
-            )
-            .map(drop)
-            .map_err(sqlite(self.path()))
+        let err = sqlite(self.path());
+        let conn = self.conn();
+        let writer = conn
+            .query_row("SELECT pid, start FROM runs WHERE env = ?1", [env], |row| {
+                Ok(Process {
+                    pid: row.get(0)?,
+                    start: row.get::<_, i64>(1)? as u64,
+                })
+            })
+            .optional()
+            .map_err(&err)?;
+        match writer {
+            Some(writer) if writer == Process::current() || !writer.is_alive() => conn
+                .execute(
+                    "DELETE FROM runs WHERE env = ?1 AND pid = ?2 AND start = ?3",
+                    params![env, writer.pid, writer.start as i64],
+                )
+                .map(drop)
+                .map_err(err),
+            _ => Ok(()),
+        }
     }
 
     /// Runs whose process is gone: applies that were interrupted and not yet recovered from.

@@ -174,6 +174,47 @@ fn a_run_left_by_a_dead_process_is_reported_once() {
 }
 
 #[test]
+fn ending_a_run_clears_one_a_killed_process_left_but_not_a_live_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let registry = Registry::open(&path).unwrap();
+    let env = registry.record_environment(&new_env("e", "/m")).unwrap().id;
+    let set_writer = |pid: u32, start: i64| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT OR REPLACE INTO runs (env, pid, start, since) VALUES (?1, ?2, ?3, 'x')",
+                rusqlite::params![env, pid, start],
+            )
+            .unwrap();
+    };
+    // Left by an apply that was killed; the next apply had nothing to change (no run of
+    // its own) but recovered from it.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    set_writer(dead, 1);
+    assert_eq!(registry.interrupted_runs().unwrap().len(), 1);
+    registry.end_run(env).unwrap();
+    assert!(registry.interrupted_runs().unwrap().is_empty());
+    assert!(registry.begin_run(env).unwrap().is_none(), "no run left");
+    // Another process still applying: its run stays.
+    let mut live = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    set_writer(live.id(), 0);
+    registry.end_run(env).unwrap();
+    let count: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_eq!(count, 1);
+}
+
+#[test]
 fn the_index_trusts_only_an_unchanged_stamp() {
     let registry = Registry::open_in_memory().unwrap();
     let stamp = FileStamp {

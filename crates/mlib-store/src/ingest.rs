@@ -336,6 +336,12 @@ impl Store {
                 return Err(e.into());
             }
         }
+        for path in old_version_removal(&old.path, old_entries) {
+            // Best effort: what is left has a temporary name, removed by the next apply.
+            if remove_any(&path).is_err() {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -406,6 +412,21 @@ impl Store {
         }
         Ok(owners)
     }
+}
+
+/// What removing the old folder of a replaced model deletes, in this order: its entries,
+/// then its metadata.json, then the folder. As long as metadata.json is there, what a kill
+/// leaves can be told apart from files a person added ([`Store::clean_staging`] keeps
+/// those); once it is gone, nothing else is left.
+pub(crate) fn old_version_removal(old: &Path, entries: &[String]) -> Vec<PathBuf> {
+    let mut order: Vec<PathBuf> = entries
+        .iter()
+        .filter(|e| e.as_str() != METADATA_FILE)
+        .map(|e| old.join(e))
+        .collect();
+    order.push(old.join(METADATA_FILE));
+    order.push(old.to_path_buf());
+    order
 }
 
 /// A private folder in the staging area, removed on drop unless kept. Its name is a temporary

@@ -111,6 +111,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::Layout;
+    use std::ffi::OsStr;
 
     fn dead_writer_tag() -> String {
         let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -156,5 +157,46 @@ mod tests {
         assert!(staging.join("abc.part").exists());
         assert!(staging.join("abc.part.json").exists());
         assert_eq!(store.clean_staging().unwrap(), Cleaned::default());
+    }
+
+    /// A kill at any point while the old folder of a replaced model is removed: nothing of
+    /// mlib's goes to the quarantine. (A person's file is carried over to the new version
+    /// before the removal starts; one a kill left behind is kept.)
+    #[test]
+    fn an_old_version_half_removed_by_a_kill_is_removed_not_quarantined() {
+        let entries = vec!["m.safetensors".to_owned(), "pipe".to_owned()];
+        let metadata = r#"{"name":"m","type":"loras","source":"x","entries":["m.safetensors","pipe"],"files":[],"added":"2026-01-01T00:00:00Z","updated":"2026-01-01T00:00:00Z"}"#;
+        let steps = crate::ingest::old_version_removal(Path::new("old"), &entries).len();
+        // (removed so far, a person's file still there)
+        let cases = (0..=steps).map(|n| (n, false)).chain([(0, true)]);
+        for (removed, user_file) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let store = Store::new(tmp.path().to_path_buf(), Layout::Nested);
+            let staging = store.mlib_dir().join("tmp");
+            let old = staging.join(format!(".old{}", dead_writer_tag()));
+            std::fs::create_dir_all(old.join("pipe/unet")).unwrap();
+            std::fs::write(old.join("pipe/unet/w.safetensors"), b"w").unwrap();
+            std::fs::write(old.join("m.safetensors"), b"m").unwrap();
+            std::fs::write(old.join("metadata.json"), metadata).unwrap();
+            if user_file {
+                std::fs::write(old.join("notes.txt"), b"mine").unwrap();
+            }
+            for path in &crate::ingest::old_version_removal(&old, &entries)[..removed] {
+                temp::remove_tree(path).unwrap();
+            }
+            let cleaned = store.clean_staging().unwrap();
+            let kept: Vec<_> = cleaned
+                .kept
+                .iter()
+                .map(|p| p.file_name().unwrap())
+                .collect();
+            let want: Vec<&OsStr> = if user_file {
+                vec![OsStr::new("notes.txt")]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(kept, want, "after {removed} removals");
+            assert!(!old.exists());
+        }
     }
 }

@@ -1,0 +1,134 @@
+//! Recovery after a kill at one chosen moment (the crash test, `crash.rs`, kills at random
+//! ones): each test kills `mlib apply` in a window it can wait for, then checks that the next
+//! apply finishes the job.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use mlib_testserver::{Blob, TestServer};
+
+use crate::support::{Run, TestEnv, model_bytes, sha256};
+
+const MIB: usize = 1 << 20;
+
+/// A copy app, a local model whose source changes, and a slow download fetched alongside.
+struct Site {
+    env: TestEnv,
+    server: TestServer,
+}
+
+impl Site {
+    fn new() -> Site {
+        Site {
+            env: TestEnv::new(),
+            server: TestServer::start(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = self.env.command();
+        cmd.args(args)
+            .env("HF_HUB_CACHE", self.env.path("hf-cache"));
+        cmd
+    }
+
+    fn mlib(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run mlib"))
+    }
+
+    /// Waits (up to 20 s) for `ready`, panicking with `what` if it never comes.
+    fn wait_for(&self, what: &str, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready() {
+            assert!(Instant::now() < deadline, "never happened: {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+#[test]
+fn a_copy_of_a_model_replaced_in_the_store_before_a_kill_is_copied_again() {
+    let site = Site::new();
+    let env = &site.env;
+    let shas: Vec<String> = (1..=2)
+        .map(|v| env.model_file(&format!("src/m-{v}.safetensors"), &format!("m-{v}"), MIB))
+        .collect();
+    let fast = model_bytes("remote-1", 1000);
+    let slow = model_bytes("remote-2", 2 * MIB);
+    let urls = [
+        site.server.add_blob("/files/1/r.pth", fast.clone()),
+        // Slow enough that the apply is still downloading long after the local model is in.
+        site.server.add(
+            "/files/2/r.pth",
+            Blob::new(slow.clone()).throttle(MIB as u64 / 4),
+        ),
+    ];
+    let manifest = |v: usize, remote_sha: &str| {
+        env.manifest(&format!(
+            "version: 1\nstore: ./store\nmodels:\n  m:\n    source: ./src/m-{v}.safetensors\n    sha256: {}\n    file: m.safetensors\n    type: loras\n  r:\n    source: {}\n    sha256: {remote_sha}\n    type: upscale_models\napps:\n  comfy:\n    preset: comfyui\n    root: ./ComfyUI\n    link: copy\n",
+            shas[v - 1],
+            urls[v - 1],
+        ))
+    };
+    manifest(1, &sha256(&fast));
+    site.mlib(&["apply", "--auto-approve"]).success();
+    let copy = env.path("ComfyUI/models/loras/m.safetensors");
+    assert_eq!(sha256(&std::fs::read(&copy).unwrap()), shas[0]);
+
+    // The next apply replaces `m` in the store at once, then waits for the download before
+    // it makes any link: it is killed in between.
+    manifest(2, &sha256(&slow));
+    let mut child = site
+        .command(&["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let metadata = env.path("store/loras/unknown/m/metadata.json");
+    site.wait_for("m replaced in the store", || {
+        std::fs::read_to_string(&metadata).is_ok_and(|m| m.contains(&shas[1]))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        sha256(&std::fs::read(&copy).unwrap()),
+        shas[0],
+        "killed before copying m again"
+    );
+
+    site.server.set_faults("/files/2/r.pth", Default::default());
+    let run = site.mlib(&["apply", "--auto-approve"]);
+    run.success();
+    assert_eq!(
+        sha256(&std::fs::read(&copy).unwrap()),
+        shas[1],
+        "the copy has the new bytes\n{run}"
+    );
+    site.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+#[test]
+fn a_lock_file_half_written_by_a_killed_mlib_is_removed_by_the_next_apply() {
+    let env = TestEnv::new();
+    let sha = env.model_file("src/m.safetensors", "m", 1000);
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\nmodels:\n  m:\n    source: ./src/m.safetensors\n    sha256: {sha}\n    type: loras\napps:\n  comfy:\n    preset: comfyui\n    root: ./ComfyUI\n"
+    ));
+    env.mlib(&["apply", "--auto-approve"]).success();
+    // `mlib lock` (which has no apply run) or an apply after its run, killed while replacing
+    // models.lock: what is left is its temporary file, written by a process now gone.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let temp = env.write(&format!(".models.lock.mlib-tmp-{pid}-1-0"), "[models]\n");
+    let users = env.write(".models.lock.mine", "not mlib's");
+
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("No changes.");
+    assert!(
+        !temp.exists(),
+        "the killed writer's temporary file is removed"
+    );
+    assert!(users.exists());
+}
