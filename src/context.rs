@@ -130,9 +130,9 @@ impl Context {
         Ok(())
     }
 
-    /// Opens the registry to read it. Reading must not create files, so a store never applied
-    /// is read as an empty, in-memory registry, and a registry in a folder mlib may not write
-    /// is opened read-only. The flag says whether a registry file exists.
+    /// Opens the registry to read it, writing nothing: a store never applied is read as an
+    /// empty, in-memory registry, and an older registry through an upgraded copy in memory.
+    /// The flag says whether a registry file exists.
     pub fn open_registry_for_plan(&self) -> Result<(Registry, bool)> {
         let path = self.state.registry_path();
         if !path.exists() {
@@ -140,13 +140,8 @@ impl Context {
                 Registry::open_in_memory().context("cannot create an in-memory registry")?;
             return Ok((registry, false));
         }
-        let registry = if mlib_fs::is_writable(&self.state.dir) {
-            Registry::open(&path)
-                .with_context(|| format!("cannot open the link registry {}", path.display()))?
-        } else {
-            Registry::open_read_only(&path)
-                .with_context(|| format!("cannot read the link registry {}", path.display()))?
-        };
+        let registry = Registry::open_for_reading(&path, mlib_fs::is_writable(&self.state.dir))
+            .with_context(|| format!("cannot read the link registry {}", path.display()))?;
         self.check_bound(&registry)?;
         Ok((registry, true))
     }

@@ -63,13 +63,18 @@ impl Prefetch {
         let spawned = std::thread::Builder::new()
             .name("prefetch".into())
             .spawn(move || {
-                let lock = match purpose {
-                    Purpose::Plan => None,
-                    Purpose::Apply { command } => Some(
-                        ApplyLock::acquire(&state, &command, Duration::ZERO, &mut |_| {}).ok()?,
+                // Plan only reads (an older registry is read through an upgraded copy); apply,
+                // under the lock, may upgrade it.
+                let (lock, registry) = match purpose {
+                    Purpose::Plan => (None, Registry::open_for_reading(&registry_path, true).ok()?),
+                    Purpose::Apply { command } => (
+                        Some(
+                            ApplyLock::acquire(&state, &command, Duration::ZERO, &mut |_| {})
+                                .ok()?,
+                        ),
+                        Registry::open(&registry_path).ok()?,
                     ),
                 };
-                let registry = Registry::open(&registry_path).ok()?;
                 let observed = Observed::read(&registry, &root, &manifest_id).ok()?;
                 Some(Prefetched {
                     lock,

@@ -245,3 +245,25 @@ impl mlib_fetch::Reporter for Progress {
         Progress::note(self, id, message);
     }
 }
+
+/// Hashing a store file while planning shows like a copy: a bar, or plain lines.
+impl mlib_plan::HashProgress for Progress {
+    fn start(&self, id: u64, what: &str, bytes: u64) {
+        Progress::start(
+            self,
+            HASH_ID_BASE + id,
+            &format!("verifying {what}"),
+            Some(bytes),
+        );
+    }
+    fn advance(&self, id: u64, bytes: u64) {
+        Progress::advance(self, HASH_ID_BASE + id, bytes);
+    }
+    fn finish(&self, id: u64) {
+        Progress::finish(self, HASH_ID_BASE + id);
+    }
+}
+
+/// Ids of files hashed while planning, far from the fetcher's (which count up from zero) and
+/// apply's local copies (`1 << 62`).
+const HASH_ID_BASE: u64 = 1 << 61;

@@ -1,8 +1,8 @@
 //! `mlib apply`: plan, confirm, and carry the plan out under the store's apply lock.
 //!
 //! Under the lock, before planning: what a killed apply left is cleaned up
-//! (`mlib_plan::recover`). After confirmation: the environment is recorded (and claims the
-//! links an older mlib recorded for its manifest in its app folders), then the plan runs.
+//! (`mlib_plan::recover`). After confirmation: the environment is recorded, then the plan
+//! runs (first taking over the link records it claims).
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use mlib_plan::{Action, ApplyContext, ApplyEvents, Ownership, Plan};
+use mlib_plan::{Action, ApplyContext, ApplyEvents, Plan};
 use mlib_registry::{ApplyLock, Registry};
 use serde_json::json;
 
@@ -247,21 +247,10 @@ fn refuse_store_writes_if_read_only(ctx: &Context, plan: &Plan) -> Result<()> {
     )
 }
 
-/// Records that this environment is being applied, and lets it claim the links an mlib
-/// older than environments recorded for its manifest inside its app folders.
+/// Records that this environment is being applied (the plan's claims then move links an
+/// older mlib, or this environment under another identity, recorded to it).
 fn record_environment(ctx: &Context, registry: &Registry) -> Result<i64> {
-    let env = registry.record_environment(&ctx.env.to_record())?;
-    let owner = Ownership::resolve(registry, &ctx.env)?;
-    let claims: Vec<i64> = registry
-        .links()?
-        .iter()
-        .filter(|link| owner.claims(link))
-        .map(|link| link.id)
-        .collect();
-    if !claims.is_empty() {
-        registry.claim_links(&claims, env.id)?;
-    }
-    Ok(env.id)
+    Ok(registry.record_environment(&ctx.env.to_record())?.id)
 }
 
 fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<ApplyLock> {

@@ -68,6 +68,11 @@ pub fn compute(
         options: PlanOptions {
             adopt: request.adopt,
         },
+        store_writable: ctx.state.store_writable,
+        hashing: match request.progress {
+            Some(progress) => progress,
+            None => &mlib_plan::NoHashProgress,
+        },
     };
     let mut plan = match observed {
         Some(observed) => mlib_plan::plan_observed(&input, observed)?,

@@ -80,8 +80,8 @@ fn across_filesystems_auto_uses_absolute_symlinks_with_a_warning() {
 }
 
 #[test]
-fn a_hardlink_app_with_only_files_gets_no_symlink_warning() {
-    // Only a folder entry would fall back to an (absolute) symlink; files never do.
+fn a_hardlink_app_on_another_filesystem_gets_symlinks_with_a_warning() {
+    // A hard link cannot cross filesystems: apply used to fail on it with EXDEV.
     let shm = std::path::Path::new("/dev/shm");
     if !shm.is_dir() {
         eprintln!("skipped: no /dev/shm");
@@ -94,8 +94,14 @@ fn a_hardlink_app_with_only_files_gets_no_symlink_warning() {
         "version: 1\nstore: ./store\nmodels:\n  lora:\n    source: ./src/lora.safetensors\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: {}\n    link: hardlink\n",
         app.path().display()
     ));
-    let run = env.mlib(&["plan"]);
-    assert!(!run.stderr.contains("absolute symlinks"), "{run}");
+    env.mlib(&["plan"]).success().stderr_has(&format!(
+        "warning: app `comfyui` asks for hard links, but its folder {}/models/loras is not on the store's filesystem and mount: using symlinks",
+        app.path().display()
+    ));
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let link = app.path().join("models/loras/lora.safetensors");
+    assert!(std::fs::read_link(&link).unwrap().is_absolute());
+    env.mlib(&["plan", "--detailed-exitcode"]).success();
 }
 
 #[test]

@@ -14,7 +14,8 @@ const FIXTURE: &str = concat!(
 const FIXTURE_ROOT: &str = "/tmp/mlib-registry-v1-fixture";
 
 /// The fixture's tree, rebuilt under `env`'s root: the same files, store and links as the
-/// old mlib left, and its registry with the root in its paths rewritten.
+/// old mlib left, and its registry with the root in its paths and the links' stats rewritten
+/// to this copy's.
 fn rebuild_fixture(env: &TestEnv) {
     let models = [
         (
@@ -66,6 +67,30 @@ fn rebuild_fixture(env: &TestEnv) {
         )
         .unwrap();
     }
+    // The links were made again here: give their rows the stat these links have, as the
+    // rows of a real upgrade have the stat of the links they describe.
+    let targets: Vec<String> = db
+        .prepare("SELECT target FROM links")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for target in targets {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(&target).unwrap();
+        db.execute(
+            "UPDATE links SET dev = ?1, ino = ?2, mtime_ns = ?3, size = ?4 WHERE target = ?5",
+            rusqlite::params![
+                meta.dev() as i64,
+                meta.ino() as i64,
+                meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                meta.size() as i64,
+                target
+            ],
+        )
+        .unwrap();
+    }
     let version: u32 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
@@ -80,10 +105,22 @@ fn a_schema_1_registry_is_upgraded_and_its_links_stay_this_manifests() {
     env.mlib(&["plan", "--detailed-exitcode"])
         .success()
         .stderr_has("No changes. Store and apps match models.yaml.");
+    env.mlib(&["status"]).success();
     env.mlib(&["env", "list"])
         .success()
         .stderr_has("6 links, recorded by an older mlib; its next apply claims these links");
-    env.mlib(&["apply", "--auto-approve"]).success();
+    // Reading wrote nothing: an older mlib sharing the store still reads its registry.
+    let schema = || -> u32 {
+        rusqlite::Connection::open(env.path("store/.mlib/registry.db"))
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(schema(), 1);
+    // Schema 1's file index is not trusted: each file is hashed once, with progress.
+    env.mlib(&["apply", "--auto-approve", "--no-progress"])
+        .success()
+        .stderr_has("verifying checkpoints/sdxl/base/base.safetensors: done");
     let list = env.mlib(&["env", "list", "--json"]);
     let envs: Vec<_> = list
         .events()
@@ -104,7 +141,8 @@ fn a_schema_1_registry_is_upgraded_and_its_links_stay_this_manifests() {
         .unwrap();
     assert_eq!(check, "ok");
 
-    // The old links are this environment's now: dropping a model unlinks them.
+    // The old links are this environment's now: dropping a model unlinks them, and so does
+    // dropping an app (the manifest has no variables: every legacy link of it was its own).
     let yaml = std::fs::read_to_string(env.path("models.yaml")).unwrap();
     env.write(
         "models.yaml",
@@ -119,4 +157,31 @@ fn a_schema_1_registry_is_upgraded_and_its_links_stay_this_manifests() {
     assert!(!env.path("ComfyUI/models/vae/vae.safetensors").exists());
     assert!(!env.path("forge/models/VAE/vae.safetensors").exists());
     env.mlib(&["plan", "--detailed-exitcode"]).success();
+}
+
+#[test]
+fn dropping_an_app_after_the_upgrade_unlinks_what_the_old_mlib_linked_there() {
+    let env = TestEnv::new();
+    rebuild_fixture(&env);
+    let yaml = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    let without_forge = &yaml[..yaml.find("  forge:").unwrap()];
+    env.write("models.yaml", without_forge);
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has(&format!(
+            "- unlink   base forge: {}",
+            env.path("forge/models/Stable-diffusion/base.safetensors")
+                .display()
+        ))
+        .stderr_has("Apply complete: 3 changes made.");
+    assert!(!env.path("forge/models/Lora/detail.safetensors").exists());
+    let list = env.mlib(&["env", "list", "--json"]);
+    assert_eq!(
+        list.events()
+            .iter()
+            .filter(|e| e["type"] == "environment")
+            .count(),
+        1,
+        "no legacy environment left: {list}"
+    );
 }

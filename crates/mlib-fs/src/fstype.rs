@@ -72,3 +72,34 @@ mod writable_tests {
         assert!(!is_writable(Path::new("/proc/self")));
     }
 }
+
+/// The id of the mount `path` (or its nearest existing ancestor) is on, where the system
+/// tells (Linux 5.8+). Two folders of one filesystem on different mounts (a read-only bind
+/// mount, say) cannot be hard linked across, although they share a device number.
+pub fn mount_id(path: &Path) -> Option<u64> {
+    let existing = path
+        .ancestors()
+        .find(|p| !p.as_os_str().is_empty() && p.symlink_metadata().is_ok())?;
+    let statx = rustix::fs::statx(
+        rustix::fs::CWD,
+        existing,
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::MNT_ID,
+    )
+    .ok()?;
+    (statx.stx_mask & rustix::fs::StatxFlags::MNT_ID.bits() != 0).then_some(statx.stx_mnt_id)
+}
+
+#[cfg(test)]
+mod mount_tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_and_what_would_be_created_in_it_share_a_mount() {
+        let tmp = tempfile::tempdir().unwrap();
+        let here = mount_id(tmp.path());
+        assert!(here.is_some(), "Linux 5.8+ tells the mount id");
+        assert_eq!(mount_id(&tmp.path().join("not/yet")), here);
+        assert_ne!(mount_id(Path::new("/proc/self")), here);
+    }
+}

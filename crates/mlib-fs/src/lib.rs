@@ -23,6 +23,6 @@ mod stamp;
 pub mod temp;
 
 pub use atomic::{AtomicFile, parent_dir, sync_dir, write_atomic};
-pub use fstype::{is_network_fs, is_writable};
+pub use fstype::{is_network_fs, is_writable, mount_id};
 pub use process::Process;
 pub use stamp::{FileStamp, nanos};

@@ -162,6 +162,12 @@ pub enum Bookkeeping {
         model: String,
         files: Vec<Verified>,
     },
+    /// Make another environment's link record this environment's, before anything else runs:
+    /// links an older mlib recorded for this manifest, and links of this environment under
+    /// another identity (see `Planner::take_over`).
+    Claim {
+        record: i64,
+    },
 }
 
 /// A store file whose hashes were verified while planning (by hashing it, or by the stamp

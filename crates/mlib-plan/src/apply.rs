@@ -18,6 +18,8 @@ use std::sync::Mutex;
 
 use mlib_fs::FileStamp;
 use mlib_manifest::{Manifest, Model, Source};
+use std::os::unix::fs::MetadataExt;
+
 use mlib_registry::{FileStat, IndexEntry, LinkKind, LinkRecord, NewLink, Registry};
 use mlib_store::{Expected, Metadata, Store};
 
@@ -104,6 +106,18 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         root: &store_root,
         registry: ctx.registry,
     };
+    // Records this environment takes over, before anything checks whose a record is.
+    let claims: Vec<i64> = plan
+        .bookkeeping
+        .iter()
+        .filter_map(|b| match b {
+            Bookkeeping::Claim { record } => Some(*record),
+            _ => None,
+        })
+        .collect();
+    if !claims.is_empty() {
+        ctx.registry.claim_links(&claims, ctx.env)?;
+    }
 
     // Journal every link about to be made, before the first change: a kill while making them
     // leaves nothing the next plan would take for a user's file, and a kill after a model's
@@ -161,6 +175,7 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
                 ctx.registry.delete_link(*record).map_err(|e| e.to_string())
             }
             Bookkeeping::Index { files, .. } => index_verified(ctx, &store_root, files),
+            Bookkeeping::Claim { .. } => Ok(()),
         };
         if let Err(err) = result {
             ctx.events
@@ -231,7 +246,7 @@ fn unlink_one(
     let Some(row) = our_row(ctx, target, record)? else {
         return Err("the registry no longer has this link; left alone".into());
     };
-    match FileStat::lstat(target) {
+    match link_stat(target, row.kind) {
         Ok(stat) if stat == row.stat => {
             let before = (row.kind == LinkKind::Hardlink)
                 .then(|| store.before(&row.source))
@@ -376,7 +391,11 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
                 .warning(&format!("could not index model `{}`: {err}", model.name));
         }
     }
-    let made = link::make(&link.source, &link.target, link.how, true).map_err(|e| e.to_string())?;
+    let store = StoreFiles {
+        root: store_root,
+        registry: ctx.registry,
+    };
+    let made = make_link(&store, link, true)?;
     record(ctx, link, made.how)
 }
 
@@ -388,7 +407,7 @@ fn our_row(ctx: &ApplyContext, target: &Path, id: i64) -> Result<Option<LinkReco
 
 fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), String> {
     if let (Some(old), Some(id)) = (&l.moved_from, l.replaces) {
-        return move_one(ctx, l, old, id);
+        return move_one(ctx, store, l, old, id);
     }
     let mut old_hardlink = None;
     if let Some(id) = l.replaces {
@@ -396,7 +415,7 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Stri
         // a hard link whose bytes changed, that is still the inode mlib linked).
         match our_row(ctx, &l.target, id)? {
             Some(row) => {
-                if let Ok(stat) = FileStat::lstat(&l.target) {
+                if let Ok(stat) = link_stat(&l.target, row.kind) {
                     let ours = stat == row.stat || (l.heal && stat.ino == row.stat.ino);
                     if !ours {
                         return Err("changed since the plan was made; left alone".into());
@@ -413,28 +432,57 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Stri
         }
     }
     let replace = l.replaces.is_some() && l.target.symlink_metadata().is_ok();
-    let new_hardlink = l.how == LinkHow::Hardlink;
-    let before_new = new_hardlink.then(|| store.before(&l.source)).flatten();
     let before_old = old_hardlink.as_deref().and_then(|old| store.before(old));
-    let made = link::make(&l.source, &l.target, l.how, replace).map_err(|e| e.to_string())?;
-    if new_hardlink {
-        store.after(&l.source, before_new);
-    }
+    let made = make_link(store, l, replace)?;
     if let Some(old) = &old_hardlink {
         store.after(old, before_old);
     }
     record(ctx, l, made.how)
 }
 
+/// Makes `l` (replacing what is there when `replace`), keeping the index in step with the
+/// store file's ctime when it is a hard link to it.
+fn make_link(store: &StoreFiles, l: &Link, replace: bool) -> Result<link::Made, String> {
+    let hardlink = l.how == LinkHow::Hardlink;
+    let before = hardlink.then(|| store.before(&l.source)).flatten();
+    let made = link::make(&l.source, &l.target, l.how, replace).map_err(|e| e.to_string())?;
+    if hardlink {
+        store.after(&l.source, before);
+    }
+    Ok(made)
+}
+
+/// What a link's record holds about it: its `lstat`, or for a copied folder the stat of the
+/// whole tree (see `FileStat::tree`).
+fn link_stat(target: &Path, kind: LinkKind) -> std::io::Result<FileStat> {
+    let stat = FileStat::lstat(target)?;
+    if kind == LinkKind::Copy && target.symlink_metadata()?.is_dir() {
+        return FileStat::tree(target);
+    }
+    Ok(stat)
+}
+
 /// A link whose folder changed: make the new one, then remove the old one if it is still
 /// exactly what mlib made.
-fn move_one(ctx: &ApplyContext, l: &Link, old: &Path, id: i64) -> Result<(), String> {
+fn move_one(
+    ctx: &ApplyContext,
+    store: &StoreFiles,
+    l: &Link,
+    old: &Path,
+    id: i64,
+) -> Result<(), String> {
     let row = our_row(ctx, old, id)?;
-    let made = link::make(&l.source, &l.target, l.how, false).map_err(|e| e.to_string())?;
+    let made = make_link(store, l, false)?;
     record(ctx, l, made.how)?;
     if let Some(row) = row {
-        match FileStat::lstat(old) {
-            Ok(stat) if stat == row.stat => link::remove(old).map_err(|e| e.to_string())?,
+        match link_stat(old, row.kind) {
+            Ok(stat) if stat == row.stat => {
+                let before = (row.kind == LinkKind::Hardlink)
+                    .then(|| store.before(&row.source))
+                    .flatten();
+                link::remove(old).map_err(|e| e.to_string())?;
+                store.after(&row.source, before);
+            }
             Ok(_) => ctx.events.warning(&format!(
                 "{} changed since mlib linked it; left in place",
                 old.display()
@@ -447,7 +495,12 @@ fn move_one(ctx: &ApplyContext, l: &Link, old: &Path, id: i64) -> Result<(), Str
 }
 
 fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), String> {
-    let stat = FileStat::lstat(&l.target).map_err(|e| format!("{}: {e}", l.target.display()))?;
+    let kind = kind_of(how);
+    let stat = link_stat(&l.target, kind).map_err(|e| format!("{}: {e}", l.target.display()))?;
+    // Which version of the store entry a copy holds: a new inode there makes it stale.
+    let source_ino = (kind == LinkKind::Copy)
+        .then(|| l.source.metadata().ok().map(|m| m.ino()))
+        .flatten();
     ctx.registry
         .insert_link(&NewLink {
             env: ctx.env,
@@ -455,10 +508,10 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), String> {
             app: l.app.clone(),
             target: l.target.clone(),
             source: l.source.clone(),
-            kind: kind_of(how),
+            kind,
             external: how == LinkHow::AbsoluteSymlink,
             stat,
-            source_ino: None,
+            source_ino,
         })
         .map(|_| ())
         .map_err(|e| e.to_string())

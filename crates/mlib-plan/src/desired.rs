@@ -19,7 +19,9 @@ use crate::action::{FetchReason, Verified};
 use crate::error::PlanError;
 use crate::integrity::{self, FileCheck};
 use crate::observed::Observed;
+use crate::planner::HashProgress;
 use crate::stat::{Kind, Seen};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the plan knows about one model of the manifest.
 #[derive(Debug)]
@@ -66,6 +68,7 @@ pub fn desire(
     store: &Store,
     observed: &Observed,
     locked: Option<&LockedModel>,
+    hashing: &dyn HashProgress,
 ) -> Result<DesiredModel, PlanError> {
     let store_root = observed.store_root();
     let dir = store_root.join(
@@ -152,14 +155,9 @@ pub fn desire(
         let path = desired.dir.join(&file.path);
         let rel = rel_to(store_root, &path);
         let stamp = observed.store_file(&rel, &path);
-        let check = integrity::check(
-            file,
-            &rel,
-            &path,
-            stamp,
-            observed.indexed(&rel),
-            &mut |_| {},
-        );
+        let check = with_progress(hashing, &rel, file.size, |progress| {
+            integrity::check(file, &rel, &path, stamp, observed.indexed(&rel), progress)
+        });
         match check {
             FileCheck::Trusted => {}
             FileCheck::Verified(verified) => desired.reindex.push(verified),
@@ -198,6 +196,29 @@ pub fn desire(
         stored_size,
     );
     Ok(desired)
+}
+
+/// Runs `f`, telling `hashing` about it only if it does hash (calls its progress).
+fn with_progress<T>(
+    hashing: &dyn HashProgress,
+    what: &str,
+    bytes: u64,
+    f: impl FnOnce(&mut dyn FnMut(u64)) -> T,
+) -> T {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let mut started = false;
+    let result = f(&mut |n| {
+        if !started {
+            started = true;
+            hashing.start(id, what, bytes);
+        }
+        hashing.advance(id, n);
+    });
+    if started {
+        hashing.finish(id);
+    }
+    result
 }
 
 fn same_names(a: &[Entry], b: &[Entry]) -> bool {

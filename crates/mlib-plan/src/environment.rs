@@ -118,8 +118,8 @@ impl EnvIdentity {
 }
 
 /// Which recorded links an environment owns: its own, and the links an mlib older than
-/// environments recorded for the same manifest inside this environment's app trees (which
-/// apply claims for it).
+/// environments recorded for the same manifest (see [`Ownership::claims`]), which its apply
+/// claims for it.
 #[derive(Debug, Clone, Default)]
 pub struct Ownership {
     env: Option<i64>,
@@ -127,6 +127,8 @@ pub struct Ownership {
     identity: Option<EnvIdentity>,
     /// Every environment of the registry, for naming the owner of a link in the way.
     labels: BTreeMap<i64, String>,
+    /// And its manifest.
+    manifests: BTreeMap<i64, String>,
 }
 
 impl Ownership {
@@ -138,6 +140,7 @@ impl Ownership {
             legacy: envs.iter().find(|e| e.key == legacy).map(|e| e.id),
             identity: Some(identity.clone()),
             labels: envs.iter().map(|e| (e.id, e.label.clone())).collect(),
+            manifests: envs.iter().map(|e| (e.id, e.manifest.clone())).collect(),
         })
     }
 
@@ -150,13 +153,29 @@ impl Ownership {
         Some(record.env) == self.env || self.claims(record)
     }
 
-    /// A legacy link this environment takes over on its next apply.
+    /// A link an mlib older than environments recorded for this manifest, which this
+    /// environment takes over on its next apply: all of them when the manifest expands no
+    /// variables in its roots (it can only ever be this environment), else those inside its
+    /// own app trees (a template's other instances keep theirs).
     pub fn claims(&self, record: &LinkRecord) -> bool {
         Some(record.env) == self.legacy
             && self
                 .identity
                 .as_ref()
-                .is_some_and(|id| id.holds(&record.target))
+                .is_some_and(|id| id.vars.is_empty() || id.holds(&record.target))
+    }
+
+    /// Whether a link of another environment, at a target this one wants, may be taken
+    /// over: that environment is this one under another identity, because it has the same
+    /// manifest, or because its manifest no longer exists (it was moved or renamed).
+    pub fn may_take_over(&self, record: &LinkRecord) -> bool {
+        let Some(other) = self.manifests.get(&record.env) else {
+            return false;
+        };
+        self.identity
+            .as_ref()
+            .is_some_and(|id| &id.manifest == other)
+            || !std::path::Path::new(other).exists()
     }
 
     /// How to name the environment that owns `record`, for people.

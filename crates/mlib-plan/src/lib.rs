@@ -28,5 +28,5 @@ pub use destination::{PlanDestination, Refusal};
 pub use environment::{EnvIdentity, Ownership};
 pub use error::PlanError;
 pub use observed::{Observed, SourceStats};
-pub use planner::{PlanInput, PlanOptions, plan, plan_observed};
+pub use planner::{HashProgress, NoHashProgress, PlanInput, PlanOptions, plan, plan_observed};
 pub use saved::Plan;

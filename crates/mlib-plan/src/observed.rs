@@ -273,6 +273,17 @@ impl Observed {
 }
 
 impl Recorded {
+    /// Whether the snapshot saw the link exactly as recorded.
+    pub(crate) fn untouched(&self) -> bool {
+        match &self.meta {
+            Some(Ok(meta)) => {
+                crate::planner::current_stat(&self.record, &self.record.target, meta)
+                    == self.record.stat
+            }
+            _ => false,
+        }
+    }
+
     /// The target's `lstat`: the snapshot's the first time, a fresh one after.
     pub(crate) fn take_meta(&mut self) -> io::Result<Seen> {
         match self.meta.take() {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use mlib_manifest::lock::LockedModel;
 use mlib_manifest::{App, LinkMode, Manifest, Model};
-use mlib_registry::{LinkKind, LinkRecord, Registry};
+use mlib_registry::{FileStat, LinkKind, LinkRecord, Registry};
 use mlib_store::Store;
 
 use crate::action::{
@@ -41,7 +41,24 @@ pub struct PlanInput<'a> {
     /// Digest of the lock file, if there is one, for saved-plan staleness.
     pub lock_digest: Option<String>,
     pub options: PlanOptions,
+    /// Whether apply may write into the store; when not, what it would have to add is
+    /// planned with a warning (apply refuses it).
+    pub store_writable: bool,
+    /// Told about store files hashed while planning (their stamp changed since verified).
+    pub hashing: &'a dyn HashProgress,
 }
+
+/// Progress of hashing store files while planning, for people: a file whose stamp changed is
+/// read whole before it is trusted, which takes a while for a model of many GB.
+pub trait HashProgress: Sync {
+    fn start(&self, _id: u64, _what: &str, _bytes: u64) {}
+    fn advance(&self, _id: u64, _bytes: u64) {}
+    fn finish(&self, _id: u64) {}
+}
+
+/// No progress to show.
+pub struct NoHashProgress;
+impl HashProgress for NoHashProgress {}
 
 pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     let observed = Observed::read(input.registry, input.store.root(), &input.env.manifest)?;
@@ -61,6 +78,7 @@ pub fn plan_observed(input: &PlanInput, observed: Observed) -> Result<Plan, Plan
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
     store_dev: Option<u64>,
+    store_mount: Option<Option<u64>>,
     physical: PhysicalCache,
     devices: HashMap<PathBuf, Option<u64>>,
     models: HashMap<String, DesiredModel>,
@@ -89,9 +107,21 @@ impl<'a> Planner<'a> {
             others,
             pending,
         } = observed.split(&owner);
+        // Links this environment owns but that are recorded under another (legacy) id.
+        let mut claims: Vec<i64> = mine
+            .values()
+            .filter(|r| Some(r.record.env) != owner.env())
+            .map(|r| r.record.id)
+            .collect();
+        claims.sort_unstable();
+        let bookkeeping = claims
+            .into_iter()
+            .map(|record| Bookkeeping::Claim { record })
+            .collect();
         Ok(Planner {
             input,
             store_dev,
+            store_mount: None,
             physical: PhysicalCache::default(),
             devices: HashMap::new(),
             models: HashMap::new(),
@@ -102,7 +132,7 @@ impl<'a> Planner<'a> {
             owner,
 
             actions: Vec::new(),
-            bookkeeping: Vec::new(),
+            bookkeeping,
             drift: Vec::new(),
             warnings: Vec::new(),
         })
@@ -111,8 +141,9 @@ impl<'a> Planner<'a> {
     fn models(&mut self) -> Result<(), PlanError> {
         let models: Vec<&mlib_manifest::Model> = self.input.manifest.models.values().collect();
         let (store, observed, remote) = (self.input.store, &self.observed, self.input.remote);
+        let hashing = self.input.hashing;
         let desired = parallel_map(&models, |model| {
-            desired::desire(model, store, observed, remote.get(&model.name))
+            desired::desire(model, store, observed, remote.get(&model.name), hashing)
         });
         for (model, desired) in models.into_iter().zip(desired) {
             let mut desired = desired?;
@@ -125,6 +156,12 @@ impl<'a> Planner<'a> {
                 });
             }
             if let Some(reason) = desired.fetch.clone() {
+                if !self.input.store_writable {
+                    self.warnings.push(format!(
+                        "the store is read-only: apply cannot add model `{}` to it (ask whoever manages the store, or leave the model out)",
+                        model.name
+                    ));
+                }
                 self.actions.push(Action::Fetch(Fetch {
                     model: model.name.clone(),
                     source: model.source.to_string(),
@@ -210,12 +247,15 @@ impl<'a> Planner<'a> {
             let target = folder.path.join(&entry.name);
             let source = desired.dir.join(&entry.name);
             let how = folder.how(entry.is_dir);
-            // A copy a killed apply journaled may be older than the store entry it copies.
-            let journaled_copy = how == LinkHow::Copy && pending.contains(target.as_os_str());
-            if item.taken_by.is_none()
-                && !journaled_copy
-                && unchanged(mine, &target, &source, how, desired.fetch.is_some())
-            {
+            let untouched = mine.get(target.as_os_str()).is_some_and(|recorded| {
+                let current = Current {
+                    source: &source,
+                    fetching: desired.fetch.is_some(),
+                    journaled: pending.contains(target.as_os_str()),
+                };
+                recorded.untouched() && current.holds(&recorded.record, &target, how)
+            });
+            if item.taken_by.is_none() && untouched {
                 return Verdict::Unchanged(target);
             }
             let link = Link {
@@ -343,10 +383,23 @@ impl<'a> Planner<'a> {
             };
             dev.is_some() && dev == self.store_dev
         };
+        // A hard link needs one filesystem and one mount (a read-only bind mount of the store
+        // shares its device number with the app's folder, yet the kernel refuses).
+        let hardlinkable = same_fs && self.same_mount(folder);
+        if app.link == LinkMode::Hardlink && !is_dir && !hardlinkable {
+            let warning = format!(
+                "app `{}` asks for hard links, but its folder {} is not on the store's filesystem and mount: using symlinks",
+                app.name,
+                folder.display()
+            );
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
         match app.link {
             LinkMode::Copy => LinkHow::Copy,
             // A folder cannot be hardlinked; a symlink to it is the closest safe thing.
-            LinkMode::Hardlink if !is_dir => LinkHow::Hardlink,
+            LinkMode::Hardlink if !is_dir && hardlinkable => LinkHow::Hardlink,
             LinkMode::Auto | LinkMode::Symlink | LinkMode::Hardlink => {
                 if same_fs {
                     LinkHow::RelativeSymlink
@@ -357,12 +410,36 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Whether `folder` is on the store's mount (unknown counts as yes: the device matched).
+    fn same_mount(&mut self, folder: &Path) -> bool {
+        let store = *self
+            .store_mount
+            .get_or_insert_with(|| mlib_fs::mount_id(self.observed.store_root()));
+        match (store, mlib_fs::mount_id(folder)) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+
     /// Compares one desired link with what is on disk and in the registry.
     fn observe(&mut self, mut link: Link, entry: &str, meta: io::Result<Seen>) {
         // Taken out of `mine`: what is left there afterwards is no longer wanted.
-        let record = self.mine.remove(link.target.as_os_str()).map(|r| r.record);
+        let mut record = self.mine.remove(link.target.as_os_str()).map(|r| r.record);
+        if record.is_none() {
+            record = self.take_over(&link);
+        }
         let fetch = self.models[&link.model].fetch.clone();
         let fetching = fetch.is_some();
+        if let Some(other) = self.others.get(link.target.as_os_str()) {
+            // Another environment's link, here or removed since: it is theirs to remake or
+            // remove, and a link made here would be taken from them.
+            let reason = format!(
+                "already linked by another environment ({})",
+                self.owner.owner_label(other)
+            );
+            self.conflict(&link, reason);
+            return;
+        }
         let meta = match meta {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -381,23 +458,13 @@ impl<'a> Planner<'a> {
         let stat = meta.stat;
 
         if let Some(record) = &record {
-            if record.stat == stat {
-                let same_kind = kind_of(link.how) == record.kind;
-                let same_source = record.source == link.source;
-                let content_current = match link.how {
-                    LinkHow::Hardlink => !fetching && same_inode(&link.source, stat.ino),
-                    // The store entry may have been replaced after this copy was made, by
-                    // an apply killed before it could copy it again: it journaled the copy
-                    // before changing anything, so a journaled copy is compared.
-                    LinkHow::Copy => {
-                        !fetching
-                            && (!self.pending.contains(link.target.as_os_str())
-                                || crate::compare::same_content(&link.target, &link.source)
-                                    .unwrap_or(false))
-                    }
-                    _ => true,
+            if current_stat(record, &link.target, &meta) == record.stat {
+                let current = Current {
+                    source: &link.source,
+                    fetching,
+                    journaled: self.pending.contains(link.target.as_os_str()),
                 };
-                if !(same_kind && same_source && content_current) {
+                if !current.holds(record, &link.target, link.how) {
                     link.replaces = Some(record.id);
                     self.actions.push(Action::Relink(link));
                 }
@@ -409,13 +476,7 @@ impl<'a> Planner<'a> {
                 self.bookkeeping.push(Bookkeeping::Record(link));
                 return;
             }
-            // Bytes changed through a hard link are the store file's, found changed too: that
-            // inode goes to quarantine with them, so the app's link can be made again.
-            if record.kind == LinkKind::Hardlink
-                && meta.kind == Kind::File
-                && stat.ino == record.stat.ino
-                && fetch == Some(FetchReason::Corrupt)
-            {
+            if self.heals(record, &link, &meta, fetch.as_ref()) {
                 self.drift_at(
                     &link,
                     "was modified through this hard link (its bytes are the store file's)",
@@ -437,14 +498,6 @@ impl<'a> Planner<'a> {
             return;
         }
 
-        if let Some(other) = self.others.get(link.target.as_os_str()) {
-            let reason = format!(
-                "already linked by another environment ({})",
-                self.owner.owner_label(other)
-            );
-            self.conflict(&link, reason);
-            return;
-        }
         if self.is_finished_link(&link, &meta, fetching) {
             // The right link, made by mlib before the registry was lost or by an apply that
             // was killed before recording it (or by hand).
@@ -465,6 +518,47 @@ impl<'a> Planner<'a> {
             Kind::Dir | Kind::Other => {
                 self.conflict(&link, "a directory mlib did not make is in the way".into())
             }
+        }
+    }
+
+    /// A link at a target this environment wants, recorded by another environment that is
+    /// this one under another identity: the same manifest (other variable values that still
+    /// put the link here, an `environment:` name added), or a manifest that no longer exists
+    /// (it was moved). Two environments that want the same path cannot both have it; the one
+    /// applying takes it over (see [`Bookkeeping::Claim`]).
+    fn take_over(&mut self, link: &Link) -> Option<LinkRecord> {
+        let other = self.others.get(link.target.as_os_str())?;
+        if !self.owner.may_take_over(other) {
+            return None;
+        }
+        let record = self.others.remove(link.target.as_os_str())?;
+        self.bookkeeping
+            .push(Bookkeeping::Claim { record: record.id });
+        Some(record)
+    }
+
+    /// Whether a hard link whose bytes changed may be made again: it is still the inode mlib
+    /// linked, and those bytes are kept elsewhere. Either they are the store file's, found
+    /// changed, which apply moves to quarantine first; or the store file was replaced already
+    /// (by another environment's apply, or one that was killed) and another name (the
+    /// quarantine's) still holds them. The last name of changed bytes is never removed.
+    fn heals(
+        &self,
+        record: &LinkRecord,
+        link: &Link,
+        meta: &Seen,
+        fetch: Option<&FetchReason>,
+    ) -> bool {
+        if record.kind != LinkKind::Hardlink
+            || meta.kind != Kind::File
+            || meta.stat.ino != record.stat.ino
+        {
+            return false;
+        }
+        if same_inode(&link.source, meta.stat.ino) {
+            fetch == Some(&FetchReason::Corrupt)
+        } else {
+            meta.nlink >= 2
         }
     }
 
@@ -539,7 +633,10 @@ impl<'a> Planner<'a> {
         stale.sort_by(|a, b| a.record.target.cmp(&b.record.target));
         let mut unlinks = Vec::new();
         for recorded in &mut stale {
-            let stat = recorded.take_meta().map(|meta| meta.stat);
+            let target = recorded.record.target.clone();
+            let stat = recorded
+                .take_meta()
+                .map(|meta| current_stat(&recorded.record, &target, &meta));
             let record = &recorded.record;
             match stat {
                 Ok(stat) if stat == record.stat && self.moves(record) => {}
@@ -669,33 +766,52 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// The common case of a no-op plan, decided without building a [`Link`]: the link is the
-/// one mlib recorded, untouched (same stat), of the wanted kind, to the wanted store path,
-/// and its content is current. Anything else goes through [`Planner::observe`]. Read-only,
-/// so the links of a plan are checked on every core at once.
-fn unchanged(
-    mine: &HashMap<OsString, Recorded>,
-    target: &Path,
-    source: &Path,
-    how: LinkHow,
+/// What a recorded link must still show to be current, besides its untouched stat.
+struct Current<'a> {
+    /// The store entry it should give the app.
+    source: &'a Path,
+    /// The model is being fetched again: copies and hard links of the old bytes go stale.
     fetching: bool,
-) -> bool {
-    let Some(Recorded {
-        record,
-        meta: Some(Ok(meta)),
-    }) = mine.get(target.as_os_str())
-    else {
-        return false;
-    };
-    let stat = meta.stat;
-    record.stat == stat
-        && record.kind == kind_of(how)
-        && record.source.as_os_str() == source.as_os_str()
-        && match how {
-            LinkHow::Hardlink => !fetching && same_inode(source, stat.ino),
-            LinkHow::Copy => !fetching,
-            LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => true,
-        }
+    /// An apply that was killed journaled this target: what is there may predate it.
+    journaled: bool,
+}
+
+impl Current<'_> {
+    /// Whether `record`'s link (its stat unchanged) is of the wanted kind, to the wanted store
+    /// entry, and gives the app the entry's current bytes. Read-only, so the links of a plan
+    /// are checked on every core at once.
+    fn holds(&self, record: &LinkRecord, target: &Path, how: LinkHow) -> bool {
+        record.kind == kind_of(how)
+            && record.source.as_os_str() == self.source.as_os_str()
+            && match how {
+                LinkHow::Hardlink => !self.fetching && same_inode(self.source, record.stat.ino),
+                // A store entry replaced since the copy (by this environment or another) has
+                // another inode. Copies recorded before that was known are compared when an
+                // apply was killed around them.
+                LinkHow::Copy => {
+                    !self.fetching
+                        && match record.source_ino {
+                            Some(ino) => same_inode(self.source, ino),
+                            None => {
+                                !self.journaled
+                                    || crate::compare::same_content(target, self.source)
+                                        .unwrap_or(false)
+                            }
+                        }
+                }
+                LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => true,
+            }
+    }
+}
+
+/// What to compare with a record's stat: the target's `lstat`, or for a copied folder the
+/// stat of the whole tree (a file written or added inside changes nothing at the top).
+pub(crate) fn current_stat(record: &LinkRecord, target: &Path, seen: &Seen) -> FileStat {
+    if record.kind == LinkKind::Copy && seen.kind == Kind::Dir {
+        FileStat::tree(target).unwrap_or_default()
+    } else {
+        seen.stat
+    }
 }
 
 fn same_inode(source: &Path, ino: u64) -> bool {

@@ -28,6 +28,8 @@ pub(crate) struct Seen {
     pub stat: FileStat,
     /// Nanoseconds since the epoch: with the stat, the store file's stamp ([`Seen::stamp`]).
     pub ctime_ns: i64,
+    /// How many names the file has (a hard link's bytes live on while one is left).
+    pub nlink: u64,
     pub kind: Kind,
 }
 
@@ -54,6 +56,7 @@ impl Seen {
         Seen {
             stat: FileStat::from_metadata(meta),
             ctime_ns: mlib_fs::FileStamp::of(meta).ctime_ns,
+            nlink: std::os::unix::fs::MetadataExt::nlink(meta),
             kind,
         }
     }
@@ -86,6 +89,7 @@ impl Seen {
                 st.st_size as u64,
             ),
             ctime_ns: mlib_fs::nanos(st.st_ctime as i64, st.st_ctime_nsec as i64),
+            nlink: st.st_nlink as u64,
             kind,
         }
     }

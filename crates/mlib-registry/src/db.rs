@@ -55,23 +55,34 @@ impl Registry {
         Registry::setup(conn, path.to_owned(), journal)
     }
 
-    /// Opens an existing registry that this process may not write (a state folder on a
-    /// read-only mount): reads only, no migration. A registry of an older schema cannot be
-    /// read this way; `apply` with write access upgrades it.
-    pub fn open_read_only(path: &Path) -> Result<Registry, RegistryError> {
-        // `immutable`: nobody writes it while we read (we could not see their locks anyway on
-        // a read-only mount), so SQLite needs no -shm or -wal file beside it.
-        let uri = format!(
-            "file:{}?immutable=1",
-            path.to_str().ok_or_else(|| RegistryError::NonUtf8Path {
-                path: path.to_owned()
-            })?
-        );
-        let conn = Connection::open_with_flags(
-            uri,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
-        )
+    /// Opens an existing registry to read it, writing nothing (`plan`, `status`, `env list`).
+    /// A registry of an older schema is read through a copy in memory, upgraded there: the
+    /// file is upgraded only by an apply, under the apply lock, so an older mlib sharing the
+    /// store keeps working until then. `dir_writable`: whether this process may write the
+    /// registry's folder (else the file is opened so that SQLite writes nothing beside it).
+    pub fn open_for_reading(path: &Path, dir_writable: bool) -> Result<Registry, RegistryError> {
+        let file = path.to_str().ok_or_else(|| RegistryError::NonUtf8Path {
+            path: path.to_owned(),
+        })?;
+        // Where the folder may be written, an ordinary connection that only reads: it shares
+        // the WAL with writers and, closing last, removes the -wal and -shm it used. Where it
+        // may not, SQLite cannot make the -shm a WAL reader needs: `immutable` reads the
+        // database file alone (a -wal a killed writer left is then not seen; the next apply
+        // with write access folds it in).
+        let conn = if dir_writable {
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        } else {
+            Connection::open_with_flags(
+                format!("file:{file}?immutable=1"),
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+            )
+        }
         .map_err(sqlite(path))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(sqlite(path))?;
         let registry = Registry {
             conn: Mutex::new(conn),
             path: path.to_owned(),
@@ -79,14 +90,31 @@ impl Registry {
         };
         let found = registry.schema_version()?;
         let known = MIGRATIONS.len() as u32;
-        if found != known {
-            return Err(RegistryError::ReadOnlyOld {
+        if found > known {
+            return Err(RegistryError::TooNew {
                 path: path.to_owned(),
                 found,
                 known,
             });
         }
-        Ok(registry)
+        if found == known {
+            return Ok(registry);
+        }
+        let mut copy = Connection::open_in_memory().map_err(sqlite(path))?;
+        {
+            let source = registry.conn();
+            let backup = rusqlite::backup::Backup::new(&source, &mut copy).map_err(sqlite(path))?;
+            backup
+                .run_to_completion(1024, Duration::ZERO, None)
+                .map_err(sqlite(path))?;
+        }
+        let upgraded = Registry {
+            conn: Mutex::new(copy),
+            path: path.to_owned(),
+            journal: Journal::ReadOnly,
+        };
+        upgraded.migrate()?;
+        Ok(upgraded)
     }
 
     /// An empty registry that lives in memory only (planning a store never applied).

@@ -26,17 +26,6 @@ pub enum RegistryError {
     Damaged { path: PathBuf, report: String },
 
     #[error(
-        "registry {path} has schema version {found}, but this mlib reads {known} and may not \
-         write it here to upgrade it: run `mlib apply` once with write access to it, or set \
-         MLIB_STATE_DIR to a folder of your own"
-    )]
-    ReadOnlyOld {
-        path: PathBuf,
-        found: u32,
-        known: u32,
-    },
-
-    #[error(
         "registry {path} has schema version {found}, newer than this mlib knows ({known}): \
          upgrade mlib"
     )]

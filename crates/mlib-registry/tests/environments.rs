@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use mlib_fs::FileStamp;
 use mlib_registry::{
-    FileStat, IndexEntry, LinkKind, NewEnvironment, NewLink, Registry, RegistryError, legacy_key,
+    FileStat, IndexEntry, LinkKind, NewEnvironment, NewLink, Registry, legacy_key,
 };
 
 fn new_env(key: &str, manifest: &str) -> NewEnvironment {
@@ -279,16 +279,30 @@ fn a_read_only_registry_is_read_without_writing() {
         names
     };
     let before = listing();
-    let registry = Registry::open_read_only(&path).unwrap();
+    let registry = Registry::open_for_reading(&path, false).unwrap();
     assert_eq!(registry.links().unwrap().len(), 1);
     assert_eq!(registry.environments().unwrap().len(), 1);
     drop(registry);
     assert_eq!(listing(), before);
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    // A schema-1 registry cannot be read without upgrading it.
+    // A WAL registry in a folder that may be written is read without writing either.
+    let registry = Registry::open_for_reading(&path, true).unwrap();
+    assert_eq!(registry.links().unwrap().len(), 1);
+    drop(registry);
+    assert_eq!(listing(), before);
+
+    // A schema-1 registry is read through an upgraded copy; the file stays at schema 1.
     let old = dir.path().join("old.db");
     std::fs::copy(v1_fixture(), &old).unwrap();
-    let err = Registry::open_read_only(&old).unwrap_err();
-    assert!(matches!(err, RegistryError::ReadOnlyOld { .. }), "{err:?}");
+    let registry = Registry::open_for_reading(&old, true).unwrap();
+    assert_eq!(registry.schema_version().unwrap(), 2);
+    assert_eq!(registry.links().unwrap().len(), 6);
+    assert!(registry.environments().unwrap()[0].is_legacy());
+    drop(registry);
+    let raw = rusqlite::Connection::open(&old).unwrap();
+    let version: u32 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
 }

@@ -75,7 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let mut to_fetch = 0;
     for model in manifest.models.values() {
-        let desired = mlib_plan::desired::desire(model, &store, &observed, None)?;
+        let desired =
+            mlib_plan::desired::desire(model, &store, &observed, None, &mlib_plan::NoHashProgress)?;
         if desired.fetch.is_some() {
             to_fetch += 1;
         }
@@ -95,6 +96,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         remote: &remote,
         lock_digest: None,
         options: PlanOptions::default(),
+        store_writable: true,
+        hashing: &mlib_plan::NoHashProgress,
     };
     let plan = mlib_plan::plan(&input)?;
     report.add("plan_ms", ms_since(t));
