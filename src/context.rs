@@ -75,12 +75,18 @@ impl Context {
         let store_root =
             mlib_plan::paths::physical(store.root()).unwrap_or_else(|_| store.root().into());
         let state = locate_state(&store_root, &manifest, state_override(global).as_deref())?;
-        if state.origin == StateOrigin::ReadOnlyStore {
-            printer.note(format!(
+        match state.origin {
+            StateOrigin::ReadOnlyStore => printer.note(format!(
                 "the store {} is read-only: mlib keeps its state for it in {}",
                 store.root().display(),
                 state.dir.display()
-            ));
+            )),
+            StateOrigin::ForeignStateFolder => printer.note(format!(
+                "{} is not writable for you (another user's?): mlib keeps your state for this store in {}, and cannot add models to the store",
+                store.root().join(".mlib").display(),
+                state.dir.display()
+            )),
+            _ => {}
         }
         // An empty --env / MLIB_ENV is no name at all (as an empty MLIB_STATE_DIR is no folder).
         let name = global.env.as_deref().filter(|n| !n.is_empty());

@@ -63,6 +63,17 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<S
             (lock, ctx.open_registry()?, None)
         }
     };
+    // Writers of one store are kept apart by the lock beside its state; a state folder of
+    // its own (`state:`, MLIB_STATE_DIR) must not let two applies write the store at once.
+    let _store_lock = if ctx.state.is_outside_store() && ctx.state.store_writable {
+        Some(acquire_lock_in(
+            &ctx.store.mlib_dir(),
+            args.lock_timeout,
+            printer,
+        )?)
+    } else {
+        None
+    };
     if recover(&ctx, &registry, printer)? {
         // What was read early predates the clean-up.
         observed = None;
@@ -238,11 +249,19 @@ fn refuse_store_writes_if_read_only(ctx: &Context, plan: &Plan) -> Result<()> {
     if writes.is_empty() {
         return Ok(());
     }
+    let why = if ctx.state.origin == mlib_registry::StateOrigin::ForeignStateFolder {
+        format!(
+            "mlib cannot write into the store {} (its folder {} is not writable for you)",
+            ctx.store.root().display(),
+            ctx.store.mlib_dir().display()
+        )
+    } else {
+        format!("the store {} is read-only", ctx.store.root().display())
+    };
     bail!(
-        "the store {} is read-only, and this apply would have to write into it for: {}. \
-         Nothing was changed.\n\nAsk whoever manages the store to add these models (`mlib \
-         apply` with write access), or leave them out of this manifest.",
-        ctx.store.root().display(),
+        "{why}, and this apply would have to write into it for: {}. Nothing was changed.\n\n\
+         Ask whoever manages the store to add these models (`mlib apply` with write access), \
+         or leave them out of this manifest.",
         writes.join(", ")
     )
 }
@@ -254,9 +273,16 @@ fn record_environment(ctx: &Context, registry: &Registry) -> Result<i64> {
 }
 
 fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<ApplyLock> {
-    let dir = ctx.state_dir();
+    acquire_lock_in(ctx.state_dir(), timeout, printer)
+}
+
+fn acquire_lock_in(
+    dir: &std::path::Path,
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<ApplyLock> {
     fs_err::create_dir_all(dir)
-        .with_context(|| format!("cannot create mlib's state folder {}", dir.display()))?;
+        .with_context(|| format!("cannot create mlib's folder {}", dir.display()))?;
     let command = lock_command();
     let mut on_wait = |holder: Option<&mlib_registry::LockHolder>| match holder {
         Some(h) => printer.warn(format!(

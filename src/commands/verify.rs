@@ -104,10 +104,18 @@ fn models_to_verify(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Metadata>> {
     } else {
         args.models.iter().map(String::as_str).collect()
     };
+    // A model of the manifest is the one stored under its own type; a name the manifest does
+    // not have may be any stored model of that name.
     let found: Vec<Metadata> = stored
         .into_iter()
         .map(|(_, m)| m)
         .filter(|m| wanted.contains(m.name.as_str()))
+        .filter(|m| {
+            ctx.manifest
+                .models
+                .get(&m.name)
+                .is_none_or(|model| model.model_type == m.model_type)
+        })
         .collect();
     let unknown: Vec<&str> = args
         .models

@@ -14,6 +14,7 @@ mod lock;
 mod lock_files;
 mod manifest;
 mod manifest_keys;
+mod ownership;
 mod recovery;
 mod remote;
 mod saved_plan;

@@ -134,6 +134,9 @@ fn an_apply_that_must_write_a_read_only_store_stops_before_changing_anything() {
     std::fs::remove_dir_all(env.path("ComfyUI")).unwrap();
     let ro = ReadOnly::pick(&env);
     let home = env.path("home").to_str().unwrap().to_owned();
+    ro.mlib(&env, &["plan"], &[("HOME", &home)])
+        .success()
+        .stderr_has("warning: the store is read-only: apply cannot add model `detail` to it");
     let run = ro.mlib(&env, &["apply", "--auto-approve"], &[("HOME", &home)]);
     run.code(1)
         .stderr_has(&format!(
@@ -192,4 +195,34 @@ fn mlib_state_dir_and_the_manifests_state_key_move_the_registry() {
     env.mlib(&["plan", "--detailed-exitcode"])
         .success()
         .stderr_has("No changes.");
+}
+
+#[test]
+fn a_hard_link_app_over_a_read_only_bind_mount_gets_symlinks() {
+    let env = TestEnv::new();
+    one_model(&env);
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let yaml = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    env.write(
+        "models.yaml",
+        format!("{yaml}  forge:\n    preset: forge\n    root: ./forge\n    link: hardlink\n"),
+    );
+    let ro = ReadOnly::pick(&env);
+    if matches!(ro, ReadOnly::Chmod) {
+        eprintln!("skipped: without a bind mount the store is on the app's mount");
+        return;
+    }
+    let home = env.path("home").to_str().unwrap().to_owned();
+    let vars = [("HOME", home.as_str())];
+    ro.mlib(&env, &["plan"], &vars)
+        .success()
+        .stderr_has("warning: app `forge` asks for hard links, but its folder ")
+        .stderr_has("is not on the store's filesystem and mount: using symlinks");
+    ro.mlib(&env, &["apply", "--auto-approve"], &vars).success();
+    assert!(
+        env.path("forge/models/Stable-diffusion/base.safetensors")
+            .is_symlink()
+    );
+    ro.mlib(&env, &["plan", "--detailed-exitcode"], &vars)
+        .success();
 }

@@ -104,12 +104,18 @@ impl Observed {
             path: store_root.to_path_buf(),
             source,
         })?;
-        let ours: std::collections::HashSet<i64> = registry
+        let mut ours: std::collections::HashSet<i64> = registry
             .environments()?
             .into_iter()
             .filter(|e| e.manifest == manifest_id)
             .map(|e| e.id)
             .collect();
+        // A template applied for many users has many environments: which one this is is known
+        // only once the manifest is parsed, and stat'ing every user's links would multiply
+        // the work. Their links are then stat'ed by [`Observed::split`].
+        if ours.len() > 1 {
+            ours.clear();
+        }
         let (mine, others): (Vec<LinkRecord>, Vec<LinkRecord>) = registry
             .links()?
             .into_iter()
@@ -232,6 +238,23 @@ impl Observed {
                 split.mine.insert(key, recorded);
             } else {
                 split.others.insert(key, recorded.record);
+            }
+        }
+        // Links of this environment the snapshot did not stat (see `read`), over the cores.
+        let unseen: Vec<&OsString> = split
+            .mine
+            .iter()
+            .filter(|(_, r)| r.meta.is_none())
+            .map(|(key, _)| key)
+            .collect();
+        if !unseen.is_empty() {
+            let dirs = Dirs::parents_of(unseen.iter().map(|k| Path::new(k.as_os_str())));
+            let metas = parallel_map(&unseen, |key| dirs.stat(Path::new(key), Follow::No));
+            let keys: Vec<OsString> = unseen.into_iter().cloned().collect();
+            for (key, meta) in keys.into_iter().zip(metas) {
+                if let Some(recorded) = split.mine.get_mut(&key) {
+                    recorded.meta = Some(meta);
+                }
             }
         }
         for (env, target) in std::mem::take(&mut self.pending) {

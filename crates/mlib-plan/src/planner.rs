@@ -455,7 +455,6 @@ impl<'a> Planner<'a> {
                 return;
             }
         };
-        let stat = meta.stat;
 
         if let Some(record) = &record {
             if current_stat(record, &link.target, &meta) == record.stat {
@@ -514,7 +513,7 @@ impl<'a> Planner<'a> {
                     format!("a symlink mlib did not make is in the way (-> {points})"),
                 );
             }
-            Kind::File => self.real_file_in_the_way(link, entry, stat.size),
+            Kind::File => self.real_file_in_the_way(link, entry),
             Kind::Dir | Kind::Other => {
                 self.conflict(&link, "a directory mlib did not make is in the way".into())
             }
@@ -581,7 +580,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn real_file_in_the_way(&mut self, link: Link, entry: &str, size: u64) {
+    fn real_file_in_the_way(&mut self, link: Link, entry: &str) {
         if !self.input.options.adopt {
             self.conflict(
                 &link,
@@ -609,7 +608,6 @@ impl<'a> Planner<'a> {
                         m.fetch = None;
                     }
                 }
-                let _ = size;
                 self.actions.push(Action::Adopt(Adopt {
                     link,
                     sha256: want,

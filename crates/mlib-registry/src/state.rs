@@ -32,6 +32,9 @@ pub enum StateOrigin {
     Store,
     /// The store is read-only: a per-user folder named after it.
     ReadOnlyStore,
+    /// The store may be written, but its `.mlib` folder may not (another user made it): a
+    /// per-user folder named after the store.
+    ForeignStateFolder,
 }
 
 impl StateDir {
@@ -54,13 +57,22 @@ pub fn locate(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<StateDir, RegistryError> {
     let in_store = store.join(".mlib");
-    let store_writable = mlib_fs::is_writable(if in_store.exists() { &in_store } else { store });
+    let root_writable = mlib_fs::is_writable(store);
+    // Bytes enter the store through `.mlib/tmp`: writing the store needs both.
+    let in_store_writable = if in_store.exists() {
+        mlib_fs::is_writable(&in_store)
+    } else {
+        root_writable
+    };
+    let store_writable = root_writable && in_store_writable;
     let (dir, origin) = if let Some(dir) = override_dir {
         (dir.to_path_buf(), StateOrigin::Override)
     } else if let Some(dir) = manifest_state {
         (dir.to_path_buf(), StateOrigin::Manifest)
-    } else if store_writable {
+    } else if in_store_writable {
         (in_store, StateOrigin::Store)
+    } else if root_writable {
+        (user_state_dir(store, env)?, StateOrigin::ForeignStateFolder)
     } else {
         (user_state_dir(store, env)?, StateOrigin::ReadOnlyStore)
     };
