@@ -5,6 +5,7 @@ mod support;
 
 mod apply;
 mod conflicts;
+mod crash;
 mod fast_path;
 mod link_modes;
 mod lock;
