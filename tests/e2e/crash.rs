@@ -435,20 +435,27 @@ fn apply_converges_after_sigkill_at_any_moment() {
     let mut rng = Rng(seed);
 
     // What an uninterrupted apply of each variant makes, each in a fresh directory.
+    let mut first_apply = Duration::ZERO;
     let expected: Vec<Vec<(String, Option<String>)>> = (0..VARIANTS)
         .map(|v| {
             let fresh = Site::new();
             fresh.select(v, &remote);
+            let clock = Instant::now();
             fresh.apply().success();
+            first_apply = first_apply.max(clock.elapsed());
             fresh.apps_state()
         })
         .collect();
 
-    // The site that gets killed: variant 0, then one uninterrupted round 1 → 2 → 0 to
-    // measure how long each transition takes.
+    // The site that gets killed: its first apply (of variant 0, into an empty store) is
+    // killed too; then one uninterrupted round 1 → 2 → 0 measures each transition.
     let site = Site::new();
     site.select(0, &remote);
-    site.apply().success();
+    let delay = rng.below(first_apply);
+    let first_killed = !site.killed_apply(delay);
+    let run = site.apply();
+    check(&site, 0, &expected[0], &run)
+        .unwrap_or_else(|e| panic!("seed {seed}: first apply killed after {delay:?}: {e}"));
     let mut timing = [Timing::default(); VARIANTS];
     for v in [1, 2, 0] {
         site.select(v, &remote);
@@ -465,7 +472,10 @@ fn apply_converges_after_sigkill_at_any_moment() {
     }
 
     let mut windows: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let (mut kills, mut iterations, mut exited_first) = (0, 0, 0);
+    if first_killed {
+        windows.insert("(the first apply, into an empty store)", 1);
+    }
+    let (mut kills, mut iterations, mut exited_first) = (usize::from(first_killed), 0, 0);
     let (mut killed_time, mut recovery_time, mut check_time) =
         (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut current = 0;
