@@ -5,6 +5,7 @@ mod support;
 
 mod apply;
 mod conflicts;
+mod crash;
 mod environments;
 mod fast_path;
 mod hostile;

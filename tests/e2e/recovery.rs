@@ -132,3 +132,66 @@ fn a_lock_file_half_written_by_a_killed_mlib_is_removed_by_the_next_apply() {
     );
     assert!(users.exists());
 }
+
+#[test]
+fn a_copied_folder_being_unlinked_when_killed_is_never_half_there() {
+    let env = TestEnv::new();
+    env.model_file("src/pipe/unet/model.safetensors", "unet", 5000);
+    env.write("src/pipe/model_index.json", "{}");
+    let manifest = |models: &str| {
+        env.manifest(&format!(
+            "version: 1\nstore: ./store\nmodels:\n  pipe:\n    source: ./src/pipe\n    type: diffusers\napps:\n  comfy:\n    preset: comfyui\n    root: ./ComfyUI\n    link: copy\n    models: {models}\n"
+        ))
+    };
+    manifest("[pipe]");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let folder = env.path("ComfyUI/models/diffusers");
+    let target = folder.join("pipe");
+    // Many files deep in the copy (its own stat, which the registry keeps, is unchanged):
+    // removing it takes long enough to be killed in the middle.
+    let many = target.join("unet/cache");
+    std::fs::create_dir(&many).unwrap();
+    const FILES: usize = 20_000;
+    for n in 0..FILES {
+        std::fs::write(many.join(n.to_string()), b"").unwrap();
+    }
+    let count = || std::fs::read_dir(&many).map_or(0, |r| r.count());
+    // As if mlib had copied them: a copy someone added files to is theirs and never removed,
+    // so the record is given the tree as it is now.
+    let tree = mlib_registry::FileStat::tree(&target).unwrap();
+    rusqlite::Connection::open(env.path("store/.mlib/registry.db"))
+        .unwrap()
+        .execute(
+            "UPDATE links SET mtime_ns = ?1, size = ?2 WHERE target = ?3",
+            rusqlite::params![tree.mtime_ns, tree.size as i64, target.to_str().unwrap()],
+        )
+        .unwrap();
+
+    manifest("[]");
+    let mut child = env
+        .command()
+        .args(["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while target.exists() && count() == FILES {
+        assert!(Instant::now() < deadline, "the copy was never removed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !target.exists() || (count() == FILES && target.join("model_index.json").exists()),
+        "a kill left half of the copy where the app looks"
+    );
+
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let left: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the app folder: {left:?}");
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}

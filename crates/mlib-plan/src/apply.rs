@@ -7,8 +7,8 @@
 //! touched.
 //!
 //! Crash safety: an apply that changes anything is recorded as a run, and every link it is
-//! about to make is journaled before its first change (unlinks and fetches included);
-//! recording the link clears its journal entry in the same transaction. A kill at any moment therefore leaves either
+//! about to make or remove is journaled before its first change; recording a link clears
+//! its journal entry in the same transaction. A kill at any moment therefore leaves either
 //! nothing, or a finished link the next plan recognises and records, or temporary names
 //! (`mlib_fs::temp`) the next apply removes.
 
@@ -119,20 +119,24 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         ctx.registry.claim_links(&claims, ctx.env)?;
     }
 
-    // Journal every link about to be made, before the first change: a kill while making them
-    // leaves nothing the next plan would take for a user's file, and a kill after a model's
-    // store entry was replaced but before its copies were made again leaves those copies
-    // journaled, so the next plan compares them with the store instead of trusting them.
-    let making: Vec<std::path::PathBuf> = plan
+    // Journal every link about to be made or removed, before the first change: a kill while
+    // making one leaves nothing the next plan would take for a user's file, a kill after a
+    // model's store entry was replaced but before its copies were made again leaves those
+    // copies journaled (the next plan compares them with the store instead of trusting
+    // them), and the folders where a kill may have left temporary names are known.
+    let touching: Vec<std::path::PathBuf> = plan
         .actions
         .iter()
-        .filter_map(|a| match a {
-            Action::Link(l) | Action::Relink(l) => Some(l.target.clone()),
-            Action::Adopt(a) => Some(a.link.target.clone()),
-            _ => None,
+        .flat_map(|a| match a {
+            Action::Link(l) | Action::Relink(l) => vec![Some(&l.target), l.moved_from.as_ref()],
+            Action::Adopt(a) => vec![Some(&a.link.target)],
+            Action::Unlink(u) => vec![Some(&u.target)],
+            _ => Vec::new(),
         })
+        .flatten()
+        .cloned()
         .collect();
-    ctx.registry.journal_links(ctx.env, &making)?;
+    ctx.registry.journal_links(ctx.env, &touching)?;
 
     for action in &plan.actions {
         if let Action::Unlink(unlink) = action {

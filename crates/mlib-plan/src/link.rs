@@ -98,9 +98,19 @@ fn replace_with(new: &Path, target: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes a link (or a copy) mlib made.
+/// Removes a link (or a copy) mlib made. A copied folder is first renamed aside under a
+/// temporary name, so that a kill never leaves half of it where the app looks (and where the
+/// next plan would take it for a folder someone changed): the next apply removes the
+/// temporary name, since apply journals the links it removes.
 pub fn remove(target: &Path) -> io::Result<()> {
-    remove_any(target)
+    match target.symlink_metadata() {
+        Ok(meta) if meta.is_dir() => {
+            let aside = mlib_fs::temp::sibling_of(target);
+            fs_err::rename(target, &aside)?;
+            remove_any(&aside)
+        }
+        _ => remove_any(target),
+    }
 }
 
 fn remove_any(path: &Path) -> io::Result<()> {
@@ -162,6 +172,27 @@ mod tests {
             .expect("a name recovery recognises");
         assert_eq!(parsed.name, "pipe");
         assert_eq!(parsed.writer, mlib_fs::Process::current());
+    }
+
+    #[test]
+    fn a_copied_folder_is_removed_whole_with_nothing_left_aside() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let store = root.join("store/pipe");
+        std::fs::create_dir_all(store.join("unet")).unwrap();
+        std::fs::write(store.join("unet/model.safetensors"), b"weights").unwrap();
+        let read_only = std::fs::Permissions::from_mode(0o444);
+        std::fs::set_permissions(store.join("unet/model.safetensors"), read_only).unwrap();
+        let target = root.join("app/models/diffusers/pipe");
+        make(&store, &target, LinkHow::Copy, false).unwrap();
+        std::fs::write(root.join("app/models/diffusers/notes.txt"), b"mine").unwrap();
+        remove(&target).unwrap();
+        let names: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("notes.txt")]);
     }
 
     #[test]

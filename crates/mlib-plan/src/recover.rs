@@ -73,7 +73,7 @@ pub fn recover(input: &RecoverInput) -> Result<Recovery, PlanError> {
         .interrupted_runs()?
         .into_iter()
         .find(|run| run.env == env);
-    // Folders where links were being made by a process that is gone.
+    // Folders where links were being made or removed by a process that is gone.
     let folders: BTreeSet<PathBuf> = input
         .registry
         .pending()?

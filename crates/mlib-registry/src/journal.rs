@@ -1,9 +1,11 @@
 //! What an apply is in the middle of, so the next one can finish or undo it after a kill.
 //!
-//! - `pending`: a link about to be made, journaled before the first byte is written and
-//!   removed in the transaction that records the link. After a kill, a file at a pending
-//!   target may be mlib's own finished but unrecorded link or copy: the planner checks it
-//!   against the model and records it instead of calling it a user's file.
+//! - `pending`: a link about to be made (or removed), journaled before the apply's first
+//!   change and removed in the transaction that records the link (or when the apply ends).
+//!   After a kill, a file at a pending target may be mlib's own finished but unrecorded link
+//!   or copy: the planner checks it against the model and records it instead of calling it
+//!   a user's file; and the folders of pending targets are where temporary names are looked
+//!   for.
 //! - `runs`: an apply that started changing things. One left behind by a dead process means
 //!   the last apply was interrupted: the next one also looks for the temporary files it may
 //!   have left.
@@ -18,7 +20,7 @@ use crate::types::{Pending, Run};
 use crate::{Registry, RegistryError};
 
 impl Registry {
-    /// Journals links about to be made by `env` (this process), in one transaction.
+    /// Journals links about to be made or removed by `env` (this process), in one transaction.
     pub fn journal_links(&self, env: i64, targets: &[PathBuf]) -> Result<(), RegistryError> {
         if targets.is_empty() {
             return Ok(());
