@@ -251,13 +251,7 @@ fn unlink_one(
         return Err("the registry no longer has this link; left alone".into());
     };
     match link_stat(target, row.kind) {
-        Ok(stat) if stat == row.stat => {
-            let before = (row.kind == LinkKind::Hardlink)
-                .then(|| store.before(&row.source))
-                .flatten();
-            link::remove(target).map_err(|e| e.to_string())?;
-            store.after(&row.source, before);
-        }
+        Ok(stat) if stat == row.stat => remove_link(store, &row, target)?,
         Ok(_) => return Err("changed since the plan was made; left alone".into()),
         Err(_) => {}
     }
@@ -444,6 +438,17 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Stri
     record(ctx, l, made.how)
 }
 
+/// Removes mlib's link `row` at `target` (checked untouched by the caller), keeping the
+/// index in step with the store file's ctime when it was a hard link to it.
+fn remove_link(store: &StoreFiles, row: &LinkRecord, target: &Path) -> Result<(), String> {
+    let before = (row.kind == LinkKind::Hardlink)
+        .then(|| store.before(&row.source))
+        .flatten();
+    link::remove(target).map_err(|e| e.to_string())?;
+    store.after(&row.source, before);
+    Ok(())
+}
+
 /// Makes `l` (replacing what is there when `replace`), keeping the index in step with the
 /// store file's ctime when it is a hard link to it.
 fn make_link(store: &StoreFiles, l: &Link, replace: bool) -> Result<link::Made, String> {
@@ -480,13 +485,7 @@ fn move_one(
     record(ctx, l, made.how)?;
     if let Some(row) = row {
         match link_stat(old, row.kind) {
-            Ok(stat) if stat == row.stat => {
-                let before = (row.kind == LinkKind::Hardlink)
-                    .then(|| store.before(&row.source))
-                    .flatten();
-                link::remove(old).map_err(|e| e.to_string())?;
-                store.after(&row.source, before);
-            }
+            Ok(stat) if stat == row.stat => remove_link(store, &row, old)?,
             Ok(_) => ctx.events.warning(&format!(
                 "{} changed since mlib linked it; left in place",
                 old.display()
