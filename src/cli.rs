@@ -125,10 +125,11 @@ pub enum Command {
     /// already in place and point at the right store entry.
     Scan,
 
-    /// Resolve every remote model and write the lock file (NAME.lock next to NAME.yaml; commit it).
+    /// Resolve every remote model and write the lock file, NAME.lock next to NAME.yaml.
     ///
-    /// Entries that still match the manifest are kept as they are; new or changed models are
-    /// resolved with HEAD/API requests (no model bytes are downloaded).
+    /// Commit the lock file next to the manifest. Entries that still match the manifest are
+    /// kept as they are; new or changed models are resolved with HEAD/API requests (no model
+    /// bytes are downloaded).
     Lock(LockArgs),
 
     /// Re-resolve branches and tags to their newest commit and show what changed.
