@@ -76,6 +76,7 @@ mod writable_tests {
 /// The id of the mount `path` (or its nearest existing ancestor) is on, where the system
 /// tells (Linux 5.8+). Two folders of one filesystem on different mounts (a read-only bind
 /// mount, say) cannot be hard linked across, although they share a device number.
+#[cfg(target_os = "linux")]
 pub fn mount_id(path: &Path) -> Option<u64> {
     let existing = path
         .ancestors()
@@ -90,7 +91,13 @@ pub fn mount_id(path: &Path) -> Option<u64> {
     (statx.stx_mask & rustix::fs::StatxFlags::MNT_ID.bits() != 0).then_some(statx.stx_mnt_id)
 }
 
-#[cfg(test)]
+/// Elsewhere the mount is not told apart (the device number still is).
+#[cfg(not(target_os = "linux"))]
+pub fn mount_id(_path: &Path) -> Option<u64> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
 mod mount_tests {
     use super::*;
 
