@@ -116,7 +116,11 @@ fn a_store_guess_that_is_wrong_is_thrown_away() {
     env.mlib(&["plan", "--detailed-exitcode"])
         .code(2)
         .stderr_has("Plan: 2 to add");
-    env.mlib(&["apply", "--auto-approve"]);
+    // The links in place point into the other store: conflicts, left alone.
+    env.mlib(&["apply", "--auto-approve"])
+        .code(1)
+        .stderr_has("a symlink mlib did not make is in the way (-> ../../../store/")
+        .stderr_has("Apply finished with problems: 2 done, 0 failed, 4 refused.");
     assert!(env.path("store 2/checkpoints/sdxl/base").is_dir());
 }
 
@@ -180,7 +184,9 @@ fn two_apps_sharing_a_folder_cannot_both_have_a_path() {
     plan.code(2)
         .stderr_has("app `a` of this manifest links the same path");
     assert!(plan.stderr.contains("+ link"), "{plan}");
-    env.mlib(&["apply", "--auto-approve"]);
+    env.mlib(&["apply", "--auto-approve"])
+        .code(1)
+        .stderr_has("1 conflict left untouched");
     let link = env.path("ComfyUI/models/loras/model.safetensors");
     assert_eq!(
         std::fs::read(&link).unwrap(),

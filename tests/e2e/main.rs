@@ -15,6 +15,7 @@ mod lock;
 mod lock_files;
 mod manifest;
 mod manifest_keys;
+mod output;
 mod ownership;
 mod recovery;
 mod remote;

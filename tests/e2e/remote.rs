@@ -540,3 +540,27 @@ fn part_bytes(dir: &std::path::Path) -> u64 {
     }
     total
 }
+
+#[test]
+fn lock_update_apply_and_json_output() {
+    let r = Remote::new();
+    r.server
+        .hf_repo("org/m")
+        .lfs("m.safetensors", model_bytes("v1", 1000))
+        .publish();
+    r.manifest("  m:\n    source: hf://org/m/m.safetensors\n    revision: main\n    type: loras\n");
+    crate::assert_run!(r.env, "remote_lock", r.mlib(&["lock"]));
+    crate::assert_run!(r.env, "remote_lock_again", r.mlib(&["lock"]));
+    crate::assert_run!(r.env, "remote_apply", r.mlib(&["apply", "--auto-approve"]));
+    r.server
+        .hf_repo("org/m")
+        .lfs("m.safetensors", model_bytes("v2", 1000))
+        .publish();
+    crate::assert_run!(r.env, "remote_update", r.mlib(&["update"]));
+    crate::assert_run!(r.env, "remote_plan_json", r.mlib(&["plan", "--json"]));
+    crate::assert_run!(
+        r.env,
+        "remote_apply_json",
+        r.mlib(&["apply", "--auto-approve", "--json"])
+    );
+}

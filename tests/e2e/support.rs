@@ -77,6 +77,62 @@ impl Run {
     }
 }
 
+impl Run {
+    /// The run as its snapshot shows it (see [`assert_run!`]): exit code, stdout and stderr.
+    pub fn snapshot(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// What differs between two runs of the same test, replaced in snapshots: where the test's
+/// folder is, times, durations and rates, process ids, ports, random ids.
+pub fn filters(env: &TestEnv) -> Vec<(String, String)> {
+    let root = regex_escape(&env.root.display().to_string());
+    [
+        (root.as_str(), "[ROOT]"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
+        (r"\d{8}T\d{6}Z", "[TIME]"),
+        (r"in \d+\.\ds \([^)]*\)", "in [DURATION]"),
+        (r"\bpid \d+", "pid [PID]"),
+        (r"mlib-tmp-\d+-\d+-\d+", "mlib-tmp-[PID]"),
+        (r"127\.0\.0\.([12]):\d+", "127.0.0.$1:[PORT]"),
+        (r"lock id [0-9a-f]{16}", "lock id [ID]"),
+        (r"auto:[0-9a-f]{32}", "auto:[KEY]"),
+        (r"stores/([A-Za-z0-9._-]*)-[0-9a-f]{12}", "stores/$1-[HASH]"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect()
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+/// Asserts a run's snapshot (exit code, stdout, stderr; with [`filters`] applied), stored in
+/// `tests/e2e/snapshots/`. Review a change with `cargo insta review`, or accept the new output
+/// with `INSTA_UPDATE=always cargo test --test e2e` and read the diff.
+#[macro_export]
+macro_rules! assert_run {
+    ($env:expr, $name:expr, $run:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        for (from, to) in $crate::support::filters(&$env) {
+            settings.add_filter(&from, to);
+        }
+        settings.set_prepend_module_to_snapshot(false);
+        let name: &str = &$name;
+        settings.bind(|| insta::assert_snapshot!(name, $run.snapshot()));
+    }};
+}
+
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
