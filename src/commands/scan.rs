@@ -93,10 +93,19 @@ pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
     )?
     .plan;
     plan.actions.clear();
-    plan.bookkeeping
-        .retain(|b| matches!(b, mlib_plan::Bookkeeping::Record(_)));
-    let recorded = plan.bookkeeping.len();
-    if recorded > 0 {
+    // Records of links in place, and the claims they may need (links an older mlib recorded).
+    plan.bookkeeping.retain(|b| {
+        matches!(
+            b,
+            mlib_plan::Bookkeeping::Record(_) | mlib_plan::Bookkeeping::Claim { .. }
+        )
+    });
+    let recorded = plan
+        .bookkeeping
+        .iter()
+        .filter(|b| matches!(b, mlib_plan::Bookkeeping::Record(_)))
+        .count();
+    if !plan.bookkeeping.is_empty() {
         let env = registry.record_environment(&ctx.env.to_record())?;
         mlib_plan::apply(
             &ApplyContext {
