@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use mlib_fetch::{FetchConfig, Fetcher, Resolution, Variables};
 use mlib_manifest::lock::{Lock, LockedModel};
 use mlib_manifest::{Manifest, Model};
-use mlib_plan::{ApplyEvents, RemoteFetcher};
+use mlib_plan::{ApplyEvents, RemoteError, RemoteFetcher};
 use mlib_store::{Metadata, ModelKey, Store};
 
 use crate::cli::RemoteArgs;
@@ -136,15 +136,18 @@ impl RemoteFetcher for CliRemote<'_> {
         model: &Model,
         store: &Store,
         _events: &dyn ApplyEvents,
-    ) -> Result<Metadata, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<Metadata, RemoteError> {
         let locked = self
             .resolved
             .get(&model.name)
-            .ok_or_else(|| format!("model `{}` was not resolved", model.name))?;
+            .ok_or_else(|| RemoteError::NotResolved {
+                model: model.name.clone(),
+            })?;
         let staging = store.staging_dir()?;
         let staged = self
             .fetcher
-            .fetch(&model.name, locked, &staging, self.progress)?;
+            .fetch(&model.name, locked, &staging, self.progress)
+            .map_err(|err| RemoteError::Download(Box::new(err)))?;
         self.learned
             .lock()
             .expect("learned")

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use mlib_plan::{Action, ApplyContext, ApplyEvents, Plan};
+use mlib_plan::{Action, ApplyContext, ApplyError, ApplyEvents, Plan};
 use mlib_registry::{ApplyLock, Registry};
 use serde_json::json;
 
@@ -357,7 +357,7 @@ impl ApplyEvents for Events<'_> {
         }
     }
 
-    fn finished(&self, action: &Action, error: Option<&str>) {
+    fn finished(&self, action: &Action, error: Option<&ApplyError>) {
         if let Action::Fetch(f) = action
             && let Some(id) = self.local_ids.lock().expect("ids").get(&f.model)
             && error.is_none()
@@ -369,9 +369,9 @@ impl ApplyEvents for Events<'_> {
                 None => self
                     .printer
                     .event(json!({"type": "apply_complete", "change": action})),
-                Some(e) => self
-                    .printer
-                    .event(json!({"type": "apply_errored", "change": action, "error": e})),
+                Some(e) => self.printer.event(
+                    json!({"type": "apply_errored", "change": action, "error": e.to_string()}),
+                ),
             }
         } else if error.is_none() {
             self.printer

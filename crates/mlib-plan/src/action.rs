@@ -164,7 +164,7 @@ pub enum Bookkeeping {
     },
     /// Make another environment's link record this environment's, before anything else runs:
     /// links an older mlib recorded for this manifest, and links of this environment under
-    /// another identity (see `Planner::take_over`).
+    /// another identity (see `decide::OtherManifest::may_take_over`).
     Claim {
         record: i64,
     },

@@ -25,20 +25,21 @@ use mlib_store::{Expected, Metadata, Store};
 
 use crate::action::{Action, Adopt, Bookkeeping, Fetch, Link, LinkHow, Verified};
 use crate::desired::{key, rel_to};
-use crate::error::PlanError;
+use crate::error::{ApplyError, PlanError, RemoteError};
 use crate::link;
 use crate::paths;
 use crate::planner::kind_of;
 use crate::saved::Plan;
 
-/// Fetches a remote model into the store (the CLI wires mlib-fetch in here).
+/// Fetches a remote model into the store (the CLI wires mlib-fetch in here, mapping its
+/// errors into [`RemoteError`]).
 pub trait RemoteFetcher: Sync {
     fn fetch(
         &self,
         model: &Model,
         store: &Store,
         progress: &dyn ApplyEvents,
-    ) -> Result<Metadata, Box<dyn std::error::Error + Send + Sync>>;
+    ) -> Result<Metadata, RemoteError>;
 }
 
 /// A fetcher for manifests with local sources only.
@@ -50,15 +51,17 @@ impl RemoteFetcher for NoRemote {
         model: &Model,
         _: &Store,
         _: &dyn ApplyEvents,
-    ) -> Result<Metadata, Box<dyn std::error::Error + Send + Sync>> {
-        Err(format!("remote source {} cannot be fetched here", model.source).into())
+    ) -> Result<Metadata, RemoteError> {
+        Err(RemoteError::Unsupported {
+            url: model.source.to_string(),
+        })
     }
 }
 
 /// What apply tells its caller as it goes (the CLI prints it).
 pub trait ApplyEvents: Sync {
     fn started(&self, _action: &Action) {}
-    fn finished(&self, _action: &Action, _error: Option<&str>) {}
+    fn finished(&self, _action: &Action, _error: Option<&ApplyError>) {}
     /// Bytes copied into the store for `model` since the last call.
     fn progress(&self, _model: &str, _bytes: u64) {}
     fn warning(&self, _message: &str) {}
@@ -82,7 +85,8 @@ pub struct ApplyContext<'a> {
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     pub done: usize,
-    pub failed: Vec<(Action, String)>,
+    /// Each action that failed, with why.
+    pub failed: Vec<(Action, ApplyError)>,
     pub refused: usize,
 }
 
@@ -157,10 +161,9 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
             }
             Action::Link(l) | Action::Relink(l) => {
                 if failed_models.contains(l.model.as_str()) {
-                    report.failed.push((
-                        action.clone(),
-                        format!("skipped: model `{}` could not be fetched", l.model),
-                    ));
+                    let model = l.model.clone();
+                    let skipped = ApplyError::SkippedFetchFailed { model };
+                    report.failed.push((action.clone(), skipped));
                     continue;
                 }
                 ctx.events.started(action);
@@ -176,7 +179,7 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         let result = match item {
             Bookkeeping::Record(l) => record(ctx, l, l.how),
             Bookkeeping::Forget { record, .. } => {
-                ctx.registry.delete_link(*record).map_err(|e| e.to_string())
+                ctx.registry.delete_link(*record).map_err(ApplyError::from)
             }
             Bookkeeping::Index { files, .. } => index_verified(ctx, &store_root, files),
             Bookkeeping::Claim { .. } => Ok(()),
@@ -231,10 +234,9 @@ fn finish(
     ctx: &ApplyContext,
     report: &mut ApplyReport,
     action: &Action,
-    result: Result<(), String>,
+    result: Result<(), ApplyError>,
 ) {
-    ctx.events
-        .finished(action, result.as_ref().err().map(String::as_str));
+    ctx.events.finished(action, result.as_ref().err());
     match result {
         Ok(()) => report.done += 1,
         Err(err) => report.failed.push((action.clone(), err)),
@@ -246,16 +248,28 @@ fn unlink_one(
     store: &StoreFiles,
     record: i64,
     target: &Path,
-) -> Result<(), String> {
+) -> Result<(), ApplyError> {
     let Some(row) = our_row(ctx, target, record)? else {
-        return Err("the registry no longer has this link; left alone".into());
+        return Err(not_ours(target));
     };
     match link_stat(target, row.kind) {
         Ok(stat) if stat == row.stat => remove_link(store, &row, target)?,
-        Ok(_) => return Err("changed since the plan was made; left alone".into()),
+        Ok(_) => return Err(changed_since_plan(target)),
         Err(_) => {}
     }
-    ctx.registry.delete_link(record).map_err(|e| e.to_string())
+    Ok(ctx.registry.delete_link(record)?)
+}
+
+fn not_ours(target: &Path) -> ApplyError {
+    ApplyError::NotOurs {
+        target: target.to_path_buf(),
+    }
+}
+
+fn changed_since_plan(target: &Path) -> ApplyError {
+    ApplyError::ChangedSincePlan {
+        target: target.to_path_buf(),
+    }
 }
 
 /// Fetches every model the plan needs, `jobs` at a time; returns the models that failed.
@@ -274,7 +288,7 @@ fn fetch_all<'p>(
         })
         .collect();
     let queue = Mutex::new(fetches.iter().copied());
-    let results: Mutex<Vec<(&Fetch, Result<Metadata, String>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(&Fetch, Result<Metadata, ApplyError>)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..ctx.jobs.max(1).min(fetches.len().max(1)) {
             scope.spawn(|| {
@@ -284,8 +298,7 @@ fn fetch_all<'p>(
                     let action = Action::Fetch(fetch.clone());
                     ctx.events.started(&action);
                     let result = fetch_one(ctx, fetch);
-                    ctx.events
-                        .finished(&action, result.as_ref().err().map(String::as_str));
+                    ctx.events.finished(&action, result.as_ref().err());
                     results.lock().expect("results").push((fetch, result));
                 }
             });
@@ -311,17 +324,22 @@ fn fetch_all<'p>(
     failed
 }
 
-fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, String> {
+fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> {
     let model = ctx
         .manifest
         .models
         .get(&fetch.model)
-        .ok_or_else(|| format!("model `{}` is not in the manifest", fetch.model))?;
+        .ok_or_else(|| ApplyError::UnknownModel {
+            model: fetch.model.clone(),
+        })?;
     if !fetch.quarantine.is_empty() {
         let dir = ctx
             .store
             .quarantine(&model.name, &fetch.quarantine)
-            .map_err(|e| format!("cannot move the changed store files aside: {e}"))?;
+            .map_err(|source| ApplyError::Quarantine {
+                model: model.name.clone(),
+                source,
+            })?;
         for rel in &fetch.quarantine {
             let _ = ctx.registry.index_remove(rel);
         }
@@ -349,21 +367,30 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, String> {
                     &model.source.to_string(),
                     &mut progress,
                 )
-                .map_err(|e| e.to_string())
+                .map_err(|source| ApplyError::Store {
+                    model: model.name.clone(),
+                    source,
+                })
         }
         _ => ctx
             .remote
             .fetch(model, ctx.store, ctx.events)
-            .map_err(|e| e.to_string()),
+            .map_err(|source| ApplyError::Fetch {
+                model: model.name.clone(),
+                source,
+            }),
     }
 }
 
-fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(), String> {
+fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(), ApplyError> {
     let link = &adopt.link;
     // Hash again: the plan may be minutes old and the file is about to be replaced.
-    let hashes = mlib_store::hash_file(&link.target).map_err(|e| e.to_string())?;
+    let hashes = mlib_store::hash_file(&link.target).map_err(|source| ApplyError::Unreadable {
+        target: link.target.clone(),
+        source,
+    })?;
     if hashes.sha256 != adopt.sha256 {
-        return Err("the file changed since the plan was made; left alone".into());
+        return Err(changed_since_plan(&link.target));
     }
     let model = &ctx.manifest.models[&link.model];
     if adopt.into_store && !link.source.exists() {
@@ -383,7 +410,10 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
                 &model.source.to_string(),
                 &mut progress,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| ApplyError::Store {
+                model: model.name.clone(),
+                source,
+            })?;
         if let Err(err) = index_model(ctx, store_root, model, &metadata) {
             ctx.events
                 .warning(&format!("could not index model `{}`: {err}", model.name));
@@ -398,12 +428,12 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
 }
 
 /// The registry row `id` at `target`, if it is still there and this environment's.
-fn our_row(ctx: &ApplyContext, target: &Path, id: i64) -> Result<Option<LinkRecord>, String> {
-    let row = ctx.registry.link_at(target).map_err(|e| e.to_string())?;
+fn our_row(ctx: &ApplyContext, target: &Path, id: i64) -> Result<Option<LinkRecord>, ApplyError> {
+    let row = ctx.registry.link_at(target)?;
     Ok(row.filter(|r| r.id == id && r.env == ctx.env))
 }
 
-fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), String> {
+fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), ApplyError> {
     if let (Some(old), Some(id)) = (&l.moved_from, l.replaces) {
         return move_one(ctx, store, l, old, id);
     }
@@ -416,16 +446,14 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Stri
                 if let Ok(stat) = link_stat(&l.target, row.kind) {
                     let ours = stat == row.stat || (l.heal && stat.ino == row.stat.ino);
                     if !ours {
-                        return Err("changed since the plan was made; left alone".into());
+                        return Err(changed_since_plan(&l.target));
                     }
                 }
                 if row.kind == LinkKind::Hardlink {
                     old_hardlink = Some(row.source);
                 }
             }
-            None if l.target.symlink_metadata().is_ok() => {
-                return Err("the registry no longer has this link; left alone".into());
-            }
+            None if l.target.symlink_metadata().is_ok() => return Err(not_ours(&l.target)),
             None => {}
         }
     }
@@ -440,21 +468,33 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Stri
 
 /// Removes mlib's link `row` at `target` (checked untouched by the caller), keeping the
 /// index in step with the store file's ctime when it was a hard link to it.
-fn remove_link(store: &StoreFiles, row: &LinkRecord, target: &Path) -> Result<(), String> {
+fn remove_link(store: &StoreFiles, row: &LinkRecord, target: &Path) -> Result<(), ApplyError> {
     let before = (row.kind == LinkKind::Hardlink)
         .then(|| store.before(&row.source))
         .flatten();
-    link::remove(target).map_err(|e| e.to_string())?;
+    link::remove(target).map_err(|source| ApplyError::Unlink {
+        target: target.to_path_buf(),
+        source,
+    })?;
     store.after(&row.source, before);
     Ok(())
 }
 
 /// Makes `l` (replacing what is there when `replace`), keeping the index in step with the
 /// store file's ctime when it is a hard link to it.
-fn make_link(store: &StoreFiles, l: &Link, replace: bool) -> Result<link::Made, String> {
+fn make_link(store: &StoreFiles, l: &Link, replace: bool) -> Result<link::Made, ApplyError> {
     let hardlink = l.how == LinkHow::Hardlink;
     let before = hardlink.then(|| store.before(&l.source)).flatten();
-    let made = link::make(&l.source, &l.target, l.how, replace).map_err(|e| e.to_string())?;
+    let made = link::make(&l.source, &l.target, l.how, replace).map_err(|source| {
+        let target = l.target.clone();
+        // Making a link never replaces what mlib did not check: creating it in place, or
+        // renaming it there, fails if anything appeared meanwhile.
+        if source.kind() == std::io::ErrorKind::AlreadyExists && target.symlink_metadata().is_ok() {
+            ApplyError::Appeared { target }
+        } else {
+            ApplyError::Link { target, source }
+        }
+    })?;
     if hardlink {
         store.after(&l.source, before);
     }
@@ -479,7 +519,7 @@ fn move_one(
     l: &Link,
     old: &Path,
     id: i64,
-) -> Result<(), String> {
+) -> Result<(), ApplyError> {
     let row = our_row(ctx, old, id)?;
     let made = make_link(store, l, false)?;
     record(ctx, l, made.how)?;
@@ -492,32 +532,33 @@ fn move_one(
             )),
             Err(_) => {}
         }
-        ctx.registry.delete_link(id).map_err(|e| e.to_string())?;
+        ctx.registry.delete_link(id)?;
     }
     Ok(())
 }
 
-fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), String> {
+fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), ApplyError> {
     let kind = kind_of(how);
-    let stat = link_stat(&l.target, kind).map_err(|e| format!("{}: {e}", l.target.display()))?;
+    let stat = link_stat(&l.target, kind).map_err(|source| ApplyError::Link {
+        target: l.target.clone(),
+        source,
+    })?;
     // Which version of the store entry a copy holds: a new inode there makes it stale.
     let source_ino = (kind == LinkKind::Copy)
         .then(|| l.source.metadata().ok().map(|m| m.ino()))
         .flatten();
-    ctx.registry
-        .insert_link(&NewLink {
-            env: ctx.env,
-            model: l.model.clone(),
-            app: l.app.clone(),
-            target: l.target.clone(),
-            source: l.source.clone(),
-            kind,
-            external: how == LinkHow::AbsoluteSymlink,
-            stat,
-            source_ino,
-        })
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    ctx.registry.insert_link(&NewLink {
+        env: ctx.env,
+        model: l.model.clone(),
+        app: l.app.clone(),
+        target: l.target.clone(),
+        source: l.source.clone(),
+        kind,
+        external: how == LinkHow::AbsoluteSymlink,
+        stat,
+        source_ino,
+    })?;
+    Ok(())
 }
 
 /// Records every file of a model just stored in the index, with the hashes it was stored
@@ -527,12 +568,15 @@ fn index_model(
     store_root: &Path,
     model: &Model,
     metadata: &Metadata,
-) -> Result<(), String> {
+) -> Result<(), ApplyError> {
     let dir = store_root.join(rel_to(ctx.store.root(), &ctx.store.model_dir(&key(model))));
     let mut entries = Vec::with_capacity(metadata.files.len());
     for file in &metadata.files {
         let path = dir.join(&file.path);
-        let stamp = FileStamp::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let stamp = FileStamp::read(&path).map_err(|source| ApplyError::Store {
+            model: model.name.clone(),
+            source: source.into(),
+        })?;
         if file.stamp == Some(stamp) {
             entries.push(IndexEntry::new(
                 rel_to(store_root, &path),
@@ -542,20 +586,20 @@ fn index_model(
             ));
         }
     }
-    ctx.registry
-        .index_put_many(&entries)
-        .map_err(|e| e.to_string())
+    Ok(ctx.registry.index_put_many(&entries)?)
 }
 
 /// Indexes store files the plan verified, each only if it still has the stamp it had then:
 /// a file that changed since is verified again by the next plan, never trusted unseen.
-fn index_verified(ctx: &ApplyContext, store_root: &Path, files: &[Verified]) -> Result<(), String> {
+fn index_verified(
+    ctx: &ApplyContext,
+    store_root: &Path,
+    files: &[Verified],
+) -> Result<(), ApplyError> {
     let entries: Vec<IndexEntry> = files
         .iter()
         .filter(|f| FileStamp::read(&store_root.join(&f.path)).ok() == Some(f.stamp))
         .map(|f| IndexEntry::new(f.path.clone(), &f.stamp, f.sha256.clone(), f.blake3.clone()))
         .collect();
-    ctx.registry
-        .index_put_many(&entries)
-        .map_err(|e| e.to_string())
+    Ok(ctx.registry.index_put_many(&entries)?)
 }

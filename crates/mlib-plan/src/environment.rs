@@ -18,6 +18,7 @@ use mlib_manifest::Manifest;
 use mlib_registry::{LinkRecord, NewEnvironment, Registry, legacy_key};
 use sha2::{Digest, Sha256};
 
+use crate::decide::OtherManifest;
 use crate::error::PlanError;
 use crate::paths;
 
@@ -167,15 +168,29 @@ impl Ownership {
 
     /// Whether a link of another environment, at a target this one wants, may be taken
     /// over: that environment is this one under another identity, because it has the same
-    /// manifest, or because its manifest no longer exists (it was moved or renamed).
+    /// manifest, or because its manifest no longer exists (it was moved or renamed). The rule
+    /// is `decide::OtherManifest::may_take_over`; this finds its facts.
     pub fn may_take_over(&self, record: &LinkRecord) -> bool {
+        self.manifest_of(record).may_take_over()
+    }
+
+    /// The manifest of the environment that owns another environment's `record`, compared
+    /// with this environment's.
+    pub(crate) fn manifest_of(&self, record: &LinkRecord) -> OtherManifest {
         let Some(other) = self.manifests.get(&record.env) else {
-            return false;
+            return OtherManifest::Unknown;
         };
-        self.identity
+        if self
+            .identity
             .as_ref()
             .is_some_and(|id| &id.manifest == other)
-            || !std::path::Path::new(other).exists()
+        {
+            OtherManifest::Same
+        } else {
+            OtherManifest::Other {
+                exists: Path::new(other).exists(),
+            }
+        }
     }
 
     /// How to name the environment that owns `record`, for people.

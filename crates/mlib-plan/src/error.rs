@@ -55,3 +55,120 @@ impl PlanError {
         PlanError::IoPlain(err)
     }
 }
+
+/// Why one action of an apply failed; the other actions still ran, and
+/// [`ApplyReport::failed`](crate::ApplyReport) pairs each failed action with its error.
+///
+/// A message says what went wrong and what to do, not which link or model it is about: it
+/// is shown after the action's own line (`+ link  sdxl comfyui: models/checkpoints/...`).
+/// The fields say where, for callers that want more than the message.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The registry no longer records the link as this environment's (another apply
+    /// changed it since the plan was made): what is there is not touched.
+    #[error(
+        "the registry no longer has this link; left alone. Run `mlib plan` to see what is \
+         there now"
+    )]
+    NotOurs { target: PathBuf },
+
+    /// What is at the target is not what the plan saw: left alone.
+    #[error("changed since the plan was made; left alone. Run `mlib plan` to see what changed")]
+    ChangedSincePlan { target: PathBuf },
+
+    /// Something was put at the target while the link was being made: left alone.
+    #[error(
+        "something appeared there while mlib was working; left alone. Run `mlib plan` to see \
+         what it is"
+    )]
+    Appeared { target: PathBuf },
+
+    /// Making the link (or looking at it afterwards) failed.
+    #[error("{source} (run `mlib apply` again once that is fixed)")]
+    Link {
+        target: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Removing mlib's own link failed.
+    #[error("cannot remove it: {source} (run `mlib apply` again once that is fixed)")]
+    Unlink {
+        target: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A file to adopt could not be read to check its hash again: left alone.
+    #[error("cannot be read to check its sha256: {source}; left alone")]
+    Unreadable {
+        target: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Copying a local model (or a file to adopt) into the store failed.
+    #[error("{source}")]
+    Store {
+        model: String,
+        #[source]
+        source: mlib_store::StoreError,
+    },
+
+    /// A model's changed store files could not be moved to quarantine, so it was not fetched
+    /// again (nothing is deleted to make room).
+    #[error(
+        "cannot move the changed store files aside: {source}; the model was not fetched again \
+         (run `mlib apply` again once that is fixed)"
+    )]
+    Quarantine {
+        model: String,
+        #[source]
+        source: mlib_store::StoreError,
+    },
+
+    /// A remote model could not be fetched.
+    #[error("{source}")]
+    Fetch {
+        model: String,
+        #[source]
+        source: RemoteError,
+    },
+
+    /// A link of a model whose fetch failed: not made (its store entry is missing or old).
+    #[error(
+        "skipped: model `{model}` could not be fetched (see its error above); run `mlib apply` \
+         again once that is fixed"
+    )]
+    SkippedFetchFailed { model: String },
+
+    /// The plan names a model the manifest does not have (a plan made from another manifest).
+    #[error("model `{model}` is not in the manifest: make a new plan with `mlib plan`")]
+    UnknownModel { model: String },
+
+    /// The registry could not be read or written.
+    #[error(transparent)]
+    Registry(#[from] mlib_registry::RegistryError),
+}
+
+/// Why [`RemoteFetcher::fetch`](crate::RemoteFetcher) could not fetch a remote model. The
+/// CLI's fetcher maps its downloader's errors and the store's into this.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// Downloading failed (the network, the server, a token, a hash): the downloader's own
+    /// error, whose message says what to do.
+    #[error(transparent)]
+    Download(Box<dyn std::error::Error + Send + Sync>),
+
+    /// The downloaded files could not be moved into the store.
+    #[error(transparent)]
+    Store(#[from] mlib_store::StoreError),
+
+    /// The model was not resolved to exact files before apply.
+    #[error("model `{model}` was not resolved: run `mlib lock`, then `mlib apply` again")]
+    NotResolved { model: String },
+
+    /// This caller cannot fetch remote sources at all.
+    #[error("remote source {url} cannot be fetched here: run `mlib apply` to fetch it")]
+    Unsupported { url: String },
+}

@@ -8,6 +8,7 @@
 pub mod action;
 pub mod apply;
 mod compare;
+mod decide;
 pub mod desired;
 mod destination;
 pub mod environment;
@@ -26,7 +27,7 @@ pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary, Veri
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
 pub use destination::{PlanDestination, Refusal};
 pub use environment::{EnvIdentity, Ownership};
-pub use error::PlanError;
+pub use error::{ApplyError, PlanError, RemoteError};
 pub use observed::{Observed, SourceStats};
 pub use planner::{HashProgress, NoHashProgress, PlanInput, PlanOptions, plan, plan_observed};
 pub use saved::Plan;

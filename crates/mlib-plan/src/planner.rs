@@ -13,7 +13,11 @@ use mlib_registry::{FileStat, LinkKind, LinkRecord, Registry};
 use mlib_store::Store;
 
 use crate::action::{
-    Action, Adopt, Bookkeeping, Conflict, Drift, Fetch, FetchReason, Link, LinkHow, Summary, Unlink,
+    Action, Adopt, Bookkeeping, Conflict, Drift, Fetch, Link, LinkHow, Summary, Unlink,
+};
+use crate::decide::{
+    self, Asked, ConflictReason, DriftWhat, Facts, Finder, Leftover, OnDisk, OtherFacts, Outcome,
+    Present, RecordFacts, Wanted,
 };
 use crate::desired::{self, DesiredModel};
 use crate::environment::{EnvIdentity, Ownership};
@@ -248,12 +252,23 @@ impl<'a> Planner<'a> {
             let source = desired.dir.join(&entry.name);
             let how = folder.how(entry.is_dir);
             let untouched = mine.get(target.as_os_str()).is_some_and(|recorded| {
-                let current = Current {
-                    source: &source,
-                    fetching: desired.fetch.is_some(),
-                    journaled: pending.contains(target.as_os_str()),
-                };
-                recorded.untouched() && current.holds(&recorded.record, &target, how)
+                recorded.untouched() && {
+                    let record = RecordFacts::of(&recorded.record, &source);
+                    let wanted = Wanted {
+                        how,
+                        fetch: desired.fetch.clone(),
+                        journaled: pending.contains(target.as_os_str()),
+                    };
+                    let probe = Probe {
+                        target: &target,
+                        source: &source,
+                        record: Some(&recorded.record),
+                        meta: None,
+                    };
+                    decide::settle(&mut Asked::default(), &probe, |asked| {
+                        decide::holds(&record, &wanted, asked)
+                    })
+                }
             });
             if item.taken_by.is_none() && untouched {
                 return Verdict::Unchanged(target);
@@ -281,12 +296,10 @@ impl<'a> Planner<'a> {
                     self.mine.remove(target.as_os_str());
                 }
                 Verdict::Wanted(link, name) => wanted.push((link, name)),
-                Verdict::Taken(link, other) => self.conflict(
-                    &link,
-                    format!(
-                        "app `{other}` of this manifest links the same path; give the apps different folders"
-                    ),
-                ),
+                Verdict::Taken(link, other) => {
+                    let app = other.to_owned();
+                    self.conflict(&link, ConflictReason::SameManifestApp { app });
+                }
             }
         }
         // Targets with a record were lstat'ed with the snapshot; the others (new links) are
@@ -421,208 +434,99 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Compares one desired link with what is on disk and in the registry.
+    /// Compares one desired link with what is on disk and in the registry: gathers the facts
+    /// the rules of [`decide`] go by, and carries out their decision.
     fn observe(&mut self, mut link: Link, entry: &str, meta: io::Result<Seen>) {
         // Taken out of `mine`: what is left there afterwards is no longer wanted.
-        let mut record = self.mine.remove(link.target.as_os_str()).map(|r| r.record);
-        if record.is_none() {
-            record = self.take_over(&link);
-        }
-        let fetch = self.models[&link.model].fetch.clone();
-        let fetching = fetch.is_some();
-        if let Some(other) = self.others.get(link.target.as_os_str()) {
-            // Another environment's link, here or removed since: it is theirs to remake or
-            // remove, and a link made here would be taken from them.
-            let reason = format!(
-                "already linked by another environment ({})",
-                self.owner.owner_label(other)
-            );
-            self.conflict(&link, reason);
-            return;
-        }
-        let meta = match meta {
-            Ok(meta) => meta,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                if let Some(record) = record {
-                    self.drift_at(&link, "was removed since mlib linked it");
-                    link.replaces = Some(record.id);
-                }
-                self.actions.push(Action::Link(link));
-                return;
-            }
-            Err(err) => {
-                self.conflict(&link, format!("cannot be inspected: {err}"));
-                return;
-            }
-        };
-
-        if let Some(record) = &record {
-            if current_stat(record, &link.target, &meta) == record.stat {
-                let current = Current {
-                    source: &link.source,
-                    fetching,
-                    journaled: self.pending.contains(link.target.as_os_str()),
-                };
-                if !current.holds(record, &link.target, link.how) {
-                    link.replaces = Some(record.id);
-                    self.actions.push(Action::Relink(link));
-                }
-                return;
-            }
-            // Changed since mlib made it. Still fine if it is the right link.
-            if self.is_finished_link(&link, &meta, fetching) {
-                link.replaces = Some(record.id);
-                self.bookkeeping.push(Bookkeeping::Record(link));
-                return;
-            }
-            if self.heals(record, &link, &meta, fetch.as_ref()) {
-                self.drift_at(
-                    &link,
-                    "was modified through this hard link (its bytes are the store file's)",
-                );
-                link.replaces = Some(record.id);
-                link.heal = true;
-                self.actions.push(Action::Relink(link));
-                return;
-            }
-            let what = match record.kind {
-                LinkKind::Copy => "was modified since mlib copied it",
-                LinkKind::Hardlink | LinkKind::Symlink => "was changed since mlib linked it",
-            };
-            self.drift_at(&link, what);
-            self.conflict(
-                &link,
-                format!("{what}; left alone (remove it to let mlib link it again)"),
-            );
-            return;
-        }
-
-        if self.is_finished_link(&link, &meta, fetching) {
-            // The right link, made by mlib before the registry was lost or by an apply that
-            // was killed before recording it (or by hand).
-            self.bookkeeping.push(Bookkeeping::Record(link));
-            return;
-        }
-        match meta.kind {
-            Kind::Symlink => {
-                let points = std::fs::read_link(&link.target)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| "?".into());
-                self.conflict(
-                    &link,
-                    format!("a symlink mlib did not make is in the way (-> {points})"),
-                );
-            }
-            Kind::File => self.real_file_in_the_way(link, entry),
-            Kind::Dir | Kind::Other => {
-                self.conflict(&link, "a directory mlib did not make is in the way".into())
-            }
-        }
-    }
-
-    /// A link at a target this environment wants, recorded by another environment that is
-    /// this one under another identity: the same manifest (other variable values that still
-    /// put the link here, an `environment:` name added), or a manifest that no longer exists
-    /// (it was moved). Two environments that want the same path cannot both have it; the one
-    /// applying takes it over (see [`Bookkeeping::Claim`]).
-    fn take_over(&mut self, link: &Link) -> Option<LinkRecord> {
-        let other = self.others.get(link.target.as_os_str())?;
-        if !self.owner.may_take_over(other) {
-            return None;
-        }
-        let record = self.others.remove(link.target.as_os_str())?;
-        self.bookkeeping
-            .push(Bookkeeping::Claim { record: record.id });
-        Some(record)
-    }
-
-    /// Whether a hard link whose bytes changed may be made again: it is still the inode mlib
-    /// linked, and those bytes are kept elsewhere. Either they are the store file's, found
-    /// changed, which apply moves to quarantine first; or the store file was replaced already
-    /// (by another environment's apply, or one that was killed) and another name (the
-    /// quarantine's) still holds them. The last name of changed bytes is never removed.
-    fn heals(
-        &self,
-        record: &LinkRecord,
-        link: &Link,
-        meta: &Seen,
-        fetch: Option<&FetchReason>,
-    ) -> bool {
-        if record.kind != LinkKind::Hardlink
-            || meta.kind != Kind::File
-            || meta.stat.ino != record.stat.ino
-        {
-            return false;
-        }
-        if same_inode(&link.source, meta.stat.ino) {
-            fetch == Some(&FetchReason::Corrupt)
-        } else {
-            meta.nlink >= 2
-        }
-    }
-
-    /// Whether what is at the link's target is exactly the link wanted there: a symlink to
-    /// the store entry, a hard link to the store file, or (only where this environment's
-    /// last apply was making it when it was killed) a copy with the store entry's bytes.
-    fn is_finished_link(&self, link: &Link, meta: &Seen, fetching: bool) -> bool {
-        match link.how {
-            LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => {
-                meta.kind == Kind::Symlink && self.points_to(&link.target, &link.source)
-            }
-            LinkHow::Hardlink => {
-                meta.kind == Kind::File && !fetching && same_inode(&link.source, meta.stat.ino)
-            }
-            LinkHow::Copy => {
-                !fetching
-                    && self.pending.contains(link.target.as_os_str())
-                    && crate::compare::same_content(&link.target, &link.source).unwrap_or(false)
-            }
-        }
-    }
-
-    fn real_file_in_the_way(&mut self, link: Link, entry: &str) {
-        if !self.input.options.adopt {
-            self.conflict(
-                &link,
-                "a file mlib did not make is in the way (run with --adopt to replace it by a link if it is identical to the model)".into(),
-            );
-            return;
-        }
+        let mine = self.mine.remove(link.target.as_os_str()).map(|r| r.record);
+        let other = self.others.get(link.target.as_os_str());
         let model = &self.models[&link.model];
-        let Some(want) = model.entry_sha256.get(entry).cloned() else {
-            self.conflict(
-                &link,
-                "a file is in the way and the model has no sha256 to compare it with; pin one in the manifest to adopt it".into(),
-            );
-            return;
+        let journaled = self.pending.contains(link.target.as_os_str());
+        let facts = Facts {
+            wanted: Wanted {
+                how: link.how,
+                fetch: model.fetch.clone(),
+                journaled,
+            },
+            mine: mine.as_ref().map(|r| RecordFacts::of(r, &link.source)),
+            other: other.map(|record| OtherFacts {
+                record: RecordFacts::of(record, &link.source),
+                owner: self.owner.owner_label(record),
+                manifest: self.owner.manifest_of(record),
+            }),
+            disk: match &meta {
+                Ok(meta) => OnDisk::Present(Present {
+                    kind: meta.kind,
+                    ino: meta.stat.ino,
+                    nlink: meta.nlink,
+                }),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => OnDisk::Missing,
+                Err(err) => OnDisk::Uninspectable(err.to_string()),
+            },
+            adopt: self.input.options.adopt,
+            want_sha256: model.entry_sha256.get(entry).cloned(),
         };
-        match mlib_store::hash_file(&link.target) {
-            Ok(hashes) if hashes.sha256 == want => {
-                let into_store = model.fetch.is_some();
-                if into_store {
-                    // The user's copy becomes the store's copy: nothing to fetch.
-                    let name = link.model.clone();
-                    self.actions
-                        .retain(|a| !matches!(a, Action::Fetch(f) if f.model == name));
-                    if let Some(m) = self.models.get_mut(&name) {
-                        m.fetch = None;
-                    }
-                }
-                self.actions.push(Action::Adopt(Adopt {
-                    link,
-                    sha256: want,
-                    into_store,
-                }));
-            }
-            Ok(hashes) => self.conflict(
-                &link,
-                format!(
-                    "a file mlib did not make is in the way and differs from the model (sha256 {} instead of {want}); left alone",
-                    hashes.sha256
-                ),
-            ),
-            Err(err) => self.conflict(&link, format!("a file is in the way and cannot be read: {err}")),
+        let taken = other.filter(|_| facts.takes_over());
+        let record = mine.as_ref().or(taken);
+        let probe = Probe {
+            target: &link.target,
+            source: &link.source,
+            record,
+            meta: meta.as_ref().ok(),
+        };
+        let decision = decide::settle(&mut Asked::default(), &probe, |asked| {
+            decide::decide(&facts, asked)
+        });
+        let replaces = record.map(|r| r.id);
+        if decision.claim
+            && let Some(taken) = self.others.remove(link.target.as_os_str())
+        {
+            self.bookkeeping
+                .push(Bookkeeping::Claim { record: taken.id });
         }
+        if let Some(what) = decision.drift {
+            self.drift_at(&link, what);
+        }
+        match decision.outcome {
+            Outcome::Unchanged => {}
+            Outcome::Link => {
+                link.replaces = replaces;
+                self.actions.push(Action::Link(link));
+            }
+            Outcome::Relink { heal } => {
+                link.replaces = replaces;
+                link.heal = heal;
+                self.actions.push(Action::Relink(link));
+            }
+            Outcome::Record => {
+                link.replaces = replaces;
+                self.bookkeeping.push(Bookkeeping::Record(link));
+            }
+            Outcome::Adopt => {
+                let want = facts.want_sha256.expect("adopted by its sha256");
+                self.adopt(link, want);
+            }
+            Outcome::Conflict(reason) => self.conflict(&link, reason),
+        }
+    }
+
+    /// Replaces a user's file identical to the model by a link (`--adopt`).
+    fn adopt(&mut self, link: Link, sha256: String) {
+        let into_store = self.models[&link.model].fetch.is_some();
+        if into_store {
+            // The user's copy becomes the store's copy: nothing to fetch.
+            let name = link.model.clone();
+            self.actions
+                .retain(|a| !matches!(a, Action::Fetch(f) if f.model == name));
+            if let Some(m) = self.models.get_mut(&name) {
+                m.fetch = None;
+            }
+        }
+        self.actions.push(Action::Adopt(Adopt {
+            link,
+            sha256,
+            into_store,
+        }));
     }
 
     /// Links this manifest made that the manifest no longer wants.
@@ -632,36 +536,26 @@ impl<'a> Planner<'a> {
         let mut unlinks = Vec::new();
         for recorded in &mut stale {
             let target = recorded.record.target.clone();
-            let stat = recorded
+            let unchanged = recorded
                 .take_meta()
-                .map(|meta| current_stat(&recorded.record, &target, &meta));
+                .ok()
+                .map(|meta| current_stat(&recorded.record, &target, &meta) == recorded.record.stat);
             let record = &recorded.record;
-            match stat {
-                Ok(stat) if stat == record.stat && self.moves(record) => {}
-                Ok(stat) if stat == record.stat => unlinks.push(Action::Unlink(Unlink {
+            let leftover = decide::leftover(unchanged);
+            match leftover {
+                Leftover::Remove if self.moves(record) => {}
+                Leftover::Remove => unlinks.push(Action::Unlink(Unlink {
                     model: record.model.clone(),
                     app: record.app.clone(),
                     target: record.target.clone(),
                     record: record.id,
                 })),
-                Ok(_) => {
+                Leftover::Forget(what) => {
                     self.drift.push(Drift {
                         target: record.target.clone(),
                         model: record.model.clone(),
                         app: record.app.clone(),
-                        what: "was changed since mlib linked it; it is no longer wanted, but mlib leaves it in place".into(),
-                    });
-                    self.bookkeeping.push(Bookkeeping::Forget {
-                        record: record.id,
-                        target: record.target.clone(),
-                    });
-                }
-                Err(_) => {
-                    self.drift.push(Drift {
-                        target: record.target.clone(),
-                        model: record.model.clone(),
-                        app: record.app.clone(),
-                        what: "was removed since mlib linked it".into(),
+                        what: what.to_string(),
                     });
                     self.bookkeeping.push(Bookkeeping::Forget {
                         record: record.id,
@@ -735,70 +629,74 @@ impl<'a> Planner<'a> {
         plan
     }
 
-    fn conflict(&mut self, link: &Link, reason: String) {
+    fn conflict(&mut self, link: &Link, reason: ConflictReason) {
         self.actions.push(Action::Conflict(Conflict {
             model: link.model.clone(),
             app: link.app.clone(),
             target: link.target.clone(),
-            reason,
+            reason: reason.to_string(),
         }));
     }
 
-    fn drift_at(&mut self, link: &Link, what: &str) {
+    fn drift_at(&mut self, link: &Link, what: DriftWhat) {
         self.drift.push(Drift {
             target: link.target.clone(),
             model: link.model.clone(),
             app: link.app.clone(),
-            what: what.into(),
+            what: what.to_string(),
         });
     }
+}
 
-    fn points_to(&self, link: &Path, source: &Path) -> bool {
-        match std::fs::read_link(link) {
+/// Finds, on disk, the facts about one target that the rules ask for (see [`decide`]).
+/// Read-only, so the links of a plan are looked at on every core at once.
+struct Probe<'p> {
+    target: &'p Path,
+    /// The store entry the link should give the app.
+    source: &'p Path,
+    /// The record the rules go by, if any.
+    record: Option<&'p LinkRecord>,
+    /// The target's `lstat`, if it could be taken.
+    meta: Option<&'p Seen>,
+}
+
+impl Finder for Probe<'_> {
+    fn unchanged(&self) -> bool {
+        match (self.record, self.meta) {
+            (Some(record), Some(meta)) => current_stat(record, self.target, meta) == record.stat,
+            _ => false,
+        }
+    }
+
+    fn source_ino(&self) -> Option<u64> {
+        self.source.metadata().ok().map(|m| m.ino())
+    }
+
+    fn points_to_source(&self) -> bool {
+        match std::fs::read_link(self.target) {
             Ok(content) => {
-                let resolved = paths::resolve_link_target(link, &content);
-                resolved == source || paths::physical(&resolved).is_ok_and(|real| real == source)
+                let resolved = paths::resolve_link_target(self.target, &content);
+                resolved == self.source
+                    || paths::physical(&resolved).is_ok_and(|real| real == self.source)
             }
             Err(_) => false,
         }
     }
-}
 
-/// What a recorded link must still show to be current, besides its untouched stat.
-struct Current<'a> {
-    /// The store entry it should give the app.
-    source: &'a Path,
-    /// The model is being fetched again: copies and hard links of the old bytes go stale.
-    fetching: bool,
-    /// An apply that was killed journaled this target: what is there may predate it.
-    journaled: bool,
-}
+    fn symlink(&self) -> String {
+        std::fs::read_link(self.target)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "?".into())
+    }
 
-impl Current<'_> {
-    /// Whether `record`'s link (its stat unchanged) is of the wanted kind, to the wanted store
-    /// entry, and gives the app the entry's current bytes. Read-only, so the links of a plan
-    /// are checked on every core at once.
-    fn holds(&self, record: &LinkRecord, target: &Path, how: LinkHow) -> bool {
-        record.kind == kind_of(how)
-            && record.source.as_os_str() == self.source.as_os_str()
-            && match how {
-                LinkHow::Hardlink => !self.fetching && same_inode(self.source, record.stat.ino),
-                // A store entry replaced since the copy (by this environment or another) has
-                // another inode. Copies recorded before that was known are compared when an
-                // apply was killed around them.
-                LinkHow::Copy => {
-                    !self.fetching
-                        && match record.source_ino {
-                            Some(ino) => same_inode(self.source, ino),
-                            None => {
-                                !self.journaled
-                                    || crate::compare::same_content(target, self.source)
-                                        .unwrap_or(false)
-                            }
-                        }
-                }
-                LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => true,
-            }
+    fn same_content(&self) -> bool {
+        crate::compare::same_content(self.target, self.source).unwrap_or(false)
+    }
+
+    fn sha256(&self) -> Result<String, String> {
+        mlib_store::hash_file(self.target)
+            .map(|hashes| hashes.sha256)
+            .map_err(|err| err.to_string())
     }
 }
 
@@ -810,10 +708,6 @@ pub(crate) fn current_stat(record: &LinkRecord, target: &Path, seen: &Seen) -> F
     } else {
         seen.stat
     }
-}
-
-fn same_inode(source: &Path, ino: u64) -> bool {
-    source.metadata().is_ok_and(|m| m.ino() == ino)
 }
 
 /// An app's folder for one model type.

@@ -387,6 +387,110 @@ mod tests {
         );
     }
 
+    fn stale(saved: &Plan, fresh: &Plan) -> String {
+        match saved.check_still_valid(fresh) {
+            Err(PlanError::StalePlan { why }) => why,
+            other => panic!("not refused as stale: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_is_refused_for_each_input_that_changed() {
+        let saved = plan();
+        saved
+            .check_still_valid(&plan())
+            .expect("the same inputs: applies");
+        let changed = |edit: fn(&mut Plan)| {
+            let mut fresh = plan();
+            edit(&mut fresh);
+            fresh
+        };
+        for (fresh, why) in [
+            (
+                changed(|p| p.manifest = "/work/other.yaml".into()),
+                "it was made for /work/models.yaml, not /work/other.yaml".to_string(),
+            ),
+            (
+                changed(|p| p.environment = "name:bob".into()),
+                "it was made for another environment of this manifest (other values of the \
+                 variables in `store:` or the apps' `root:`, or another `--env`)"
+                    .into(),
+            ),
+            (
+                changed(|p| p.manifest_digest = "cd".repeat(32)),
+                "the manifest changed since the plan was made".into(),
+            ),
+            (
+                changed(|p| p.lock_digest = Some("ef".repeat(32))),
+                "the lock file changed since the plan was made".into(),
+            ),
+            (
+                changed(|p| p.registry_lineage = "another".into()),
+                "the link registry was recreated since the plan was made".into(),
+            ),
+            (
+                changed(|p| p.registry_serial = 8),
+                "the link registry changed since the plan was made (serial 7 → 8)".into(),
+            ),
+            (
+                changed(|p| {
+                    let Action::Link(link) = &mut p.actions[1] else {
+                        unreachable!()
+                    };
+                    link.how = LinkHow::Hardlink;
+                }),
+                "the files on disk changed since the plan was made".into(),
+            ),
+        ] {
+            assert_eq!(stale(&saved, &fresh), why);
+            let err = saved.check_still_valid(&fresh).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("Saved plan is stale: {why}. Run `mlib plan -o FILE` again and review it.")
+            );
+        }
+        // The first reason found is the one given: the manifest before everything else.
+        let mut fresh = changed(|p| p.registry_serial = 9);
+        fresh.manifest_digest = "00".repeat(32);
+        assert_eq!(
+            stale(&saved, &fresh),
+            "the manifest changed since the plan was made"
+        );
+        // What is not an input of the plan does not make it stale.
+        let fresh = changed(|p| {
+            p.warnings.clear();
+            p.drift.clear();
+            p.bookkeeping.push(Bookkeeping::Claim { record: 1 });
+        });
+        saved.check_still_valid(&fresh).expect("same actions");
+    }
+
+    #[test]
+    fn a_plan_made_before_the_registry_existed_applies_to_the_one_apply_creates() {
+        let mut saved = plan();
+        saved.registry_lineage = String::new();
+        saved.registry_serial = 0;
+        let mut fresh = plan();
+        fresh.registry_lineage = "new-lineage".into();
+        fresh.registry_serial = 0;
+        saved
+            .check_still_valid(&fresh)
+            .expect("a fresh registry, nothing recorded yet");
+        // Once something was recorded in it, the plan no longer describes it.
+        fresh.registry_serial = 1;
+        assert_eq!(
+            stale(&saved, &fresh),
+            "the link registry was recreated since the plan was made"
+        );
+        // And a plan that knew a registry is not applied to a fresh one.
+        let saved = plan();
+        fresh.registry_serial = 0;
+        assert_eq!(
+            stale(&saved, &fresh),
+            "the link registry was recreated since the plan was made"
+        );
+    }
+
     #[test]
     fn what_is_not_a_plan_is_a_bad_plan_file() {
         for (text, reason) in [
