@@ -47,7 +47,7 @@ fn resolve_expanded(
         });
     }
     let token = source.auth.as_ref().or_else(|| f.token_for_url(url));
-    let (size, disposition) = f.client.retrying(&model.name, url.as_str(), reporter, || {
+    let (size, disposition) = f.client.retrying(&model.name, url.as_str(), &source.secrets, reporter, || {
         let reply = f.client.send(true, url, &[], token, Follow::All)?;
         let reply = if matches!(reply.status(), 403 | 405 | 501) {
             f.client
