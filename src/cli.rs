@@ -1,10 +1,23 @@
 //! Command-line interface: every flag also reads an `MLIB_*` environment variable, so a
-//! `startup.sh` or CI job can set behaviour without editing its command line.
+//! `startup.sh` or CI job can set behaviour without editing its command line, except `-v`
+//! (counted: `RUST_LOG` is its variable for tracing), and `-o`, `--force` and `verify --all`,
+//! which name or widen one run's target (a variable set once would silently apply to every
+//! later run).
+//!
+//! Only parsing is here: what the flags mean together with the environment is decided once,
+//! in `settings.rs`, and commands see only its settings.
+//!
+//! Variables: an empty one is the same as an unset one ([`parse`]); a boolean one accepts
+//! `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off` ([`EnvBool`]). No argument makes mlib panic:
+//! numbers and durations have bounds, checked here with a message saying them.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{BoolishValueParser, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,20 +52,24 @@ pub struct GlobalArgs {
     pub file: PathBuf,
 
     /// Print newline-delimited JSON events on stdout instead of human output.
-    #[arg(long, global = true, env = "MLIB_JSON")]
+    #[arg(long, global = true, env = "MLIB_JSON", value_parser = EnvBool)]
     pub json: bool,
 
-    /// Print only errors.
+    /// Print only errors (not with -v; MLIB_QUIET yields to -v).
     #[arg(
         short,
         long,
         global = true,
         env = "MLIB_QUIET",
-        conflicts_with = "verbose"
+        value_parser = EnvBool
     )]
     pub quiet: bool,
 
-    /// Print more detail (repeat for even more).
+    /// Print more: -v details (each change, each file checked), -vv also debug traces of
+    /// mlib's decisions on stderr (manifest cache, lock, retries, recovery), -vvv every trace.
+    ///
+    /// RUST_LOG, when set, chooses the traces instead (`RUST_LOG=mlib_fetch=debug`). Traces go
+    /// to stderr, never into --json's stdout, and never show a token.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
@@ -61,7 +78,7 @@ pub struct GlobalArgs {
     pub color: ColorChoice,
 
     /// Never draw progress bars; print plain progress lines instead.
-    #[arg(long, global = true, env = "MLIB_NO_PROGRESS")]
+    #[arg(long, global = true, env = "MLIB_NO_PROGRESS", value_parser = EnvBool)]
     pub no_progress: bool,
 
     /// The environment to plan or apply: overrides the manifest's `environment:`. Links
@@ -174,20 +191,20 @@ pub enum EnvCommand {
 #[derive(Debug, Args, Default, Clone)]
 pub struct RemoteArgs {
     /// Fail if the lock file does not cover every remote model of the manifest.
-    #[arg(long, env = "MLIB_LOCKED")]
+    #[arg(long, env = "MLIB_LOCKED", value_parser = EnvBool)]
     pub locked: bool,
 
     /// Never touch the network: work from the store, the HuggingFace cache and the lock
     /// (also set by HF_HUB_OFFLINE=1).
-    #[arg(long, env = "MLIB_OFFLINE")]
+    #[arg(long, env = "MLIB_OFFLINE", value_parser = EnvBool)]
     pub offline: bool,
 
     /// Allow https:// sources without a sha256 pin in the manifest.
-    #[arg(long, env = "MLIB_ALLOW_UNPINNED")]
+    #[arg(long, env = "MLIB_ALLOW_UNPINNED", value_parser = EnvBool)]
     pub allow_unpinned: bool,
 
     /// Allow plain http:// to hosts other than loopback.
-    #[arg(long, env = "MLIB_ALLOW_HTTP")]
+    #[arg(long, env = "MLIB_ALLOW_HTTP", value_parser = EnvBool)]
     pub allow_http: bool,
 }
 
@@ -210,7 +227,7 @@ pub struct UpdateArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are changes, 1 on error.
-    #[arg(long, env = "MLIB_DETAILED_EXITCODE")]
+    #[arg(long, env = "MLIB_DETAILED_EXITCODE", value_parser = EnvBool)]
     pub detailed_exitcode: bool,
 
     /// Save the plan to FILE (`-`: print it on stdout); `mlib apply FILE` applies exactly it,
@@ -242,7 +259,7 @@ pub struct PlanArgs {
 pub struct AdoptArg {
     /// Replace a file that is in a link's way by the link when its sha256 equals the model's
     /// (the file moves into the store if the store has no copy yet).
-    #[arg(long, env = "MLIB_ADOPT")]
+    #[arg(long, env = "MLIB_ADOPT", value_parser = EnvBool)]
     pub adopt: bool,
 }
 
@@ -253,47 +270,141 @@ pub struct ApplyArgs {
     pub plan: Option<PathBuf>,
 
     /// Do not ask for confirmation.
-    #[arg(long, env = "MLIB_AUTO_APPROVE")]
+    #[arg(long, env = "MLIB_AUTO_APPROVE", value_parser = EnvBool)]
     pub auto_approve: bool,
 
     #[command(flatten)]
     pub adopt: AdoptArg,
 
-    /// How long to wait for another apply on the same store to finish.
-    #[arg(long, env = "MLIB_LOCK_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    /// How long to wait for another apply on the same store to finish: 30s, 5m, 1h30m, 250ms
+    /// (a bare number is seconds), at most 24h.
+    #[arg(long, env = "MLIB_LOCK_TIMEOUT", default_value = "5m", value_parser = parse_lock_timeout)]
     pub lock_timeout: Duration,
 
-    /// How many files to copy or download at once [default: 4, or 2 when the store is on a
-    /// rotational disk].
-    #[arg(short, long, env = "MLIB_JOBS")]
-    pub jobs: Option<usize>,
+    /// How many files to copy or download at once, 1 to 64 [default: 4, or 2 when the store
+    /// is on a rotational disk].
+    #[arg(short, long, env = "MLIB_JOBS", value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS))]
+    pub jobs: Option<u16>,
 
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
 
-/// Parses `300`, `300s`, `5m`, `1h` or `250ms`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// The most files `-j` copies or downloads at once: each is a thread, and more than this
+/// only makes a disk seek or a server throttle.
+pub const MAX_JOBS: i64 = 64;
+
+/// The longest `--lock-timeout`: a day is longer than any apply should wait for another one.
+pub const MAX_LOCK_TIMEOUT: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Parses a `--lock-timeout`: jiff's friendly format (`30s`, `5m`, `1h30m`, `250ms`,
+/// `2 minutes`) or ISO 8601 (`PT5M`); a bare number is seconds. Negative durations and
+/// durations over [`MAX_LOCK_TIMEOUT`] are refused.
+pub fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (try 30s, 5m or 1h)"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{text}` (use ms, s, m or h)"
-            ));
-        }
+    if text.is_empty() {
+        return Err("no duration given (try 30s, 5m or 1h)".into());
+    }
+    let bare_number = text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let parsed = if bare_number {
+        format!("{text}s").parse::<jiff::SignedDuration>()
+    } else {
+        text.parse::<jiff::SignedDuration>()
     };
-    Ok(Duration::from_secs_f64(seconds))
+    let duration = parsed.map_err(|err| format!("not a duration ({err}): try 30s, 5m or 1h"))?;
+    if duration.is_negative() {
+        return Err("a duration cannot be negative".into());
+    }
+    if duration > MAX_LOCK_TIMEOUT {
+        return Err(format!(
+            "{duration:#} is longer than the maximum, {MAX_LOCK_TIMEOUT:#}"
+        ));
+    }
+    Duration::try_from(duration).map_err(|err| err.to_string())
+}
+
+/// A boolean flag's environment variable: `1`, `true`, `yes`, `on` (and `y`, `t`) or `0`,
+/// `false`, `no`, `off` (and `n`, `f`), in any case; anything else is an error naming the
+/// variable. (On the command line a flag takes no value: this parses only its variable.)
+#[derive(Clone, Copy, Debug)]
+pub struct EnvBool;
+
+impl TypedValueParser for EnvBool {
+    type Value = bool;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<bool, clap::Error> {
+        BoolishValueParser::new()
+            .parse_ref(cmd, arg, value)
+            .map_err(|_| {
+                let flag = arg.map_or_else(|| "a flag".to_string(), |a| format!("`{a}`"));
+                let from = arg
+                    .and_then(clap::Arg::get_env)
+                    .map_or_else(String::new, |v| format!(" (from {})", v.to_string_lossy()));
+                clap::Error::raw(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "invalid value {:?} for {flag}{from}: use 1, true, yes or on to turn it on, \
+                         and 0, false, no or off (or an empty value) to leave it off\n",
+                        value.to_string_lossy()
+                    ),
+                )
+                .with_cmd(cmd)
+            })
+    }
+}
+
+/// Parses the command line and the `MLIB_*` variables (exiting with clap's message and code
+/// 2 on an error, as `Cli::parse` does). An empty variable counts as unset, as everywhere
+/// else in mlib (`MLIB_STATE_DIR=`, `MLIB_ENV=`), so `MLIB_AUTO_APPROVE=` is off and
+/// `MLIB_LOCK_TIMEOUT=` is the default.
+///
+/// `-q` and `-v` together are an error only when both are typed: `MLIB_QUIET` set in a
+/// profile yields to a `-v` given for one run (clap's `conflicts_with` would count the
+/// variable, even `MLIB_QUIET=0`).
+pub fn parse() -> Cli {
+    let command = ignore_empty_variables(Cli::command());
+    let matches = command.clone().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    if cli.global.quiet && cli.global.verbose > 0 {
+        if quiet_was_typed(&matches) {
+            clap::Error::raw(
+                ErrorKind::ArgumentConflict,
+                "the argument '--quiet' cannot be used with '--verbose'\n",
+            )
+            .with_cmd(&command)
+            .exit();
+        }
+        cli.global.quiet = false;
+    }
+    cli
+}
+
+/// Whether `-q` was on the command line (not from `MLIB_QUIET`), before or after the
+/// subcommand.
+fn quiet_was_typed(matches: &clap::ArgMatches) -> bool {
+    let mut matches = Some(matches);
+    while let Some(m) = matches {
+        if m.value_source("quiet") == Some(clap::parser::ValueSource::CommandLine) {
+            return true;
+        }
+        matches = m.subcommand().map(|(_, sub)| sub);
+    }
+    false
+}
+
+fn ignore_empty_variables(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
+        if empty { arg.env(None) } else { arg }
+    })
+    .mut_subcommands(ignore_empty_variables)
 }
 
 #[cfg(test)]
@@ -302,10 +413,56 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert!(parse_duration("5 parsecs").is_err());
+        let ok = |text: &str| parse_lock_timeout(text).unwrap();
+        assert_eq!(ok("5m"), Duration::from_secs(300));
+        assert_eq!(ok("30s"), Duration::from_secs(30));
+        assert_eq!(ok("1h"), Duration::from_secs(3600));
+        assert_eq!(ok("1h30m"), Duration::from_secs(5400));
+        assert_eq!(ok("250ms"), Duration::from_millis(250));
+        assert_eq!(ok("2 minutes"), Duration::from_secs(120));
+        assert_eq!(ok("PT5M"), Duration::from_secs(300));
+        assert_eq!(ok("2"), Duration::from_secs(2));
+        assert_eq!(ok("1.5"), Duration::from_millis(1500));
+        assert_eq!(ok("0s"), Duration::ZERO);
+        assert_eq!(ok("24h"), Duration::from_secs(86_400));
+        for bad in [
+            "",
+            " ",
+            "5 parsecs",
+            "-5m",
+            "-1",
+            "25h",
+            "99999999999999999999999h",
+            "99999999999999999999999",
+            "1e9",
+            "５m",
+            "m",
+            "1d",
+            "NaN",
+            "inf",
+        ] {
+            let err = parse_lock_timeout(bad).expect_err(bad);
+            assert!(!err.is_empty(), "{bad}");
+        }
+        assert_eq!(
+            parse_lock_timeout("25h").unwrap_err(),
+            "25h is longer than the maximum, 24h"
+        );
+    }
+
+    #[test]
+    fn boolean_variables() {
+        let cmd = Cli::command();
+        let parse = |text: &str| EnvBool.parse_ref(&cmd, None, OsStr::new(text));
+        for on in ["1", "true", "TRUE", "yes", "on", "On", "y", "t"] {
+            assert!(parse(on).unwrap(), "{on}");
+        }
+        for off in ["0", "false", "no", "off", "OFF", "n", "f"] {
+            assert!(!parse(off).unwrap(), "{off}");
+        }
+        for bad in ["2", "maybe", "", " 1", "ja", "✓"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

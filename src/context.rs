@@ -10,8 +10,8 @@ use mlib_plan::EnvIdentity;
 use mlib_registry::{Registry, StateDir, StateOrigin};
 use mlib_store::{Layout, Store};
 
-use crate::cli::GlobalArgs;
 use crate::prefetch::{Prefetch, Prefetched, Purpose};
+use crate::settings::GlobalSettings;
 
 /// Raised when a manifest had errors that were already shown with their locations.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn load(global: &GlobalArgs, printer: &crate::printer::Printer) -> Result<Context> {
+    pub fn load(global: &GlobalSettings, printer: &crate::printer::Printer) -> Result<Context> {
         Ok(Context::load_prefetching(global, printer, None)?.0)
     }
 
@@ -38,13 +38,11 @@ impl Context {
     /// thread while the manifest parses (see `prefetch.rs`). The reads come back only when
     /// they were for this manifest's store.
     pub fn load_prefetching(
-        global: &GlobalArgs,
+        global: &GlobalSettings,
         printer: &crate::printer::Printer,
         purpose: Option<Purpose>,
     ) -> Result<(Context, Option<Prefetched>)> {
-        let state_override = state_override(global);
-        let (manifest, prefetch) =
-            load_manifest_prefetching(&global.file, printer, purpose, state_override.as_deref())?;
+        let (manifest, prefetch) = load_manifest_prefetching(global, printer, purpose)?;
         // While the store side is still being read: the sources' stats, the one per-model
         // read that needs the parsed manifest.
         let sources = prefetch
@@ -63,7 +61,7 @@ impl Context {
 
     fn from_manifest(
         manifest: Manifest,
-        global: &GlobalArgs,
+        global: &GlobalSettings,
         printer: &crate::printer::Printer,
     ) -> Result<Context> {
         let manifest_id = manifest_id(&manifest.path);
@@ -74,7 +72,7 @@ impl Context {
         let store = Store::new(manifest.store.clone(), layout);
         let store_root =
             mlib_plan::paths::physical(store.root()).unwrap_or_else(|_| store.root().into());
-        let state = locate_state(&store_root, &manifest, state_override(global).as_deref())?;
+        let state = locate_state(&store_root, &manifest, global.state_dir.as_deref())?;
         match state.origin {
             StateOrigin::ReadOnlyStore => printer.note(format!(
                 "the store {} is read-only: mlib keeps its state for it in {}",
@@ -88,8 +86,8 @@ impl Context {
             )),
             _ => {}
         }
-        // An empty --env / MLIB_ENV is no name at all (as an empty MLIB_STATE_DIR is no folder).
-        let name = global.env.as_deref().filter(|n| !n.is_empty());
+        // An empty --env / MLIB_ENV is no name at all (settings.rs).
+        let name = global.env_name.as_deref();
         if let Some(name) = name {
             mlib_manifest::check_environment_name(name)
                 .map_err(|why| anyhow::anyhow!("--env / MLIB_ENV: {why}"))?;
@@ -166,15 +164,6 @@ impl Context {
     }
 }
 
-/// `--state-dir` / `MLIB_STATE_DIR`, absolute (empty means unset).
-fn state_override(global: &GlobalArgs) -> Option<PathBuf> {
-    global
-        .state_dir
-        .as_deref()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
-}
-
 /// Where the state of the store at `store_root` lives for this manifest and these flags.
 fn locate_state(
     store_root: &Path,
@@ -190,16 +179,20 @@ fn locate_state(
     )?)
 }
 
-pub fn load_manifest(file: &Path, printer: &crate::printer::Printer) -> Result<Manifest> {
-    Ok(load_manifest_prefetching(file, printer, None, None)?.0)
+pub fn load_manifest(
+    global: &GlobalSettings,
+    printer: &crate::printer::Printer,
+) -> Result<Manifest> {
+    Ok(load_manifest_prefetching(global, printer, None)?.0)
 }
 
 fn load_manifest_prefetching(
-    file: &Path,
+    global: &GlobalSettings,
     printer: &crate::printer::Printer,
     purpose: Option<Purpose>,
-    state_override: Option<&Path>,
 ) -> Result<(Manifest, Option<Prefetch>)> {
+    let file = global.file.as_path();
+    let state_override = global.state_dir.as_deref();
     if !file.exists() {
         anyhow::bail!(
             "no manifest at {}: create one (see models.yaml.example) or point to it with -f FILE",
@@ -220,11 +213,11 @@ fn load_manifest_prefetching(
                 let state = mlib_registry::locate_state(&root, None, state_override, &env).ok()?;
                 Prefetch::start(store, state.dir, manifest_id(file), purpose)
             });
-            let parsed = match manifest_cache_dir() {
+            let parsed = match &global.manifest_cache {
                 Some(dir) => {
                     let build = build_identity();
                     let cache = mlib_manifest::Cache {
-                        dir: &dir,
+                        dir,
                         update: update_cache,
                         build: &build,
                     };
@@ -266,25 +259,6 @@ fn build_identity() -> String {
         |m| format!("{} {}.{}", m.len(), m.mtime(), m.mtime_nsec()),
     );
     format!("{} {stamp}", env!("CARGO_PKG_VERSION"))
-}
-
-/// Where parsed manifests are cached (see `mlib_manifest::parse_cached`):
-/// `$MLIB_CACHE_DIR/manifests`, else `$XDG_CACHE_HOME/mlib/manifests`, else
-/// `~/.cache/mlib/manifests`. `MLIB_CACHE_DIR=` (empty) turns the cache off.
-fn manifest_cache_dir() -> Option<PathBuf> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let base = match std::env::var_os("MLIB_CACHE_DIR") {
-        Some(dir) if dir.is_empty() => return None,
-        Some(dir) => PathBuf::from(dir),
-        None => var("XDG_CACHE_HOME")
-            .or_else(|| var("HOME").map(|home| home.join(".cache")))?
-            .join("mlib"),
-    };
-    Some(base.join("manifests"))
 }
 
 /// Reads the manifest's digest-relevant sibling: its lock file, when there is one.

@@ -1,4 +1,5 @@
-//! The `mlib` binary: parse arguments, run one command, map the outcome to an exit code.
+//! The `mlib` binary: parse arguments, resolve them with the environment into settings, run
+//! one command, map the outcome to an exit code.
 
 mod cli;
 mod commands;
@@ -9,10 +10,10 @@ mod printer;
 mod progress;
 mod remote;
 mod render;
+mod settings;
+mod trace;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 /// A no-op plan of a large manifest is hundreds of thousands of small allocations; mimalloc
 /// makes it about a quarter faster than glibc's malloc (docs/ARCHITECTURE.md).
@@ -20,8 +21,10 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let printer = printer::Printer::new(&cli.global);
-    let status = commands::run(cli, &printer);
+    let cli = cli::parse();
+    let settings = settings::Settings::resolve(cli, &|name| std::env::var(name).ok());
+    trace::init(settings.global.output.trace.as_deref());
+    let printer = printer::Printer::new(&settings.global.output);
+    let status = commands::run(settings, &printer);
     ExitCode::from(status.code())
 }

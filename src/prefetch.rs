@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use mlib_plan::Observed;
 use mlib_registry::{ApplyLock, Registry};
+use tracing::debug;
 
 /// What the early reads produced.
 pub struct Prefetched {
@@ -55,6 +56,10 @@ impl Prefetch {
     ) -> Option<Prefetch> {
         let registry_path = state.join("registry.db");
         if !registry_path.is_file() || !mlib_fs::is_writable(&state) {
+            debug!(
+                state = %state.display(),
+                "no early read: no registry there, or one mlib may not write"
+            );
             return None;
         }
         let state_dir = state.clone();
@@ -91,9 +96,23 @@ impl Prefetch {
 
     /// The reads, if they were for `store` and `state` (the parsed manifest's) and succeeded.
     pub fn finish(mut self, store: &Path, state: &Path) -> Option<Prefetched> {
-        let done = self.handle.take()?.join().ok().flatten()?;
-        // Dropping `done` releases a lock taken for the wrong store.
-        (self.store == store && self.state == state).then_some(done)
+        let Some(done) = self.handle.take()?.join().ok().flatten() else {
+            debug!("the early read failed (or found the apply lock taken): reading again");
+            return None;
+        };
+        if self.store != store || self.state != state {
+            // Dropping `done` releases a lock taken for the wrong store.
+            debug!(
+                guessed_store = %self.store.display(),
+                store = %store.display(),
+                guessed_state = %self.state.display(),
+                state = %state.display(),
+                "the early read was of another store or state folder: thrown away"
+            );
+            return None;
+        }
+        debug!(store = %store.display(), "the early read is used");
+        Some(done)
     }
 }
 

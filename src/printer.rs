@@ -9,7 +9,8 @@ use std::io::{IsTerminal, Write};
 use owo_colors::OwoColorize;
 use serde_json::Value;
 
-use crate::cli::{ColorChoice, GlobalArgs};
+use crate::cli::ColorChoice;
+use crate::settings::OutputSettings;
 
 #[derive(Clone)]
 pub struct Printer {
@@ -23,21 +24,20 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(args: &GlobalArgs) -> Printer {
+    /// `settings` say what was asked for (`NO_COLOR` included); the terminal decides the rest.
+    pub fn new(settings: &OutputSettings) -> Printer {
         let stderr_tty = std::io::stderr().is_terminal();
-        let color = match args.color {
+        let color = match settings.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                stderr_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
+            ColorChoice::Auto => stderr_tty,
         };
         Printer {
-            json: args.json,
-            quiet: args.quiet,
-            verbose: args.verbose,
+            json: settings.json,
+            quiet: settings.quiet,
+            verbose: settings.verbose,
             color,
-            progress_bars: stderr_tty && !args.no_progress && !args.json && !args.quiet,
+            progress_bars: stderr_tty && settings.progress_bars,
             stdin_is_tty: std::io::stdin().is_terminal(),
         }
     }

@@ -4,121 +4,48 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use anyhow::{Context as _, Result, bail};
-use mlib_fetch::{FetchConfig, Fetcher, Resolution, Variables};
+use anyhow::Result;
+use mlib_fetch::{FetchConfig, Fetcher, Resolved, Variables};
 use mlib_manifest::lock::{Lock, LockedModel};
 use mlib_manifest::{Manifest, Model};
 use mlib_plan::{ApplyEvents, RemoteError, RemoteFetcher};
 use mlib_store::{Metadata, ModelKey, Store};
 
-use crate::cli::RemoteArgs;
 use crate::progress::Progress;
+use crate::settings::RemoteSettings;
 
 pub fn load_lock(manifest: &Manifest) -> Result<Option<Lock>> {
     Ok(Lock::load(&manifest.lock_path())?)
 }
 
-pub fn fetcher(args: &RemoteArgs, jobs: usize) -> Fetcher {
+pub fn fetcher(remote: &RemoteSettings, jobs: usize) -> Fetcher {
     let mut config = FetchConfig::from_env(&|name| std::env::var(name).ok());
     // `${VAR}` in URL sources is read when (and only when) the request is made.
     config.variables = Variables::new(|name| std::env::var(name).ok());
-    config.offline |= args.offline;
-    config.allow_http |= args.allow_http;
-    config.allow_unpinned |= args.allow_unpinned;
+    config.offline |= remote.offline;
+    config.allow_http |= remote.allow_http;
+    config.allow_unpinned |= remote.allow_unpinned;
     config.jobs = jobs.max(1);
     Fetcher::new(config)
 }
 
-/// Every remote model of the manifest, resolved.
-pub struct Resolved {
-    pub models: HashMap<String, LockedModel>,
-    /// The lock as it should be written: fresh entries kept, new resolutions added, entries of
-    /// models no longer in the manifest dropped.
-    pub lock: Lock,
-    /// Models resolved over the network (not covered by the lock).
-    pub newly_resolved: Vec<String>,
-    /// Whether `lock` differs from the file on disk.
-    pub lock_changed: bool,
-}
-
-/// Resolves every remote model: from the lock when it covers the model (no request), else
-/// over the network (HEAD/API only). `--locked` refuses to resolve anything new.
+/// Resolves every remote model of the manifest by the lock file's rules
+/// ([`mlib_fetch::LockPolicy`]: the lock first, `--locked`, a saved plan's resolutions, entries
+/// of removed models dropped), against the lock file on disk.
 pub fn resolve(
     manifest: &Manifest,
     fetcher: &Fetcher,
-    args: &RemoteArgs,
+    remote: &RemoteSettings,
     saved: Option<&BTreeMap<String, LockedModel>>,
     progress: Option<&Progress>,
-    lock_only: bool,
 ) -> Result<Resolved> {
     let on_disk = load_lock(manifest)?;
-    let mut lock = on_disk.clone().unwrap_or_default();
-    let mut models = HashMap::new();
-    let mut newly_resolved = Vec::new();
-    let mut uncovered = Vec::new();
     let reporter: &dyn mlib_fetch::Reporter = match progress {
         Some(p) => p,
         None => &mlib_fetch::NoReporter,
     };
-    for model in manifest
-        .models
-        .values()
-        .filter(|m| mlib_fetch::is_remote(&m.source))
-    {
-        // A saved plan carries what it resolved: apply exactly that, never a newer commit.
-        if let Some(entry) = saved.and_then(|s| s.get(&model.name)) {
-            lock.models.insert(model.name.clone(), entry.clone());
-            models.insert(model.name.clone(), entry.clone());
-            continue;
-        }
-        if let Some(entry) = lock.fresh(model) {
-            models.insert(model.name.clone(), entry.clone());
-            continue;
-        }
-        if lock_only {
-            // Status and scan judge remote models by the lock and the store alone.
-            continue;
-        }
-        if args.locked {
-            let why = lock
-                .models
-                .get(&model.name)
-                .and_then(|l| l.stale_reason(model))
-                .unwrap_or_else(|| "not in the lock".into());
-            uncovered.push(format!("{} ({why})", model.name));
-            continue;
-        }
-        let (entry, how) = fetcher
-            .resolve_with_lock(model, Some(&lock), reporter)
-            .with_context(|| format!("cannot resolve model `{}` ({})", model.name, model.source))?;
-        if how == Resolution::Resolved {
-            newly_resolved.push(model.name.clone());
-        }
-        lock.models.insert(model.name.clone(), entry.clone());
-        models.insert(model.name.clone(), entry);
-    }
-    if !uncovered.is_empty() {
-        let lock = manifest.lock_path();
-        let lock = lock.file_name().unwrap_or_default().to_string_lossy();
-        bail!(
-            "--locked: {lock} does not cover the manifest: {}\n\nRun `mlib lock` and commit {lock}.",
-            uncovered.join(", ")
-        );
-    }
-    lock.retain(|name| {
-        manifest
-            .models
-            .get(name)
-            .is_some_and(|m| mlib_fetch::is_remote(&m.source))
-    });
-    let lock_changed =
-        on_disk.as_ref() != Some(&lock) && !(on_disk.is_none() && lock.models.is_empty());
-    Ok(Resolved {
-        models,
-        lock,
-        newly_resolved,
-        lock_changed,
-    })
+    let policy = remote.lock_policy(saved);
+    Ok(fetcher.resolve_manifest(manifest, on_disk.as_ref(), &policy, reporter)?)
 }
 
 /// Downloads remote models for apply and commits them to the store, learning hashes of

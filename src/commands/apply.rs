@@ -15,7 +15,6 @@ use mlib_plan::{Action, ApplyContext, ApplyError, ApplyEvents, Plan};
 use mlib_registry::{ApplyLock, Registry};
 use serde_json::json;
 
-use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::context::Context;
 use crate::exit::Status;
 use crate::prefetch::{Prefetched, Purpose};
@@ -23,20 +22,18 @@ use crate::printer::Printer;
 use crate::progress::Progress;
 use crate::remote::CliRemote;
 use crate::render::{self, Targets};
+use crate::settings::{ApplySettings, GlobalSettings};
 
-pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<Status> {
+pub fn run(global: &GlobalSettings, args: &ApplySettings, printer: &Printer) -> Result<Status> {
     let saved = match &args.plan {
-        Some(path) => Some(Plan::load(path)?),
+        Some(path) => Some(load_plan(path)?),
         None => None,
     };
     // A saved plan names its manifest: that is the one it approves.
     let file: PathBuf = saved
         .as_ref()
         .map_or_else(|| global.file.clone(), |p| p.manifest.clone());
-    let global = &GlobalArgs {
-        file,
-        ..global.clone()
-    };
+    let global = &global.with_file(&file);
     let interactive = saved.is_none() && !args.auto_approve;
     if interactive && !printer.stdin_is_tty {
         bail!(
@@ -84,12 +81,11 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<S
         .max(1);
     let progress = Progress::new(printer);
     let request = super::planning::PlanRequest {
-        adopt: args.adopt.adopt || saved.as_ref().is_some_and(|p| p.adopt),
-        remote: &args.remote,
+        adopt: args.adopt || saved.as_ref().is_some_and(|p| p.adopt),
+        remote: args.remote,
         jobs,
         saved: saved.as_ref().map(|p| &p.resolved),
         progress: Some(&progress),
-        lock_only: false,
     };
     let super::planning::Planned {
         plan,
@@ -190,6 +186,31 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<S
     }
 }
 
+/// The largest saved plan apply reads: far more than a plan of 10,000 models takes, and a
+/// bound, so that `mlib apply /dev/zero` or a model file given by mistake is refused at once
+/// instead of read into memory.
+const MAX_PLAN_BYTES: u64 = 256 << 20;
+
+/// [`Plan::load`], for regular files of at most [`MAX_PLAN_BYTES`].
+fn load_plan(path: &std::path::Path) -> Result<Plan> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            bail!(
+                "{} is not a saved plan: not a regular file (save one with `mlib plan -o FILE`)",
+                path.display()
+            );
+        }
+        if meta.len() > MAX_PLAN_BYTES {
+            bail!(
+                "{} is not a saved plan: it is larger than {} MiB (save one with `mlib plan -o FILE`)",
+                path.display(),
+                MAX_PLAN_BYTES >> 20
+            );
+        }
+    }
+    Ok(Plan::load(path)?)
+}
+
 /// Cleans up after a killed apply (see `mlib_plan::recover`); returns whether it found
 /// anything to clean.
 fn recover(ctx: &Context, registry: &Registry, printer: &Printer) -> Result<bool> {
@@ -284,17 +305,17 @@ fn acquire_lock_in(
     fs_err::create_dir_all(dir)
         .with_context(|| format!("cannot create mlib's folder {}", dir.display()))?;
     let command = lock_command();
-    let mut on_wait = |holder: Option<&mlib_registry::LockHolder>| match holder {
+    // `5m`, `1h30m`, `250ms`: as --lock-timeout is written.
+    let patience = jiff::SignedDuration::try_from(timeout)
+        .map_or_else(|_| format!("{}s", timeout.as_secs()), |d| format!("{d:#}"));
+    let mut on_wait = |holder: Option<&mlib_registry::LockHolder>| {
+        match holder {
         Some(h) => printer.warn(format!(
-            "waiting for lock held by pid {} on {} ({}, since {}; lock id {}); giving up after {}s",
-            h.pid,
-            h.host,
-            h.command,
-            h.since,
-            h.id,
-            timeout.as_secs()
+            "waiting for lock held by pid {} on {} ({}, since {}; lock id {}); giving up after {patience}",
+            h.pid, h.host, h.command, h.since, h.id,
         )),
         None => printer.warn("waiting for the store's apply lock"),
+    }
     };
     Ok(ApplyLock::acquire(dir, &command, timeout, &mut on_wait)?)
 }

@@ -3,12 +3,12 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
+use crate::settings::GlobalSettings;
 
-pub fn list(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
+pub fn list(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
     let (registry, _) = ctx.open_registry_for_plan()?;
     let counts = registry.link_counts()?;

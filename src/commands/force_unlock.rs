@@ -2,12 +2,12 @@
 
 use anyhow::Result;
 
-use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
+use crate::settings::GlobalSettings;
 
-pub fn run(global: &GlobalArgs, id: &str, force: bool, printer: &Printer) -> Result<Status> {
+pub fn run(global: &GlobalSettings, id: &str, force: bool, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
     let holder = mlib_registry::ApplyLock::force_unlock(ctx.state_dir(), id, force)?;
     printer.info(format!(

@@ -1,20 +1,18 @@
 //! `mlib lock`: resolve every remote model and write the manifest's lock file.
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::LockArgs;
 use crate::context::load_manifest;
 use crate::exit::Status;
 use crate::printer::Printer;
 use crate::remote;
+use crate::settings::{GlobalSettings, RemoteSettings};
 
-pub fn run(file: &Path, args: &LockArgs, printer: &Printer) -> Result<Status> {
-    let manifest = load_manifest(file, printer)?;
-    let fetcher = remote::fetcher(&args.remote, 1);
-    let resolved = remote::resolve(&manifest, &fetcher, &args.remote, None, None, false)?;
+pub fn run(global: &GlobalSettings, remote: &RemoteSettings, printer: &Printer) -> Result<Status> {
+    let manifest = load_manifest(global, printer)?;
+    let fetcher = remote::fetcher(remote, 1);
+    let resolved = remote::resolve(&manifest, &fetcher, remote, None, None)?;
     let path = manifest.lock_path();
     if resolved.lock_changed {
         resolved.lock.save(&path)?;

@@ -12,38 +12,27 @@ mod update;
 mod validate;
 mod verify;
 
-use crate::cli::{Cli, Command};
 use crate::context::ManifestReported;
 use crate::exit::Status;
 use crate::printer::Printer;
+use crate::settings::{CommandSettings, Settings};
 
-pub fn run(cli: Cli, printer: &Printer) -> Status {
-    let name = match &cli.command {
-        Command::Validate => "validate",
-        Command::Plan(_) => "plan",
-        Command::Apply(_) => "apply",
-        Command::Status => "status",
-        Command::Verify(_) => "verify",
-        Command::Env(_) => "env",
-        Command::Scan => "scan",
-        Command::Lock(_) => "lock",
-        Command::Update(_) => "update",
-        Command::ForceUnlock { .. } => "force-unlock",
-    };
-    crate::render::version_event(printer, name);
-    let global = &cli.global;
-    let file = global.file.clone();
-    let result = match cli.command {
-        Command::Validate => validate::run(&file, printer),
-        Command::Plan(args) => plan::run(global, &args, printer),
-        Command::Apply(args) => apply::run(global, &args, printer),
-        Command::Status => status::run(global, printer),
-        Command::Verify(args) => verify::run(global, &args, printer),
-        Command::Env(crate::cli::EnvCommand::List) => env::list(global, printer),
-        Command::Scan => scan::run(global, printer),
-        Command::Lock(args) => lock::run(&file, &args, printer),
-        Command::Update(args) => update::run(&file, &args, printer),
-        Command::ForceUnlock { id, force } => force_unlock::run(global, &id, force, printer),
+pub fn run(settings: Settings, printer: &Printer) -> Status {
+    crate::render::version_event(printer, settings.command.name());
+    let global = &settings.global;
+    let result = match &settings.command {
+        CommandSettings::Validate => validate::run(global, printer),
+        CommandSettings::Plan(plan) => plan::run(global, plan, printer),
+        CommandSettings::Apply(apply) => apply::run(global, apply, printer),
+        CommandSettings::Status => status::run(global, printer),
+        CommandSettings::Verify(verify) => verify::run(global, verify, printer),
+        CommandSettings::EnvList => env::list(global, printer),
+        CommandSettings::Scan => scan::run(global, printer),
+        CommandSettings::Lock(remote) => lock::run(global, remote, printer),
+        CommandSettings::Update(update) => update::run(global, update, printer),
+        CommandSettings::ForceUnlock { id, force } => {
+            force_unlock::run(global, id, *force, printer)
+        }
     };
     match result {
         Ok(status) => status,

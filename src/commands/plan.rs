@@ -5,28 +5,16 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use mlib_plan::{Plan, PlanDestination, PlanError};
 
-use crate::cli::{GlobalArgs, PlanArgs};
 use crate::context::Context;
 use crate::exit::Status;
 use crate::prefetch::Purpose;
 use crate::printer::Printer;
 use crate::render::{self, Targets};
+use crate::settings::{GlobalSettings, PlanOutput, PlanSettings};
 
-/// Where `-o` sends the plan.
-enum Output<'a> {
-    Stdout,
-    File(&'a Path),
-}
-
-pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<Status> {
-    let output = args
-        .out
-        .as_deref()
-        .map(|out| match out.as_os_str().as_encoded_bytes() {
-            b"-" => Output::Stdout,
-            _ => Output::File(out),
-        });
-    if printer.json && matches!(output, Some(Output::Stdout)) {
+pub fn run(global: &GlobalSettings, args: &PlanSettings, printer: &Printer) -> Result<Status> {
+    let output = args.out.as_ref();
+    if printer.json && matches!(output, Some(PlanOutput::Stdout)) {
         bail!(
             "--json and -o - would both write to stdout: save the plan to a file with -o FILE, \
              or drop --json to get only the plan's JSON on stdout"
@@ -41,7 +29,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<St
         force: args.force,
     };
     // Before planning (which may take a while, and the network): a refusal costs nothing.
-    if let Some(Output::File(path)) = output {
+    if let Some(PlanOutput::File(path)) = output {
         destination.check(path)?;
     }
     let (registry, existed, observed) = match prefetched {
@@ -57,12 +45,11 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<St
     // Resolving remote models may retry: say so rather than look hung.
     let progress = crate::progress::Progress::new(printer);
     let request = super::planning::PlanRequest {
-        adopt: args.adopt.adopt,
-        remote: &args.remote,
+        adopt: args.adopt,
+        remote: args.remote,
         jobs: 1,
         saved: None,
         progress: Some(&progress),
-        lock_only: false,
     };
     let plan = super::planning::compute(&ctx, &registry, existed, &request, observed)?.plan;
     if printer.json {
@@ -75,7 +62,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<St
         );
     }
     match output {
-        Some(Output::File(path)) => {
+        Some(PlanOutput::File(path)) => {
             save(&plan, path, &destination)?;
             printer.info(format!(
                 "\nSaved the plan to {}. Apply exactly it with `mlib apply {}`.",
@@ -83,7 +70,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<St
                 path.display()
             ));
         }
-        Some(Output::Stdout) => {
+        Some(PlanOutput::Stdout) => {
             printer
                 .data(&plan.to_saved_json()?)
                 .context("cannot write the plan to stdout")?;

@@ -3,14 +3,15 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
+use mlib_fetch::Resolved;
 use mlib_manifest::lock::LockedModel;
 use mlib_plan::{Plan, PlanInput, PlanOptions};
 use mlib_registry::Registry;
 
-use crate::cli::RemoteArgs;
 use crate::context::{self, Context};
 use crate::progress::Progress;
-use crate::remote::{self, Resolved};
+use crate::remote;
+use crate::settings::RemoteSettings;
 
 pub struct Planned {
     pub plan: Plan,
@@ -20,24 +21,23 @@ pub struct Planned {
 
 pub struct PlanRequest<'a> {
     pub adopt: bool,
-    pub remote: &'a RemoteArgs,
+    /// How remote models are resolved (`RemoteSettings::lock_only` for status and scan).
+    pub remote: RemoteSettings,
     pub jobs: usize,
     /// Resolutions a saved plan carries.
     pub saved: Option<&'a BTreeMap<String, LockedModel>>,
     pub progress: Option<&'a Progress>,
-    /// Use only what the lock says about remote models; never resolve over the network.
-    pub lock_only: bool,
 }
 
 impl PlanRequest<'_> {
-    pub fn lock_only(remote: &RemoteArgs) -> PlanRequest<'_> {
+    /// For commands that judge remote models by the lock and the store alone.
+    pub fn lock_only() -> PlanRequest<'static> {
         PlanRequest {
             adopt: false,
-            remote,
+            remote: RemoteSettings::lock_only(),
             jobs: 1,
             saved: None,
             progress: None,
-            lock_only: true,
         }
     }
 }
@@ -49,14 +49,13 @@ pub fn compute(
     request: &PlanRequest,
     observed: Option<mlib_plan::Observed>,
 ) -> Result<Planned> {
-    let fetcher = remote::fetcher(request.remote, request.jobs);
+    let fetcher = remote::fetcher(&request.remote, request.jobs);
     let resolved = remote::resolve(
         &ctx.manifest,
         &fetcher,
-        request.remote,
+        &request.remote,
         request.saved,
         request.progress,
-        request.lock_only,
     )?;
     let input = PlanInput {
         manifest: &ctx.manifest,

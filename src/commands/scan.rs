@@ -15,12 +15,12 @@ use mlib_registry::IndexEntry;
 use mlib_store::ModelKey;
 use serde_json::json;
 
-use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
+use crate::settings::GlobalSettings;
 
-pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
+pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
     let state = ctx.state_dir();
     fs_err::create_dir_all(state).with_context(|| format!("cannot create {}", state.display()))?;
@@ -80,15 +80,11 @@ pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
     }
 
     // Links already in place (made before the registry was lost) become known again.
-    let offline = crate::cli::RemoteArgs {
-        offline: true,
-        ..Default::default()
-    };
     let mut plan = super::planning::compute(
         &ctx,
         &registry,
         true,
-        &super::planning::PlanRequest::lock_only(&offline),
+        &super::planning::PlanRequest::lock_only(),
         None,
     )?
     .plan;

@@ -6,11 +6,11 @@ use anyhow::Result;
 use mlib_plan::{Action, Ownership};
 use serde_json::json;
 
-use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
 use crate::render::Targets;
+use crate::settings::GlobalSettings;
 
 #[derive(Default)]
 struct AppStatus {
@@ -19,19 +19,15 @@ struct AppStatus {
     drifted: Vec<String>,
 }
 
-pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<Status> {
+pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
     let (registry, existed) = ctx.open_registry_for_plan()?;
     // Status never touches the network: remote models are judged by the lock alone.
-    let offline = crate::cli::RemoteArgs {
-        offline: true,
-        ..Default::default()
-    };
     let plan = super::planning::compute(
         &ctx,
         &registry,
         existed,
-        &super::planning::PlanRequest::lock_only(&offline),
+        &super::planning::PlanRequest::lock_only(),
         None,
     )?
     .plan;

@@ -6,15 +6,15 @@ use anyhow::{Result, bail};
 use mlib_manifest::lock::{Lock, LockedModel};
 use serde_json::json;
 
-use crate::cli::UpdateArgs;
 use crate::context::load_manifest;
 use crate::exit::Status;
 use crate::printer::Printer;
 use crate::remote;
 use crate::render::bytes;
+use crate::settings::{GlobalSettings, UpdateSettings};
 
-pub fn run(file: &Path, args: &UpdateArgs, printer: &Printer) -> Result<Status> {
-    let manifest = load_manifest(file, printer)?;
+pub fn run(global: &GlobalSettings, args: &UpdateSettings, printer: &Printer) -> Result<Status> {
+    let manifest = load_manifest(global, printer)?;
     if args.remote.offline || args.remote.locked {
         bail!(
             "update re-resolves models over the network: it cannot run with --offline or --locked"

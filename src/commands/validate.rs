@@ -1,16 +1,16 @@
 //! `mlib validate`: the manifest alone, no network, nothing written.
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde_json::json;
 
 use crate::context::load_manifest;
 use crate::exit::Status;
 use crate::printer::Printer;
+use crate::settings::GlobalSettings;
 
-pub fn run(file: &Path, printer: &Printer) -> Result<Status> {
-    let manifest = load_manifest(file, printer)?;
+pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
+    let file = &global.file;
+    let manifest = load_manifest(global, printer)?;
     let models = manifest.models.len();
     let apps = manifest.apps.len();
     if printer.json {

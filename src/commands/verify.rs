@@ -12,13 +12,13 @@ use mlib_registry::IndexEntry;
 use mlib_store::{Metadata, ModelKey};
 use serde_json::json;
 
-use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
 use crate::progress::Progress;
+use crate::settings::{GlobalSettings, VerifySettings};
 
-pub fn run(global: &GlobalArgs, args: &VerifyArgs, printer: &Printer) -> Result<Status> {
+pub fn run(global: &GlobalSettings, args: &VerifySettings, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
     let models = models_to_verify(&ctx, args)?;
     let progress = Progress::new(printer);
@@ -94,7 +94,7 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs, printer: &Printer) -> Result<
 
 /// The models named (by name, in the manifest or the store), the manifest's, or with --all
 /// every model in the store; only those stored can be verified.
-fn models_to_verify(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Metadata>> {
+fn models_to_verify(ctx: &Context, args: &VerifySettings) -> Result<Vec<Metadata>> {
     let stored = ctx.store.scan()?;
     if args.all {
         return Ok(stored.into_iter().map(|(_, m)| m).collect());

@@ -259,11 +259,13 @@ impl Client {
     }
 
     /// Runs `op` until it succeeds, fails fatally, or has failed transiently more than
-    /// `retries` times in a row, sleeping with backoff in between.
+    /// `retries` times in a row, sleeping with backoff in between. `secrets` (a URL's `${VAR}`
+    /// values) never reach the trace of a retry.
     pub fn retrying<T>(
         &self,
         label: &str,
         url: &str,
+        secrets: &[Secret],
         reporter: &dyn Reporter,
         mut op: impl FnMut() -> Result<T, Failure>,
     ) -> Result<T, FetchError> {
@@ -285,7 +287,11 @@ impl Client {
                         });
                     }
                     reporter.retry(label, attempt, &reason);
-                    std::thread::sleep(self.policy.delay(attempt, retry_after));
+                    let delay = self.policy.delay(attempt, retry_after);
+                    let shown =
+                        redact_text(&self.scrub(&reason), &secrets.iter().collect::<Vec<_>>());
+                    crate::retry::trace_retry(label, attempt, self.policy.retries, delay, &shown);
+                    std::thread::sleep(delay);
                 }
             }
         }

@@ -17,6 +17,7 @@ use crate::names::{endpoint_url, endpoint_url_with_path, safe_rel_path};
 use crate::report::{Redacting, Reporter};
 use crate::secret::redact_url;
 use crate::source_url::SourceUrl;
+use tracing::debug;
 
 /// A counting semaphore: at most `jobs` files download at once across all `fetch` calls.
 pub(crate) struct Slots {
@@ -238,6 +239,7 @@ impl Fetcher {
             let hashes = copy_verified(&job.done, None, reporter, id)?;
             if verify(job, &hashes, &url).is_ok() {
                 let _ = fs_err::remove_file(&job.meta);
+                debug!(file = %job.label, "a verified download of an earlier run is reused");
                 reporter.note(id, "already downloaded");
                 return Ok(hashes);
             }
@@ -307,11 +309,13 @@ impl Fetcher {
         if verify(job, &hashes, &src.display().to_string()).is_err() {
             // A damaged cache entry is not our error: download instead.
             discard(job);
+            debug!(file = %job.label, cache = %src.display(), "the HuggingFace cache copy does not match: downloading");
             reporter.note(id, "the HuggingFace cache copy does not match; downloading");
             reporter.start(id, &job.label, Some(job.size));
             return Ok(None);
         }
         fs_err::rename(&job.part, &job.done)?;
+        debug!(file = %job.label, cache = %src.display(), "reused from the HuggingFace cache");
         reporter.note(id, "reused from the HuggingFace cache");
         Ok(Some(hashes))
     }

@@ -5,7 +5,9 @@
 //! Two steps, so the CLI can skip the first whenever the lock covers a model:
 //!
 //! 1. [`Fetcher::resolve`]: HEAD and API requests only → a [`LockedModel`] (commit, file ids,
-//!    sizes, hashes). Cheap; never downloads model bytes.
+//!    sizes, hashes). Cheap; never downloads model bytes. [`Fetcher::resolve_manifest`]
+//!    applies the lock file's rules to a whole manifest ([`LockPolicy`]: the lock first,
+//!    `--locked`, saved plans, dropped entries).
 //! 2. [`Fetcher::fetch`]: downloads a locked model's files to `.part` files in the staging
 //!    directory, hashing (sha256 + blake3) while streaming, and returns verified
 //!    [`StagedFile`]s for `mlib_store::Store::commit` to move into place.
@@ -27,6 +29,7 @@ mod download;
 mod error;
 mod fetch;
 mod hfcache;
+mod lock_policy;
 mod names;
 mod report;
 mod resolve;
@@ -43,6 +46,7 @@ use mlib_store::StagedFile;
 
 pub use config::{FetchConfig, Variables};
 pub use error::FetchError;
+pub use lock_policy::{LockPolicy, ResolveError, Resolved, Uncovered};
 pub use report::{NoReporter, Reporter};
 pub use secret::{Secret, redact_text, redact_url};
 

@@ -59,6 +59,19 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs as u64))
 }
 
+/// Traces a retry: which file or request, the attempt, the pause, and why (`reason` must
+/// already be redacted: it is shown as it is).
+pub(crate) fn trace_retry(label: &str, attempt: u32, retries: u32, delay: Duration, reason: &str) {
+    tracing::debug!(
+        what = label,
+        attempt,
+        of = retries,
+        delay = ?delay,
+        reason,
+        "retrying"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

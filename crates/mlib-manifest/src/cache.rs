@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tracing::debug;
 
 use crate::error::ManifestError;
 use crate::model::Manifest;
@@ -68,8 +69,17 @@ pub fn parse_cached(
     let absolute = crate::absolute(path);
     let digest = hex::encode(Sha256::digest(text.as_bytes()));
     let file = entry_file(dir, &absolute);
-    if let Some(manifest) = read_entry(&file, cache.build, &absolute, &digest, env) {
-        return Ok(manifest);
+    match read_entry(&file, cache.build, &absolute, &digest, env) {
+        Ok(manifest) => {
+            debug!(manifest = %absolute.display(), entry = %file.display(), "manifest cache hit");
+            return Ok(manifest);
+        }
+        Err(why) => debug!(
+            manifest = %absolute.display(),
+            entry = %file.display(),
+            why = %why,
+            "manifest cache miss: parsing"
+        ),
     }
     let seen = RefCell::new(Vec::new());
     let recording = |name: &str| {
@@ -81,6 +91,7 @@ pub fn parse_cached(
         value
     };
     if !cache.update {
+        debug!("the cache entry is not written: only commands that write anyway (apply) do");
         return crate::parse(text, path, env);
     }
     let manifest = crate::parse(text, path, &recording)?;
@@ -101,21 +112,62 @@ fn entry_file(dir: &Path, manifest: &Path) -> PathBuf {
     dir.join(format!("{}.json", hex::encode(&key[..16])))
 }
 
+/// Why a cache entry was not used (for traces: names variables, never their values).
+#[derive(Debug)]
+enum Miss {
+    NoEntry,
+    Unreadable(std::io::Error),
+    Damaged(serde_json::Error),
+    Format(u32),
+    Build,
+    Path,
+    Bytes,
+    Variable(String),
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::NoEntry => f.write_str("no entry for this path"),
+            Miss::Unreadable(err) => write!(f, "the entry cannot be read: {err}"),
+            Miss::Damaged(err) => write!(f, "the entry is damaged: {err}"),
+            Miss::Format(format) => write!(f, "the entry's format is {format}, not {FORMAT}"),
+            Miss::Build => f.write_str("the entry was written by another mlib build"),
+            Miss::Path => f.write_str("the entry is another manifest's"),
+            Miss::Bytes => f.write_str("the manifest changed"),
+            Miss::Variable(name) => write!(f, "the value of ${name} changed"),
+        }
+    }
+}
+
 fn read_entry(
     file: &Path,
     build: &str,
     path: &Path,
     digest: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Option<Manifest> {
-    let bytes = std::fs::read(file).ok()?;
-    let entry: Entry = serde_json::from_slice(&bytes).ok()?;
-    let current = entry.format == FORMAT
-        && entry.build == build
-        && entry.path == path
-        && entry.digest == digest
-        && entry.env.iter().all(|(name, value)| env(name) == *value);
-    current.then_some(entry.manifest)
+) -> Result<Manifest, Miss> {
+    let bytes = std::fs::read(file).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => Miss::NoEntry,
+        _ => Miss::Unreadable(err),
+    })?;
+    let entry: Entry = serde_json::from_slice(&bytes).map_err(Miss::Damaged)?;
+    if entry.format != FORMAT {
+        return Err(Miss::Format(entry.format));
+    }
+    if entry.build != build {
+        return Err(Miss::Build);
+    }
+    if entry.path != path {
+        return Err(Miss::Path);
+    }
+    if entry.digest != digest {
+        return Err(Miss::Bytes);
+    }
+    if let Some((name, _)) = entry.env.iter().find(|(name, value)| env(name) != *value) {
+        return Err(Miss::Variable(name.clone()));
+    }
+    Ok(entry.manifest)
 }
 
 /// Writes atomically ([`mlib_fs::write_atomic`]), so a reader never sees half an entry; what a
@@ -124,9 +176,15 @@ fn write_entry(dir: &Path, file: &Path, entry: &Entry) {
     let Ok(json) = serde_json::to_vec(entry) else {
         return; // e.g. a path that is not UTF-8: simply not cached
     };
-    let _ = std::fs::create_dir_all(dir)
+    let written = std::fs::create_dir_all(dir)
         .and_then(|()| mlib_fs::temp::remove_stale(dir).map(drop))
         .and_then(|()| mlib_fs::write_atomic(file, &json));
+    match written {
+        Ok(()) => debug!(entry = %file.display(), "manifest cache entry written"),
+        Err(err) => {
+            debug!(entry = %file.display(), error = %err, "manifest cache entry not written")
+        }
+    }
 }
 
 #[cfg(test)]

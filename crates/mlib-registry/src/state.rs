@@ -65,17 +65,40 @@ pub fn locate(
         root_writable
     };
     let store_writable = root_writable && in_store_writable;
-    let (dir, origin) = if let Some(dir) = override_dir {
-        (dir.to_path_buf(), StateOrigin::Override)
+    let (dir, origin, why) = if let Some(dir) = override_dir {
+        let why = "--state-dir / MLIB_STATE_DIR";
+        (dir.to_path_buf(), StateOrigin::Override, why)
     } else if let Some(dir) = manifest_state {
-        (dir.to_path_buf(), StateOrigin::Manifest)
+        (
+            dir.to_path_buf(),
+            StateOrigin::Manifest,
+            "the manifest's state:",
+        )
     } else if in_store_writable {
-        (in_store, StateOrigin::Store)
+        (
+            in_store,
+            StateOrigin::Store,
+            "the store's own .mlib, writable",
+        )
     } else if root_writable {
-        (user_state_dir(store, env)?, StateOrigin::ForeignStateFolder)
+        let why = "the store is writable but its .mlib is not (another user's): a per-user folder";
+        (
+            user_state_dir(store, env)?,
+            StateOrigin::ForeignStateFolder,
+            why,
+        )
     } else {
-        (user_state_dir(store, env)?, StateOrigin::ReadOnlyStore)
+        let why = "the store is read-only: a per-user folder";
+        (user_state_dir(store, env)?, StateOrigin::ReadOnlyStore, why)
     };
+    tracing::debug!(
+        store = %store.display(),
+        state = %dir.display(),
+        ?origin,
+        why,
+        store_writable,
+        "state folder"
+    );
     Ok(StateDir {
         dir,
         origin,

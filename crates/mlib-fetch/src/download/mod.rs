@@ -122,6 +122,15 @@ impl Download<'_> {
         }
     }
 
+    /// `text` as a trace may show it: this file's secrets (its URL's `${VAR}` values) and the
+    /// tokens starred, and credential-looking URL parameters too.
+    pub fn shown(&self, text: &str) -> String {
+        let secrets: Vec<&Secret> = self.job.secrets.iter().collect();
+        self.f
+            .client
+            .scrub(&crate::secret::redact_text(text, &secrets))
+    }
+
     pub fn cancelled(&self) -> bool {
         self.cancel.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -164,6 +173,14 @@ impl Download<'_> {
         file.set_len(prefix)?;
         let c = &self.f.config;
         let large = self.ranged_allowed() && job.size - prefix >= c.parallel_threshold;
+        tracing::debug!(
+            file = %job.label,
+            size = job.size,
+            from = prefix,
+            watched = large,
+            direct_io = c.direct_io,
+            "downloading"
+        );
         if large && c.stream_probe.is_zero() {
             let grid = ranges::Grid::new(prefix, c.chunk_size, job.size);
             return ranges::run(self, file, grid, validator, None);

@@ -26,7 +26,9 @@ use crate::download::{
     write_in_pieces,
 };
 use crate::error::FetchError;
+use crate::retry::trace_retry;
 use crate::secret::redact_url;
+use tracing::debug;
 
 /// Chunk boundaries and which chunks are already on disk.
 #[derive(Debug, Clone)]
@@ -143,13 +145,17 @@ pub(crate) fn run(
             Some(reply) => {
                 let v = validator(&reply);
                 if validator_in.is_some() && v.is_some() && v != validator_in {
+                    debug!(file = %dl.job.label, "the file changed on the server: starting over");
                     return restart(dl, file);
                 }
                 validator_in = v.or(validator_in);
                 target = Some(reply.url.clone());
                 first = Some(reply);
             }
-            None => return restart(dl, file),
+            None => {
+                debug!(file = %dl.job.label, "the server answered a range with the whole file");
+                return restart(dl, file);
+            }
         }
     }
     let contiguous = contiguous_prefix(&grid);
@@ -160,6 +166,12 @@ pub(crate) fn run(
     };
     meta.save(dl.job)?;
     if contiguous > 0 && hashed.is_none() {
+        debug!(
+            file = %dl.job.label,
+            offset = contiguous,
+            size = dl.job.size,
+            "resuming a ranged .part"
+        );
         dl.reporter.note(
             dl.id,
             &format!(
@@ -179,6 +191,14 @@ pub(crate) fn run(
         write: Mutex::new(()),
     };
     let workers = dl.f.config.range_jobs.min(todo.len());
+    debug!(
+        file = %dl.job.label,
+        from = grid.origin,
+        chunks = todo.len(),
+        chunk_size = grid.chunk,
+        workers,
+        "downloading in parallel ranges"
+    );
     let hashed = std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| worker(dl, &shared, &todo, target.as_ref(), validator_in.as_deref()));
@@ -191,7 +211,10 @@ pub(crate) fn run(
     });
     match shared.stop.into_inner().unwrap() {
         Some(Stop::Failed(e)) => return Err(e),
-        Some(Stop::Changed) => return restart(dl, file),
+        Some(Stop::Changed) => {
+            debug!(file = %dl.job.label, "the file changed on the server: starting over");
+            return restart(dl, file);
+        }
         None => {}
     }
     let hasher = hashed?;
@@ -223,30 +246,38 @@ fn contiguous_prefix(grid: &Grid) -> u64 {
 fn probe(dl: &Download, (a, b): (u64, u64), v: Option<&str>) -> Result<Option<Reply>, FetchError> {
     let range = format!("bytes={a}-{}", b - 1);
     let client = &dl.f.client;
-    client.retrying(&dl.job.label, dl.job.url.as_str(), dl.reporter, || {
-        let mut headers = vec![("Range", range.as_str())];
-        if let Some(v) = v {
-            headers.push(("If-Range", v));
-        }
-        let reply = client.send(false, &dl.job.url, &headers, dl.token(), Follow::All)?;
-        if let Some(t) = client.transient_status(&reply) {
-            return Err(t);
-        }
-        match reply.status() {
-            200 => Ok(None),
-            206 => {
-                dl.check_content_type(&reply)?;
-                match content_range(&reply) {
-                    Some((start, total)) if start == a && total == dl.job.size => Ok(Some(reply)),
-                    Some((_, total)) if total != dl.job.size => {
-                        Err(Failure::Fatal(dl.size_mismatch(total)))
-                    }
-                    _ => Ok(None),
-                }
+    client.retrying(
+        &dl.job.label,
+        dl.job.url.as_str(),
+        &dl.job.secrets,
+        dl.reporter,
+        || {
+            let mut headers = vec![("Range", range.as_str())];
+            if let Some(v) = v {
+                headers.push(("If-Range", v));
             }
-            _ => Err(Failure::Fatal(dl.status_error(reply))),
-        }
-    })
+            let reply = client.send(false, &dl.job.url, &headers, dl.token(), Follow::All)?;
+            if let Some(t) = client.transient_status(&reply) {
+                return Err(t);
+            }
+            match reply.status() {
+                200 => Ok(None),
+                206 => {
+                    dl.check_content_type(&reply)?;
+                    match content_range(&reply) {
+                        Some((start, total)) if start == a && total == dl.job.size => {
+                            Ok(Some(reply))
+                        }
+                        Some((_, total)) if total != dl.job.size => {
+                            Err(Failure::Fatal(dl.size_mismatch(total)))
+                        }
+                        _ => Ok(None),
+                    }
+                }
+                _ => Err(Failure::Fatal(dl.status_error(reply))),
+            }
+        },
+    )
 }
 
 fn worker(dl: &Download, shared: &Shared, todo: &[usize], target: Option<&Url>, v: Option<&str>) {
@@ -410,7 +441,10 @@ fn chunk(
                     }));
                 }
                 dl.reporter.retry(&dl.job.label, failures, &reason);
-                std::thread::sleep(policy.delay(failures, retry_after));
+                let delay = policy.delay(failures, retry_after);
+                let what = format!("{} bytes {a}-{b}", dl.job.label);
+                trace_retry(&what, failures, policy.retries, delay, &dl.shown(&reason));
+                std::thread::sleep(delay);
             }
         }
     }

@@ -18,7 +18,9 @@ use crate::client::{Failure, Follow, Reply};
 use crate::download::direct::Writer;
 use crate::download::{Download, Ended, Flow, PartMeta, content_range, pump, ranges, validator};
 use crate::error::FetchError;
+use crate::retry::trace_retry;
 use crate::secret::redact_url;
+use tracing::debug;
 
 struct State {
     have: u64,
@@ -85,6 +87,12 @@ pub(crate) fn run(
         hasher: MultiHasher::new(),
     };
     if prefix > 0 {
+        debug!(
+            file = %dl.job.label,
+            offset = prefix,
+            size = dl.job.size,
+            "resuming from the .part file (its prefix is hashed again)"
+        );
         dl.reporter.note(
             dl.id,
             &format!("resuming at {prefix} of {} bytes", dl.job.size),
@@ -128,7 +136,15 @@ pub(crate) fn run(
                     });
                 }
                 dl.reporter.retry(&dl.job.label, failures, &reason);
-                std::thread::sleep(policy.delay(failures, retry_after));
+                let delay = policy.delay(failures, retry_after);
+                trace_retry(
+                    &dl.job.label,
+                    failures,
+                    policy.retries,
+                    delay,
+                    &dl.shown(&reason),
+                );
+                std::thread::sleep(delay);
             }
         }
     }
@@ -168,6 +184,11 @@ fn attempt(
     match reply.status() {
         200 => {
             if st.have > 0 {
+                debug!(
+                    file = %dl.job.label,
+                    asked_from = st.have,
+                    "the server ignored the range (or the file changed): starting over from byte 0"
+                );
                 dl.reporter
                     .note(dl.id, "the server did not resume; starting over");
                 restart(dl, file, st)?;
@@ -265,6 +286,13 @@ fn attempt(
     match ended {
         Ended::Stopped => {
             let rate = watch.map_or(0.0, |w| w.rate);
+            debug!(
+                file = %dl.job.label,
+                at = st.have,
+                mib_per_s = rate / f64::from(1 << 20),
+                threshold_mib_per_s = dl.f.config.slow_stream_rate as f64 / f64::from(1 << 20),
+                "one connection is slow: switching to parallel ranges"
+            );
             dl.reporter.note(
                 dl.id,
                 &format!(

@@ -65,7 +65,7 @@ pub(crate) fn resolve(
         &["api", "v1", "model-versions", &version_id.to_string()],
     )?;
     let label = format!("civitai:{version_id}");
-    let version: Version = f.client.retrying(&label, url.as_str(), reporter, || {
+    let version: Version = f.client.retrying(&label, url.as_str(), &[], reporter, || {
         let reply = f
             .client
             .send(false, &url, &[], f.civitai_token.as_ref(), Follow::All)?;

@@ -60,7 +60,7 @@ fn head(
     segs.extend(["resolve", revision]);
     let url = endpoint_url_with_path(&f.config.hf_endpoint, &segs, path)?;
     let label = format!("hf://{repo}/{path}");
-    f.client.retrying(&label, url.as_str(), reporter, || {
+    f.client.retrying(&label, url.as_str(), &[], reporter, || {
         let reply = f
             .client
             .send(true, &url, &[], f.hf_token.as_ref(), Follow::SameOrigin)?;
@@ -235,7 +235,7 @@ fn folder(
     let mut url = endpoint_url(&f.config.hf_endpoint, &segs)?;
     url.set_query(Some("blobs=true"));
     let label = format!("hf://{repo}");
-    let info: RepoInfo = f.client.retrying(&label, url.as_str(), reporter, || {
+    let info: RepoInfo = f.client.retrying(&label, url.as_str(), &[], reporter, || {
         let reply = f
             .client
             .send(false, &url, &[], f.hf_token.as_ref(), Follow::SameOrigin)?;

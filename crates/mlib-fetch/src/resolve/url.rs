@@ -47,37 +47,39 @@ fn resolve_expanded(
         });
     }
     let token = source.auth.as_ref().or_else(|| f.token_for_url(url));
-    let (size, disposition) = f.client.retrying(&model.name, url.as_str(), reporter, || {
-        let reply = f.client.send(true, url, &[], token, Follow::All)?;
-        let reply = if matches!(reply.status(), 403 | 405 | 501) {
-            f.client
-                .send(false, url, &[("Range", "bytes=0-0")], token, Follow::All)?
-        } else {
-            reply
-        };
-        if let Some(t) = f.client.transient_status(&reply) {
-            return Err(t);
-        }
-        if reply.status() >= 300 {
-            return Err(Failure::Fatal(FetchError::Http {
-                url: redact_url(reply.url.as_str()),
-                status: reply.status(),
-                detail: f.client.scrub(&reply.detail()),
-            }));
-        }
-        let size = total_size(&reply).ok_or_else(|| {
-            Failure::Fatal(FetchError::Protocol {
-                url: redact_url(reply.url.as_str()),
-                message: "the server does not say how large the file is".into(),
-            })
-        })?;
-        Ok((
-            size,
-            reply
-                .header("content-disposition")
-                .and_then(disposition_filename),
-        ))
-    })?;
+    let (size, disposition) =
+        f.client
+            .retrying(&model.name, url.as_str(), &source.secrets, reporter, || {
+                let reply = f.client.send(true, url, &[], token, Follow::All)?;
+                let reply = if matches!(reply.status(), 403 | 405 | 501) {
+                    f.client
+                        .send(false, url, &[("Range", "bytes=0-0")], token, Follow::All)?
+                } else {
+                    reply
+                };
+                if let Some(t) = f.client.transient_status(&reply) {
+                    return Err(t);
+                }
+                if reply.status() >= 300 {
+                    return Err(Failure::Fatal(FetchError::Http {
+                        url: redact_url(reply.url.as_str()),
+                        status: reply.status(),
+                        detail: f.client.scrub(&reply.detail()),
+                    }));
+                }
+                let size = total_size(&reply).ok_or_else(|| {
+                    Failure::Fatal(FetchError::Protocol {
+                        url: redact_url(reply.url.as_str()),
+                        message: "the server does not say how large the file is".into(),
+                    })
+                })?;
+                Ok((
+                    size,
+                    reply
+                        .header("content-disposition")
+                        .and_then(disposition_filename),
+                ))
+            })?;
     let name = model
         .file
         .clone()

@@ -5,4 +5,5 @@ mod civitai;
 mod download;
 mod hf;
 mod lockfile;
+mod policy;
 mod support;

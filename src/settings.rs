@@ -1,0 +1,453 @@
+//! The settings step, between clap and the commands (as uv's `settings.rs`): the parsed
+//! arguments and the environment become plain settings, once. Commands, `context.rs`,
+//! `remote.rs` and `commands/planning.rs` see only these structs, never clap's types; what a
+//! flag means together with the environment or with another flag is decided here.
+//!
+//! What stays with the libraries: variables they document themselves (`HF_*`, `CIVITAI_*`,
+//! `MLIB_DIRECT_IO`, read by `mlib_fetch::FetchConfig::from_env`; `XDG_STATE_HOME`, read by
+//! `mlib_registry::locate_state`) and `${VAR}` in the manifest.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mlib_fetch::LockPolicy;
+use mlib_manifest::lock::LockedModel;
+
+use crate::cli::{
+    ApplyArgs, Cli, ColorChoice, Command, EnvCommand, GlobalArgs, PlanArgs, RemoteArgs, UpdateArgs,
+    VerifyArgs,
+};
+
+/// Reads an environment variable (the process's, or a fixed one in tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Everything one run of mlib needs to know about how it was asked to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub global: GlobalSettings,
+    pub command: CommandSettings,
+}
+
+impl Settings {
+    pub fn resolve(cli: Cli, env: Env) -> Settings {
+        Settings {
+            global: GlobalSettings::resolve(&cli.global, env),
+            command: CommandSettings::resolve(cli.command),
+        }
+    }
+}
+
+/// Settings every command shares.
+#[derive(Debug, Clone)]
+pub struct GlobalSettings {
+    /// The manifest (`-f`, `MLIB_FILE`).
+    pub file: PathBuf,
+    /// The environment's name (`--env`, `MLIB_ENV`); an empty one is none.
+    pub env_name: Option<String>,
+    /// Where the store's state is (`--state-dir`, `MLIB_STATE_DIR`), absolute; an empty one
+    /// is none.
+    pub state_dir: Option<PathBuf>,
+    /// Where parsed manifests are cached; `None` turns the cache off.
+    pub manifest_cache: Option<PathBuf>,
+    pub output: OutputSettings,
+}
+
+impl GlobalSettings {
+    fn resolve(args: &GlobalArgs, env: Env) -> GlobalSettings {
+        GlobalSettings {
+            file: args.file.clone(),
+            env_name: args.env.clone().filter(|name| !name.is_empty()),
+            state_dir: args
+                .state_dir
+                .as_deref()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+            manifest_cache: manifest_cache_dir(env),
+            output: OutputSettings::resolve(args, env),
+        }
+    }
+
+    /// These settings for another manifest (a saved plan names the one it approves).
+    pub fn with_file(&self, file: &Path) -> GlobalSettings {
+        GlobalSettings {
+            file: file.to_path_buf(),
+            ..self.clone()
+        }
+    }
+}
+
+/// How output looks: what the printer and the tracing subscriber need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputSettings {
+    pub json: bool,
+    pub quiet: bool,
+    /// How many `-v`.
+    pub verbose: u8,
+    /// `--color`, with `NO_COLOR` taken into account: `Auto` still depends on the terminal.
+    pub color: ColorChoice,
+    /// Progress bars may be drawn (on a terminal): not with `--no-progress`, `--json`, `-q`,
+    /// or traces, whose lines a bar would tear.
+    pub progress_bars: bool,
+    /// The tracing filter (`EnvFilter` directives), or `None`: no traces.
+    pub trace: Option<String>,
+}
+
+impl OutputSettings {
+    fn resolve(args: &GlobalArgs, env: Env) -> OutputSettings {
+        let trace = trace_filter(args.verbose, env);
+        let no_color = env("NO_COLOR").is_some_and(|v| !v.is_empty());
+        OutputSettings {
+            json: args.json,
+            quiet: args.quiet,
+            verbose: args.verbose,
+            color: match args.color {
+                ColorChoice::Auto if no_color => ColorChoice::Never,
+                choice => choice,
+            },
+            progress_bars: !args.no_progress && !args.json && !args.quiet && trace.is_none(),
+            trace,
+        }
+    }
+}
+
+/// `RUST_LOG` when set (it overrides `-v`), else mlib's own crates at debug level for `-vv`
+/// and at trace level for `-vvv` (every crate's target starts with `mlib`), else none.
+fn trace_filter(verbose: u8, env: Env) -> Option<String> {
+    if let Some(filter) = env("RUST_LOG").filter(|v| !v.trim().is_empty()) {
+        return Some(filter);
+    }
+    match verbose {
+        0 | 1 => None,
+        2 => Some("mlib=debug".into()),
+        _ => Some("mlib=trace".into()),
+    }
+}
+
+/// Where parsed manifests are cached (see `mlib_manifest::parse_cached`):
+/// `$MLIB_CACHE_DIR/manifests`, else `$XDG_CACHE_HOME/mlib/manifests`, else
+/// `~/.cache/mlib/manifests`. `MLIB_CACHE_DIR=` (empty) turns the cache off.
+fn manifest_cache_dir(env: Env) -> Option<PathBuf> {
+    let var = |name| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = match env("MLIB_CACHE_DIR") {
+        Some(dir) if dir.is_empty() => return None,
+        Some(dir) => PathBuf::from(dir),
+        None => var("XDG_CACHE_HOME")
+            .or_else(|| var("HOME").map(|home| home.join(".cache")))?
+            .join("mlib"),
+    };
+    Some(base.join("manifests"))
+}
+
+/// Each command's own settings.
+#[derive(Debug, Clone)]
+pub enum CommandSettings {
+    Validate,
+    Plan(PlanSettings),
+    Apply(ApplySettings),
+    Status,
+    Verify(VerifySettings),
+    EnvList,
+    Scan,
+    Lock(RemoteSettings),
+    Update(UpdateSettings),
+    ForceUnlock { id: String, force: bool },
+}
+
+impl CommandSettings {
+    fn resolve(command: Command) -> CommandSettings {
+        match command {
+            Command::Validate => CommandSettings::Validate,
+            Command::Plan(args) => CommandSettings::Plan(PlanSettings::resolve(args)),
+            Command::Apply(args) => CommandSettings::Apply(ApplySettings::resolve(args)),
+            Command::Status => CommandSettings::Status,
+            Command::Verify(VerifyArgs { models, all }) => {
+                CommandSettings::Verify(VerifySettings { models, all })
+            }
+            Command::Env(EnvCommand::List) => CommandSettings::EnvList,
+            Command::Scan => CommandSettings::Scan,
+            Command::Lock(args) => CommandSettings::Lock(RemoteSettings::resolve(&args.remote)),
+            Command::Update(UpdateArgs { models, remote }) => {
+                CommandSettings::Update(UpdateSettings {
+                    models,
+                    remote: RemoteSettings::resolve(&remote),
+                })
+            }
+            Command::ForceUnlock { id, force } => CommandSettings::ForceUnlock { id, force },
+        }
+    }
+
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandSettings::Validate => "validate",
+            CommandSettings::Plan(_) => "plan",
+            CommandSettings::Apply(_) => "apply",
+            CommandSettings::Status => "status",
+            CommandSettings::Verify(_) => "verify",
+            CommandSettings::EnvList => "env",
+            CommandSettings::Scan => "scan",
+            CommandSettings::Lock(_) => "lock",
+            CommandSettings::Update(_) => "update",
+            CommandSettings::ForceUnlock { .. } => "force-unlock",
+        }
+    }
+}
+
+/// How remote models are resolved and fetched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoteSettings {
+    /// `--locked`: resolve nothing the lock does not cover.
+    pub locked: bool,
+    /// `--offline` (`HF_HUB_OFFLINE=1` is read by the fetcher itself).
+    pub offline: bool,
+    pub allow_unpinned: bool,
+    pub allow_http: bool,
+    /// Use only what the lock says, resolve nothing, never touch the network: `status` and
+    /// `scan`, which judge remote models by the lock and the store alone.
+    pub lock_only: bool,
+}
+
+impl RemoteSettings {
+    fn resolve(args: &RemoteArgs) -> RemoteSettings {
+        RemoteSettings {
+            locked: args.locked,
+            offline: args.offline,
+            allow_unpinned: args.allow_unpinned,
+            allow_http: args.allow_http,
+            lock_only: false,
+        }
+    }
+
+    /// For commands that read the lock but never resolve or download (`status`, `scan`).
+    pub fn lock_only() -> RemoteSettings {
+        RemoteSettings {
+            offline: true,
+            lock_only: true,
+            ..RemoteSettings::default()
+        }
+    }
+
+    /// The lock file's rules for these settings (and a saved plan's resolutions).
+    pub fn lock_policy<'a>(
+        &self,
+        saved: Option<&'a std::collections::BTreeMap<String, LockedModel>>,
+    ) -> LockPolicy<'a> {
+        LockPolicy {
+            locked: self.locked,
+            lock_only: self.lock_only,
+            saved,
+        }
+    }
+}
+
+/// Where `plan -o` sends the saved plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanOutput {
+    /// `-o -`: the plan's JSON on stdout.
+    Stdout,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    pub detailed_exitcode: bool,
+    pub out: Option<PlanOutput>,
+    /// `--force`: `-o` may replace a file that is not a saved plan.
+    pub force: bool,
+    pub adopt: bool,
+    pub remote: RemoteSettings,
+}
+
+impl PlanSettings {
+    fn resolve(args: PlanArgs) -> PlanSettings {
+        PlanSettings {
+            detailed_exitcode: args.detailed_exitcode,
+            // A file named `-` is `-o ./-`.
+            out: args
+                .out
+                .map(|out| match out.as_os_str().as_encoded_bytes() {
+                    b"-" => PlanOutput::Stdout,
+                    _ => PlanOutput::File(out),
+                }),
+            force: args.force,
+            adopt: args.adopt.adopt,
+            remote: RemoteSettings::resolve(&args.remote),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    /// A saved plan to apply exactly.
+    pub plan: Option<PathBuf>,
+    pub auto_approve: bool,
+    pub adopt: bool,
+    pub lock_timeout: Duration,
+    /// `-j`; `None`: chosen by the store's disk.
+    pub jobs: Option<usize>,
+    pub remote: RemoteSettings,
+}
+
+impl ApplySettings {
+    fn resolve(args: ApplyArgs) -> ApplySettings {
+        ApplySettings {
+            plan: args.plan,
+            auto_approve: args.auto_approve,
+            adopt: args.adopt.adopt,
+            lock_timeout: args.lock_timeout,
+            jobs: args.jobs.map(usize::from),
+            remote: RemoteSettings::resolve(&args.remote),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// Models to verify (empty: the manifest's).
+    pub models: Vec<String>,
+    /// Every model in the store.
+    pub all: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateSettings {
+    /// Models to update (empty: every remote model).
+    pub models: Vec<String>,
+    pub remote: RemoteSettings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings(args: &[&str], vars: &[(&str, &str)]) -> Settings {
+        let cli = Cli::try_parse_from(std::iter::once("mlib").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let env = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        Settings::resolve(cli, &env)
+    }
+
+    #[test]
+    fn traces_are_off_unless_asked_for_and_rust_log_overrides() {
+        let trace = |args: &[&str], vars: &[(&str, &str)]| settings(args, vars).global.output.trace;
+        assert_eq!(trace(&["status"], &[]), None);
+        assert_eq!(trace(&["status", "-v"], &[]), None);
+        assert_eq!(
+            trace(&["status", "-vv"], &[]).as_deref(),
+            Some("mlib=debug")
+        );
+        assert_eq!(
+            trace(&["status", "-vvvv"], &[]).as_deref(),
+            Some("mlib=trace")
+        );
+        let rust_log = [("RUST_LOG", "mlib_fetch=trace")];
+        assert_eq!(
+            trace(&["status"], &rust_log).as_deref(),
+            Some("mlib_fetch=trace")
+        );
+        assert_eq!(
+            trace(&["status", "-vv"], &rust_log).as_deref(),
+            Some("mlib_fetch=trace")
+        );
+        assert_eq!(trace(&["status"], &[("RUST_LOG", " ")]), None);
+    }
+
+    #[test]
+    fn progress_bars_give_way_to_json_quiet_and_traces() {
+        let bars = |args: &[&str]| settings(args, &[]).global.output.progress_bars;
+        assert!(bars(&["apply"]));
+        assert!(!bars(&["apply", "--json"]));
+        assert!(!bars(&["apply", "-q"]));
+        assert!(!bars(&["apply", "--no-progress"]));
+        assert!(!bars(&["apply", "-vv"]));
+        assert!(bars(&["apply", "-v"]));
+    }
+
+    #[test]
+    fn no_color_turns_auto_off_but_not_always() {
+        let color = |args: &[&str], vars: &[(&str, &str)]| settings(args, vars).global.output.color;
+        assert_eq!(color(&["status"], &[]), ColorChoice::Auto);
+        assert_eq!(color(&["status"], &[("NO_COLOR", "1")]), ColorChoice::Never);
+        assert_eq!(color(&["status"], &[("NO_COLOR", "")]), ColorChoice::Auto);
+        assert_eq!(
+            color(&["status", "--color", "always"], &[("NO_COLOR", "1")]),
+            ColorChoice::Always
+        );
+    }
+
+    #[test]
+    fn empty_names_and_folders_are_none() {
+        // (An empty variable never gets here, `cli::parse` drops it; clap refuses an empty
+        // `--state-dir` itself.)
+        let s = settings(&["status", "--env", ""], &[]);
+        assert_eq!(s.global.env_name, None);
+        assert_eq!(s.global.state_dir, None);
+        let s = settings(&["status", "--env", "ann", "--state-dir", "st"], &[]);
+        assert_eq!(s.global.env_name.as_deref(), Some("ann"));
+        let state = s.global.state_dir.unwrap();
+        assert!(state.is_absolute() && state.ends_with("st"), "{state:?}");
+    }
+
+    #[test]
+    fn the_manifest_cache_folder() {
+        let cache = |vars: &[(&str, &str)]| settings(&["status"], vars).global.manifest_cache;
+        assert_eq!(cache(&[]), None, "no HOME, no cache");
+        assert_eq!(
+            cache(&[("HOME", "/h")]),
+            Some(PathBuf::from("/h/.cache/mlib/manifests"))
+        );
+        assert_eq!(
+            cache(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]),
+            Some(PathBuf::from("/x/mlib/manifests"))
+        );
+        assert_eq!(
+            cache(&[("HOME", "/h"), ("MLIB_CACHE_DIR", "/c")]),
+            Some(PathBuf::from("/c/manifests"))
+        );
+        assert_eq!(cache(&[("HOME", "/h"), ("MLIB_CACHE_DIR", "")]), None);
+    }
+
+    #[test]
+    fn plan_output_and_apply_settings() {
+        let CommandSettings::Plan(plan) = settings(&["plan", "-o", "-"], &[]).command else {
+            panic!()
+        };
+        assert_eq!(plan.out, Some(PlanOutput::Stdout));
+        let CommandSettings::Plan(plan) = settings(&["plan", "-o", "./-"], &[]).command else {
+            panic!()
+        };
+        assert_eq!(plan.out, Some(PlanOutput::File("./-".into())));
+        let CommandSettings::Apply(apply) = settings(
+            &[
+                "apply",
+                "-j",
+                "8",
+                "--lock-timeout",
+                "1m",
+                "--locked",
+                "--adopt",
+            ],
+            &[],
+        )
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(apply.jobs, Some(8));
+        assert_eq!(apply.lock_timeout, Duration::from_secs(60));
+        assert!(apply.adopt && apply.remote.locked && !apply.remote.lock_only);
+        let policy = apply.remote.lock_policy(None);
+        assert!(policy.locked && !policy.lock_only && policy.saved.is_none());
+    }
+
+    #[test]
+    fn status_and_scan_resolve_from_the_lock_alone() {
+        let remote = RemoteSettings::lock_only();
+        assert!(remote.offline && remote.lock_only && !remote.locked);
+    }
+}
