@@ -290,7 +290,9 @@ fn refuse_store_writes_if_read_only(ctx: &Context, plan: &Plan) -> Result<()> {
 /// Records that this environment is being applied (the plan's claims then move links an
 /// older mlib, or this environment under another identity, recorded to it).
 fn record_environment(ctx: &Context, registry: &Registry) -> Result<i64> {
-    Ok(registry.record_environment(&ctx.env.to_record())?.id)
+    Ok(registry
+        .record_environment(&ctx.env.to_record(&ctx.manifest))?
+        .id)
 }
 
 fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<ApplyLock> {

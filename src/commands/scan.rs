@@ -102,7 +102,7 @@ pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
         .filter(|b| matches!(b, mlib_plan::Bookkeeping::Record(_)))
         .count();
     if !plan.bookkeeping.is_empty() {
-        let env = registry.record_environment(&ctx.env.to_record())?;
+        let env = registry.record_environment(&ctx.env.to_record(&ctx.manifest))?;
         mlib_plan::apply(
             &ApplyContext {
                 manifest: &ctx.manifest,

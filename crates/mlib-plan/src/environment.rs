@@ -79,9 +79,14 @@ impl EnvIdentity {
         }
     }
 
-    /// What the registry records when it is applied.
-    pub fn to_record(&self) -> NewEnvironment {
+    /// What the registry records when it is applied from `manifest`.
+    pub fn to_record(&self, manifest: &mlib_manifest::Manifest) -> NewEnvironment {
         NewEnvironment {
+            models: manifest
+                .models
+                .values()
+                .map(|model| crate::desired::key(model).id())
+                .collect(),
             key: self.key.clone(),
             name: self.name.clone(),
             label: self.label(),

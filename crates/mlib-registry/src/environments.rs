@@ -9,7 +9,7 @@ use crate::db::{bump_serial, now, sqlite};
 use crate::types::{Environment, NewEnvironment};
 use crate::{Registry, RegistryError};
 
-const ENV_COLUMNS: &str = "id, key, name, label, manifest, apps, created_at, applied_at";
+const ENV_COLUMNS: &str = "id, key, name, label, manifest, apps, created_at, applied_at, models";
 
 impl Registry {
     /// Every environment, oldest first.
@@ -41,16 +41,26 @@ impl Registry {
     /// app roots (they may have moved) and its last-apply time.
     pub fn record_environment(&self, env: &NewEnvironment) -> Result<Environment, RegistryError> {
         let apps = serde_json::to_string(&env.apps).expect("a map of strings serializes");
+        let models = serde_json::to_string(&env.models).expect("a list of strings serializes");
         let now = now();
         self.conn()
             .execute(
-                "INSERT INTO environments (key, name, label, manifest, apps, created_at, applied_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                "INSERT INTO environments
+                     (key, name, label, manifest, apps, created_at, applied_at, models)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
                  ON CONFLICT (key) DO UPDATE SET
                      name = excluded.name, label = excluded.label,
                      manifest = excluded.manifest, apps = excluded.apps,
-                     applied_at = excluded.applied_at",
-                params![env.key, env.name, env.label, env.manifest, apps, now],
+                     applied_at = excluded.applied_at, models = excluded.models",
+                params![
+                    env.key,
+                    env.name,
+                    env.label,
+                    env.manifest,
+                    apps,
+                    now,
+                    models
+                ],
             )
             .map_err(sqlite(self.path()))?;
         self.environment(&env.key)?
@@ -98,6 +108,22 @@ impl Registry {
         }
         tx.commit().map_err(err)
     }
+
+    /// Forgets environment `env`: its row, its remaining link records, its journal and its
+    /// run marker, in one transaction. The caller removes (or keeps) the links' files first.
+    pub fn forget_environment(&self, env: i64) -> Result<(), RegistryError> {
+        let err = sqlite(self.path());
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(&err)?;
+        for table in ["links", "pending", "runs"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE env = ?1"), [env])
+                .map_err(&err)?;
+        }
+        tx.execute("DELETE FROM environments WHERE id = ?1", [env])
+            .map_err(&err)?;
+        bump_serial(&tx).map_err(&err)?;
+        tx.commit().map_err(err)
+    }
 }
 
 fn env_from_row(row: &Row) -> rusqlite::Result<Environment> {
@@ -105,6 +131,13 @@ fn env_from_row(row: &Row) -> rusqlite::Result<Environment> {
     let apps: BTreeMap<String, String> = serde_json::from_str(&apps).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
     })?;
+    let models: Option<String> = row.get(8)?;
+    let models: Option<Vec<String>> = models
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, e.into())
+        })?;
     let manifest: String = row.get(4)?;
     let label: String = row.get(3)?;
     Ok(Environment {
@@ -120,5 +153,6 @@ fn env_from_row(row: &Row) -> rusqlite::Result<Environment> {
         apps,
         created_at: row.get(6)?,
         applied_at: row.get(7)?,
+        models,
     })
 }

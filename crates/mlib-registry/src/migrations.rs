@@ -104,4 +104,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         start INTEGER NOT NULL,
         since TEXT NOT NULL
     );",
+    // 3: what each environment declared at its last apply, so that `gc` and `rm` know which
+    // stored models another environment still needs without reading its manifest (whose
+    // variables may differ). A JSON array of model ids (`type/family/name`); NULL when not
+    // known (environments recorded before this schema): their links still protect their models.
+    "ALTER TABLE environments ADD COLUMN models TEXT;",
 ];

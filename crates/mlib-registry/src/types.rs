@@ -201,6 +201,9 @@ pub struct NewEnvironment {
     pub manifest: String,
     /// App name → root (physical path), as last applied.
     pub apps: BTreeMap<String, String>,
+    /// The models its manifest declares, as store model ids (`type/family/name`, see
+    /// `mlib_store::ModelKey::id`).
+    pub models: Vec<String>,
 }
 
 /// A recorded environment: what owns links.
@@ -217,6 +220,9 @@ pub struct Environment {
     pub created_at: String,
     /// When `mlib apply` last ran for it (RFC 3339); `None` for links from schema 1.
     pub applied_at: Option<String>,
+    /// The models it declared at its last apply (store model ids); `None` when not known
+    /// (recorded before schema 3).
+    pub models: Option<Vec<String>>,
 }
 
 /// The key schema 1's links of one manifest were migrated to.

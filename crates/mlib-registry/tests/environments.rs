@@ -14,6 +14,7 @@ fn new_env(key: &str, manifest: &str) -> NewEnvironment {
         label: format!("{manifest} ({key})"),
         manifest: manifest.into(),
         apps: [("comfyui".to_string(), format!("/srv/{key}/ComfyUI"))].into(),
+        models: vec!["loras/sdxl/m".into()],
     }
 }
 
@@ -61,7 +62,10 @@ fn a_schema_1_registry_migrates_its_links_to_a_legacy_environment() {
     };
 
     let registry = Registry::open(&path).unwrap();
-    assert_eq!(registry.schema_version().unwrap(), 2);
+    assert_eq!(
+        registry.schema_version().unwrap(),
+        mlib_registry::schema_version()
+    );
     registry.integrity_check().unwrap();
     // Lineage and serial survive: saved plans keep their meaning.
     assert_eq!(registry.lineage().unwrap(), before.0);
@@ -72,6 +76,10 @@ fn a_schema_1_registry_migrates_its_links_to_a_legacy_environment() {
     let manifest = "/tmp/mlib-registry-v1-fixture/models.yaml";
     assert_eq!(legacy.key, legacy_key(manifest));
     assert!(legacy.is_legacy());
+    assert_eq!(
+        legacy.models, None,
+        "schema 1 never recorded what it declared"
+    );
     assert_eq!(legacy.manifest, manifest);
     let links = registry.links().unwrap();
     assert_eq!(links.len(), before.2);
@@ -127,6 +135,40 @@ fn environments_are_recorded_updated_and_counted() {
     let counts = registry.link_counts().unwrap();
     assert_eq!((counts[&alice.id], counts[&bob.id]), (2, 1));
     assert!(registry.environment("auto:nobody").unwrap().is_none());
+}
+
+#[test]
+fn an_environment_remembers_its_models_and_can_be_forgotten() {
+    let registry = Registry::open_in_memory().unwrap();
+    let alice = registry
+        .record_environment(&new_env("auto:alice", "/srv/a.yaml"))
+        .unwrap();
+    let bob = registry
+        .record_environment(&new_env("auto:bob", "/srv/b.yaml"))
+        .unwrap();
+    assert_eq!(alice.models, Some(vec!["loras/sdxl/m".to_string()]));
+    let mut fewer = new_env("auto:alice", "/srv/a.yaml");
+    fewer.models.clear();
+    assert_eq!(
+        registry.record_environment(&fewer).unwrap().models,
+        Some(Vec::new())
+    );
+    registry.insert_link(&link(alice.id, "/a/1")).unwrap();
+    registry.insert_link(&link(bob.id, "/b/1")).unwrap();
+    let serial = registry.serial().unwrap();
+
+    registry.forget_environment(alice.id).unwrap();
+    let envs = registry.environments().unwrap();
+    assert_eq!(envs.len(), 1);
+    assert_eq!(envs[0].id, bob.id);
+    let left: Vec<PathBuf> = registry
+        .links()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.target)
+        .collect();
+    assert_eq!(left, vec![PathBuf::from("/b/1")]);
+    assert!(registry.serial().unwrap() > serial);
 }
 
 #[test]
@@ -296,7 +338,10 @@ fn a_read_only_registry_is_read_without_writing() {
     let old = dir.path().join("old.db");
     std::fs::copy(v1_fixture(), &old).unwrap();
     let registry = Registry::open_for_reading(&old, true).unwrap();
-    assert_eq!(registry.schema_version().unwrap(), 2);
+    assert_eq!(
+        registry.schema_version().unwrap(),
+        mlib_registry::schema_version()
+    );
     assert_eq!(registry.links().unwrap().len(), 6);
     assert!(registry.environments().unwrap()[0].is_legacy());
     drop(registry);

@@ -17,6 +17,7 @@ fn env(registry: &Registry, key: &str) -> i64 {
             label: key.into(),
             manifest: key.into(),
             apps: Default::default(),
+            models: Vec::new(),
         })
         .unwrap()
         .id
@@ -59,7 +60,10 @@ fn creates_schema_and_keeps_lineage_across_reopen() {
     let path = dir.path().join("store/.mlib/registry.db");
     let registry = Registry::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(registry.schema_version().unwrap(), 2);
+    assert_eq!(
+        registry.schema_version().unwrap(),
+        mlib_registry::schema_version()
+    );
     assert_eq!(registry.serial().unwrap(), 0);
     let lineage = registry.lineage().unwrap();
     assert_eq!(lineage.len(), 32);
@@ -103,7 +107,10 @@ fn migrates_an_empty_file_and_refuses_a_newer_schema() {
     let path = dir.path().join("registry.db");
     std::fs::write(&path, b"").unwrap();
     let registry = Registry::open(&path).unwrap();
-    assert_eq!(registry.schema_version().unwrap(), 2);
+    assert_eq!(
+        registry.schema_version().unwrap(),
+        mlib_registry::schema_version()
+    );
     assert!(registry.links().unwrap().is_empty());
     drop(registry);
 
@@ -112,7 +119,7 @@ fn migrates_an_empty_file_and_refuses_a_newer_schema() {
     drop(raw);
     let err = Registry::open(&path).unwrap_err();
     match &err {
-        RegistryError::TooNew { found, known, .. } => assert_eq!((*found, *known), (99, 2)),
+        RegistryError::TooNew { found, known, .. } => assert_eq!((*found, *known), (99, mlib_registry::schema_version())),
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("upgrade mlib"), "{err}");

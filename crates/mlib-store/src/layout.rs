@@ -34,6 +34,18 @@ impl ModelKey<'_> {
     pub fn family_or_unknown(&self) -> &str {
         self.family.unwrap_or(UNKNOWN_FAMILY)
     }
+
+    /// `type/family/name` (family `unknown` when not set): what names one stored model in
+    /// every layout, independent of where the store is mounted. The registry records which
+    /// environments declare which ids.
+    pub fn id(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.model_type,
+            self.family_or_unknown(),
+            self.name
+        )
+    }
 }
 
 pub(crate) const UNKNOWN_FAMILY: &str = "unknown";

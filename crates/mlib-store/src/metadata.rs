@@ -46,6 +46,15 @@ pub struct FileRecord {
 }
 
 impl Metadata {
+    /// The key of the model this metadata describes.
+    pub fn key(&self) -> crate::ModelKey<'_> {
+        crate::ModelKey {
+            name: &self.name,
+            model_type: &self.model_type,
+            family: self.family.as_deref(),
+        }
+    }
+
     /// Total size of the model's files.
     pub fn size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
