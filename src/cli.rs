@@ -121,7 +121,11 @@ pub enum Command {
     /// plan file (the file is the approval). Running it again changes nothing.
     Apply(ApplyArgs),
 
-    /// Show, per app, what is linked, missing or drifted.
+    /// Show, per app, what is linked, missing, broken, drifted or in conflict, and the
+    /// store's state (models not stored yet or no longer used, quarantine, leftovers).
+    ///
+    /// Exits 0 when nothing needs attention, 1 otherwise: `mlib plan` shows what apply would
+    /// change, `mlib doctor` explains the rest.
     Status,
 
     /// Hash the store's files again and compare them with their metadata.json.
@@ -155,6 +159,45 @@ pub enum Command {
     /// the lock file; `mlib apply` then fetches the new files.
     Update(UpdateArgs),
 
+    /// Remove models from the store, with every registered link to them, in every
+    /// environment of the store.
+    ///
+    /// MODEL is a model's name (or `type/family/name` when two stored models share a name).
+    /// Refused while a manifest (this one or another environment's) still declares the model,
+    /// unless --force; links a person changed are left in place and forgotten. Shows what it
+    /// will do and asks on a terminal (--auto-approve to skip, --dry-run to only show).
+    #[command(
+        after_help = "Examples:\n  mlib rm old-lora --dry-run\n  mlib rm old-lora sd15-base --auto-approve\n  mlib rm old-lora --keep-file   # unlink everywhere, keep the bytes"
+    )]
+    Rm(RmArgs),
+
+    /// Delete stored models that no environment needs, and print the bytes freed.
+    ///
+    /// A model is needed while a registered link points at it, or while the manifest of an
+    /// environment (one that still exists) declared it at its last apply. Files a person put
+    /// into the store by hand (no metadata.json of mlib) are listed, and deleted only with
+    /// --include-foreign. An environment whose manifest is gone keeps its models until
+    /// `mlib env forget` drops it.
+    #[command(after_help = "Examples:\n  mlib gc --dry-run\n  mlib gc --min-age 7d --auto-approve")]
+    Gc(GcArgs),
+
+    /// Per stored model: its size, the environments and apps using it, when it was added and
+    /// last applied. Largest first.
+    #[command(
+        after_help = "Examples:\n  mlib du\n  mlib du --sort added\n  mlib du --json | jq -s 'map(select(.type == \"model\")) | .[0]'"
+    )]
+    Du(DuArgs),
+
+    /// Find what is wrong with the store, the registry and the links, and say what to do.
+    ///
+    /// Finds broken links, registered links whose file is gone or changed, links into the
+    /// store that no environment registered, store files missing or changed (stat, then
+    /// hash), metadata.json missing or invalid, leftovers of killed downloads and applies,
+    /// and environments whose manifest no longer exists. Exits 1 when it finds anything.
+    /// --fix repairs what is safe (never a file a person changed) and lists what it left.
+    #[command(after_help = "Examples:\n  mlib doctor\n  mlib doctor --fix")]
+    Doctor(DoctorArgs),
+
     /// Release the apply lock of the manifest's store, held by a process that is gone.
     ///
     /// Refused while the holder is still running on this machine (same pid and start time),
@@ -185,6 +228,103 @@ pub enum EnvCommand {
     /// List the environments of the manifest's store: name or manifest, app roots, last
     /// apply, links.
     List,
+
+    /// Drop an environment from the store's registry: remove its links (those nobody changed)
+    /// and its records, so `mlib gc` may free the models only it used.
+    ///
+    /// ENV is a name (`--env NAME` / `environment:`), a manifest path, or a key from
+    /// `mlib env list --json`. Meant for environments whose manifest is gone; one whose
+    /// manifest still exists needs --force.
+    #[command(
+        after_help = "Examples:\n  mlib env forget alice\n  mlib env forget /srv/old/models.yaml --keep-links"
+    )]
+    Forget(ForgetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The environment: its name, its manifest's path, or its key.
+    // Not `env`: that is the id of the global --env.
+    #[arg(value_name = "ENV")]
+    pub which: String,
+
+    /// Forget the records but leave the links in the app folders.
+    #[arg(long)]
+    pub keep_links: bool,
+
+    /// Forget it even though its manifest still exists (its next apply records it again).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Models to remove: names, or `type/family/name`.
+    #[arg(value_name = "MODEL", required = true)]
+    pub models: Vec<String>,
+
+    /// Remove even though a manifest still declares the model (its next apply fetches it
+    /// again).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Only unlink: keep the model's files in the store.
+    #[arg(long)]
+    pub keep_file: bool,
+
+    #[command(flatten)]
+    pub approval: Approval,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep models whose metadata changed less than this long ago: 7d, 12h, 30m (a bare
+    /// number is seconds).
+    #[arg(long, env = "MLIB_GC_MIN_AGE", default_value = "0s", value_parser = parse_age)]
+    pub min_age: Duration,
+
+    /// Also delete files in the store that mlib did not put there (no metadata.json).
+    #[arg(long)]
+    pub include_foreign: bool,
+
+    #[command(flatten)]
+    pub approval: Approval,
+}
+
+/// Asking before removing.
+#[derive(Debug, Args)]
+pub struct Approval {
+    /// Only show what would be removed.
+    #[arg(long, env = "MLIB_DRY_RUN", value_parser = EnvBool)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(long, env = "MLIB_AUTO_APPROVE", value_parser = EnvBool)]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DuArgs {
+    /// Order of the list.
+    #[arg(long, env = "MLIB_DU_SORT", value_enum, default_value = "size")]
+    pub sort: DuSort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DuSort {
+    /// Largest first.
+    Size,
+    /// By model id (`type/family/name`).
+    Name,
+    /// Oldest first.
+    Added,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Repair what is safe to repair, and list what is left for you.
+    #[arg(long)]
+    pub fix: bool,
 }
 
 /// How remote sources are resolved (HuggingFace, Civitai, URLs).
@@ -301,6 +441,18 @@ pub const MAX_LOCK_TIMEOUT: jiff::SignedDuration = jiff::SignedDuration::from_ho
 /// `2 minutes`) or ISO 8601 (`PT5M`); a bare number is seconds. Negative durations and
 /// durations over [`MAX_LOCK_TIMEOUT`] are refused.
 pub fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration > Duration::try_from(MAX_LOCK_TIMEOUT).expect("positive") {
+        return Err(format!(
+            "{:#} is longer than the maximum, {MAX_LOCK_TIMEOUT:#}",
+            jiff::SignedDuration::try_from(duration).map_err(|err| err.to_string())?
+        ));
+    }
+    Ok(duration)
+}
+
+/// A duration without days: jiff's friendly format or ISO 8601; a bare number is seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("no duration given (try 30s, 5m or 1h)".into());
@@ -315,10 +467,24 @@ pub fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
     if duration.is_negative() {
         return Err("a duration cannot be negative".into());
     }
-    if duration > MAX_LOCK_TIMEOUT {
-        return Err(format!(
-            "{duration:#} is longer than the maximum, {MAX_LOCK_TIMEOUT:#}"
-        ));
+    Duration::try_from(duration).map_err(|err| err.to_string())
+}
+
+/// Parses `gc --min-age`: as [`parse_lock_timeout`], plus days and weeks (a day is 24 hours
+/// here), without an upper bound.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(duration) = parse_duration(text) {
+        return Ok(duration);
+    }
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|err| format!("not a duration ({err}): try 7d, 12h or 30m"))?;
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|err| format!("not a duration ({err}): try 7d, 12h or 30m"))?;
+    if duration.is_negative() {
+        return Err("a duration cannot be negative".into());
     }
     Duration::try_from(duration).map_err(|err| err.to_string())
 }

@@ -7,8 +7,9 @@
 //! Ctrl-C: a shell that sees its child exit normally assumes the child handled the signal,
 //! and carries on with the next command.
 
-/// 0: success (and, for `plan --detailed-exitcode`, no changes); 1: error; 2: changes
-/// pending (`plan --detailed-exitcode` only). Clap's usage errors (an unknown flag, a bad
+/// 0: success (and, for `plan --detailed-exitcode`, no changes; for `status` and `doctor`,
+/// nothing needs attention); 1: error, or findings (`status`, `doctor`, `verify`, `scan`);
+/// 2: changes pending (`plan --detailed-exitcode` only). Clap's usage errors (an unknown flag, a bad
 /// value) exit 2 too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

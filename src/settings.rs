@@ -14,8 +14,8 @@ use mlib_fetch::LockPolicy;
 use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
-    ApplyArgs, Cli, ColorChoice, Command, EnvCommand, GlobalArgs, PlanArgs, RemoteArgs, UpdateArgs,
-    VerifyArgs,
+    ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort, EnvCommand,
+    ForgetArgs, GcArgs, GlobalArgs, PlanArgs, RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -147,10 +147,15 @@ pub enum CommandSettings {
     Status,
     Verify(VerifySettings),
     EnvList,
+    EnvForget(ForgetSettings),
     Scan,
     Lock(RemoteSettings),
     Update(UpdateSettings),
     ForceUnlock { id: String, force: bool },
+    Rm(RmSettings),
+    Gc(GcSettings),
+    Du { sort: DuSort },
+    Doctor { fix: bool },
 }
 
 impl CommandSettings {
@@ -164,6 +169,37 @@ impl CommandSettings {
                 CommandSettings::Verify(VerifySettings { models, all })
             }
             Command::Env(EnvCommand::List) => CommandSettings::EnvList,
+            Command::Env(EnvCommand::Forget(ForgetArgs {
+                which: env,
+                keep_links,
+                force,
+            })) => CommandSettings::EnvForget(ForgetSettings {
+                env,
+                keep_links,
+                force,
+            }),
+            Command::Rm(RmArgs {
+                models,
+                force,
+                keep_file,
+                approval,
+            }) => CommandSettings::Rm(RmSettings {
+                models,
+                force,
+                keep_file,
+                approval: ApprovalSettings::resolve(&approval),
+            }),
+            Command::Gc(GcArgs {
+                min_age,
+                include_foreign,
+                approval,
+            }) => CommandSettings::Gc(GcSettings {
+                min_age,
+                include_foreign,
+                approval: ApprovalSettings::resolve(&approval),
+            }),
+            Command::Du(DuArgs { sort }) => CommandSettings::Du { sort },
+            Command::Doctor(DoctorArgs { fix }) => CommandSettings::Doctor { fix },
             Command::Scan => CommandSettings::Scan,
             Command::Lock(args) => CommandSettings::Lock(RemoteSettings::resolve(&args.remote)),
             Command::Update(UpdateArgs { models, remote }) => {
@@ -184,7 +220,11 @@ impl CommandSettings {
             CommandSettings::Apply(_) => "apply",
             CommandSettings::Status => "status",
             CommandSettings::Verify(_) => "verify",
-            CommandSettings::EnvList => "env",
+            CommandSettings::EnvList | CommandSettings::EnvForget(_) => "env",
+            CommandSettings::Rm(_) => "rm",
+            CommandSettings::Gc(_) => "gc",
+            CommandSettings::Du { .. } => "du",
+            CommandSettings::Doctor { .. } => "doctor",
             CommandSettings::Scan => "scan",
             CommandSettings::Lock(_) => "lock",
             CommandSettings::Update(_) => "update",
@@ -307,6 +347,49 @@ pub struct VerifySettings {
     pub models: Vec<String>,
     /// Every model in the store.
     pub all: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForgetSettings {
+    /// A name, a manifest path or a key.
+    pub env: String,
+    pub keep_links: bool,
+    pub force: bool,
+}
+
+/// Whether a command that removes things only shows them, asks, or goes ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalSettings {
+    DryRun,
+    Ask,
+    Approved,
+}
+
+impl ApprovalSettings {
+    fn resolve(args: &Approval) -> ApprovalSettings {
+        if args.dry_run {
+            ApprovalSettings::DryRun
+        } else if args.auto_approve {
+            ApprovalSettings::Approved
+        } else {
+            ApprovalSettings::Ask
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RmSettings {
+    pub models: Vec<String>,
+    pub force: bool,
+    pub keep_file: bool,
+    pub approval: ApprovalSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct GcSettings {
+    pub min_age: Duration,
+    pub include_foreign: bool,
+    pub approval: ApprovalSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -299,7 +299,7 @@ fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<A
     acquire_lock_in(ctx.state_dir(), timeout, printer)
 }
 
-fn acquire_lock_in(
+pub(crate) fn acquire_lock_in(
     dir: &std::path::Path,
     timeout: Duration,
     printer: &Printer,

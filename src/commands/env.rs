@@ -1,12 +1,12 @@
 //! `mlib env list`: the environments that own links in the store's registry.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde_json::json;
 
 use crate::context::Context;
 use crate::exit::Status;
 use crate::printer::Printer;
-use crate::settings::GlobalSettings;
+use crate::settings::{ForgetSettings, GlobalSettings};
 
 pub fn list(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
@@ -64,5 +64,84 @@ pub fn list(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
         }
     }
     printer.info("\n* this manifest's environment (with the current variables and --env)");
+    Ok(Status::Success)
+}
+
+/// `mlib env forget ENV`.
+pub fn forget(global: &GlobalSettings, args: &ForgetSettings, printer: &Printer) -> Result<Status> {
+    let ctx = Context::load(global, printer)?;
+    let registry = ctx.open_registry()?;
+    let _lock = super::approval::lock(&ctx, printer)?;
+    let envs = registry.environments()?;
+    let as_path = std::fs::canonicalize(&args.env)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    let matches: Vec<&mlib_registry::Environment> = envs
+        .iter()
+        .filter(|e| {
+            e.name.as_deref() == Some(args.env.as_str())
+                || e.key == args.env
+                || e.manifest == args.env
+                || as_path.as_deref() == Some(e.manifest.as_str())
+        })
+        .collect();
+    let env = match matches.as_slice() {
+        [] => bail!(
+            "no environment `{}` in the registry of the store {} (`mlib env list` shows them)",
+            args.env,
+            ctx.store.root().display()
+        ),
+        [one] => *one,
+        many => bail!(
+            "`{}` names {} environments: {}; give one by its key (`mlib env list --json`)",
+            args.env,
+            many.len(),
+            many.iter()
+                .map(|e| e.key.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    if std::path::Path::new(&env.manifest).exists() && !args.force {
+        bail!(
+            "the manifest of {} still exists ({}): forget it only with --force (its next apply records it again)",
+            env.label,
+            env.manifest
+        );
+    }
+    let links = registry.links_for_env(env.id)?;
+    let mut removed = 0;
+    let mut kept = 0;
+    if !args.keep_links {
+        for link in &links {
+            match mlib_plan::upkeep::remove_link(&registry, link)? {
+                mlib_plan::upkeep::Removed::Removed => removed += 1,
+                mlib_plan::upkeep::Removed::WasGone => {}
+                mlib_plan::upkeep::Removed::KeptChanged => {
+                    kept += 1;
+                    printer.warn(format!(
+                        "{} changed since mlib linked it: left in place",
+                        link.target.display()
+                    ));
+                }
+            }
+        }
+    }
+    registry.forget_environment(env.id)?;
+    if printer.json {
+        printer.event(json!({"type": "environment_forgotten", "key": env.key, "links_removed": removed, "links_kept": kept + if args.keep_links { links.len() } else { 0 }}));
+    }
+    printer.info(format!(
+        "Forgot {}: {}. `mlib gc` can now free the models only it used.",
+        env.label,
+        if args.keep_links {
+            format!(
+                "{} link(s) left in place, no longer registered",
+                links.len()
+            )
+        } else {
+            format!("removed {removed} link(s)")
+        }
+    ));
     Ok(Status::Success)
 }

@@ -1,14 +1,20 @@
 //! One file per command; `run` maps their outcome to an exit status and prints errors.
 
 mod apply;
+mod approval;
+mod doctor;
+mod du;
 mod env;
 mod force_unlock;
+mod gc;
 mod lock;
 mod plan;
 mod planning;
+mod rm;
 mod scan;
 mod status;
 mod update;
+mod upkeep;
 mod validate;
 mod verify;
 
@@ -27,6 +33,11 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Status => status::run(global, printer),
         CommandSettings::Verify(verify) => verify::run(global, verify, printer),
         CommandSettings::EnvList => env::list(global, printer),
+        CommandSettings::EnvForget(forget) => env::forget(global, forget, printer),
+        CommandSettings::Rm(rm) => rm::run(global, rm, printer),
+        CommandSettings::Gc(gc) => gc::run(global, gc, printer),
+        CommandSettings::Du { sort } => du::run(global, *sort, printer),
+        CommandSettings::Doctor { fix } => doctor::run(global, *fix, printer),
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),

@@ -1,8 +1,11 @@
-//! `mlib status`: per app, what is linked, missing and drifted.
+//! `mlib status`: per app, what is linked, missing, broken, drifted or in conflict; then the
+//! store: models not stored yet, changed files, models nothing uses, the quarantine and what
+//! killed runs left. Exits 1 when anything needs attention (see `exit.rs`).
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
+use mlib_plan::upkeep::{self, LinkState};
 use mlib_plan::{Action, Ownership};
 use serde_json::json;
 
@@ -16,7 +19,9 @@ use crate::settings::GlobalSettings;
 struct AppStatus {
     linked: Vec<String>,
     missing: Vec<String>,
+    broken: Vec<String>,
     drifted: Vec<String>,
+    conflicts: Vec<String>,
 }
 
 pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
@@ -93,6 +98,7 @@ pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
         if let Some(status) = apps.get_mut(app.as_str()) {
             match action {
                 Action::Link(_) => status.missing.push(line),
+                Action::Conflict(_) => status.conflicts.push(line),
                 _ => status.drifted.push(line),
             }
         }
@@ -120,9 +126,14 @@ pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
             continue;
         }
         if let Some(status) = apps.get_mut(record.app.as_str()) {
-            status
-                .linked
-                .push(targets.show(&record.app, &record.target));
+            let shown = targets.show(&record.app, &record.target);
+            match upkeep::link_state(&record) {
+                LinkState::Intact => status.linked.push(shown),
+                LinkState::Broken => status.broken.push(format!("{shown} (points at nothing)")),
+                state => status
+                    .drifted
+                    .push(format!("{shown} ({})", state.describe())),
+            }
         }
     }
 
@@ -138,26 +149,44 @@ pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
         .collect();
     let mut healthy = to_add.is_empty() && store_drift.is_empty();
     for (name, status) in &apps {
-        healthy &= status.missing.is_empty() && status.drifted.is_empty();
+        healthy &= status.missing.is_empty()
+            && status.broken.is_empty()
+            && status.drifted.is_empty()
+            && status.conflicts.is_empty();
         if printer.json {
-            printer.event(json!({"type": "app_status", "app": name, "linked": status.linked, "missing": status.missing, "drifted": status.drifted}));
+            printer.event(json!({"type": "app_status", "app": name, "linked": status.linked, "missing": status.missing, "broken": status.broken, "drifted": status.drifted, "conflicts": status.conflicts}));
             continue;
         }
+        let mut counts = vec![
+            format!("{} linked", status.linked.len()),
+            format!("{} missing", status.missing.len()),
+        ];
+        if !status.broken.is_empty() {
+            counts.push(format!("{} broken", status.broken.len()));
+        }
+        counts.push(format!("{} drifted", status.drifted.len()));
+        if !status.conflicts.is_empty() {
+            counts.push(format!("{} in conflict", status.conflicts.len()));
+        }
         printer.info(format!(
-            "{}: {} linked, {} missing, {} drifted",
+            "{}: {}",
             printer.paint_bold(name),
-            status.linked.len(),
-            status.missing.len(),
-            status.drifted.len()
+            counts.join(", ")
         ));
         for line in &status.linked {
-            printer.detail(format!("  ok       {line}"));
+            printer.detail(format!("  ok        {line}"));
         }
         for line in &status.missing {
-            printer.info(format!("  missing  {line}"));
+            printer.info(format!("  missing   {line}"));
+        }
+        for line in &status.broken {
+            printer.info(format!("  broken    {line}"));
         }
         for line in &status.drifted {
-            printer.info(format!("  drifted  {line}"));
+            printer.info(format!("  drifted   {line}"));
+        }
+        for line in &status.conflicts {
+            printer.info(format!("  conflict  {line}"));
         }
     }
     if printer.json {
@@ -185,8 +214,86 @@ pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
             printer.info(format!("  changed  {what}"));
         }
     }
+    healthy &= store_upkeep(&ctx, &registry, printer)?;
     if !healthy && !printer.json {
-        printer.info("Run `mlib plan` to see what apply would change.");
+        printer.info("Run `mlib plan` to see what apply would change, `mlib doctor` for the rest.");
     }
-    Ok(Status::Success)
+    Ok(if healthy {
+        Status::Success
+    } else {
+        Status::Failure
+    })
+}
+
+/// The store beyond this manifest: models nothing uses (information: `mlib gc` frees them),
+/// the quarantine, leftovers of killed runs, environments whose manifest is gone. Returns
+/// whether nothing there needs attention.
+fn store_upkeep(
+    ctx: &Context,
+    registry: &mlib_registry::Registry,
+    printer: &Printer,
+) -> Result<bool> {
+    let inventory = super::upkeep::inventory(ctx, registry)?;
+    let unused: Vec<_> = inventory.models.iter().filter(|m| m.unused()).collect();
+    let unused_bytes: u64 = unused.iter().map(|m| m.size).sum();
+    let quarantine = ctx.store.quarantine_dir();
+    let (quarantined, quarantined_bytes) = upkeep::doctor::count_files(&quarantine);
+    let leftovers = staging_leftovers(&ctx.store);
+    let gone: Vec<_> = inventory
+        .envs
+        .iter()
+        .filter(|e| !e.manifest_exists)
+        .collect();
+    if printer.json {
+        printer.event(json!({
+            "type": "store_upkeep",
+            "unused": unused.iter().map(|m| json!({"id": m.id, "size": m.size})).collect::<Vec<_>>(),
+            "unused_bytes": unused_bytes,
+            "quarantined_files": quarantined,
+            "quarantined_bytes": quarantined_bytes,
+            "staging_leftovers": leftovers,
+            "environments_without_manifest": gone.iter().map(|e| &e.env.label).collect::<Vec<_>>(),
+        }));
+    } else {
+        if !unused.is_empty() {
+            printer.info(format!(
+                "  unused   {} model{} ({}) no environment uses: `mlib gc` frees them",
+                unused.len(),
+                if unused.len() == 1 { "" } else { "s" },
+                crate::render::bytes(unused_bytes)
+            ));
+        }
+        if quarantined > 0 {
+            printer.info(format!(
+                "  quarantine  {quarantined} file(s) ({}) in {}: check them and delete by hand",
+                crate::render::bytes(quarantined_bytes),
+                quarantine.display()
+            ));
+        }
+        if leftovers > 0 {
+            printer.info(format!(
+                "  leftovers   {leftovers} unfinished download(s) or files of killed runs in {}: `mlib doctor`",
+                ctx.store.mlib_dir().join("tmp").display()
+            ));
+        }
+        super::gc::report_orphaned_environments(&inventory, printer);
+    }
+    Ok(quarantined == 0 && leftovers == 0 && gone.is_empty())
+}
+
+/// Entries of the staging folder: partial downloads and work of killed runs (a running
+/// apply's own work is there too, but status is not run while applying).
+fn staging_leftovers(store: &mlib_store::Store) -> usize {
+    std::fs::read_dir(store.mlib_dir().join("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|item| {
+            let name = item.file_name();
+            match mlib_fs::temp::TempName::parse(&name) {
+                Some(temp) => temp.is_stale(),
+                None => name.to_string_lossy().ends_with(".part"),
+            }
+        })
+        .count()
 }

@@ -97,6 +97,10 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--out",
         "--force",
         "--all",
+        "--keep-file",
+        "--keep-links",
+        "--include-foreign",
+        "--fix",
         "--help",
         "--version",
     ];
@@ -111,6 +115,11 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "lock",
         "update",
         "force-unlock",
+        "rm",
+        "gc",
+        "du",
+        "doctor",
+        "env forget",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
@@ -154,7 +163,16 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
     }
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
-    for flag in ["`-v`", "`-o`", "`--force`", "`verify --all`"] {
+    for flag in [
+        "`-v`",
+        "`-o`",
+        "`--force`",
+        "`verify --all`",
+        "`--keep-file`",
+        "`--keep-links`",
+        "`--include-foreign`",
+        "`doctor --fix`",
+    ] {
         assert!(readme.contains(flag), "the README does not name {flag}");
     }
 }

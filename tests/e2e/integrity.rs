@@ -49,7 +49,7 @@ fn a_byte_changed_through_a_hard_link_is_found_quarantined_and_restored() {
         .stderr_has("~ relink   base forge: models/Stable-diffusion/base.safetensors (its changed bytes are kept in quarantine)")
         .stderr_has("forge: models/Stable-diffusion/base.safetensors was modified through this hard link");
     env.mlib(&["status"])
-        .success()
+        .code(1)
         .stderr_has(&format!(
             "changed  store file changed: checkpoints/sdxl/base/base.safetensors: sha256 expected {sha}, found {bad_sha}"
         ));
@@ -169,9 +169,9 @@ fn status_says_when_an_apps_copy_was_modified() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     flip_byte(&copy);
     env.mlib(&["status"])
-        .success()
-        .stderr_has("fooocus: 0 linked, 0 missing, 1 drifted")
-        .stderr_has("drifted  fooocus: models/checkpoints/base.safetensors: was modified since mlib copied it; left alone");
+        .code(1)
+        .stderr_has("fooocus: 0 linked, 0 missing, 0 drifted, 1 in conflict")
+        .stderr_has("conflict  fooocus: models/checkpoints/base.safetensors: was modified since mlib copied it; left alone");
     // The store is untouched and the user's edit is left alone.
     env.mlib(&["verify"]).success();
     env.mlib(&["apply", "--auto-approve"])

@@ -139,16 +139,16 @@ fn status_shows_linked_missing_and_drifted_per_app() {
     let env = TestEnv::new();
     crate::apply::two_models(&env);
     env.mlib(&["status"])
-        .success()
+        .code(1)
         .stderr_has("comfyui: 0 linked, 2 missing, 0 drifted");
     env.mlib(&["apply", "--auto-approve"]).success();
     std::fs::remove_file(env.path("forge/models/Lora/detail_lora.safetensors")).unwrap();
     let run = env.mlib(&["status"]);
-    run.success()
+    run.code(1)
         .stderr_has("comfyui: 2 linked, 0 missing, 0 drifted")
         .stderr_has("forge: 1 linked, 1 missing, 0 drifted")
         .stderr_has(
-            "missing  forge: models/Lora/detail_lora.safetensors (was removed since mlib linked it)",
+            "missing   forge: models/Lora/detail_lora.safetensors (was removed since mlib linked it)",
         );
     let json = env.mlib(&["status", "--json"]);
     let forge = json

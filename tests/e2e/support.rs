@@ -92,6 +92,7 @@ pub fn filters(env: &TestEnv) -> Vec<(String, String)> {
         (root.as_str(), "[ROOT]"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
         (r"\d{8}T\d{6}Z", "[TIME]"),
+        (r"\b\d{4}-\d\d-\d\d\b", "[DATE]"),
         (r"in \d+\.\ds \([^)]*\)", "in [DURATION]"),
         (r"\bpid \d+", "pid [PID]"),
         (r"mlib-tmp-\d+-\d+-\d+", "mlib-tmp-[PID]"),

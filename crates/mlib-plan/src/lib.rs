@@ -22,6 +22,7 @@ mod planner;
 pub mod recover;
 mod saved;
 mod stat;
+pub mod upkeep;
 
 pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary, Verified};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};

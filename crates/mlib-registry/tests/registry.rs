@@ -119,7 +119,9 @@ fn migrates_an_empty_file_and_refuses_a_newer_schema() {
     drop(raw);
     let err = Registry::open(&path).unwrap_err();
     match &err {
-        RegistryError::TooNew { found, known, .. } => assert_eq!((*found, *known), (99, mlib_registry::schema_version())),
+        RegistryError::TooNew { found, known, .. } => {
+            assert_eq!((*found, *known), (99, mlib_registry::schema_version()))
+        }
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("upgrade mlib"), "{err}");

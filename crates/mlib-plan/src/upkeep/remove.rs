@@ -1,0 +1,113 @@
+//! Taking a registered link away: only when it is still exactly what mlib made.
+
+use mlib_registry::{FileStat, LinkKind, LinkRecord, Registry};
+
+use super::UpkeepError;
+
+/// What is at a registered link's place now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// What mlib made, untouched, and what it points at exists.
+    Intact,
+    /// A symlink mlib made, untouched, pointing at nothing (its store entry is gone, or the
+    /// store moved).
+    Broken,
+    /// Nothing is there any more.
+    Gone,
+    /// Something else is there now (a person replaced or edited it): theirs.
+    Changed,
+}
+
+impl LinkState {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LinkState::Intact => "linked",
+            LinkState::Broken => "broken: points at nothing",
+            LinkState::Gone => "gone: nothing is there any more",
+            LinkState::Changed => "changed since mlib made it",
+        }
+    }
+}
+
+/// Looks at `record`'s place, comparing it with the stat recorded when mlib made it.
+pub fn link_state(record: &LinkRecord) -> LinkState {
+    let target = &record.target;
+    let stat = match FileStat::lstat(target) {
+        Ok(stat) => stat,
+        Err(_) => return LinkState::Gone,
+    };
+    let stat = if record.kind == LinkKind::Copy && target.is_dir() {
+        FileStat::tree(target).unwrap_or_default()
+    } else {
+        stat
+    };
+    if stat != record.stat {
+        return LinkState::Changed;
+    }
+    if record.kind == LinkKind::Symlink && std::fs::metadata(target).is_err() {
+        return LinkState::Broken;
+    }
+    LinkState::Intact
+}
+
+/// What [`remove_link`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// The link was mlib's and untouched: removed, and its record with it.
+    Removed,
+    /// Nothing was there: the record is forgotten.
+    WasGone,
+    /// A person changed it: left in place (it is theirs now), the record forgotten.
+    KeptChanged,
+}
+
+/// Removes the link `record` describes if it is untouched, then forgets the record. A changed
+/// file is never removed. The file goes first: a kill in between leaves a record whose file is
+/// gone, which every later command treats as gone.
+pub fn remove_link(registry: &Registry, record: &LinkRecord) -> Result<Removed, UpkeepError> {
+    let removed = match link_state(record) {
+        LinkState::Gone => Removed::WasGone,
+        LinkState::Changed => Removed::KeptChanged,
+        LinkState::Intact | LinkState::Broken => {
+            crate::link::remove(&record.target).map_err(|source| UpkeepError::Io {
+                path: record.target.clone(),
+                source,
+            })?;
+            Removed::Removed
+        }
+    };
+    registry.delete_link(record.id)?;
+    Ok(removed)
+}
+
+/// Deletes a stored model's files and metadata (atomically for apps: the model folder is
+/// renamed into staging first) and drops its files from the registry's index; returns the
+/// bytes freed. Its links must be gone already (see [`remove_link`]).
+pub fn delete_model(
+    store: &mlib_store::Store,
+    registry: &Registry,
+    model: &super::StoredModel,
+) -> Result<u64, UpkeepError> {
+    let key = model.meta.key();
+    let dir = store.model_dir(&key);
+    let removed = store.remove_model(&key)?;
+    if store.layout() == mlib_store::Layout::Nested {
+        // The family and type folders, when this was their last model (remove_dir refuses a
+        // folder that is not empty).
+        for folder in dir.ancestors().skip(1).take(2) {
+            let _ = std::fs::remove_dir(folder);
+        }
+    }
+    if let Ok(rel) = dir.strip_prefix(store.root()) {
+        let rel = rel.to_string_lossy();
+        for file in &model.meta.files {
+            let path = if rel.is_empty() {
+                file.path.clone()
+            } else {
+                format!("{rel}/{}", file.path)
+            };
+            registry.index_remove(&path)?;
+        }
+    }
+    Ok(removed.map_or(0, |meta| meta.size()))
+}
