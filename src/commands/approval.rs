@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use mlib_registry::ApplyLock;
+use mlib_registry::{ApplyLock, StateOrigin};
 
 use crate::context::Context;
 use crate::printer::Printer;
@@ -47,4 +47,33 @@ pub fn approved(printer: &Printer, approval: ApprovalSettings, command: &str) ->
 /// The store's apply lock: removing while an apply links the same models would race it.
 pub fn lock(ctx: &Context, printer: &Printer) -> Result<ApplyLock> {
     super::apply::acquire_lock_in(ctx.state_dir(), LOCK_TIMEOUT, printer)
+}
+
+/// Deleting from the store needs the registry that knows every environment using it: the
+/// store's own. Refused where mlib keeps a per-user state folder (a read-only store, or a
+/// store whose `.mlib` folder is another user's), since there the other users' links and
+/// manifests are unknown; noted where the state was put elsewhere on purpose.
+pub fn check_may_delete(ctx: &Context, printer: &Printer, command: &str) -> Result<()> {
+    let store = ctx.store.root().display();
+    match ctx.state.origin {
+        StateOrigin::Store => Ok(()),
+        StateOrigin::ReadOnlyStore => bail!(
+            "the store {store} is read-only: {command} cannot delete from it. Ask whoever \
+             manages the store to run `mlib {command}` with write access."
+        ),
+        StateOrigin::ForeignStateFolder => bail!(
+            "the registry of the store {store} ({}) belongs to another user, and only it knows \
+             which models their environments use: {command} from your own state could delete \
+             them. Run `mlib {command}` as the store's owner.",
+            ctx.store.mlib_dir().display()
+        ),
+        StateOrigin::Override | StateOrigin::Manifest => {
+            printer.note(format!(
+                "{command} knows only the environments recorded in {}: environments that keep \
+                 their state elsewhere are not protected",
+                ctx.state.dir.display()
+            ));
+            Ok(())
+        }
+    }
 }

@@ -12,6 +12,7 @@ use crate::settings::{ApprovalSettings, GcSettings, GlobalSettings};
 
 pub fn run(global: &GlobalSettings, args: &GcSettings, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
+    super::approval::check_may_delete(&ctx, printer, "gc")?;
     let dry_run = args.approval == ApprovalSettings::DryRun;
     let registry = if dry_run {
         ctx.open_registry_for_plan()?.0

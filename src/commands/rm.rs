@@ -12,6 +12,9 @@ use crate::settings::{ApprovalSettings, GlobalSettings, RmSettings};
 
 pub fn run(global: &GlobalSettings, args: &RmSettings, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
+    if !args.keep_file {
+        super::approval::check_may_delete(&ctx, printer, "rm")?;
+    }
     let dry_run = args.approval == ApprovalSettings::DryRun;
     let registry = if dry_run {
         ctx.open_registry_for_plan()?.0

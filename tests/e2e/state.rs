@@ -97,6 +97,16 @@ fn a_read_only_store_is_planned_and_linked_with_per_user_state() {
         assert!(!plan.stderr.contains("move it aside"), "{plan}");
         // Not linked yet: status has findings.
         ro.mlib(&env, &["status"], &vars).code(1);
+        // Another user's environments are unknown here: nothing may be deleted.
+        for removal in [
+            &["gc", "--dry-run"][..],
+            &["rm", "base", "--force", "--dry-run"],
+        ] {
+            ro.mlib(&env, removal, &vars)
+                .code(1)
+                .stderr_has("is read-only: ")
+                .stderr_has("cannot delete from it");
+        }
         ro.mlib(&env, &["verify"], &vars)
             .success()
             .stderr_has("Verified 1 file of 1 model");
