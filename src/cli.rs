@@ -198,6 +198,18 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mlib doctor\n  mlib doctor --fix")]
     Doctor(DoctorArgs),
 
+    /// Tell what model files are, from their headers alone (never the weights).
+    ///
+    /// Reads `.safetensors` and `.gguf` headers: kind (checkpoint, diffusion model, LoRA,
+    /// LyCORIS, VAE, text encoder, ControlNet, upscaler, language model), family (sd15, sd2,
+    /// sdxl, sd3, flux-dev, flux-schnell; a LoRA's base; a GGUF model's architecture), dtype,
+    /// parameters, size and the embedded metadata. A web page or JSON error saved under a
+    /// model's name is named as such. Needs no manifest. Exits 1 if a file cannot be read.
+    #[command(
+        after_help = "Examples:\n  mlib inspect ComfyUI/models/loras/*.safetensors\n  mlib inspect model.gguf --json"
+    )]
+    Inspect(InspectArgs),
+
     /// Release the apply lock of the manifest's store, held by a process that is gone.
     ///
     /// Refused while the holder is still running on this machine (same pid and start time),
@@ -318,6 +330,13 @@ pub enum DuSort {
     Name,
     /// Oldest first.
     Added,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Model files to inspect.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

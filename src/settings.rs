@@ -15,7 +15,8 @@ use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
     ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort, EnvCommand,
-    ForgetArgs, GcArgs, GlobalArgs, PlanArgs, RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
+    ForgetArgs, GcArgs, GlobalArgs, InspectArgs, PlanArgs, RemoteArgs, RmArgs, UpdateArgs,
+    VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -156,6 +157,7 @@ pub enum CommandSettings {
     Gc(GcSettings),
     Du { sort: DuSort },
     Doctor { fix: bool },
+    Inspect { files: Vec<PathBuf> },
 }
 
 impl CommandSettings {
@@ -200,6 +202,7 @@ impl CommandSettings {
             }),
             Command::Du(DuArgs { sort }) => CommandSettings::Du { sort },
             Command::Doctor(DoctorArgs { fix }) => CommandSettings::Doctor { fix },
+            Command::Inspect(InspectArgs { files }) => CommandSettings::Inspect { files },
             Command::Scan => CommandSettings::Scan,
             Command::Lock(args) => CommandSettings::Lock(RemoteSettings::resolve(&args.remote)),
             Command::Update(UpdateArgs { models, remote }) => {
@@ -225,6 +228,7 @@ impl CommandSettings {
             CommandSettings::Gc(_) => "gc",
             CommandSettings::Du { .. } => "du",
             CommandSettings::Doctor { .. } => "doctor",
+            CommandSettings::Inspect { .. } => "inspect",
             CommandSettings::Scan => "scan",
             CommandSettings::Lock(_) => "lock",
             CommandSettings::Update(_) => "update",

@@ -7,6 +7,7 @@ mod du;
 mod env;
 mod force_unlock;
 mod gc;
+mod inspect;
 mod lock;
 mod plan;
 mod planning;
@@ -38,6 +39,7 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Gc(gc) => gc::run(global, gc, printer),
         CommandSettings::Du { sort } => du::run(global, *sort, printer),
         CommandSettings::Doctor { fix } => doctor::run(global, *fix, printer),
+        CommandSettings::Inspect { files } => inspect::run(files, printer),
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),

@@ -10,6 +10,7 @@ mod environments;
 mod fast_path;
 mod flags;
 mod hostile;
+mod inspect;
 mod integrity;
 mod interrupt;
 mod link_modes;

@@ -1,0 +1,83 @@
+//! `mlib inspect`: what files are, from their headers, without a manifest.
+
+use crate::assert_run;
+use crate::support::TestEnv;
+
+/// A safetensors file with F16 tensors of these shapes (zeros) and metadata.
+fn safetensors(env: &TestEnv, rel: &str, tensors: &[(&str, &[u64])], metadata: &[(&str, &str)]) {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0u64;
+    for (name, shape) in tensors {
+        let bytes = shape.iter().product::<u64>() * 2;
+        header.insert(
+            (*name).into(),
+            serde_json::json!({"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let meta: serde_json::Map<String, serde_json::Value> = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
+        .collect();
+    header.insert("__metadata__".into(), meta.into());
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut file = (json.len() as u64).to_le_bytes().to_vec();
+    file.extend(json);
+    file.extend(std::iter::repeat_n(0u8, offset as usize));
+    env.write(rel, file);
+}
+
+#[test]
+fn inspect_tells_kinds_and_families_and_names_error_pages() {
+    let env = TestEnv::new();
+    safetensors(
+        &env,
+        "loras/detail.safetensors",
+        &[
+            (
+                "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight",
+                &[8, 2048],
+            ),
+            (
+                "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_up.weight",
+                &[3072, 8],
+            ),
+        ],
+        &[
+            ("ss_base_model_version", "sdxl_base_v1-0"),
+            ("ss_network_dim", "8"),
+        ],
+    );
+    safetensors(
+        &env,
+        "unet/flux1-dev.safetensors",
+        &[
+            ("double_blocks.0.img_attn.qkv.weight", &[64, 16]),
+            ("guidance_in.in_layer.weight", &[16, 16]),
+        ],
+        &[],
+    );
+    env.write(
+        "loras/broken.safetensors",
+        "<!DOCTYPE html><html>Too many requests</html>",
+    );
+    assert_run!(
+        env,
+        "inspect",
+        env.mlib(&[
+            "inspect",
+            "loras/detail.safetensors",
+            "unet/flux1-dev.safetensors",
+            "loras/broken.safetensors",
+        ])
+    );
+    let json = env.mlib(&["inspect", "--json", "loras/detail.safetensors"]);
+    json.success();
+    let event = &json.events()[1];
+    assert_eq!(event["kind"], "lora");
+    assert_eq!(event["family"], "sdxl");
+    assert_eq!(event["metadata"]["ss_network_dim"], "8");
+    env.mlib(&["inspect", "nowhere.safetensors"])
+        .code(1)
+        .stderr_has("nowhere.safetensors: ");
+}
