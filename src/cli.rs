@@ -198,6 +198,19 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mlib doctor\n  mlib doctor --fix")]
     Doctor(DoctorArgs),
 
+    /// Write a models.yaml describing the model folders of apps you already have.
+    ///
+    /// Every model file (or model folder, such as a diffusers repo) in each app's preset
+    /// folders becomes an entry with its type, family (from its header), size and sha256; the
+    /// same file in two apps is one model linked twice; a file in a subfolder keeps its
+    /// subfolder; symlinks are followed. Nothing is moved: the manifest describes the files in
+    /// place, and `mlib apply --adopt` then moves each into the store and leaves a link where it
+    /// was, so every app lists the same names as before. Refuses to overwrite a manifest.
+    #[command(
+        after_help = "Examples:\n  mlib init --app comfyui:~/ComfyUI --dry-run\n  mlib init --app comfyui:~/ComfyUI --app forge:~/forge --store ~/models\n  mlib apply --adopt"
+    )]
+    Init(InitArgs),
+
     /// Tell what model files are, from their headers alone (never the weights).
     ///
     /// Reads `.safetensors` and `.gguf` headers: kind (checkpoint, diffusion model, LoRA,
@@ -330,6 +343,26 @@ pub enum DuSort {
     Name,
     /// Oldest first.
     Added,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// An app to describe: PRESET:ROOT (comfyui, a1111, forge, sdnext, fooocus, swarmui).
+    #[arg(long = "app", value_name = "PRESET:ROOT", required = true)]
+    pub apps: Vec<String>,
+
+    /// The store the manifest names (created by the first apply).
+    #[arg(
+        long,
+        env = "MLIB_INIT_STORE",
+        default_value = "./mlib-store",
+        value_name = "DIR"
+    )]
+    pub store: PathBuf,
+
+    /// Print the manifest on stdout instead of writing it.
+    #[arg(long, env = "MLIB_DRY_RUN", value_parser = EnvBool)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

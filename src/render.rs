@@ -136,8 +136,13 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
             "adopt",
             &a.link.model,
             format!(
-                "{} (identical file becomes a link)",
-                targets.show(&a.link.app, &a.link.target)
+                "{} ({})",
+                targets.show(&a.link.app, &a.link.target),
+                if a.sha256.is_some() {
+                    "identical file becomes a link"
+                } else {
+                    "the model's own folder moves into the store and becomes a link"
+                }
             ),
         ),
         Action::Conflict(c) => (

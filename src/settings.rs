@@ -15,8 +15,8 @@ use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
     ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort, EnvCommand,
-    ForgetArgs, GcArgs, GlobalArgs, InspectArgs, PlanArgs, RemoteArgs, RmArgs, UpdateArgs,
-    VerifyArgs,
+    ForgetArgs, GcArgs, GlobalArgs, InitArgs, InspectArgs, PlanArgs, RemoteArgs, RmArgs,
+    UpdateArgs, VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -158,6 +158,7 @@ pub enum CommandSettings {
     Du { sort: DuSort },
     Doctor { fix: bool },
     Inspect { files: Vec<PathBuf> },
+    Init(InitSettings),
 }
 
 impl CommandSettings {
@@ -203,6 +204,15 @@ impl CommandSettings {
             Command::Du(DuArgs { sort }) => CommandSettings::Du { sort },
             Command::Doctor(DoctorArgs { fix }) => CommandSettings::Doctor { fix },
             Command::Inspect(InspectArgs { files }) => CommandSettings::Inspect { files },
+            Command::Init(InitArgs {
+                apps,
+                store,
+                dry_run,
+            }) => CommandSettings::Init(InitSettings {
+                apps,
+                store,
+                dry_run,
+            }),
             Command::Scan => CommandSettings::Scan,
             Command::Lock(args) => CommandSettings::Lock(RemoteSettings::resolve(&args.remote)),
             Command::Update(UpdateArgs { models, remote }) => {
@@ -229,6 +239,7 @@ impl CommandSettings {
             CommandSettings::Du { .. } => "du",
             CommandSettings::Doctor { .. } => "doctor",
             CommandSettings::Inspect { .. } => "inspect",
+            CommandSettings::Init(_) => "init",
             CommandSettings::Scan => "scan",
             CommandSettings::Lock(_) => "lock",
             CommandSettings::Update(_) => "update",
@@ -351,6 +362,14 @@ pub struct VerifySettings {
     pub models: Vec<String>,
     /// Every model in the store.
     pub all: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct InitSettings {
+    /// `PRESET:ROOT`, as given.
+    pub apps: Vec<String>,
+    pub store: PathBuf,
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone)]

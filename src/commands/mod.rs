@@ -7,6 +7,7 @@ mod du;
 mod env;
 mod force_unlock;
 mod gc;
+mod init;
 mod inspect;
 mod lock;
 mod plan;
@@ -40,6 +41,7 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Du { sort } => du::run(global, *sort, printer),
         CommandSettings::Doctor { fix } => doctor::run(global, *fix, printer),
         CommandSettings::Inspect { files } => inspect::run(files, printer),
+        CommandSettings::Init(init) => init::run(global, init, printer),
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),

@@ -101,6 +101,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--keep-links",
         "--include-foreign",
         "--fix",
+        "--app",
         "--help",
         "--version",
     ];
@@ -121,6 +122,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "doctor",
         "env forget",
         "inspect",
+        "init",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
@@ -173,6 +175,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "`--keep-links`",
         "`--include-foreign`",
         "`doctor --fix`",
+        "`init --app`",
     ] {
         assert!(readme.contains(flag), "the README does not name {flag}");
     }

@@ -10,6 +10,7 @@ mod environments;
 mod fast_path;
 mod flags;
 mod hostile;
+mod init;
 mod inspect;
 mod integrity;
 mod interrupt;

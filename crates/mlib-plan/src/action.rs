@@ -100,7 +100,10 @@ pub struct Unlink {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Adopt {
     pub link: Link,
-    pub sha256: String,
+    /// The file's sha256; `None` for a folder that is the model's own local source (nothing
+    /// to compare: it is what the model is made of).
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// The store has no copy yet: the user's file moves into the store.
     pub into_store: bool,
 }

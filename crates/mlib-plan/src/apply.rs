@@ -384,20 +384,29 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> 
 
 fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(), ApplyError> {
     let link = &adopt.link;
-    // Hash again: the plan may be minutes old and the file is about to be replaced.
-    let hashes = mlib_store::hash_file(&link.target).map_err(|source| ApplyError::Unreadable {
-        target: link.target.clone(),
-        source,
-    })?;
-    if hashes.sha256 != adopt.sha256 {
-        return Err(changed_since_plan(&link.target));
+    // Look again: the plan may be minutes old and the file is about to be replaced.
+    match &adopt.sha256 {
+        Some(sha256) => {
+            let hashes =
+                mlib_store::hash_file(&link.target).map_err(|source| ApplyError::Unreadable {
+                    target: link.target.clone(),
+                    source,
+                })?;
+            if hashes.sha256 != *sha256 {
+                return Err(changed_since_plan(&link.target));
+            }
+        }
+        None if !link.target.symlink_metadata().is_ok_and(|m| m.is_dir()) => {
+            return Err(changed_since_plan(&link.target));
+        }
+        None => {}
     }
     let model = &ctx.manifest.models[&link.model];
     if adopt.into_store && !link.source.exists() {
         // The user's file becomes the store's copy (a move on one filesystem, else a copy).
         let expected = Expected {
-            sha256: Some(adopt.sha256.clone()),
-            blake3: model.blake3.clone(),
+            sha256: adopt.sha256.clone(),
+            blake3: adopt.sha256.as_ref().and(model.blake3.clone()),
         };
         let mut progress = |bytes: u64| ctx.events.progress(&model.name, bytes);
         let metadata = ctx
@@ -423,8 +432,43 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
         root: store_root,
         registry: ctx.registry,
     };
+    if adopt.sha256.is_none() {
+        return replace_folder(ctx, &store, link);
+    }
     let made = make_link(&store, link, true)?;
     record(ctx, link, made.how)
+}
+
+/// A model's own folder gives way to the link once the store holds the same bytes: it is
+/// renamed aside under a temporary name (after a kill, the next apply removes it: the store
+/// has its copy), the link is made, then the folder is removed. A folder that differs from
+/// the store's copy is left alone.
+fn replace_folder(ctx: &ApplyContext, store: &StoreFiles, link: &Link) -> Result<(), ApplyError> {
+    let same = crate::compare::same_content(&link.target, &link.source).map_err(|source| {
+        ApplyError::Unreadable {
+            target: link.target.clone(),
+            source,
+        }
+    })?;
+    if !same {
+        return Err(changed_since_plan(&link.target));
+    }
+    let aside = mlib_fs::temp::sibling_of(&link.target);
+    fs_err::rename(&link.target, &aside).map_err(|source| ApplyError::Link {
+        target: link.target.clone(),
+        source,
+    })?;
+    match make_link(store, link, false) {
+        Ok(made) => {
+            // Best effort: a folder left aside has a temporary name the next apply removes.
+            let _ = mlib_fs::temp::remove_tree(&aside);
+            record(ctx, link, made.how)
+        }
+        Err(err) => {
+            let _ = fs_err::rename(&aside, &link.target);
+            Err(err)
+        }
+    }
 }
 
 /// The registry row `id` at `target`, if it is still there and this environment's.

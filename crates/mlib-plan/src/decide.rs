@@ -134,6 +134,9 @@ pub(crate) struct Facts {
     /// The sha256 the linked entry has (pinned, locked or stored), for comparing a file in
     /// the way with; `None` for a folder or an unpinned model not stored yet.
     pub want_sha256: Option<String>,
+    /// The folder at the target is the model's own local source (`mlib init` describes model
+    /// folders where they are): with `--adopt` it moves into the store and becomes a link.
+    pub target_is_source: bool,
 }
 
 impl Facts {
@@ -416,11 +419,13 @@ pub(crate) fn decide(facts: &Facts, asked: &Asked) -> Result<Decision, Ask> {
         return decided(Outcome::Record, None);
     }
     let outcome = match present.kind {
+        Kind::Symlink if symlink_leads_to_the_model(facts, asked)? => Outcome::Adopt,
         Kind::Symlink => {
             let points = known(&asked.symlink, Ask::Symlink)?;
             conflict(ConflictReason::ForeignSymlink { points })
         }
         Kind::File => file_in_the_way(facts, asked)?,
+        Kind::Dir if facts.adopt && facts.target_is_source => Outcome::Adopt,
         Kind::Dir | Kind::Other => conflict(ConflictReason::ForeignDir),
     };
     decided(outcome, None)
@@ -428,6 +433,16 @@ pub(crate) fn decide(facts: &Facts, asked: &Asked) -> Result<Decision, Ask> {
 
 fn conflict(reason: ConflictReason) -> Outcome {
     Outcome::Conflict(reason)
+}
+
+/// With `--adopt`, a symlink nobody recorded that leads to the model's exact bytes (a link
+/// a person made by hand, found by `mlib init`): a symlink holds no bytes, so replacing it by
+/// mlib's link loses nothing, and what it points at is left alone.
+fn symlink_leads_to_the_model(facts: &Facts, asked: &Asked) -> Result<bool, Ask> {
+    let (true, Some(want)) = (facts.adopt, &facts.want_sha256) else {
+        return Ok(false);
+    };
+    Ok(matches!(known(&asked.sha256, Ask::Sha256)?, Ok(found) if found == *want))
 }
 
 /// A file nobody recorded is in the way: replaced only with `--adopt`, and only when its

@@ -16,6 +16,7 @@ mod error;
 pub mod integrity;
 pub mod link;
 mod observed;
+pub mod onboard;
 mod par;
 pub mod paths;
 mod planner;

@@ -465,6 +465,9 @@ impl<'a> Planner<'a> {
             },
             adopt: self.input.options.adopt,
             want_sha256: model.entry_sha256.get(entry).cloned(),
+            target_is_source: self.input.options.adopt
+                && meta.as_ref().is_ok_and(|m| m.kind == Kind::Dir)
+                && self.is_local_source(&link.model, &link.target),
         };
         let taken = other.filter(|_| facts.takes_over());
         let record = mine.as_ref().or(taken);
@@ -502,16 +505,28 @@ impl<'a> Planner<'a> {
                 link.replaces = replaces;
                 self.bookkeeping.push(Bookkeeping::Record(link));
             }
-            Outcome::Adopt => {
-                let want = facts.want_sha256.expect("adopted by its sha256");
-                self.adopt(link, want);
-            }
+            Outcome::Adopt => self.adopt(link, facts.want_sha256),
             Outcome::Conflict(reason) => self.conflict(&link, reason),
         }
     }
 
-    /// Replaces a user's file identical to the model by a link (`--adopt`).
-    fn adopt(&mut self, link: Link, sha256: String) {
+    /// Whether `target` is the model's own local source (both resolved).
+    fn is_local_source(&self, model: &str, target: &Path) -> bool {
+        let Some(model) = self.input.manifest.models.get(model) else {
+            return false;
+        };
+        let mlib_manifest::Source::Local(source) = &model.source else {
+            return false;
+        };
+        match (paths::physical(source), paths::physical(target)) {
+            (Ok(source), Ok(target)) => source == target,
+            _ => false,
+        }
+    }
+
+    /// Replaces a user's file identical to the model (or a folder that is its own source) by
+    /// a link (`--adopt`).
+    fn adopt(&mut self, link: Link, sha256: Option<String>) {
         let into_store = self.models[&link.model].fetch.is_some();
         if into_store {
             // The user's copy becomes the store's copy: nothing to fetch.

@@ -79,6 +79,7 @@ fn want(how: LinkHow) -> Facts {
         disk: OnDisk::Missing,
         adopt: false,
         want_sha256: Some(SHA.into()),
+        target_is_source: false,
     }
 }
 
@@ -121,6 +122,12 @@ impl Facts {
         self.wanted.journaled = true;
         self
     }
+    /// The folder at the target is the model's local source.
+    fn own_source(mut self) -> Facts {
+        self.target_is_source = true;
+        self
+    }
+
     fn adopt(mut self, sha256: Option<&str>) -> Facts {
         self.adopt = true;
         self.want_sha256 = sha256.map(Into::into);
@@ -542,6 +549,23 @@ fn rows() -> Vec<Row> {
         .reason("a symlink mlib did not make is in the way (-> ../elsewhere/x.safetensors)")
         .asks(&[PointsToSource, Symlink]),
         row(
+            "--adopt, and a symlink mlib did not make leads to the model's bytes",
+            want(SYMLINK).disk(Sym, ELSEWHERE, 1).adopt(Some(SHA)),
+            Outcome::Adopt,
+        )
+        .world(with(|w| w.points_to_source = Some(false)))
+        .asks(&[PointsToSource, Sha256]),
+        row(
+            "--adopt, and a symlink mlib did not make leads to other bytes",
+            want(SYMLINK).disk(Sym, ELSEWHERE, 1).adopt(Some("0ther")),
+            conflict(R::ForeignSymlink {
+                points: "../elsewhere/x.safetensors".into(),
+            }),
+        )
+        .world(with(|w| w.points_to_source = Some(false)))
+        .reason("a symlink mlib did not make is in the way (-> ../elsewhere/x.safetensors)")
+        .asks(&[PointsToSource, Sha256, Symlink]),
+        row(
             "a symlink where a hard link is wanted",
             want(HARDLINK).disk(Sym, ELSEWHERE, 1),
             conflict(R::ForeignSymlink {
@@ -587,6 +611,17 @@ fn rows() -> Vec<Row> {
         .world(with(|w| w.sha256 = Some(Err("Permission denied (os error 13)".into()))))
         .reason("a file is in the way and cannot be read: Permission denied (os error 13)")
         .asks(&[Sha256]),
+        row(
+            "--adopt, and the folder in the way is the model's own source",
+            want(SYMLINK).disk(Dir, ELSEWHERE, 2).adopt(None).own_source(),
+            Outcome::Adopt,
+        ),
+        row(
+            "the model's own source folder, without --adopt",
+            want(SYMLINK).disk(Dir, ELSEWHERE, 2).own_source(),
+            conflict(R::ForeignDir),
+        )
+        .reason("a directory mlib did not make is in the way"),
         row(
             "a directory mlib did not make",
             want(SYMLINK).disk(Dir, ELSEWHERE, 2),

@@ -1,0 +1,236 @@
+//! `mlib init --app PRESET:ROOT...`: a manifest describing the apps' model folders as they are.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use mlib_manifest::Preset;
+use mlib_plan::onboard::{AppTree, Census, Found};
+use serde_json::json;
+
+use crate::exit::Status;
+use crate::printer::Printer;
+use crate::progress::Progress;
+use crate::render;
+use crate::settings::{GlobalSettings, InitSettings};
+
+pub fn run(global: &GlobalSettings, args: &InitSettings, printer: &Printer) -> Result<Status> {
+    let manifest = &global.file;
+    if manifest.exists() && !args.dry_run {
+        bail!(
+            "{} already exists: init never overwrites a manifest (add models with `mlib add`, or write the new one elsewhere with -f FILE)",
+            manifest.display()
+        );
+    }
+    let dir = std::path::absolute(manifest)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let apps = parse_apps(&args.apps)?;
+    let progress = Progress::new(printer);
+    progress.start(0, "hashing", None);
+    let census = mlib_plan::onboard::census(&apps, &mut |n| progress.advance(0, n))
+        .context("cannot read the app folders")?;
+    progress.finish(0);
+    progress.clear();
+    for skipped in &census.skipped {
+        printer.detail(format!(
+            "skipped {}: {}",
+            skipped.path.display(),
+            skipped.why
+        ));
+    }
+    let not_models: Vec<_> = census
+        .skipped
+        .iter()
+        .filter(|s| s.why.starts_with("not a model:"))
+        .collect();
+    for skipped in &not_models {
+        printer.warn(format!("{}: {}", skipped.path.display(), skipped.why));
+    }
+    let text = manifest_text(&census, &apps, &args.store, &dir);
+    // What init writes must be a manifest mlib accepts: checked before it is written.
+    let env = |name: &str| std::env::var(name).ok();
+    mlib_manifest::parse(&text, manifest, &env)
+        .map_err(|e| anyhow::anyhow!("init wrote a manifest mlib rejects (a bug): {e:?}"))?;
+
+    let bytes: u64 = census.models.iter().map(|m| m.size).sum();
+    let shared = census.models.iter().filter(|m| m.places.len() > 1).count();
+    if printer.json {
+        printer.event(json!({
+            "type": "init",
+            "manifest": manifest,
+            "models": census.models.len(),
+            "bytes": bytes,
+            "shared": shared,
+            "skipped": census.skipped.len(),
+            "written": !args.dry_run,
+        }));
+    }
+    if args.dry_run {
+        printer.data(&text)?;
+    } else {
+        mlib_fs::write_atomic(manifest, text.as_bytes())
+            .with_context(|| format!("cannot write {}", manifest.display()))?;
+    }
+    printer.info(format!(
+        "{} {}: {} model{} ({}) from {} app{}{}.",
+        if args.dry_run { "Would write" } else { "Wrote" },
+        manifest.display(),
+        census.models.len(),
+        if census.models.len() == 1 { "" } else { "s" },
+        render::bytes(bytes),
+        apps.len(),
+        if apps.len() == 1 { "" } else { "s" },
+        if shared > 0 {
+            format!(", {shared} of them found in more than one app")
+        } else {
+            String::new()
+        }
+    ));
+    if !args.dry_run {
+        printer.info(
+            "Next: `mlib plan --adopt` shows each file moving into the store, `mlib apply --adopt` does it and leaves a link where each file was.",
+        );
+    }
+    Ok(Status::Success)
+}
+
+fn parse_apps(specs: &[String]) -> Result<Vec<AppTree>> {
+    let mut apps: Vec<AppTree> = Vec::new();
+    for spec in specs {
+        let Some((preset, root)) = spec.split_once(':') else {
+            bail!("--app {spec}: write PRESET:ROOT, e.g. comfyui:./ComfyUI");
+        };
+        let Some(preset) = Preset::ALL.iter().find(|p| p.as_str() == preset) else {
+            bail!(
+                "--app {spec}: unknown preset `{preset}`; presets: {}",
+                Preset::ALL.map(|p| p.as_str()).join(", ")
+            );
+        };
+        let root = expand_home(root);
+        if !root.is_dir() {
+            bail!("--app {spec}: {} is not a folder", root.display());
+        }
+        let base = preset.as_str();
+        let count = apps.iter().filter(|a| a.preset == *preset).count();
+        let name = if count == 0 {
+            base.to_owned()
+        } else {
+            format!("{base}-{}", count + 1)
+        };
+        apps.push(AppTree {
+            name,
+            preset: *preset,
+            root,
+        });
+    }
+    Ok(apps)
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// The manifest, commented, with paths relative to its folder where they are inside it.
+fn manifest_text(census: &Census, apps: &[AppTree], store: &Path, dir: &Path) -> String {
+    let mut out = String::new();
+    let from: Vec<String> = apps
+        .iter()
+        .map(|a| format!("{} ({})", a.name, show(&a.root, dir)))
+        .collect();
+    let _ = writeln!(out, "# Written by `mlib init` from {}.", from.join(", "));
+    out.push_str(
+        "# Each model is described where it was found; `mlib apply --adopt` moves it into the\n\
+         # store and leaves a link in its place. Each app gets the models tagged with its name.\n",
+    );
+    out.push_str("version: 1\n");
+    let _ = writeln!(out, "store: {}", quote(&show(&absolute(store), dir)));
+    out.push_str("models:\n");
+    if census.models.is_empty() {
+        out.truncate(out.len() - "models:\n".len());
+        out.push_str("models: {}\n");
+    }
+    for model in &census.models {
+        write_model(&mut out, model, dir);
+    }
+    out.push_str("apps:\n");
+    for app in apps {
+        let _ = writeln!(out, "  {}:", app.name);
+        let _ = writeln!(out, "    preset: {}", app.preset.as_str());
+        let _ = writeln!(out, "    root: {}", quote(&show(&app.root, dir)));
+        let _ = writeln!(out, "    models: [{}]", app.name);
+        let mut folders: Vec<(&str, &str)> = census
+            .models
+            .iter()
+            .filter(|m| m.places.iter().any(|p| p.app == app.name))
+            .filter_map(|m| Some((m.model_type.as_str(), m.custom_folder.as_deref()?)))
+            .collect();
+        folders.sort();
+        folders.dedup();
+        if !folders.is_empty() {
+            out.push_str("    folders:\n");
+            for (model_type, folder) in folders {
+                let _ = writeln!(out, "      {model_type}: {}", quote(folder));
+            }
+        }
+    }
+    out
+}
+
+fn write_model(out: &mut String, model: &Found, dir: &Path) {
+    let _ = writeln!(out, "  {}:", model.name);
+    // The place in the first app (after `apply --adopt`, a link to the store copy), or for a
+    // symlink, the file it points at.
+    let first = &model.places[0].path;
+    let is_link = first
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    let source = if is_link { &model.source } else { first };
+    let _ = writeln!(out, "    source: {}", quote(&show(source, dir)));
+    if let Some((sha256, _)) = &model.hashes {
+        let _ = writeln!(out, "    sha256: {sha256}");
+    }
+    let _ = writeln!(out, "    type: {}", model.model_type);
+    if let Some(family) = &model.family {
+        let _ = writeln!(out, "    family: {family}");
+    }
+    let mut tags: Vec<&str> = model.places.iter().map(|p| p.app.as_str()).collect();
+    tags.dedup();
+    let _ = writeln!(out, "    tags: [{}]", tags.join(", "));
+    let _ = writeln!(out, "    # {}", render::bytes(model.size));
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `./x` for a path inside `dir`, else the absolute path.
+fn show(path: &Path, dir: &Path) -> String {
+    let path = absolute(path);
+    match path.strip_prefix(dir) {
+        Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
+        Ok(rel) => format!("./{}", rel.display()),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+/// A YAML double-quoted string.
+fn quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,133 @@
+//! `mlib init`: from app folders full of models to a manifest, then `apply --adopt`: no byte
+//! lost, nothing stored twice, every app lists the names it listed before.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::assert_run;
+use crate::support::{TestEnv, sha256};
+
+/// Every name under `root`'s model folders, with the sha256 of what it reads as.
+fn listing(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for item in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = item.path();
+            if std::fs::metadata(&path).unwrap().is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            out.insert(rel, sha256(&std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+/// A ComfyUI with a checkpoint, a LoRA in a subfolder, a VAE linked by hand from a downloads
+/// folder, a diffusers folder and a placeholder; a Forge with the same checkpoint and a page saved as a model.
+fn two_apps(env: &TestEnv) {
+    env.model_file("ComfyUI/models/checkpoints/base.safetensors", "base", 5000);
+    env.write("ComfyUI/models/checkpoints/put_checkpoints_here", "");
+    env.model_file(
+        "ComfyUI/models/loras/sdxl/detail.safetensors",
+        "detail",
+        3000,
+    );
+    env.model_file("downloads/vae.safetensors", "vae", 2000);
+    std::fs::create_dir_all(env.path("ComfyUI/models/vae")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../downloads/vae.safetensors",
+        env.path("ComfyUI/models/vae/vae.safetensors"),
+    )
+    .unwrap();
+    env.write("ComfyUI/models/diffusers/tiny/model_index.json", "{}");
+    env.model_file(
+        "ComfyUI/models/diffusers/tiny/unet/diffusion_pytorch_model.safetensors",
+        "unet",
+        1000,
+    );
+    env.model_file(
+        "forge/models/Stable-diffusion/base.safetensors",
+        "base",
+        5000,
+    );
+    env.write(
+        "forge/models/Stable-diffusion/oops.safetensors",
+        "<html>429 Too Many Requests</html>",
+    );
+}
+
+#[test]
+fn init_then_apply_adopt_keeps_every_name_and_stores_each_file_once() {
+    let env = TestEnv::new();
+    two_apps(&env);
+    let before = (listing(&env.path("ComfyUI")), listing(&env.path("forge")));
+    let args = [
+        "init",
+        "--app",
+        "comfyui:./ComfyUI",
+        "--app",
+        "forge:./forge",
+    ];
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    assert_run!(env, "init_dry_run", env.mlib(&dry));
+    assert!(!env.path("models.yaml").exists());
+
+    env.mlib(&args).success().stderr_has(
+        "Wrote models.yaml: 4 models (10.7 KiB) from 2 apps, 1 of them found in more than one app.",
+    );
+    env.mlib(&args).code(1).stderr_has("already exists");
+    env.mlib(&["validate"]).success();
+    env.mlib(&["apply", "--adopt", "--auto-approve"])
+        .success()
+        .stderr_has("Apply complete");
+    env.mlib(&["plan", "--detailed-exitcode"]).success();
+
+    // Every app lists the same names, reading the same bytes; each is now a link.
+    assert_eq!(
+        (listing(&env.path("ComfyUI")), listing(&env.path("forge"))),
+        before
+    );
+    for link in [
+        "ComfyUI/models/checkpoints/base.safetensors",
+        "ComfyUI/models/loras/sdxl/detail.safetensors",
+        "ComfyUI/models/vae/vae.safetensors",
+        "ComfyUI/models/diffusers/tiny",
+        "forge/models/Stable-diffusion/base.safetensors",
+    ] {
+        let meta = env.path(link).symlink_metadata().unwrap();
+        assert!(meta.file_type().is_symlink(), "{link} is not a link");
+    }
+    // The same checkpoint in two apps is stored once; the hand-made link's target is kept.
+    let stored = crate::support::store_files(&env.path("mlib-store"));
+    let bases = stored
+        .iter()
+        .filter(|f| f.ends_with("base.safetensors"))
+        .count();
+    assert_eq!(bases, 1, "{stored:?}");
+    assert!(env.path("downloads/vae.safetensors").is_file());
+    // The page saved as a model was left alone.
+    assert!(
+        env.path("forge/models/Stable-diffusion/oops.safetensors")
+            .is_file()
+    );
+}
+
+#[test]
+fn init_refuses_unknown_presets_and_missing_roots() {
+    let env = TestEnv::new();
+    env.mlib(&["init", "--app", "krita:./x"])
+        .code(1)
+        .stderr_has(
+            "unknown preset `krita`; presets: comfyui, a1111, forge, sdnext, fooocus, swarmui",
+        );
+    env.mlib(&["init", "--app", "comfyui:./nowhere"])
+        .code(1)
+        .stderr_has("is not a folder");
+    env.mlib(&["init", "--app", "comfyui"])
+        .code(1)
+        .stderr_has("write PRESET:ROOT");
+}
