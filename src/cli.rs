@@ -198,6 +198,19 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mlib doctor\n  mlib doctor --fix")]
     Doctor(DoctorArgs),
 
+    /// Add a model to the manifest: a local file or folder, or an address copied from the
+    /// browser (a HuggingFace or Civitai page), `hf://`, `civitai:` or any https URL.
+    ///
+    /// The entry goes at the end of `models:`; the rest of the file (comments, order, layout)
+    /// is left as it is, and the change is shown as a diff before it is written. A local
+    /// file is hashed (its sha256 is pinned) and its type and family are read from its header
+    /// when not given; a remote model is resolved and pinned in the lock file (network). The
+    /// manifest is written only if it stays valid and, for a remote model, resolving worked.
+    #[command(
+        after_help = "Examples:\n  mlib add ./downloads/detail-tweaker.safetensors --app comfyui\n  mlib add https://huggingface.co/stabilityai/sdxl-vae/blob/main/sdxl_vae.safetensors --type vae\n  mlib add 'https://civitai.com/models/122359?modelVersionId=135867' --type loras --dry-run"
+    )]
+    Add(AddArgs),
+
     /// Write a models.yaml describing the model folders of apps you already have.
     ///
     /// Every model file (or model folder, such as a diffusers repo) in each app's preset
@@ -343,6 +356,37 @@ pub enum DuSort {
     Name,
     /// Oldest first.
     Added,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// A local path, a page address, `hf://...`, `civitai:MODEL@VERSION` or an https URL.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    /// The model's name (default: from the file name).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// The model type, i.e. which app folder it goes to (default: from a local file's header).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub model_type: Option<String>,
+
+    /// The model family (default: from a local file's header).
+    #[arg(long)]
+    pub family: Option<String>,
+
+    /// Tag the model with an app's name (repeatable): apps that select models by their name's
+    /// tag, as `mlib init` writes them, then get it.
+    #[arg(long = "app", value_name = "APP")]
+    pub apps: Vec<String>,
+
+    /// Show the change as a diff, write nothing.
+    #[arg(long, env = "MLIB_DRY_RUN", value_parser = EnvBool)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]

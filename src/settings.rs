@@ -14,9 +14,9 @@ use mlib_fetch::LockPolicy;
 use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
-    ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort, EnvCommand,
-    ForgetArgs, GcArgs, GlobalArgs, InitArgs, InspectArgs, PlanArgs, RemoteArgs, RmArgs,
-    UpdateArgs, VerifyArgs,
+    AddArgs, ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort,
+    EnvCommand, ForgetArgs, GcArgs, GlobalArgs, InitArgs, InspectArgs, PlanArgs, RemoteArgs,
+    RmArgs, UpdateArgs, VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -159,6 +159,7 @@ pub enum CommandSettings {
     Doctor { fix: bool },
     Inspect { files: Vec<PathBuf> },
     Init(InitSettings),
+    Add(AddSettings),
 }
 
 impl CommandSettings {
@@ -204,6 +205,23 @@ impl CommandSettings {
             Command::Du(DuArgs { sort }) => CommandSettings::Du { sort },
             Command::Doctor(DoctorArgs { fix }) => CommandSettings::Doctor { fix },
             Command::Inspect(InspectArgs { files }) => CommandSettings::Inspect { files },
+            Command::Add(AddArgs {
+                source,
+                name,
+                model_type,
+                family,
+                apps,
+                dry_run,
+                remote,
+            }) => CommandSettings::Add(AddSettings {
+                source,
+                name,
+                model_type,
+                family,
+                apps,
+                dry_run,
+                remote: RemoteSettings::resolve(&remote),
+            }),
             Command::Init(InitArgs {
                 apps,
                 store,
@@ -240,6 +258,7 @@ impl CommandSettings {
             CommandSettings::Doctor { .. } => "doctor",
             CommandSettings::Inspect { .. } => "inspect",
             CommandSettings::Init(_) => "init",
+            CommandSettings::Add(_) => "add",
             CommandSettings::Scan => "scan",
             CommandSettings::Lock(_) => "lock",
             CommandSettings::Update(_) => "update",
@@ -362,6 +381,17 @@ pub struct VerifySettings {
     pub models: Vec<String>,
     /// Every model in the store.
     pub all: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AddSettings {
+    pub source: String,
+    pub name: Option<String>,
+    pub model_type: Option<String>,
+    pub family: Option<String>,
+    pub apps: Vec<String>,
+    pub dry_run: bool,
+    pub remote: RemoteSettings,
 }
 
 #[derive(Debug, Clone)]

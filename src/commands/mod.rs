@@ -1,5 +1,6 @@
 //! One file per command; `run` maps their outcome to an exit status and prints errors.
 
+mod add;
 mod apply;
 mod approval;
 mod doctor;
@@ -42,6 +43,7 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Doctor { fix } => doctor::run(global, *fix, printer),
         CommandSettings::Inspect { files } => inspect::run(files, printer),
         CommandSettings::Init(init) => init::run(global, init, printer),
+        CommandSettings::Add(add) => add::run(global, add, printer),
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),

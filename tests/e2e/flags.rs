@@ -102,6 +102,9 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--include-foreign",
         "--fix",
         "--app",
+        "--name",
+        "--type",
+        "--family",
         "--help",
         "--version",
     ];
@@ -123,6 +126,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "env forget",
         "inspect",
         "init",
+        "add",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
@@ -176,6 +180,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "`--include-foreign`",
         "`doctor --fix`",
         "`init --app`",
+        "`add --name`",
     ] {
         assert!(readme.contains(flag), "the README does not name {flag}");
     }

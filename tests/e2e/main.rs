@@ -3,6 +3,7 @@
 
 mod support;
 
+mod add;
 mod apply;
 mod conflicts;
 mod crash;

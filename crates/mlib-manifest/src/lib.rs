@@ -29,6 +29,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub mod edit;
+mod web_url;
+
 pub use cache::{Cache, parse_cached};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use error::ManifestError;
@@ -39,6 +42,7 @@ pub use preset::Preset;
 pub use read::{MAX_MANIFEST_BYTES, read};
 pub use schema::schema;
 pub use url_template::{ExpandedUrl, UrlVarError, expand_url};
+pub use web_url::{WebSource, from_web_url};
 
 /// Reads (with [`read`], so at most [`MAX_MANIFEST_BYTES`]) and checks the manifest at `path`.
 /// `env` looks up environment variables for `${VAR}` and `~` (the CLI passes
