@@ -106,7 +106,9 @@ pub enum Command {
     /// Check a manifest: syntax, types, hashes, names and paths, app folders.
     ///
     /// Needs no network and changes nothing. Exits 1 on any error, listing every error with
-    /// its file:line:column.
+    /// its file:line:column. Warns (exit 0) when a local model's header, or Civitai's base
+    /// model in the lock, says another family than `family:`, and when an app gets a LoRA of
+    /// a family none of its checkpoints has.
     Validate,
 
     /// Show what `apply` would change, without changing anything.

@@ -13,6 +13,19 @@ pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
     let manifest = load_manifest(global, printer)?;
     let models = manifest.models.len();
     let apps = manifest.apps.len();
+    // A lock that cannot be read is `lock`'s and `plan`'s error to report, not validate's.
+    let lock = crate::remote::load_lock(&manifest)
+        .ok()
+        .flatten()
+        .map(|l| l.models)
+        .unwrap_or_default();
+    for warning in mlib_plan::families::check(&manifest, &lock) {
+        if printer.json {
+            printer.event(json!({"type": "family_warning", "model": warning.model, "message": warning.message}));
+        } else {
+            printer.warn(warning.message);
+        }
+    }
     if printer.json {
         printer.event(json!({"type": "validated", "valid": true, "models": models, "apps": apps}));
     } else {

@@ -13,6 +13,7 @@ pub mod desired;
 mod destination;
 pub mod environment;
 mod error;
+pub mod families;
 pub mod integrity;
 pub mod link;
 mod observed;
