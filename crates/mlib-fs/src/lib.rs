@@ -28,4 +28,4 @@ pub mod temp;
 pub use atomic::{AtomicFile, parent_dir, write_atomic};
 pub use platform::{is_network_fs, is_writable, mount_id, sync_dir};
 pub use process::Process;
-pub use stamp::{FileStamp, nanos};
+pub use stamp::FileStamp;

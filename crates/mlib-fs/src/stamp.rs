@@ -34,11 +34,6 @@ impl FileStamp {
     }
 }
 
-/// Seconds and nanoseconds as nanoseconds since the epoch (saturating far from it).
-pub fn nanos(secs: i64, nsecs: i64) -> i64 {
-    secs.saturating_mul(1_000_000_000).saturating_add(nsecs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

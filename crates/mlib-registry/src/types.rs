@@ -63,16 +63,6 @@ impl FileStat {
         }
         Ok(stat)
     }
-
-    /// From the raw fields of a `stat` (for callers that make the system call themselves).
-    pub fn new(dev: u64, ino: u64, mtime_sec: i64, mtime_nsec: i64, size: u64) -> FileStat {
-        FileStat {
-            dev,
-            ino,
-            mtime_ns: mlib_fs::nanos(mtime_sec, mtime_nsec),
-            size,
-        }
-    }
 }
 
 /// How a link was made.
