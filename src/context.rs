@@ -252,11 +252,15 @@ fn manifest_id(path: &Path) -> String {
 /// This program's version and build (its executable's size and modification time), so that
 /// a rebuilt mlib, even of the same version, never uses another build's cached manifests.
 fn build_identity() -> String {
-    use std::os::unix::fs::MetadataExt;
     let exe = std::env::current_exe().and_then(std::fs::metadata);
     let stamp = exe.map_or_else(
         |_| "unknown".to_string(),
-        |m| format!("{} {}.{}", m.len(), m.mtime(), m.mtime_nsec()),
+        |m| {
+            // Seconds and nanoseconds, as this identity has always been written.
+            let ns = mlib_fs::platform::mtime_ns(&m);
+            let (secs, nsecs) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
+            format!("{} {secs}.{nsecs}", m.len())
+        },
     );
     format!("{} {stamp}", env!("CARGO_PKG_VERSION"))
 }

@@ -104,27 +104,9 @@ impl CliRemote<'_> {
 /// Files fetched at once when `--jobs` is not given: parallel writes help on SSDs and hurt on
 /// spinning disks, where seeking between files costs more than it gains.
 pub fn default_jobs(store: &std::path::Path) -> usize {
-    if rotational(store) == Some(true) {
+    if mlib_fs::platform::rotational(store) == Some(true) {
         2
     } else {
         4
     }
-}
-
-/// Whether the block device holding `path` (or its nearest existing ancestor) spins, as
-/// Linux reports it in sysfs; `None` when that cannot be told (tmpfs, other systems).
-fn rotational(path: &std::path::Path) -> Option<bool> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = path.ancestors().find_map(|p| p.metadata().ok())?.dev();
-    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff);
-    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff);
-    let base = std::path::PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
-    // A partition has no queue of its own: its parent disk's is one level up.
-    [
-        base.join("queue/rotational"),
-        base.join("../queue/rotational"),
-    ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
-    .map(|text| text.trim() == "1")
 }

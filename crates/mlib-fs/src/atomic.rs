@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::platform::sync_dir;
 use crate::temp;
 
 /// A file being written under a temporary name next to its destination; [`AtomicFile::commit`]
@@ -84,12 +85,6 @@ pub fn parent_dir(path: &Path) -> &Path {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     }
-}
-
-/// Makes the entries of `dir` durable: a rename or a create is data of the folder, and only
-/// fsyncing the folder makes it survive a power cut.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs_err::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -15,14 +15,17 @@
 //!
 //! Also [`FileStamp`] (what says a file is unchanged without reading it) and
 //! [`is_network_fs`] (where SQLite's WAL must not be used).
+//!
+//! And [`platform`]: every call into the operating system that std does not make portably
+//! (`std::os::unix`, `rustix`), so that a port to another system touches that one module.
 
 mod atomic;
-mod fstype;
+pub mod platform;
 mod process;
 mod stamp;
 pub mod temp;
 
-pub use atomic::{AtomicFile, parent_dir, sync_dir, write_atomic};
-pub use fstype::{is_network_fs, is_writable, mount_id};
+pub use atomic::{AtomicFile, parent_dir, write_atomic};
+pub use platform::{is_network_fs, is_writable, mount_id, sync_dir};
 pub use process::Process;
-pub use stamp::{FileStamp, nanos};
+pub use stamp::FileStamp;

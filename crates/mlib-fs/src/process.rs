@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::platform;
+
 /// A process: pid and start time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Process {
@@ -26,7 +28,7 @@ impl Process {
             let pid = std::process::id();
             Process {
                 pid,
-                start: start_time(pid).unwrap_or(0),
+                start: platform::process_start_time(pid).unwrap_or(0),
             }
         })
     }
@@ -38,21 +40,13 @@ impl Process {
         if *self == Process::current() {
             return true;
         }
-        match start_time(self.pid) {
+        match platform::process_start_time(self.pid) {
             Some(start) => self.start == 0 || start == self.start,
             // A zombie (killed, not yet reaped by its parent) does nothing any more.
-            None if is_zombie(self.pid) => false,
+            None if platform::process_is_zombie(self.pid) => false,
             // No /proc entry: gone, or hidden (`hidepid` hides other users' processes). Ask
             // the kernel: only "no such process" means gone.
-            None => {
-                let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) else {
-                    return false;
-                };
-                !matches!(
-                    rustix::process::test_kill_process(pid),
-                    Err(rustix::io::Errno::SRCH)
-                )
-            }
+            None => platform::process_exists(self.pid),
         }
     }
 }
@@ -61,27 +55,6 @@ impl std::fmt::Display for Process {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "pid {}", self.pid)
     }
-}
-
-/// Field 22 of `/proc/{pid}/stat` (`None` for a zombie: it is gone, only its exit status is
-/// left for its parent). The command name (field 2) is in parentheses and may itself
-/// contain spaces and parentheses, so fields are counted after the last `)`.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace();
-    // Fields 3, 4, ... follow the name: field 3 is the state, field 22 the 20th of them.
-    if fields.next()? == "Z" {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| Some(stat[stat.rfind(')')? + 1..].split_whitespace().next()? == "Z"))
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -100,7 +73,7 @@ mod tests {
     fn a_finished_child_is_not_alive() {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
-        let start = start_time(pid).unwrap_or(1);
+        let start = platform::process_start_time(pid).unwrap_or(1);
         child.wait().unwrap();
         assert!(!Process { pid, start }.is_alive());
     }
@@ -112,7 +85,7 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id();
-        let start = start_time(pid).unwrap();
+        let start = platform::process_start_time(pid).unwrap();
         assert!(Process { pid, start }.is_alive());
         child.kill().unwrap();
         // Until `wait`, the child is a zombie.

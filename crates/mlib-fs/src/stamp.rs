@@ -1,8 +1,8 @@
 //! What says a file is unchanged without reading it.
 
-use std::os::unix::fs::MetadataExt;
-
 use serde::{Deserialize, Serialize};
+
+use crate::platform;
 
 /// Inode, size, modification and change time. A file whose stamp equals the one taken when
 /// its bytes were hashed still has those bytes, unless someone set both times back on
@@ -21,10 +21,10 @@ pub struct FileStamp {
 impl FileStamp {
     pub fn of(meta: &std::fs::Metadata) -> FileStamp {
         FileStamp {
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
+            ino: platform::inode(meta),
+            size: meta.len(),
+            mtime_ns: platform::mtime_ns(meta),
+            ctime_ns: platform::ctime_ns(meta),
         }
     }
 
@@ -32,11 +32,6 @@ impl FileStamp {
     pub fn read(path: &std::path::Path) -> std::io::Result<FileStamp> {
         Ok(FileStamp::of(&fs_err::metadata(path)?))
     }
-}
-
-/// Seconds and nanoseconds as nanoseconds since the epoch (saturating far from it).
-pub fn nanos(secs: i64, nsecs: i64) -> i64 {
-    secs.saturating_mul(1_000_000_000).saturating_add(nsecs)
 }
 
 #[cfg(test)]

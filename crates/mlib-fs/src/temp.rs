@@ -104,16 +104,10 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
 }
 
 fn make_dirs_writable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        if let Ok(meta) = dir.symlink_metadata() {
-            let mut perms = meta.permissions();
-            if perms.mode() & 0o700 != 0o700 {
-                perms.set_mode(perms.mode() | 0o700);
-                let _ = std::fs::set_permissions(&dir, perms);
-            }
-        }
+        // Best effort: what stays read-only makes the removal fail, with its own error.
+        let _ = crate::platform::make_owner_rwx(&dir);
         if let Ok(read) = std::fs::read_dir(&dir) {
             for entry in read.flatten() {
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {

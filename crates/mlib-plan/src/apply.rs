@@ -16,9 +16,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use mlib_fs::FileStamp;
+use mlib_fs::{FileStamp, platform};
 use mlib_manifest::{Manifest, Model, Source};
-use std::os::unix::fs::MetadataExt;
 
 use mlib_registry::{FileStat, IndexEntry, LinkKind, LinkRecord, NewLink, Registry};
 use mlib_store::{Expected, Metadata, Store};
@@ -589,7 +588,7 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), ApplyError> 
     })?;
     // Which version of the store entry a copy holds: a new inode there makes it stale.
     let source_ino = (kind == LinkKind::Copy)
-        .then(|| l.source.metadata().ok().map(|m| m.ino()))
+        .then(|| l.source.metadata().ok().map(|m| platform::inode(&m)))
         .flatten();
     ctx.registry.insert_link(&NewLink {
         env: ctx.env,

@@ -6,12 +6,11 @@
 //! hard link), never a symlink (its target is someone else's file), never a directory, device,
 //! FIFO or socket.
 
-use std::fs::{FileType, Metadata};
+use std::fs::FileType;
 use std::io::{self, BufReader};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use mlib_fs::platform;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -101,7 +100,7 @@ impl PlanDestination<'_> {
                 refusal,
             })
         };
-        if path.file_name().is_none() || path.as_os_str().as_bytes().ends_with(b"/") {
+        if path.file_name().is_none() || platform::ends_with_separator(path) {
             return refuse(match std::fs::metadata(path) {
                 Ok(meta) if meta.is_dir() => Refusal::NotRegular { kind: "directory" },
                 _ => Refusal::NoFileName,
@@ -162,11 +161,8 @@ impl PlanDestination<'_> {
 /// Whether `a` and `b` are the same file: the same inode (through symlinks and hard links),
 /// or, for files that do not exist yet, the same name in the same canonical folder.
 fn same_file(a: &Path, b: &Path) -> bool {
-    fn id(meta: &Metadata) -> (u64, u64) {
-        (meta.dev(), meta.ino())
-    }
     if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b))
-        && id(&x) == id(&y)
+        && platform::file_id(&x) == platform::file_id(&y)
     {
         return true;
     }
@@ -181,13 +177,13 @@ fn same_file(a: &Path, b: &Path) -> bool {
 fn kind_name(kind: FileType) -> &'static str {
     if kind.is_dir() {
         "directory"
-    } else if kind.is_fifo() {
+    } else if platform::is_fifo(kind) {
         "FIFO (named pipe)"
-    } else if kind.is_socket() {
+    } else if platform::is_socket(kind) {
         "socket"
-    } else if kind.is_char_device() {
+    } else if platform::is_char_device(kind) {
         "character device"
-    } else if kind.is_block_device() {
+    } else if platform::is_block_device(kind) {
         "block device"
     } else {
         "special file"
@@ -218,14 +214,8 @@ struct PlanFields {
 }
 
 fn read_marker(path: &Path) -> io::Result<Marker> {
-    use rustix::fs::{Mode, OFlags};
     // Not through a symlink, and without waiting on a FIFO, should one appear since the lstat.
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let file = std::fs::File::from(fd);
+    let file = platform::open_no_follow(path)?;
     if !file.metadata()?.is_file() {
         return Ok(Marker::NotJson);
     }

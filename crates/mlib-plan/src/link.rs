@@ -120,7 +120,7 @@ fn remove_any(path: &Path) -> io::Result<()> {
 }
 
 fn symlink(content: &Path, at: &Path) -> io::Result<()> {
-    std::os::unix::fs::symlink(content, at).map_err(|err| {
+    mlib_fs::platform::symlink(content, at).map_err(|err| {
         io::Error::new(
             err.kind(),
             format!("cannot create symlink {}: {err}", at.display()),

@@ -4,9 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use mlib_fs::platform;
 use mlib_manifest::lock::LockedModel;
 use mlib_manifest::{App, LinkMode, Manifest, Model};
 use mlib_registry::{FileStat, LinkKind, LinkRecord, Registry};
@@ -684,7 +684,7 @@ impl Finder for Probe<'_> {
     }
 
     fn source_ino(&self) -> Option<u64> {
-        self.source.metadata().ok().map(|m| m.ino())
+        self.source.metadata().ok().map(|m| platform::inode(&m))
     }
 
     fn points_to_source(&self) -> bool {
@@ -764,5 +764,5 @@ pub(crate) fn kind_of(how: LinkHow) -> LinkKind {
 fn device_of(path: &Path) -> Option<u64> {
     paths::nearest_existing(path)
         .and_then(|p| p.metadata().ok())
-        .map(|m| m.dev())
+        .map(|m| platform::device(&m))
 }

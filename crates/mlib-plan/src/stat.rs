@@ -15,12 +15,11 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use mlib_fs::FileStamp;
+use mlib_fs::platform::{self, FileKind, OpenDir};
 use mlib_registry::FileStat;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 /// What a stat says, as far as planning is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,22 +42,7 @@ pub(crate) enum Kind {
 
 impl Seen {
     pub fn from_metadata(meta: &std::fs::Metadata) -> Seen {
-        let t = meta.file_type();
-        let kind = if t.is_symlink() {
-            Kind::Symlink
-        } else if t.is_dir() {
-            Kind::Dir
-        } else if t.is_file() {
-            Kind::File
-        } else {
-            Kind::Other
-        };
-        Seen {
-            stat: FileStat::from_metadata(meta),
-            ctime_ns: mlib_fs::FileStamp::of(meta).ctime_ns,
-            nlink: std::os::unix::fs::MetadataExt::nlink(meta),
-            kind,
-        }
+        Seen::from(platform::Stat::of(meta))
     }
 
     /// What says a store file is the one that was verified.
@@ -70,27 +54,25 @@ impl Seen {
             ctime_ns: self.ctime_ns,
         }
     }
+}
 
-    // `stat`'s field types differ between platforms (u64 here, u32 or i32 elsewhere).
-    #[allow(clippy::unnecessary_cast)]
-    fn from_stat(st: &rustix::fs::Stat) -> Seen {
-        let kind = match FileType::from_raw_mode(st.st_mode as _) {
-            FileType::RegularFile => Kind::File,
-            FileType::Directory => Kind::Dir,
-            FileType::Symlink => Kind::Symlink,
-            _ => Kind::Other,
-        };
+impl From<platform::Stat> for Seen {
+    fn from(st: platform::Stat) -> Seen {
         Seen {
-            stat: FileStat::new(
-                st.st_dev as u64,
-                st.st_ino as u64,
-                st.st_mtime as i64,
-                st.st_mtime_nsec as i64,
-                st.st_size as u64,
-            ),
-            ctime_ns: mlib_fs::nanos(st.st_ctime as i64, st.st_ctime_nsec as i64),
-            nlink: st.st_nlink as u64,
-            kind,
+            stat: FileStat {
+                dev: st.device,
+                ino: st.inode,
+                mtime_ns: st.mtime_ns,
+                size: st.size,
+            },
+            ctime_ns: st.ctime_ns,
+            nlink: st.link_count,
+            kind: match st.kind {
+                FileKind::File => Kind::File,
+                FileKind::Dir => Kind::Dir,
+                FileKind::Symlink => Kind::Symlink,
+                FileKind::Other => Kind::Other,
+            },
         }
     }
 }
@@ -104,29 +86,11 @@ pub(crate) enum Follow {
     Yes,
 }
 
-impl Follow {
-    fn flags(self) -> AtFlags {
-        match self {
-            Follow::No => AtFlags::SYMLINK_NOFOLLOW,
-            Follow::Yes => AtFlags::empty(),
-        }
-    }
-}
-
-/// Open descriptors of directories, keyed by their path's bytes.
+/// Open directories, keyed by their path's bytes.
 #[derive(Default)]
 pub(crate) struct Dirs {
-    open: HashMap<OsString, Option<OwnedFd>>,
+    open: HashMap<OsString, Option<OpenDir>>,
 }
-
-/// O_PATH where there is one: enough to resolve names under the directory, and needs no read
-/// permission on it.
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-const DIR_FLAGS: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC);
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-const DIR_FLAGS: OFlags = OFlags::RDONLY
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::CLOEXEC);
 
 /// At most this many directories are held open at once, however the paths are spread (the
 /// soft limit on open files is often 1024, and SQLite, the lock and the other thread need some).
@@ -157,8 +121,8 @@ impl Dirs {
     /// Opens `dir` (once), for stats relative to it.
     pub fn open(&mut self, dir: &Path) {
         if !self.open.contains_key(dir.as_os_str()) && self.open.len() < MAX_OPEN {
-            let fd = rustix::fs::open(dir, DIR_FLAGS, Mode::empty()).ok();
-            self.open.insert(dir.as_os_str().to_owned(), fd);
+            let opened = OpenDir::open(dir).ok();
+            self.open.insert(dir.as_os_str().to_owned(), opened);
         }
     }
 
@@ -173,9 +137,9 @@ impl Dirs {
     /// Stats `dir/rel`, relative to `dir` if that is open.
     pub fn stat_under(&self, dir: &Path, rel: &Path, follow: Follow) -> io::Result<Seen> {
         match self.open.get(dir.as_os_str()) {
-            Some(Some(fd)) => rustix::fs::statat(fd, rel, follow.flags())
-                .map(|st| Seen::from_stat(&st))
-                .map_err(io::Error::from),
+            Some(Some(open)) => open
+                .stat(rel, matches!(follow, Follow::Yes))
+                .map(Seen::from),
             _ => stat_path(&dir.join(rel), follow),
         }
     }

@@ -8,11 +8,11 @@
 
 use std::fs::TryLockError;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fs_err::File;
+use mlib_fs::platform;
 
 use serde::{Deserialize, Serialize};
 
@@ -223,7 +223,7 @@ fn lock_error(e: io::Error, path: &Path) -> RegistryError {
 fn still_at(file: &File, path: &Path) -> Result<bool, RegistryError> {
     let open = file.metadata()?;
     match fs_err::metadata(path) {
-        Ok(now) => Ok(now.dev() == open.dev() && now.ino() == open.ino()),
+        Ok(now) => Ok(platform::file_id(&now) == platform::file_id(&open)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e.into()),
     }

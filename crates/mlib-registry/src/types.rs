@@ -2,10 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use mlib_fs::{FileStamp, Process};
+use mlib_fs::{FileStamp, Process, platform};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,13 +31,12 @@ impl FileStat {
     }
 
     pub fn from_metadata(meta: &std::fs::Metadata) -> FileStat {
-        FileStat::new(
-            meta.dev(),
-            meta.ino(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.size(),
-        )
+        FileStat {
+            dev: platform::device(meta),
+            ino: platform::inode(meta),
+            mtime_ns: platform::mtime_ns(meta),
+            size: meta.len(),
+        }
     }
 
     /// What says a copied folder is untouched: the folder's device and inode, the latest
@@ -64,16 +62,6 @@ impl FileStat {
             }
         }
         Ok(stat)
-    }
-
-    /// From the raw fields of a `stat` (for callers that make the system call themselves).
-    pub fn new(dev: u64, ino: u64, mtime_sec: i64, mtime_nsec: i64, size: u64) -> FileStat {
-        FileStat {
-            dev,
-            ino,
-            mtime_ns: mlib_fs::nanos(mtime_sec, mtime_nsec),
-            size,
-        }
     }
 }
 

@@ -27,6 +27,9 @@
 
 use std::io::{Seek, SeekFrom, Write};
 
+#[cfg(target_os = "linux")]
+use mlib_fs::platform;
+
 use crate::download::WRITE_PIECE;
 
 /// Alignment of offsets, lengths and addresses for direct writes.
@@ -74,14 +77,7 @@ impl<'a> Writer<'a> {
     pub fn new(buffered: &'a mut fs_err::File, direct_io: bool) -> Writer<'a> {
         #[cfg(target_os = "linux")]
         let direct = direct_io
-            .then(|| {
-                use std::os::unix::fs::OpenOptionsExt;
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .custom_flags(libc::O_DIRECT)
-                    .open(buffered.path())
-                    .ok()
-            })
+            .then(|| platform::open_direct(buffered.path()).ok())
             .flatten();
         #[cfg(not(target_os = "linux"))]
         let _ = direct_io;
@@ -141,11 +137,10 @@ impl<'a> Writer<'a> {
     /// unaligned) goes through the buffered handle instead.
     #[cfg(target_os = "linux")]
     fn write_direct(&mut self, pos: u64, bytes: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
         let mut done = 0;
         while done < bytes.len() {
             let Some(direct) = &self.direct else { break };
-            match direct.write_at(&bytes[done..], pos + done as u64) {
+            match platform::write_at(direct, &bytes[done..], pos + done as u64) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     done += n;
@@ -156,7 +151,7 @@ impl<'a> Writer<'a> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 // The filesystem or device does not do direct I/O with this alignment: nothing
                 // was written; from now on, only buffered writes.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
+                Err(e) if platform::refused_direct_io(&e) => self.direct = None,
                 Err(e) => {
                     let path = self.buffered.path().display();
                     return Err(std::io::Error::new(
