@@ -25,4 +25,5 @@ mod saved_plan;
 mod state;
 mod traces;
 mod upgrade;
+mod upkeep;
 mod url_secrets;

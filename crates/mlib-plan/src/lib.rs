@@ -23,7 +23,7 @@ pub mod recover;
 mod saved;
 mod stat;
 
-pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary, Verified};
+pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Previous, Summary, Verified};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
 pub use destination::{PlanDestination, Refusal};
 pub use environment::{EnvIdentity, Ownership};
