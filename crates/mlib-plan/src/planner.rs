@@ -889,6 +889,34 @@ impl Folder {
     }
 }
 
+/// One entry of one model that one app wants linked.
+struct Item<'m> {
+    app: &'m App,
+    model: &'m Model,
+    /// Index into the app folders.
+    slot: usize,
+    /// Index into the model's entries.
+    entry: usize,
+    /// Another app of this manifest that wants the same path first.
+    taken_by: Option<&'m str>,
+}
+
+pub(crate) fn kind_of(how: LinkHow) -> LinkKind {
+    match how {
+        LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => LinkKind::Symlink,
+        LinkHow::Hardlink => LinkKind::Hardlink,
+        LinkHow::Copy => LinkKind::Copy,
+    }
+}
+
+/// The device of `path`, or of its nearest existing ancestor (a folder mlib will create lives
+/// on the filesystem of the folder it is created in).
+fn device_of(path: &Path) -> Option<u64> {
+    paths::nearest_existing(path)
+        .and_then(|p| p.metadata().ok())
+        .map(|m| m.dev())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -937,32 +965,4 @@ mod tests {
             );
         }
     }
-}
-
-/// One entry of one model that one app wants linked.
-struct Item<'m> {
-    app: &'m App,
-    model: &'m Model,
-    /// Index into the app folders.
-    slot: usize,
-    /// Index into the model's entries.
-    entry: usize,
-    /// Another app of this manifest that wants the same path first.
-    taken_by: Option<&'m str>,
-}
-
-pub(crate) fn kind_of(how: LinkHow) -> LinkKind {
-    match how {
-        LinkHow::RelativeSymlink | LinkHow::AbsoluteSymlink => LinkKind::Symlink,
-        LinkHow::Hardlink => LinkKind::Hardlink,
-        LinkHow::Copy => LinkKind::Copy,
-    }
-}
-
-/// The device of `path`, or of its nearest existing ancestor (a folder mlib will create lives
-/// on the filesystem of the folder it is created in).
-fn device_of(path: &Path) -> Option<u64> {
-    paths::nearest_existing(path)
-        .and_then(|p| p.metadata().ok())
-        .map(|m| m.dev())
 }
