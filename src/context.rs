@@ -151,6 +151,12 @@ impl Context {
     }
 
     /// Each app's root, physical, for showing targets relative to it.
+    /// How plan lines show app targets and store entries.
+    pub fn targets(&self) -> crate::render::Targets {
+        crate::render::Targets::new(self.app_roots(), &self.manifest.dir)
+            .with_store(self.store_root.clone())
+    }
+
     pub fn app_roots(&self) -> HashMap<String, PathBuf> {
         self.manifest
             .apps

@@ -172,6 +172,22 @@ impl Progress {
         }
     }
 
+    /// The file failed: its bar goes, and its line says so (the error itself is reported
+    /// with the apply's results). Never "done": a failure read as a finished 0 B download.
+    pub fn failed(&self, id: u64) {
+        let Some(file) = self.files.lock().expect("progress").remove(&id) else {
+            return;
+        };
+        if let Some(bar) = &file.bar {
+            bar.finish_and_clear();
+        }
+        if self.printer.json {
+            self.printer.event(json!({"type": "progress", "file": file.label, "bytes": file.done, "total": file.total, "failed": true}));
+        } else {
+            self.println(&format!("  {}: failed", file.label));
+        }
+    }
+
     pub fn retry(&self, label: &str, attempt: u32, reason: &str) {
         if self.printer.json {
             self.printer.event(
@@ -237,6 +253,9 @@ impl mlib_fetch::Reporter for Progress {
     }
     fn finish(&self, id: u64) {
         Progress::finish(self, id);
+    }
+    fn failed(&self, id: u64) {
+        Progress::failed(self, id);
     }
     fn retry(&self, label: &str, attempt: u32, reason: &str) {
         Progress::retry(self, label, attempt, reason);

@@ -71,6 +71,8 @@ pub fn bytes(n: u64) -> String {
 pub struct Targets {
     roots: HashMap<String, PathBuf>,
     manifest_dir: PathBuf,
+    /// Store paths are shown relative to it (`loras/sdxl/detail/detail.safetensors`).
+    store: Option<PathBuf>,
 }
 
 impl Targets {
@@ -78,7 +80,60 @@ impl Targets {
         Targets {
             roots,
             manifest_dir: manifest_dir.to_path_buf(),
+            store: None,
         }
+    }
+
+    /// Shows store entries relative to `store` (its physical path, as the plan has them).
+    pub fn with_store(mut self, store: PathBuf) -> Targets {
+        self.store = Some(store);
+        self
+    }
+
+    /// A store entry inside the store (or in full, when it is elsewhere).
+    pub fn store_entry(&self, path: &Path) -> String {
+        self.store
+            .as_deref()
+            .and_then(|root| path.strip_prefix(root).ok())
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// A relink as old → new: where the link moves from and to, else what it points at or
+    /// how it is made, else (the same link made again, e.g. a stale copy) just where it is.
+    pub fn relink(&self, l: &mlib_plan::action::Link) -> String {
+        let here = self.show(&l.app, &l.target);
+        if let Some(old) = &l.moved_from {
+            let inside = |p: &Path| {
+                self.roots
+                    .get(&l.app)
+                    .and_then(|root| p.strip_prefix(root).ok())
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            };
+            return format!("{}: {} → {}", l.app, inside(old), inside(&l.target));
+        }
+        let Some(previous) = &l.previous else {
+            return here;
+        };
+        if previous.source != l.source {
+            return format!(
+                "{here}: {} → {}",
+                self.store_entry(&previous.source),
+                self.store_entry(&l.source)
+            );
+        }
+        let kind = match l.how {
+            mlib_plan::LinkHow::RelativeSymlink | mlib_plan::LinkHow::AbsoluteSymlink => "symlink",
+            mlib_plan::LinkHow::Hardlink => "hardlink",
+            mlib_plan::LinkHow::Copy => "copy",
+        };
+        if previous.kind != kind {
+            return format!("{here}: {} → {kind}", previous.kind);
+        }
+        here
     }
 
     /// A source as written in a plan line: a local path under the manifest's folder as
@@ -119,6 +174,18 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
                 format!("from {}{size}{why}", targets.source(&f.source)),
             )
         }
+        Action::Rename(r) => (
+            "~",
+            "rename",
+            &r.from,
+            format!(
+                "→ {} ({} → {}, {} not copied)",
+                r.model,
+                targets.store_entry(&r.from_dir),
+                targets.store_entry(&r.to_dir),
+                bytes(r.bytes)
+            ),
+        ),
         Action::Link(l) => ("+", "link", &l.model, targets.show(&l.app, &l.target)),
         Action::Relink(l) if l.heal => (
             "~",
@@ -129,7 +196,7 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
                 targets.show(&l.app, &l.target)
             ),
         ),
-        Action::Relink(l) => ("~", "relink", &l.model, targets.show(&l.app, &l.target)),
+        Action::Relink(l) => ("~", "relink", &l.model, targets.relink(l)),
         Action::Unlink(u) => ("-", "unlink", &u.model, targets.show(&u.app, &u.target)),
         Action::Adopt(a) => (
             "+",
@@ -181,6 +248,9 @@ pub fn summary_line(summary: &Summary, manifest: &str) -> String {
         format!("{} to relink", summary.relink),
         format!("{} to unlink", summary.unlink),
     ];
+    if summary.rename > 0 {
+        parts.insert(1, format!("{} to rename", summary.rename));
+    }
     if summary.adopt > 0 {
         parts.push(format!("{} to adopt", summary.adopt));
     }

@@ -97,7 +97,7 @@ pub fn run(global: &GlobalSettings, args: &ApplySettings, printer: &Printer) -> 
     }
     refuse_store_writes_if_read_only(&ctx, &plan)?;
 
-    let targets = Targets::new(ctx.app_roots(), &ctx.manifest.dir);
+    let targets = ctx.targets();
     if printer.json {
         render::plan_json(printer, &plan);
     } else if saved.is_none() || printer.verbose > 0 {
@@ -264,6 +264,7 @@ fn refuse_store_writes_if_read_only(ctx: &Context, plan: &Plan) -> Result<()> {
             Action::Fetch(f) if f.quarantine.is_empty() => Some(format!("{} (missing)", f.model)),
             Action::Fetch(f) => Some(format!("{} (its store copy changed)", f.model)),
             Action::Adopt(a) if a.into_store => Some(format!("{} (adopt)", a.link.model)),
+            Action::Rename(r) => Some(format!("{} (renamed from {})", r.model, r.from)),
             _ => None,
         })
         .collect();
@@ -383,9 +384,11 @@ impl ApplyEvents for Events<'_> {
     fn finished(&self, action: &Action, error: Option<&ApplyError>) {
         if let Action::Fetch(f) = action
             && let Some(id) = self.local_ids.lock().expect("ids").get(&f.model)
-            && error.is_none()
         {
-            self.progress.finish(*id);
+            match error {
+                None => self.progress.finish(*id),
+                Some(_) => self.progress.failed(*id),
+            }
         }
         if self.printer.json {
             match error {

@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::exit::Status;
 use crate::prefetch::Purpose;
 use crate::printer::Printer;
-use crate::render::{self, Targets};
+use crate::render;
 use crate::settings::{GlobalSettings, PlanOutput, PlanSettings};
 
 pub fn run(global: &GlobalSettings, args: &PlanSettings, printer: &Printer) -> Result<Status> {
@@ -55,11 +55,7 @@ pub fn run(global: &GlobalSettings, args: &PlanSettings, printer: &Printer) -> R
     if printer.json {
         render::plan_json(printer, &plan);
     } else {
-        render::plan_human(
-            printer,
-            &Targets::new(ctx.app_roots(), &ctx.manifest.dir),
-            &plan,
-        );
+        render::plan_human(printer, &ctx.targets(), &plan);
     }
     match output {
         Some(PlanOutput::File(path)) => {

@@ -92,7 +92,7 @@ pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
                     targets.show(&a.link.app, &a.link.target)
                 ),
             ),
-            Action::Fetch(_) | Action::Unlink(_) => continue,
+            Action::Fetch(_) | Action::Rename(_) | Action::Unlink(_) => continue,
         };
         pending.insert(target.clone());
         if let Some(status) = apps.get_mut(app.as_str()) {

@@ -80,25 +80,42 @@ fn across_filesystems_auto_uses_absolute_symlinks_with_a_warning() {
 }
 
 #[test]
-fn a_hardlink_app_on_another_filesystem_gets_symlinks_with_a_warning() {
-    // A hard link cannot cross filesystems: apply used to fail on it with EXDEV.
+fn a_hardlink_app_on_another_filesystem_is_a_plan_error_with_a_hint() {
+    // A hard link cannot cross filesystems. `link: hardlink` is asked for explicitly (the
+    // app's files should survive the store going away), so a quiet fallback to symlinks would
+    // not be what was asked: the plan refuses and says what to do. `auto` falls back.
     let shm = std::path::Path::new("/dev/shm");
-    if !shm.is_dir() {
-        eprintln!("skipped: no /dev/shm");
+    let other_fs = shm
+        .metadata()
+        .ok()
+        .zip(std::env::temp_dir().metadata().ok())
+        .is_some_and(|(a, b)| a.dev() != b.dev());
+    if !other_fs {
+        eprintln!("skipped: /dev/shm is not a separate filesystem here (see planner::tests)");
         return;
     }
     let env = TestEnv::new();
     let app = tempfile::tempdir_in(shm).unwrap();
     env.model_file("src/lora.safetensors", "lora", 5000);
-    env.manifest(&format!(
-        "version: 1\nstore: ./store\nmodels:\n  lora:\n    source: ./src/lora.safetensors\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: {}\n    link: hardlink\n",
-        app.path().display()
+    let manifest = |link: &str| {
+        env.manifest(&format!(
+            "version: 1\nstore: ./store\nmodels:\n  lora:\n    source: ./src/lora.safetensors\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: {}\n    link: {link}\n",
+            app.path().display()
+        ))
+    };
+    manifest("hardlink");
+    env.mlib(&["plan"]).code(1).stderr_has(&format!(
+        "error: app `comfyui` asks for hard links (`link: hardlink`), but its folder {}/models/loras is not on the store's filesystem and mount ({}), so they cannot be made. Use `link: symlink` or `link: auto` for this app, or put the store on the app's filesystem",
+        app.path().display(),
+        env.path("store").display()
     ));
-    env.mlib(&["plan"]).success().stderr_has(&format!(
-        "warning: app `comfyui` asks for hard links, but its folder {}/models/loras is not on the store's filesystem and mount: using symlinks",
-        app.path().display()
-    ));
-    env.mlib(&["apply", "--auto-approve"]).success();
+    env.mlib(&["apply", "--auto-approve"]).code(1);
+    assert!(!app.path().join("models/loras/lora.safetensors").exists());
+
+    manifest("auto");
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("absolute symlinks");
     let link = app.path().join("models/loras/lora.safetensors");
     assert!(std::fs::read_link(&link).unwrap().is_absolute());
     env.mlib(&["plan", "--detailed-exitcode"]).success();

@@ -22,6 +22,7 @@ mod manifest;
 mod manifest_keys;
 mod output;
 mod ownership;
+mod plan_checks;
 mod recovery;
 mod remote;
 mod saved_plan;

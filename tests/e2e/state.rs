@@ -209,7 +209,7 @@ fn mlib_state_dir_and_the_manifests_state_key_move_the_registry() {
 }
 
 #[test]
-fn a_hard_link_app_over_a_read_only_bind_mount_gets_symlinks() {
+fn a_hard_link_app_over_a_read_only_bind_mount_is_refused_and_auto_gets_symlinks() {
     let env = TestEnv::new();
     one_model(&env);
     env.mlib(&["apply", "--auto-approve"]).success();
@@ -225,10 +225,16 @@ fn a_hard_link_app_over_a_read_only_bind_mount_gets_symlinks() {
     }
     let home = env.path("home").to_str().unwrap().to_owned();
     let vars = [("HOME", home.as_str())];
+    // One device, two mounts: the kernel refuses the hard link, so `link: hardlink` is a
+    // plan error with a hint, and `auto` falls back to symlinks.
     ro.mlib(&env, &["plan"], &vars)
-        .success()
-        .stderr_has("warning: app `forge` asks for hard links, but its folder ")
-        .stderr_has("is not on the store's filesystem and mount: using symlinks");
+        .code(1)
+        .stderr_has("error: app `forge` asks for hard links (`link: hardlink`), but its folder ")
+        .stderr_has("Use `link: symlink` or `link: auto` for this app");
+    env.write(
+        "models.yaml",
+        format!("{yaml}  forge:\n    preset: forge\n    root: ./forge\n    link: auto\n"),
+    );
     ro.mlib(&env, &["apply", "--auto-approve"], &vars).success();
     assert!(
         env.path("forge/models/Stable-diffusion/base.safetensors")

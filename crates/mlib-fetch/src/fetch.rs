@@ -218,7 +218,10 @@ impl Fetcher {
         let result = self
             .fetch_one_inner(job, id, &reporter, cancel)
             .map_err(|e| e.redacted(&job.secrets));
-        reporter.finish(id);
+        match &result {
+            Ok(_) => reporter.finish(id),
+            Err(_) => reporter.failed(id),
+        }
         result.map(|hashes| StagedFile {
             staged: job.done.clone(),
             rel_path: job.rel_path.clone(),
@@ -250,9 +253,22 @@ impl Fetcher {
             return Ok(hashes);
         }
         if self.config.offline {
+            // Only HuggingFace files can come from a local cache; anything else needs the
+            // network, and the message says what to download in the service's own terms.
+            let what = match &job.service {
+                Service::Hf { .. } => format!("{} is not in the HuggingFace cache", job.label),
+                Service::Civitai { version_id } => format!(
+                    "the file {} of Civitai model version {version_id} is not in the store (the lock has its file id; downloading it needs the network)",
+                    job.rel_path
+                ),
+                Service::Plain => format!(
+                    "{} is not in the store (downloading it needs the network)",
+                    redact_url(job.url.as_str())
+                ),
+            };
             return Err(FetchError::Offline {
                 name: job.name.clone(),
-                what: format!("{} is not in the HuggingFace cache", job.label),
+                what,
             });
         }
         let hashes = Download {

@@ -86,6 +86,27 @@ pub enum ResolveError {
         #[source]
         error: Box<FetchError>,
     },
+    /// More than one model could not be resolved: each [`ResolveError::Resolve`], in
+    /// manifest order.
+    #[error("cannot resolve {} models:\n{}", errors.len(), each(errors))]
+    Several { errors: Vec<ResolveError> },
+}
+
+/// One line per error, with its causes (a list has no single `source()` to chain).
+fn each(errors: &[ResolveError]) -> String {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let mut line = format!("  - {e}");
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                line.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            line
+        })
+        .collect();
+    lines.join("\n")
 }
 
 fn list(uncovered: &[Uncovered]) -> String {
@@ -110,6 +131,9 @@ impl Fetcher {
         let mut models = HashMap::new();
         let mut newly_resolved = Vec::new();
         let mut uncovered = Vec::new();
+        // Every broken source is reported at once, not only the first: fixing a manifest one
+        // source per run is slow when each run waits on the network.
+        let mut failed = Vec::new();
         for model in manifest.models.values().filter(|m| is_remote(&m.source)) {
             let name = model.name.as_str();
             if let Some(entry) = policy.saved.and_then(|s| s.get(name)) {
@@ -147,13 +171,18 @@ impl Fetcher {
                 continue;
             }
             debug!(model = name, source = %model.source, why, "resolving");
-            let (entry, how) = self
-                .resolve_with_lock(model, Some(&lock), reporter)
-                .map_err(|error| ResolveError::Resolve {
-                    name: name.to_owned(),
-                    model_source: model.source.to_string(),
-                    error: Box::new(error),
-                })?;
+            let (entry, how) = match self.resolve_with_lock(model, Some(&lock), reporter) {
+                Ok(resolved) => resolved,
+                Err(error) => {
+                    debug!(model = name, %error, "cannot resolve");
+                    failed.push(ResolveError::Resolve {
+                        name: name.to_owned(),
+                        model_source: model.source.to_string(),
+                        error: Box::new(error),
+                    });
+                    continue;
+                }
+            };
             if how == Resolution::Resolved {
                 debug!(
                     model = name,
@@ -166,6 +195,12 @@ impl Fetcher {
             }
             lock.models.insert(name.to_owned(), entry.clone());
             models.insert(name.to_owned(), entry);
+        }
+        if failed.len() == 1 {
+            return Err(failed.remove(0));
+        }
+        if !failed.is_empty() {
+            return Err(ResolveError::Several { errors: failed });
         }
         if !uncovered.is_empty() {
             let lock_path = manifest.lock_path();

@@ -14,6 +14,11 @@ pub trait Reporter: Send + Sync {
     /// `bytes` more bytes are done (a delta, not a total).
     fn advance(&self, id: u64, bytes: u64);
     fn finish(&self, id: u64);
+    /// The file failed (the error is returned to the caller, who reports it): the end of
+    /// its progress, which must not read as a finished file.
+    fn failed(&self, id: u64) {
+        self.finish(id);
+    }
     /// An attempt failed and will be retried; `reason` is redacted.
     fn retry(&self, label: &str, attempt: u32, reason: &str);
     /// Something worth a line: "reused from the HuggingFace cache", "resuming at 1.2 GiB".
@@ -45,6 +50,9 @@ impl Reporter for Redacting<'_> {
     }
     fn finish(&self, id: u64) {
         self.inner.finish(id);
+    }
+    fn failed(&self, id: u64) {
+        self.inner.failed(id);
     }
     fn retry(&self, label: &str, attempt: u32, reason: &str) {
         self.inner

@@ -86,6 +86,43 @@ pub struct Link {
     /// bytes are kept in quarantine.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub heal: bool,
+    /// For a relink in place: what the link there is now, so the plan line can show old →
+    /// new (the store entry it points at, or how it is made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
+}
+
+/// What a link being replaced is, as its registry record says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Previous {
+    /// The store entry it points at (or was copied from).
+    pub source: PathBuf,
+    /// `symlink`, `hardlink` or `copy`.
+    pub kind: String,
+}
+
+/// A model renamed in the manifest, or moved to another type or family: its store folder is
+/// renamed (same bytes, same inodes), never copied or downloaded again. Planned only for a
+/// model the manifest no longer declares and no other environment links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rename {
+    /// The model's new name (the manifest's).
+    pub model: String,
+    /// The name its `metadata.json` has now.
+    pub from: String,
+    /// The model's folder in the store now and afterwards (physical paths).
+    pub from_dir: PathBuf,
+    pub to_dir: PathBuf,
+    /// The bytes that are not copied.
+    pub bytes: u64,
+    /// The model's store files at their new place, with the stamps and hashes they were
+    /// trusted with at the old one (a rename of their folder changes neither): apply indexes
+    /// them there, each only if its stamp is still that one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<Verified>,
+    /// The old place's index keys, dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub old_files: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +157,7 @@ pub struct Conflict {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     Fetch(Fetch),
+    Rename(Rename),
     Link(Link),
     Relink(Link),
     Unlink(Unlink),
@@ -132,7 +170,7 @@ impl Action {
     pub fn symbol(&self) -> char {
         match self {
             Action::Fetch(_) | Action::Link(_) | Action::Adopt(_) => '+',
-            Action::Relink(_) => '~',
+            Action::Relink(_) | Action::Rename(_) => '~',
             Action::Unlink(_) => '-',
             Action::Conflict(_) => '!',
         }
@@ -141,6 +179,7 @@ impl Action {
     pub fn model(&self) -> &str {
         match self {
             Action::Fetch(f) => &f.model,
+            Action::Rename(r) => &r.model,
             Action::Link(l) | Action::Relink(l) => &l.model,
             Action::Adopt(a) => &a.link.model,
             Action::Unlink(u) => &u.model,
@@ -214,6 +253,9 @@ pub struct Summary {
     pub unlink: usize,
     pub adopt: usize,
     pub conflict: usize,
+    /// Models moved inside the store (renamed, or another type or family).
+    #[serde(default)]
+    pub rename: usize,
 }
 
 impl Summary {
@@ -228,6 +270,7 @@ impl Summary {
                         None => s.fetch_unknown_size += 1,
                     }
                 }
+                Action::Rename(_) => s.rename += 1,
                 Action::Link(_) => s.link += 1,
                 Action::Relink(_) => s.relink += 1,
                 Action::Unlink(_) => s.unlink += 1,
@@ -240,6 +283,6 @@ impl Summary {
 
     /// Changes apply would make (conflicts are refused, so they are not changes).
     pub fn changes(&self) -> usize {
-        self.fetch + self.link + self.relink + self.unlink + self.adopt
+        self.fetch + self.rename + self.link + self.relink + self.unlink + self.adopt
     }
 }

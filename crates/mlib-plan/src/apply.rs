@@ -22,7 +22,7 @@ use mlib_manifest::{Manifest, Model, Source};
 use mlib_registry::{FileStat, IndexEntry, LinkKind, LinkRecord, NewLink, Registry};
 use mlib_store::{Expected, Metadata, Store};
 
-use crate::action::{Action, Adopt, Bookkeeping, Fetch, Link, LinkHow, Verified};
+use crate::action::{Action, Adopt, Bookkeeping, Fetch, Link, LinkHow, Rename, Verified};
 use crate::desired::{key, rel_to};
 use crate::error::{ApplyError, PlanError, RemoteError};
 use crate::link;
@@ -138,6 +138,15 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         })
         .flatten()
         .cloned()
+        // A rename rewrites metadata.json (under a temporary name) in the model's folder,
+        // at its old or new place: journaled, recovery removes what a kill leaves there.
+        .chain(plan.actions.iter().flat_map(|a| match a {
+            Action::Rename(r) => vec![
+                r.from_dir.join("metadata.json"),
+                r.to_dir.join("metadata.json"),
+            ],
+            _ => Vec::new(),
+        }))
         .collect();
     ctx.registry.journal_links(ctx.env, &touching)?;
 
@@ -149,7 +158,20 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         }
     }
 
-    let failed_models = fetch_all(ctx, plan, &store_root, &mut report);
+    // Renames before fetches: a model moved from one type to another frees nothing a fetch
+    // needs, but its links (made below) need it in place.
+    let mut failed_models: HashSet<&str> = HashSet::new();
+    for action in &plan.actions {
+        if let Action::Rename(rename) = action {
+            ctx.events.started(action);
+            let result = rename_one(ctx, rename, &store_root);
+            if result.is_err() {
+                failed_models.insert(rename.model.as_str());
+            }
+            finish(ctx, &mut report, action, result);
+        }
+    }
+    failed_models.extend(fetch_all(ctx, plan, &store_root, &mut report));
 
     for action in &plan.actions {
         match action {
@@ -170,7 +192,7 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
                 finish(ctx, &mut report, action, result);
             }
             Action::Conflict(_) => report.refused += 1,
-            Action::Fetch(_) | Action::Unlink(_) => {}
+            Action::Fetch(_) | Action::Rename(_) | Action::Unlink(_) => {}
         }
     }
 
@@ -379,6 +401,28 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> 
                 source,
             }),
     }
+}
+
+/// Moves a model's store folder to its new name's place (`Store::rename_model`), and its
+/// index entries with it.
+fn rename_one(ctx: &ApplyContext, rename: &Rename, store_root: &Path) -> Result<(), ApplyError> {
+    let model = ctx
+        .manifest
+        .models
+        .get(&rename.model)
+        .ok_or_else(|| ApplyError::UnknownModel {
+            model: rename.model.clone(),
+        })?;
+    ctx.store
+        .rename_model(&rename.from_dir, &key(model))
+        .map_err(|source| ApplyError::Store {
+            model: model.name.clone(),
+            source,
+        })?;
+    for rel in &rename.old_files {
+        ctx.registry.index_remove(rel)?;
+    }
+    index_verified(ctx, store_root, &rename.files)
 }
 
 fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(), ApplyError> {

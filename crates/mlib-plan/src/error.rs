@@ -31,6 +31,26 @@ pub enum PlanError {
         folder: PathBuf,
         store: PathBuf,
     },
+    /// Local sources of models the store does not have (or must copy again) that are not
+    /// there: apply could only fail on them, so the plan says so first.
+    #[error(
+        "{}\nPut the file or folder there, or fix `source:` in the manifest.",
+        missing_sources(.missing)
+    )]
+    MissingSources { missing: Vec<(String, PathBuf)> },
+    /// `link: hardlink` asked for where a hard link cannot be made.
+    #[error(
+        "app `{app}` asks for hard links (`link: hardlink`), but its folder {} is not on the \
+         store's filesystem and mount ({}), so they cannot be made. Use `link: symlink` or \
+         `link: auto` for this app, or put the store on the app's filesystem",
+        folder.display(),
+        store.display()
+    )]
+    HardlinkAcrossFilesystems {
+        app: String,
+        folder: PathBuf,
+        store: PathBuf,
+    },
     #[error("{} is not a usable plan file: {reason}", path.display())]
     BadPlanFile { path: PathBuf, reason: String },
     #[error("cannot save the plan to {}: {}", path.display(), refusal.describe(path))]
@@ -48,6 +68,19 @@ pub enum PlanError {
     Serialize(serde_json::Error),
     #[error("Saved plan is stale: {why}. Run `mlib plan -o FILE` again and review it.")]
     StalePlan { why: String },
+}
+
+fn missing_sources(missing: &[(String, PathBuf)]) -> String {
+    let lines: Vec<String> = missing
+        .iter()
+        .map(|(model, path)| {
+            format!(
+                "model `{model}`: its source {} does not exist, and the store does not have the model",
+                path.display()
+            )
+        })
+        .collect();
+    lines.join("\n")
 }
 
 impl PlanError {

@@ -26,7 +26,7 @@ mod saved;
 mod stat;
 pub mod upkeep;
 
-pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Summary, Verified};
+pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Previous, Summary, Verified};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
 pub use destination::{PlanDestination, Refusal};
 pub use environment::{EnvIdentity, Ownership};

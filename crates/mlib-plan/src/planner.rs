@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 
 use mlib_fs::platform;
 use mlib_manifest::lock::LockedModel;
-use mlib_manifest::{App, LinkMode, Manifest, Model};
+use mlib_manifest::{App, LinkMode, Manifest, Model, Source};
 use mlib_registry::{FileStat, LinkKind, LinkRecord, Registry};
-use mlib_store::Store;
+use mlib_store::{Layout, Metadata, Store};
 
 use crate::action::{
-    Action, Adopt, Bookkeeping, Conflict, Drift, Fetch, Link, LinkHow, Summary, Unlink,
+    Action, Adopt, Bookkeeping, Conflict, Drift, Fetch, FetchReason, Link, LinkHow, Previous,
+    Rename, Summary, Unlink, Verified,
 };
 use crate::decide::{
     self, Asked, ConflictReason, DriftWhat, Facts, Finder, Leftover, OnDisk, OtherFacts, Outcome,
@@ -149,8 +150,10 @@ impl<'a> Planner<'a> {
         let desired = parallel_map(&models, |model| {
             desired::desire(model, store, observed, remote.get(&model.name), hashing)
         });
-        for (model, desired) in models.into_iter().zip(desired) {
-            let mut desired = desired?;
+        let desired = desired.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut renames = self.renames(&models, &desired);
+        let mut missing = Vec::new();
+        for (model, mut desired) in models.into_iter().zip(desired) {
             for (path, what) in desired.store_drift.drain(..) {
                 self.drift.push(Drift {
                     target: path,
@@ -159,7 +162,17 @@ impl<'a> Planner<'a> {
                     what,
                 });
             }
-            if let Some(reason) = desired.fetch.clone() {
+            if let Some(rename) = renames.remove(&model.name) {
+                // Its bytes are in the store under another name: moved there, not fetched.
+                desired.fetch = None;
+                self.actions.push(Action::Rename(rename));
+            } else if let Some(reason) = desired.fetch.clone() {
+                if let Source::Local(path) = &model.source
+                    && self.observed.source_meta(path).is_none()
+                {
+                    missing.push((model.name.clone(), path.clone()));
+                    continue;
+                }
                 if !self.input.store_writable {
                     self.warnings.push(format!(
                         "the store is read-only: apply cannot add model `{}` to it (ask whoever manages the store, or leave the model out)",
@@ -182,7 +195,133 @@ impl<'a> Planner<'a> {
             }
             self.models.insert(model.name.clone(), desired);
         }
+        if !missing.is_empty() {
+            missing.sort();
+            return Err(PlanError::MissingSources { missing });
+        }
         Ok(())
+    }
+
+    /// Models the manifest wants that are not in the store, whose bytes are: a model it no
+    /// longer declares (renamed, or moved to another type or family) with the same files and
+    /// hashes. Each becomes a rename of that model's store folder instead of a fetch, when
+    /// - the wanted model pins a sha256 for every entry (manifest or lock), all single files;
+    /// - the stored model has exactly those files and hashes, and is trusted without hashing
+    ///   (its index entry or metadata.json stamp is the file's stamp now);
+    /// - no other environment's link points into it, and no other environment whose manifest
+    ///   exists declared it at its last apply (it would lose its model: then the model is
+    ///   fetched as before, and both stay);
+    /// - the store is writable, in the nested layout, and nothing is at the new place.
+    ///
+    /// The store is scanned (every metadata.json) only when some model is missing and pinned.
+    fn renames(&self, models: &[&Model], desired: &[DesiredModel]) -> HashMap<String, Rename> {
+        let mut found = HashMap::new();
+        let store = self.input.store;
+        if !self.input.store_writable || store.layout() != Layout::Nested {
+            return found;
+        }
+        let wanted: Vec<usize> = (0..models.len())
+            .filter(|&i| {
+                let d = &desired[i];
+                d.fetch == Some(FetchReason::Missing)
+                    && !d.entries.is_empty()
+                    && d.entries
+                        .iter()
+                        .all(|e| !e.is_dir && d.entry_sha256.contains_key(&e.name))
+                    && d.dir.symlink_metadata().is_err()
+            })
+            .collect();
+        if wanted.is_empty() {
+            return found;
+        }
+        let Ok((stored, _unreadable)) = store.scan_lenient() else {
+            return found;
+        };
+        let root = self.observed.store_root();
+        let declared: HashSet<&Path> = desired.iter().map(|d| d.dir.as_path()).collect();
+        // What other environments (whose manifests still exist) declared at their last apply:
+        // they would fetch it back, so it is not this manifest's to move.
+        let elsewhere: HashSet<String> = self
+            .input
+            .registry
+            .environments()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.key != self.input.env.key && Path::new(&e.manifest).exists())
+            .flat_map(|e| e.models.unwrap_or_default())
+            .collect();
+        let mut taken: HashSet<PathBuf> = HashSet::new();
+        for i in wanted {
+            let (model, d) = (models[i], &desired[i]);
+            for (meta_path, metadata) in &stored {
+                let Some(rel) = meta_path
+                    .parent()
+                    .and_then(|dir| dir.strip_prefix(store.root()).ok())
+                else {
+                    continue;
+                };
+                let dir = root.join(rel);
+                if declared.contains(dir.as_path())
+                    || taken.contains(&dir)
+                    || !same_files(model, d, metadata)
+                    || self.others.values().any(|r| r.source.starts_with(&dir))
+                    || elsewhere.contains(&metadata.key().id())
+                {
+                    continue;
+                }
+                let Some((files, old_files)) = self.trusted_move(&dir, &d.dir, metadata) else {
+                    continue;
+                };
+                taken.insert(dir.clone());
+                found.insert(
+                    model.name.clone(),
+                    Rename {
+                        model: model.name.clone(),
+                        from: metadata.name.clone(),
+                        from_dir: dir,
+                        to_dir: d.dir.clone(),
+                        bytes: metadata.size(),
+                        files,
+                        old_files,
+                    },
+                );
+                break;
+            }
+        }
+        found
+    }
+
+    /// The files of the stored model at `from` as they will be indexed at `to`, if every one
+    /// is trusted now without hashing; with the index keys of the old place.
+    fn trusted_move(
+        &self,
+        from: &Path,
+        to: &Path,
+        metadata: &Metadata,
+    ) -> Option<(Vec<Verified>, Vec<String>)> {
+        let root = self.observed.store_root();
+        let mut files = Vec::new();
+        let mut old_files = Vec::new();
+        for file in &metadata.files {
+            let path = from.join(&file.path);
+            let rel = desired::rel_to(root, &path);
+            let stamp = self.observed.store_file(&rel, &path)?;
+            let indexed = self
+                .observed
+                .indexed(&rel)
+                .is_some_and(|ix| ix.matches(&stamp) && ix.sha256 == file.sha256);
+            if !indexed && file.stamp != Some(stamp) {
+                return None;
+            }
+            files.push(Verified {
+                path: desired::rel_to(root, &to.join(&file.path)),
+                stamp,
+                sha256: file.sha256.clone(),
+                blake3: file.blake3.clone(),
+            });
+            old_files.push(rel);
+        }
+        Some((files, old_files))
     }
 
     fn links(&mut self) -> Result<(), PlanError> {
@@ -217,6 +356,13 @@ impl<'a> Planner<'a> {
                 };
                 // Empty for a remote model not resolved yet: its links appear once fetched.
                 for (entry, e) in self.models[&model.name].entries.iter().enumerate() {
+                    if !e.is_dir && folders[slot].how_file.is_none() {
+                        return Err(PlanError::HardlinkAcrossFilesystems {
+                            app: app.name.clone(),
+                            folder: folders[slot].path.clone(),
+                            store: self.observed.store_root().to_path_buf(),
+                        });
+                    }
                     if folders[slot].how(e.is_dir) == LinkHow::AbsoluteSymlink {
                         let warning = format!(
                             "app `{}` is on another filesystem than the store: using absolute symlinks, which break if the store's mount point changes",
@@ -282,6 +428,7 @@ impl<'a> Planner<'a> {
                 replaces: None,
                 moved_from: None,
                 heal: false,
+                previous: None,
             };
             match item.taken_by {
                 Some(other) => Verdict::Taken(link, other),
@@ -344,9 +491,12 @@ impl<'a> Planner<'a> {
                 store: store.to_path_buf(),
             });
         }
+        let how_dir = self
+            .link_how(app, &path, true)
+            .expect("folders never need a hard link");
         Ok(Some(Folder {
             how_file: self.link_how(app, &path, false),
-            how_dir: self.link_how(app, &path, true),
+            how_dir,
             path,
         }))
     }
@@ -383,8 +533,9 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// How a link into `folder` is made for this app's link mode.
-    fn link_how(&mut self, app: &App, folder: &Path, is_dir: bool) -> LinkHow {
+    /// How a link into `folder` is made for this app's link mode; `None` when the app asks
+    /// for hard links there and they cannot be made (an error once a file is to be linked).
+    fn link_how(&mut self, app: &App, folder: &Path, is_dir: bool) -> Option<LinkHow> {
         let same_fs = {
             let dev = match self.devices.get(folder) {
                 Some(dev) => *dev,
@@ -399,28 +550,7 @@ impl<'a> Planner<'a> {
         // A hard link needs one filesystem and one mount (a read-only bind mount of the store
         // shares its device number with the app's folder, yet the kernel refuses).
         let hardlinkable = same_fs && self.same_mount(folder);
-        if app.link == LinkMode::Hardlink && !is_dir && !hardlinkable {
-            let warning = format!(
-                "app `{}` asks for hard links, but its folder {} is not on the store's filesystem and mount: using symlinks",
-                app.name,
-                folder.display()
-            );
-            if !self.warnings.contains(&warning) {
-                self.warnings.push(warning);
-            }
-        }
-        match app.link {
-            LinkMode::Copy => LinkHow::Copy,
-            // A folder cannot be hardlinked; a symlink to it is the closest safe thing.
-            LinkMode::Hardlink if !is_dir && hardlinkable => LinkHow::Hardlink,
-            LinkMode::Auto | LinkMode::Symlink | LinkMode::Hardlink => {
-                if same_fs {
-                    LinkHow::RelativeSymlink
-                } else {
-                    LinkHow::AbsoluteSymlink
-                }
-            }
-        }
+        choose_link(app.link, is_dir, same_fs, hardlinkable)
     }
 
     /// Whether `folder` is on the store's mount (unknown counts as yes: the device matched).
@@ -481,6 +611,11 @@ impl<'a> Planner<'a> {
             decide::decide(&facts, asked)
         });
         let replaces = record.map(|r| r.id);
+        // What the link there is now, for the plan line (taken before `record` is let go).
+        let previous = record.map(|r| Previous {
+            source: r.source.clone(),
+            kind: r.kind.as_str().to_owned(),
+        });
         if decision.claim
             && let Some(taken) = self.others.remove(link.target.as_os_str())
         {
@@ -499,6 +634,7 @@ impl<'a> Planner<'a> {
             Outcome::Relink { heal } => {
                 link.replaces = replaces;
                 link.heal = heal;
+                link.previous = previous;
                 self.actions.push(Action::Relink(link));
             }
             Outcome::Record => {
@@ -663,6 +799,20 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// Whether a stored model has exactly the files `desired` expects, with the pinned hashes.
+fn same_files(model: &Model, desired: &DesiredModel, metadata: &Metadata) -> bool {
+    let mut names: Vec<&str> = desired.entries.iter().map(|e| e.name.as_str()).collect();
+    let mut stored: Vec<&str> = metadata.entries.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    stored.sort_unstable();
+    names == stored
+        && metadata.files.len() == names.len()
+        && metadata.files.iter().all(|file| {
+            desired.entry_sha256.get(&file.path) == Some(&file.sha256)
+                && model.blake3.as_ref().is_none_or(|b3| *b3 == file.blake3)
+        })
+}
+
 /// Finds, on disk, the facts about one target that the rules ask for (see [`decide`]).
 /// Read-only, so the links of a plan are looked at on every core at once.
 struct Probe<'p> {
@@ -725,17 +875,45 @@ pub(crate) fn current_stat(record: &LinkRecord, target: &Path, seen: &Seen) -> F
     }
 }
 
+/// How a link is made for an app's link mode, given where its folder is relative to the
+/// store. `None`: the app asks for hard links to a file where none can be made. That is an
+/// error, not a quiet fallback: a person who wrote `link: hardlink` wants the app's files to
+/// survive the store moving or going offline, which symlinks do not give. `auto` falls back
+/// to symlinks (absolute ones across filesystems); a folder is never hardlinked, so it gets
+/// the closest safe thing, a symlink.
+fn choose_link(mode: LinkMode, is_dir: bool, same_fs: bool, hardlinkable: bool) -> Option<LinkHow> {
+    let symlink = if same_fs {
+        LinkHow::RelativeSymlink
+    } else {
+        LinkHow::AbsoluteSymlink
+    };
+    match mode {
+        LinkMode::Copy => Some(LinkHow::Copy),
+        LinkMode::Hardlink if is_dir => Some(symlink),
+        LinkMode::Hardlink if hardlinkable => Some(LinkHow::Hardlink),
+        LinkMode::Hardlink => None,
+        LinkMode::Auto | LinkMode::Symlink => Some(symlink),
+    }
+}
+
 /// An app's folder for one model type.
 #[derive(Clone)]
 struct Folder {
     path: PathBuf,
-    how_file: LinkHow,
+    /// `None` when the app asks for hard links here and none can be made.
+    how_file: Option<LinkHow>,
     how_dir: LinkHow,
 }
 
 impl Folder {
     fn how(&self, is_dir: bool) -> LinkHow {
-        if is_dir { self.how_dir } else { self.how_file }
+        if is_dir {
+            self.how_dir
+        } else {
+            // Checked for every file entry before any link into the folder is planned.
+            self.how_file
+                .expect("a hard link refused before planning links")
+        }
     }
 }
 
@@ -765,4 +943,54 @@ fn device_of(path: &Path) -> Option<u64> {
     paths::nearest_existing(path)
         .and_then(|p| p.metadata().ok())
         .map(|m| platform::device(&m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choose_link_refuses_only_an_explicit_hardlink_that_cannot_be_made() {
+        use LinkHow::{AbsoluteSymlink, RelativeSymlink};
+        // (mode, is_dir, same_fs, hardlinkable) → how
+        let table = [
+            (
+                LinkMode::Hardlink,
+                false,
+                true,
+                true,
+                Some(LinkHow::Hardlink),
+            ),
+            // Another filesystem, or the same one through another mount (a bind mount).
+            (LinkMode::Hardlink, false, false, false, None),
+            (LinkMode::Hardlink, false, true, false, None),
+            // Folders are never hardlinked: symlinks, as before.
+            (
+                LinkMode::Hardlink,
+                true,
+                false,
+                false,
+                Some(AbsoluteSymlink),
+            ),
+            (LinkMode::Hardlink, true, true, true, Some(RelativeSymlink)),
+            // `auto` keeps its fallback.
+            (LinkMode::Auto, false, false, false, Some(AbsoluteSymlink)),
+            (LinkMode::Auto, false, true, true, Some(RelativeSymlink)),
+            (
+                LinkMode::Symlink,
+                false,
+                false,
+                false,
+                Some(AbsoluteSymlink),
+            ),
+            (LinkMode::Copy, false, false, false, Some(LinkHow::Copy)),
+        ];
+        for (mode, is_dir, same_fs, hardlinkable, want) in table {
+            assert_eq!(
+                choose_link(mode, is_dir, same_fs, hardlinkable),
+                want,
+                "{mode:?} dir={is_dir} same_fs={same_fs} hardlinkable={hardlinkable}"
+            );
+        }
+    }
 }

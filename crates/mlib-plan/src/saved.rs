@@ -60,7 +60,7 @@ impl Plan {
     pub(crate) fn sort(&mut self) {
         fn rank(action: &Action) -> u8 {
             match action {
-                Action::Fetch(_) => 0,
+                Action::Fetch(_) | Action::Rename(_) => 0,
                 Action::Link(_) => 1,
                 Action::Relink(_) => 2,
                 Action::Unlink(_) => 3,
@@ -70,7 +70,7 @@ impl Plan {
         }
         fn target(action: &Action) -> Option<&Path> {
             match action {
-                Action::Fetch(_) => None,
+                Action::Fetch(_) | Action::Rename(_) => None,
                 Action::Link(l) | Action::Relink(l) => Some(&l.target),
                 Action::Adopt(a) => Some(&a.link.target),
                 Action::Unlink(u) => Some(&u.target),
@@ -269,6 +269,7 @@ mod tests {
                 replaces: None,
                 moved_from: None,
                 heal: false,
+                previous: None,
             }),
         ];
         Plan {

@@ -55,6 +55,12 @@ pub enum StoreError {
         actual: u64,
     },
 
+    #[error(
+        "{path}: models of the flat layout are not moved inside the store; apply fetches the \
+         model again instead"
+    )]
+    RenameFlat { path: PathBuf },
+
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidName {
         what: &'static str,

@@ -17,6 +17,7 @@ mod ingest;
 mod layout;
 mod metadata;
 mod quarantine;
+mod rename;
 mod scan;
 mod staging;
 mod util;

@@ -57,7 +57,15 @@ pub(crate) fn resolve(
     if f.config.offline {
         return Err(FetchError::Offline {
             name: model.name.clone(),
-            what: format!("civitai model version {version_id} is not in the lock"),
+            // In the terms of the Civitai site: which model and version to look up there.
+            what: match model_id {
+                Some(model_id) => format!(
+                    "Civitai model {model_id}, version {version_id} (civitai:{model_id}@{version_id}) is not in the lock, which pins its file id and hashes"
+                ),
+                None => format!(
+                    "Civitai model version {version_id} is not in the lock, which pins its file id and hashes"
+                ),
+            },
         });
     }
     let url = endpoint_url(
