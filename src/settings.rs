@@ -14,8 +14,8 @@ use mlib_fetch::LockPolicy;
 use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
-    ApplyArgs, Cli, ColorChoice, Command, EnvCommand, GlobalArgs, PlanArgs, RemoteArgs, UpdateArgs,
-    VerifyArgs,
+    ApplyArgs, Cli, ColorChoice, Command, EnvCommand, GlobalArgs, PlanArgs, RelocateArgs,
+    RemoteArgs, UpdateArgs, VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -150,6 +150,7 @@ pub enum CommandSettings {
     Scan,
     Lock(RemoteSettings),
     Update(UpdateSettings),
+    Relocate(RelocateSettings),
     ForceUnlock { id: String, force: bool },
 }
 
@@ -172,6 +173,7 @@ impl CommandSettings {
                     remote: RemoteSettings::resolve(&remote),
                 })
             }
+            Command::Relocate(args) => CommandSettings::Relocate(RelocateSettings::resolve(args)),
             Command::ForceUnlock { id, force } => CommandSettings::ForceUnlock { id, force },
         }
     }
@@ -188,6 +190,7 @@ impl CommandSettings {
             CommandSettings::Scan => "scan",
             CommandSettings::Lock(_) => "lock",
             CommandSettings::Update(_) => "update",
+            CommandSettings::Relocate(_) => "relocate",
             CommandSettings::ForceUnlock { .. } => "force-unlock",
         }
     }
@@ -314,6 +317,31 @@ pub struct UpdateSettings {
     /// Models to update (empty: every remote model).
     pub models: Vec<String>,
     pub remote: RemoteSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelocateSettings {
+    /// Where things were; absolute (it need not exist).
+    pub from: PathBuf,
+    /// Where they are now; absolute.
+    pub to: PathBuf,
+    pub dry_run: bool,
+    pub auto_approve: bool,
+    pub lock_timeout: Duration,
+}
+
+impl RelocateSettings {
+    fn resolve(args: RelocateArgs) -> RelocateSettings {
+        // Relative to the current folder, as a user typing `--to ../new` means.
+        let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+        RelocateSettings {
+            from: absolute(args.from),
+            to: absolute(args.to),
+            dry_run: args.dry_run,
+            auto_approve: args.auto_approve,
+            lock_timeout: args.lock_timeout,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -297,7 +297,9 @@ fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<A
     acquire_lock_in(ctx.state_dir(), timeout, printer)
 }
 
-fn acquire_lock_in(
+/// Takes the apply lock kept in `dir` (also used by `relocate`, which writes links and the
+/// registry as an apply does).
+pub(super) fn acquire_lock_in(
     dir: &std::path::Path,
     timeout: Duration,
     printer: &Printer,
@@ -326,9 +328,14 @@ fn lock_command() -> String {
 }
 
 fn confirm(printer: &Printer) -> Result<bool> {
+    confirm_with(printer, "Apply these changes?")
+}
+
+/// Asks `question` on the terminal; only `yes` is a yes.
+pub(super) fn confirm_with(printer: &Printer, question: &str) -> Result<bool> {
     eprint!(
         "\n{} ",
-        printer.paint_bold("Apply these changes? Only 'yes' is accepted:")
+        printer.paint_bold(&format!("{question} Only 'yes' is accepted:"))
     );
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

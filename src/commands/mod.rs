@@ -6,6 +6,7 @@ mod force_unlock;
 mod lock;
 mod plan;
 mod planning;
+mod relocate;
 mod scan;
 mod status;
 mod update;
@@ -30,6 +31,7 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),
+        CommandSettings::Relocate(relocate) => relocate::run(global, relocate, printer),
         CommandSettings::ForceUnlock { id, force } => {
             force_unlock::run(global, id, *force, printer)
         }

@@ -97,6 +97,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--out",
         "--force",
         "--all",
+        "--from",
+        "--to",
         "--help",
         "--version",
     ];
@@ -110,6 +112,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "scan",
         "lock",
         "update",
+        "relocate",
         "force-unlock",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
@@ -154,7 +157,13 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
     }
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
-    for flag in ["`-v`", "`-o`", "`--force`", "`verify --all`"] {
+    for flag in [
+        "`-v`",
+        "`-o`",
+        "`--force`",
+        "`verify --all`",
+        "`relocate --from`",
+    ] {
         assert!(readme.contains(flag), "the README does not name {flag}");
     }
 }

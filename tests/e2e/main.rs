@@ -20,6 +20,7 @@ mod manifest_keys;
 mod output;
 mod ownership;
 mod recovery;
+mod relocate;
 mod remote;
 mod saved_plan;
 mod state;

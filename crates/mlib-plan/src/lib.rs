@@ -20,6 +20,7 @@ mod par;
 pub mod paths;
 mod planner;
 pub mod recover;
+pub mod relocate;
 mod saved;
 mod stat;
 
