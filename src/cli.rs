@@ -167,13 +167,13 @@ pub enum Command {
     /// The registry is found through the manifest: update `store:` (or the app's `root:`) in
     /// models.yaml to the new place first; a `store:` still under OLD is read as if it were
     /// under NEW. Asks for confirmation on a terminal; without one it needs --auto-approve.
-    #[command(
-        after_help = "Example: the store's drive is now mounted at /media/models instead of                             /mnt/models, and models.yaml says `store: /media/models/store`:
-
-                              mlib relocate --from /mnt/models --to /media/models --dry-run
-                              mlib relocate --from /mnt/models --to /media/models
-                              mlib plan --detailed-exitcode    # exits 0: nothing left to change"
-    )]
+    #[command(after_help = concat!(
+        "Example: the store's drive is now mounted at /media/models instead of /mnt/models,\n",
+        "and models.yaml says `store: /media/models/store`:\n\n",
+        "  mlib relocate --from /mnt/models --to /media/models --dry-run\n",
+        "  mlib relocate --from /mnt/models --to /media/models\n",
+        "  mlib plan --detailed-exitcode    # exits 0: nothing left to change",
+    ))]
     Relocate(RelocateArgs),
 
     /// Release the apply lock of the manifest's store, held by a process that is gone.
