@@ -1,8 +1,8 @@
 //! Command-line interface: every flag also reads an `MLIB_*` environment variable, so a
 //! `startup.sh` or CI job can set behaviour without editing its command line, except `-v`
-//! (counted: `RUST_LOG` is its variable for tracing), and `-o`, `--force` and `verify --all`,
-//! which name or widen one run's target (a variable set once would silently apply to every
-//! later run).
+//! (counted: `RUST_LOG` is its variable for tracing), and `-o`, `--force`, `verify --all` and
+//! `relocate --from` / `--to`, which name or widen one run's target (a variable set once would
+//! silently apply to every later run).
 //!
 //! Only parsing is here: what the flags mean together with the environment is decided once,
 //! in `settings.rs`, and commands see only its settings.
@@ -237,6 +237,26 @@ pub enum Command {
         after_help = "Examples:\n  mlib inspect ComfyUI/models/loras/*.safetensors\n  mlib inspect model.gguf --json"
     )]
     Inspect(InspectArgs),
+    /// Point links and the registry at a store or app folder that moved.
+    ///
+    /// For a store whose drive got a new mount point, or an app folder (ComfyUI...) moved
+    /// elsewhere: every absolute symlink mlib made that pointed under OLD is replaced
+    /// (atomically) by one pointing under NEW, and every path the registry holds under OLD
+    /// moves to NEW in one transaction. Relative symlinks, hard links and copies need no
+    /// rewrite (only their records move). OLD need not exist any more; NEW must. A link a user
+    /// replaced or re-pointed is left alone and reported. Running it again changes nothing.
+    ///
+    /// The registry is found through the manifest: update `store:` (or the app's `root:`) in
+    /// models.yaml to the new place first; a `store:` still under OLD is read as if it were
+    /// under NEW. Asks for confirmation on a terminal; without one it needs --auto-approve.
+    #[command(after_help = concat!(
+        "Example: the store's drive is now mounted at /media/models instead of /mnt/models,\n",
+        "and models.yaml says `store: /media/models/store`:\n\n",
+        "  mlib relocate --from /mnt/models --to /media/models --dry-run\n",
+        "  mlib relocate --from /mnt/models --to /media/models\n",
+        "  mlib plan --detailed-exitcode    # exits 0: nothing left to change",
+    ))]
+    Relocate(RelocateArgs),
 
     /// Release the apply lock of the manifest's store, held by a process that is gone.
     ///
@@ -526,6 +546,32 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RelocateArgs {
+    /// The folder the store or app tree was in (it need not exist any more).
+    // No MLIB_FROM / MLIB_TO: like -o, they name one run's target, and a variable set once
+    // would silently apply to every later run.
+    #[arg(long, value_name = "OLD")]
+    pub from: PathBuf,
+
+    /// The folder it is in now (must exist).
+    #[arg(long, value_name = "NEW")]
+    pub to: PathBuf,
+
+    /// Show which links and registry rows would change, and change nothing.
+    #[arg(long, env = "MLIB_DRY_RUN", value_parser = EnvBool)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(long, env = "MLIB_AUTO_APPROVE", value_parser = EnvBool)]
+    pub auto_approve: bool,
+
+    /// How long to wait for an apply on the same store to finish: 30s, 5m, 1h30m, 250ms (a
+    /// bare number is seconds), at most 24h.
+    #[arg(long, env = "MLIB_LOCK_TIMEOUT", default_value = "5m", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Duration,
 }
 
 /// The most files `-j` copies or downloads at once: each is a thread, and more than this

@@ -59,7 +59,8 @@ impl Context {
         Ok((ctx, prefetched))
     }
 
-    fn from_manifest(
+    /// The context of an already loaded `manifest` (`relocate` moves its paths first).
+    pub fn from_manifest(
         manifest: Manifest,
         global: &GlobalSettings,
         printer: &crate::printer::Printer,

@@ -15,8 +15,8 @@ use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
     AddArgs, ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort,
-    EnvCommand, ForgetArgs, GcArgs, GlobalArgs, InitArgs, InspectArgs, PlanArgs, RemoteArgs,
-    RmArgs, UpdateArgs, VerifyArgs,
+    EnvCommand, ForgetArgs, GcArgs, GlobalArgs, InitArgs, InspectArgs, PlanArgs, RelocateArgs,
+    RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -152,6 +152,7 @@ pub enum CommandSettings {
     Scan,
     Lock(RemoteSettings),
     Update(UpdateSettings),
+    Relocate(RelocateSettings),
     ForceUnlock { id: String, force: bool },
     Rm(RmSettings),
     Gc(GcSettings),
@@ -239,6 +240,7 @@ impl CommandSettings {
                     remote: RemoteSettings::resolve(&remote),
                 })
             }
+            Command::Relocate(args) => CommandSettings::Relocate(RelocateSettings::resolve(args)),
             Command::ForceUnlock { id, force } => CommandSettings::ForceUnlock { id, force },
         }
     }
@@ -262,6 +264,7 @@ impl CommandSettings {
             CommandSettings::Scan => "scan",
             CommandSettings::Lock(_) => "lock",
             CommandSettings::Update(_) => "update",
+            CommandSettings::Relocate(_) => "relocate",
             CommandSettings::ForceUnlock { .. } => "force-unlock",
         }
     }
@@ -450,6 +453,31 @@ pub struct UpdateSettings {
     /// Models to update (empty: every remote model).
     pub models: Vec<String>,
     pub remote: RemoteSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelocateSettings {
+    /// Where things were; absolute (it need not exist).
+    pub from: PathBuf,
+    /// Where they are now; absolute.
+    pub to: PathBuf,
+    pub dry_run: bool,
+    pub auto_approve: bool,
+    pub lock_timeout: Duration,
+}
+
+impl RelocateSettings {
+    fn resolve(args: RelocateArgs) -> RelocateSettings {
+        // Relative to the current folder, as a user typing `--to ../new` means.
+        let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+        RelocateSettings {
+            from: absolute(args.from),
+            to: absolute(args.to),
+            dry_run: args.dry_run,
+            auto_approve: args.auto_approve,
+            lock_timeout: args.lock_timeout,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -300,6 +300,8 @@ fn acquire_lock(ctx: &Context, timeout: Duration, printer: &Printer) -> Result<A
     acquire_lock_in(ctx.state_dir(), timeout, printer)
 }
 
+/// Takes the apply lock kept in `dir` (also used by `relocate`, which writes links and the
+/// registry as an apply does).
 pub(crate) fn acquire_lock_in(
     dir: &std::path::Path,
     timeout: Duration,
@@ -329,9 +331,14 @@ fn lock_command() -> String {
 }
 
 fn confirm(printer: &Printer) -> Result<bool> {
+    confirm_with(printer, "Apply these changes?")
+}
+
+/// Asks `question` on the terminal; only `yes` is a yes.
+pub(super) fn confirm_with(printer: &Printer, question: &str) -> Result<bool> {
     eprint!(
         "\n{} ",
-        printer.paint_bold("Apply these changes? Only 'yes' is accepted:")
+        printer.paint_bold(&format!("{question} Only 'yes' is accepted:"))
     );
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

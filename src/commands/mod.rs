@@ -13,6 +13,7 @@ mod inspect;
 mod lock;
 mod plan;
 mod planning;
+mod relocate;
 mod rm;
 mod scan;
 mod status;
@@ -47,6 +48,7 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),
+        CommandSettings::Relocate(relocate) => relocate::run(global, relocate, printer),
         CommandSettings::ForceUnlock { id, force } => {
             force_unlock::run(global, id, *force, printer)
         }

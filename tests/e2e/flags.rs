@@ -105,6 +105,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--name",
         "--type",
         "--family",
+        "--from",
+        "--to",
         "--help",
         "--version",
     ];
@@ -118,6 +120,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "scan",
         "lock",
         "update",
+        "relocate",
         "force-unlock",
         "rm",
         "gc",
@@ -181,6 +184,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "`doctor --fix`",
         "`init --app`",
         "`add --name`",
+        "`relocate --from`",
     ] {
         assert!(readme.contains(flag), "the README does not name {flag}");
     }

@@ -24,6 +24,7 @@ mod output;
 mod ownership;
 mod plan_checks;
 mod recovery;
+mod relocate;
 mod remote;
 mod saved_plan;
 mod state;

@@ -22,6 +22,7 @@ mod par;
 pub mod paths;
 mod planner;
 pub mod recover;
+pub mod relocate;
 mod saved;
 mod stat;
 pub mod upkeep;

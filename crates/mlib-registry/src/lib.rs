@@ -18,7 +18,8 @@
 //! The registry also carries a lineage (a random id fixed at creation) and a serial bumped by
 //! every change to the links: a saved plan remembers both and is refused when either moved.
 //!
-//! [`ApplyLock`] keeps applies to one state folder one at a time.
+//! [`ApplyLock`] keeps applies to one state folder one at a time. [`Registry::relocate`]
+//! rewrites every recorded path under a folder that moved.
 
 mod db;
 mod environments;
@@ -29,12 +30,14 @@ mod links;
 mod lock;
 mod migrations;
 mod random;
+mod relocate;
 mod state;
 mod types;
 
 pub use db::{Journal, Registry};
 pub use error::RegistryError;
 pub use lock::{ApplyLock, LockHolder};
+pub use relocate::{RelocatedRows, Relocation, rebase};
 pub use state::{StateDir, StateOrigin, locate as locate_state};
 pub use types::{
     Environment, FileStat, IndexEntry, LinkKind, LinkRecord, NewEnvironment, NewLink, Pending, Run,
