@@ -123,9 +123,10 @@ pub enum Command {
     /// plan file (the file is the approval). Running it again changes nothing.
     Apply(ApplyArgs),
 
-    /// Show, per app, what is linked, missing, broken, drifted or in conflict, and the
-    /// store's state (models not stored yet or no longer used, quarantine, leftovers).
+    /// Show per app what is linked, missing, broken, drifted or in conflict; and the store
     ///
+    /// The store: models not stored yet or no longer used, the quarantine, leftovers of killed
+    /// runs, environments whose manifest is gone.
     /// Exits 0 when nothing needs attention, 1 otherwise: `mlib plan` shows what apply would
     /// change, `mlib doctor` explains the rest.
     Status,
@@ -161,9 +162,9 @@ pub enum Command {
     /// the lock file; `mlib apply` then fetches the new files.
     Update(UpdateArgs),
 
-    /// Remove models from the store, with every registered link to them, in every
-    /// environment of the store.
+    /// Remove models from the store, with every registered link to them
     ///
+    /// The links of every environment of the store are removed.
     /// MODEL is a model's name (or `type/family/name` when two stored models share a name).
     /// Refused while a manifest (this one or another environment's) still declares the model,
     /// unless --force; links a person changed are left in place and forgotten. Shows what it
@@ -183,8 +184,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mlib gc --dry-run\n  mlib gc --min-age 7d --auto-approve")]
     Gc(GcArgs),
 
-    /// Per stored model: its size, the environments and apps using it, when it was added and
-    /// last applied. Largest first.
+    /// Per stored model: its size, who uses it, when it was added and last applied
+    ///
+    /// Largest first (--sort name or added to change). Users are the environments and their
+    /// apps that link the model, or the manifests that declare it.
     #[command(
         after_help = "Examples:\n  mlib du\n  mlib du --sort added\n  mlib du --json | jq -s 'map(select(.type == \"model\")) | .[0]'"
     )]
@@ -200,8 +203,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mlib doctor\n  mlib doctor --fix")]
     Doctor(DoctorArgs),
 
-    /// Add a model to the manifest: a local file or folder, or an address copied from the
-    /// browser (a HuggingFace or Civitai page), `hf://`, `civitai:` or any https URL.
+    /// Add a model to the manifest, from a file or an address copied from a model page
+    ///
+    /// SOURCE: a local file or folder, an address copied from the browser (a HuggingFace or
+    /// Civitai page), `hf://`, `civitai:` or any https URL.
     ///
     /// The entry goes at the end of `models:`; the rest of the file (comments, order, layout)
     /// is left as it is, and the change is shown as a diff before it is written. A local

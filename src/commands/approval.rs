@@ -1,6 +1,5 @@
 //! Asking before a command removes anything (`rm`, `gc`, `env forget`).
 
-use std::io::BufRead;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -28,18 +27,11 @@ pub fn approved(printer: &Printer, approval: ApprovalSettings, command: &str) ->
              or --dry-run to only see what it would do"
         ),
         ApprovalSettings::Ask => {
-            eprint!(
-                "\n{} ",
-                printer.paint_bold("Go ahead? Only 'yes' is accepted:")
-            );
-            let mut answer = String::new();
-            std::io::stdin().lock().read_line(&mut answer)?;
-            if answer.trim() == "yes" {
-                Ok(true)
-            } else {
+            let yes = super::apply::confirm_with(printer, "Go ahead?")?;
+            if !yes {
                 printer.info("Cancelled: nothing was changed.");
-                Ok(false)
             }
+            Ok(yes)
         }
     }
 }

@@ -3,37 +3,27 @@
 use mlib_testserver::TestServer;
 
 use crate::assert_run;
-use crate::support::{Run, TestEnv, model_bytes};
+use crate::support::{Run, TestEnv, model_bytes, safetensors};
 
 const MANIFEST: &str = "# The workshop's models.\nversion: 1\nstore: ./store\n\nmodels:\n  # SDXL base, from the team share\n  base:\n    source: ./src/base.safetensors   # pinned below\n    type: checkpoints\n    tags: [comfyui]\n\n# Apps\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n    models: [comfyui]\n";
 
 /// A safetensors header of an SDXL LoRA (kohya names), with zeroed weights.
 fn sdxl_lora(env: &TestEnv, rel: &str) {
-    let tensors = [
-        (
-            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight",
-            [8u64, 2048],
-        ),
-        (
-            "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_up.weight",
-            [3072, 8],
-        ),
-    ];
-    let mut header = serde_json::Map::new();
-    let mut offset = 0u64;
-    for (name, shape) in tensors {
-        let bytes = shape.iter().product::<u64>() * 2;
-        header.insert(
-            name.into(),
-            serde_json::json!({"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + bytes]}),
-        );
-        offset += bytes;
-    }
-    let json = serde_json::to_vec(&header).unwrap();
-    let mut file = (json.len() as u64).to_le_bytes().to_vec();
-    file.extend(json);
-    file.extend(std::iter::repeat_n(0u8, offset as usize));
-    env.write(rel, file);
+    safetensors(
+        env,
+        rel,
+        &[
+            (
+                "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight",
+                &[8, 2048],
+            ),
+            (
+                "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_up.weight",
+                &[3072, 8],
+            ),
+        ],
+        &[],
+    );
 }
 
 #[test]

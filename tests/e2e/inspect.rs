@@ -1,31 +1,7 @@
 //! `mlib inspect`: what files are, from their headers, without a manifest.
 
 use crate::assert_run;
-use crate::support::TestEnv;
-
-/// A safetensors file with F16 tensors of these shapes (zeros) and metadata.
-fn safetensors(env: &TestEnv, rel: &str, tensors: &[(&str, &[u64])], metadata: &[(&str, &str)]) {
-    let mut header = serde_json::Map::new();
-    let mut offset = 0u64;
-    for (name, shape) in tensors {
-        let bytes = shape.iter().product::<u64>() * 2;
-        header.insert(
-            (*name).into(),
-            serde_json::json!({"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + bytes]}),
-        );
-        offset += bytes;
-    }
-    let meta: serde_json::Map<String, serde_json::Value> = metadata
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
-        .collect();
-    header.insert("__metadata__".into(), meta.into());
-    let json = serde_json::to_vec(&header).unwrap();
-    let mut file = (json.len() as u64).to_le_bytes().to_vec();
-    file.extend(json);
-    file.extend(std::iter::repeat_n(0u8, offset as usize));
-    env.write(rel, file);
-}
+use crate::support::{TestEnv, safetensors};
 
 #[test]
 fn inspect_tells_kinds_and_families_and_names_error_pages() {
