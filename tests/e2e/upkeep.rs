@@ -413,3 +413,55 @@ fn upkeep_output() {
         mlib(&env, "a.yaml", &["doctor", "--fix"])
     );
 }
+
+/// The workshop server: one template manifest applied for three users (`WS_USER`), all on
+/// one store. A model the template drops is freed only once no user's environment needs it.
+#[test]
+fn gc_on_a_shared_template_waits_for_every_user() {
+    let env = TestEnv::new();
+    env.model_file("src/base.safetensors", "base", 4096);
+    env.model_file("src/old.safetensors", "old", 1000);
+    let template = |models: &[&str]| {
+        let mut yaml = String::from("version: 1\nstore: ./store\nmodels:\n");
+        for m in models {
+            yaml.push_str(&format!(
+                "  {m}:\n    source: ./src/{m}.safetensors\n    type: loras\n"
+            ));
+        }
+        yaml.push_str("apps:\n  comfyui:\n    preset: comfyui\n    root: ./users/${WS_USER}/ComfyUI\n");
+        env.write("models.yaml", yaml);
+    };
+    let as_user = |user: &str, args: &[&str]| {
+        Run::from(
+            env.command()
+                .env("WS_USER", user)
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    template(&["base", "old"]);
+    for user in ["ann", "bob", "cid"] {
+        as_user(user, &["apply", "--auto-approve"]).success();
+    }
+    template(&["base"]);
+    as_user("ann", &["apply", "--auto-approve"]).success();
+    // bob and cid still link it (and their last apply declared it).
+    as_user("ann", &["gc", "--dry-run"])
+        .success()
+        .stderr_has("Nothing to collect");
+    as_user("ann", &["du"])
+        .success()
+        .stderr_has("(WS_USER=bob) (comfyui); ");
+    for user in ["bob", "cid"] {
+        as_user(user, &["apply", "--auto-approve"]).success();
+    }
+    as_user("cid", &["gc", "--auto-approve"])
+        .success()
+        .stderr_has("- loras/unknown/old (1000 B)")
+        .stderr_has("Freed 1000 B.");
+    assert!(!env.path("store/loras/unknown/old").exists());
+    for user in ["ann", "bob", "cid"] {
+        as_user(user, &["status"]).success();
+    }
+}
