@@ -428,7 +428,9 @@ fn gc_on_a_shared_template_waits_for_every_user() {
                 "  {m}:\n    source: ./src/{m}.safetensors\n    type: loras\n"
             ));
         }
-        yaml.push_str("apps:\n  comfyui:\n    preset: comfyui\n    root: ./users/${WS_USER}/ComfyUI\n");
+        yaml.push_str(
+            "apps:\n  comfyui:\n    preset: comfyui\n    root: ./users/${WS_USER}/ComfyUI\n",
+        );
         env.write("models.yaml", yaml);
     };
     let as_user = |user: &str, args: &[&str]| {
