@@ -174,6 +174,9 @@ pub(crate) fn join_relative(root: &Path, relative: &str) -> PathBuf {
     out
 }
 
+/// In an app's `models:` list, `family:sdxl` selects every model declared `family: sdxl`.
+pub const FAMILY_PREFIX: &str = "family:";
+
 /// Which models an app gets.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ModelSelection {
@@ -187,9 +190,16 @@ impl ModelSelection {
     pub fn selects(&self, model: &Model) -> bool {
         match self {
             ModelSelection::All => true,
-            ModelSelection::Names(names) => names
-                .iter()
-                .any(|n| *n == model.name || model.tags.contains(n)),
+            ModelSelection::Names(names) => names.iter().any(|n| {
+                *n == model.name
+                    || model.tags.contains(n)
+                    || n.strip_prefix(FAMILY_PREFIX).is_some_and(|family| {
+                        model
+                            .family
+                            .as_deref()
+                            .is_some_and(|f| f.eq_ignore_ascii_case(family))
+                    })
+            }),
         }
     }
 }

@@ -122,7 +122,8 @@ pub(crate) struct RawApp {
     /// directory).
     #[schemars(with = "String")]
     pub root: Spanned<String>,
-    /// Which models this app gets: `all` (the default) or a list of model names and tags.
+    /// Which models this app gets: `all` (the default) or a list of model names, tags and
+    /// `family:NAME` (every model declared with that family).
     #[serde(default)]
     #[schemars(with = "Option<RawSelection>")]
     pub models: Option<Spanned<RawSelection>>,

@@ -28,13 +28,36 @@ pub(crate) fn check(r: &mut Resolver, located: &Located) {
 
 fn selections(r: &mut Resolver, located: &Located) {
     let mut known: Vec<&str> = Vec::new();
+    let mut families: Vec<String> = Vec::new();
     for (model, _) in &located.models {
         known.push(&model.name);
         known.extend(model.tags.iter().map(String::as_str));
+        families.extend(model.family.iter().map(|f| f.to_ascii_lowercase()));
     }
+    families.sort();
+    families.dedup();
     for (app, spans) in &located.apps {
         for (entry, at) in &spans.selection {
             if known.contains(&entry.as_str()) {
+                continue;
+            }
+            if let Some(family) = entry.strip_prefix(crate::model::FAMILY_PREFIX) {
+                if families.contains(&family.to_ascii_lowercase()) {
+                    continue;
+                }
+                r.sink.push(
+                    DiagnosticKind::UnknownSelection,
+                    *at,
+                    format!(
+                        "app `{}`: `models:` lists `{entry}`, but no model is declared `family: {family}`",
+                        app.name
+                    ),
+                    if families.is_empty() {
+                        "give models a `family:` to select them by it".to_string()
+                    } else {
+                        format!("families in this manifest: {}", families.join(", "))
+                    },
+                );
                 continue;
             }
             let hint = match closest(entry, known.iter().copied()) {

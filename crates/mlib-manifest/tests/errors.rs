@@ -385,6 +385,32 @@ fn selections_must_name_models_or_tags() {
 }
 
 #[test]
+fn a_family_selection_needs_a_model_of_that_family() {
+    let d = only(
+        r#"
+        version: 1
+        store: /s
+        models:
+          m:
+            source: ./m.safetensors
+            type: loras
+            family: sdxl
+        apps:
+          c:
+            preset: comfyui
+            root: /r
+            models: [family:flux]
+        "#,
+    );
+    assert_at(&d, K::UnknownSelection, 12, 14);
+    assert!(
+        d.message.contains("no model is declared `family: flux`"),
+        "{d:#?}"
+    );
+    assert_eq!(d.hint, "families in this manifest: sdxl");
+}
+
+#[test]
 fn unknown_source_schemes() {
     let d = only(
         r#"

@@ -236,6 +236,20 @@ fn apps_select_by_name_and_by_tag() {
 }
 
 #[test]
+fn apps_select_by_family() {
+    let m = ok(
+        "version: 1\nstore: /s\nmodels:\n  a:\n    source: ./a.safetensors\n    type: loras\n    family: SDXL\n  b:\n    source: ./b.safetensors\n    type: loras\n    family: sd15\n  c:\n    source: ./c.safetensors\n    type: loras\napps:\n  forge:\n    preset: forge\n    root: /f\n    models: [family:sdxl, c]\n",
+    );
+    let selected: Vec<_> = m
+        .models
+        .values()
+        .filter(|model| m.apps["forge"].selects(model))
+        .map(|model| model.name.as_str())
+        .collect();
+    assert_eq!(selected, ["a", "c"]);
+}
+
+#[test]
 fn defaults_and_empty_sections() {
     let m = ok("version: 1\nstore: /s\nmodels:\napps: {}\n");
     assert_eq!(m.layout, StoreLayout::Nested);
