@@ -511,6 +511,13 @@ pub struct PlanArgs {
     #[arg(long, requires = "out")]
     pub force: bool,
 
+    /// Also check a ComfyUI workflow (UI or API format JSON): whether each model file its
+    /// loader nodes need is linked by the manifest (or already in the app's folders); exits 1
+    /// when one is missing, naming its node and, if the workflow gives one, its address.
+    // No MLIB_WORKFLOW: like -o, it names one run's target.
+    #[arg(long, value_name = "FILE.json")]
+    pub workflow: Option<PathBuf>,
+
     #[command(flatten)]
     pub adopt: AdoptArg,
 

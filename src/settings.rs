@@ -333,6 +333,8 @@ pub struct PlanSettings {
     pub force: bool,
     pub adopt: bool,
     pub remote: RemoteSettings,
+    /// `--workflow`: a ComfyUI workflow to check the environment against.
+    pub workflow: Option<PathBuf>,
 }
 
 impl PlanSettings {
@@ -349,6 +351,7 @@ impl PlanSettings {
             force: args.force,
             adopt: args.adopt.adopt,
             remote: RemoteSettings::resolve(&args.remote),
+            workflow: args.workflow,
         }
     }
 }

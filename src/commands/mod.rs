@@ -21,6 +21,7 @@ mod update;
 mod upkeep;
 mod validate;
 mod verify;
+mod workflow;
 
 use crate::context::ManifestReported;
 use crate::exit::Status;

@@ -76,6 +76,11 @@ pub fn run(global: &GlobalSettings, args: &PlanSettings, printer: &Printer) -> R
         }
         None => {}
     }
+    if let Some(workflow) = &args.workflow
+        && !super::workflow::check(&ctx, workflow, printer)?
+    {
+        return Ok(Status::Failure);
+    }
     // A conflict means the apps do not match the manifest either: CI should notice.
     let pending = plan.has_changes() || plan.summary.conflict > 0;
     Ok(if args.detailed_exitcode && pending {

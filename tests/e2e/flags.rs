@@ -105,6 +105,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--name",
         "--type",
         "--family",
+        "--workflow",
         "--from",
         "--to",
         "--help",
@@ -184,6 +185,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "`doctor --fix`",
         "`init --app`",
         "`add --name`",
+        "`plan --workflow`",
         "`relocate --from`",
     ] {
         assert!(readme.contains(flag), "the README does not name {flag}");

@@ -32,3 +32,4 @@ mod traces;
 mod upgrade;
 mod upkeep;
 mod url_secrets;
+mod workflow;

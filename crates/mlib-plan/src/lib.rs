@@ -26,6 +26,7 @@ pub mod relocate;
 mod saved;
 mod stat;
 pub mod upkeep;
+pub mod workflow;
 
 pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Previous, Summary, Verified};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};

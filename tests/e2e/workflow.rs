@@ -1,0 +1,61 @@
+//! `mlib plan --workflow`: whether the environment's ComfyUI has every model a workflow loads.
+
+use crate::assert_run;
+use crate::support::TestEnv;
+
+fn environment(env: &TestEnv) {
+    env.model_file("src/base.safetensors", "base", 4096);
+    env.model_file("src/detail.safetensors", "detail", 2048);
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels:\n  base:\n    source: ./src/base.safetensors\n    type: checkpoints\n    file: sd_xl_base_1.0.safetensors\n  detail:\n    source: ./src/detail.safetensors\n    type: loras-sdxl\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n    folders:\n      loras-sdxl: models/loras/sdxl\n",
+    );
+    // A VAE someone put there by hand.
+    env.write("ComfyUI/models/vae/sdxl_vae.safetensors", "vae");
+}
+
+const UI: &str = r#"{
+  "nodes": [
+    {"id": 4, "type": "CheckpointLoaderSimple", "widgets_values": ["sd_xl_base_1.0.safetensors"]},
+    {"id": 10, "type": "LoraLoader", "widgets_values": ["sdxl\\detail.safetensors", 0.8, 0.8]},
+    {"id": 7, "type": "VAELoader", "widgets_values": ["sdxl_vae.safetensors"]},
+    {"id": 12, "type": "UpscaleModelLoader", "widgets_values": ["4x-UltraSharp.pth"],
+     "properties": {"models": [{"name": "4x-UltraSharp.pth", "url": "https://example.com/4x-UltraSharp.pth", "directory": "upscale_models"}]}},
+    {"id": 3, "type": "KSampler", "widgets_values": [42, "fixed", 20, 7.0]}
+  ],
+  "links": []
+}"#;
+
+const API: &str = r#"{
+  "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+  "10": {"class_type": "LoraLoader", "inputs": {"lora_name": "sdxl/detail.safetensors", "model": ["4", 0], "clip": ["4", 1]}},
+  "7": {"class_type": "VAELoader", "inputs": {"vae_name": "sdxl_vae.safetensors"}}
+}"#;
+
+#[test]
+fn plan_says_whether_comfyui_can_run_a_workflow_in_either_format() {
+    let env = TestEnv::new();
+    environment(&env);
+    env.write("ui.json", UI);
+    env.write("api.json", API);
+    assert_run!(
+        env,
+        "workflow_missing",
+        env.mlib(&["plan", "--workflow", "ui.json"])
+    );
+    env.mlib(&["plan", "--workflow", "api.json"])
+        .success()
+        .stderr_has("ok       loras/sdxl/detail.safetensors (node 10 LoraLoader): model `detail`")
+        .stderr_has("`comfyui` can run it.");
+    let json = env.mlib(&["plan", "--workflow", "ui.json", "--json"]);
+    json.code(1);
+    let needs: Vec<_> = json
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "workflow_need")
+        .collect();
+    assert_eq!(needs.len(), 4);
+    env.write("bad.json", "{\"nodes\": 3}");
+    env.mlib(&["plan", "--workflow", "bad.json"])
+        .code(1)
+        .stderr_has("bad.json is not a ComfyUI workflow");
+}
