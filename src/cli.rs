@@ -214,7 +214,7 @@ pub enum Command {
     /// when not given; a remote model is resolved and pinned in the lock file (network). The
     /// manifest is written only if it stays valid and, for a remote model, resolving worked.
     #[command(
-        after_help = "Examples:\n  mlib add ./downloads/detail-tweaker.safetensors --app comfyui\n  mlib add https://huggingface.co/stabilityai/sdxl-vae/blob/main/sdxl_vae.safetensors --type vae\n  mlib add 'https://civitai.com/models/122359?modelVersionId=135867' --type loras --dry-run"
+        after_help = "Examples:\n  mlib add ./downloads/detail-tweaker.safetensors --app comfyui\n  mlib add https://huggingface.co/stabilityai/sdxl-vae/blob/main/sdxl_vae.safetensors --type vae\n  mlib add 'https://civitai.com/models/122359?modelVersionId=135867' --type loras --dry-run\n  mlib add --from-workflow flux-dev.json --app comfyui"
     )]
     Add(AddArgs),
 
@@ -388,8 +388,13 @@ pub enum DuSort {
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// A local path, a page address, `hf://...`, `civitai:MODEL@VERSION` or an https URL.
-    #[arg(value_name = "SOURCE")]
-    pub source: String,
+    #[arg(value_name = "SOURCE", required_unless_present = "from_workflow")]
+    pub source: Option<String>,
+
+    /// Add every model a ComfyUI workflow (UI or API format) needs that no ComfyUI app gets,
+    /// from the addresses (and hashes) the workflow embeds; lists what it cannot add.
+    #[arg(long, value_name = "FILE.json", conflicts_with_all = ["source", "name", "model_type", "family"])]
+    pub from_workflow: Option<PathBuf>,
 
     /// The model's name (default: from the file name).
     #[arg(long)]

@@ -208,6 +208,7 @@ impl CommandSettings {
             Command::Inspect(InspectArgs { files }) => CommandSettings::Inspect { files },
             Command::Add(AddArgs {
                 source,
+                from_workflow,
                 name,
                 model_type,
                 family,
@@ -216,6 +217,7 @@ impl CommandSettings {
                 remote,
             }) => CommandSettings::Add(AddSettings {
                 source,
+                from_workflow,
                 name,
                 model_type,
                 family,
@@ -391,7 +393,9 @@ pub struct VerifySettings {
 
 #[derive(Debug, Clone)]
 pub struct AddSettings {
-    pub source: String,
+    /// `None` with `from_workflow`.
+    pub source: Option<String>,
+    pub from_workflow: Option<PathBuf>,
     pub name: Option<String>,
     pub model_type: Option<String>,
     pub family: Option<String>,

@@ -19,10 +19,14 @@ pub fn run(global: &GlobalSettings, args: &AddSettings, printer: &Printer) -> Re
             path.display()
         );
     }
+    if let Some(workflow) = &args.from_workflow {
+        return from_workflow(global, workflow, args, printer);
+    }
+    let source = args.source.as_deref().unwrap_or_default();
     let manifest = crate::context::load_manifest(global, printer)?;
     let old =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let web = mlib_manifest::from_web_url(&args.source).map_err(anyhow::Error::msg)?;
+    let web = mlib_manifest::from_web_url(source).map_err(anyhow::Error::msg)?;
     let local = !is_remote(&web.source);
 
     let mut fields: Vec<(&str, String)> = Vec::new();
@@ -83,8 +87,7 @@ pub fn run(global: &GlobalSettings, args: &AddSettings, printer: &Printer) -> Re
     }
     let Some(model_type) = args.model_type.clone().or(found_type) else {
         bail!(
-            "cannot tell what kind of model {} is: say which folder it goes to with --type (checkpoints, loras, vae, text_encoders, diffusion_models, controlnet, upscale_models, ...)",
-            args.source
+            "cannot tell what kind of model {source} is: say which folder it goes to with --type (checkpoints, loras, vae, text_encoders, diffusion_models, controlnet, upscale_models, ...)"
         );
     };
     fields.push(("type", model_type));
@@ -100,13 +103,47 @@ pub fn run(global: &GlobalSettings, args: &AddSettings, printer: &Printer) -> Re
         fields.push(("tags", format!("[{}]", args.apps.join(", "))));
     }
 
-    let entry = edit::entry_text(&name, &fields);
-    let Some(new) = edit::insert_model(&old, &entry) else {
-        bail!(
-            "{} has no `models:` block to add to (a `models:` written as a one-line mapping is not edited): add the entry by hand:\n{entry}",
-            path.display()
-        );
+    let entry = Entry {
+        name,
+        fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        remote: !local,
     };
+    write_entries(global, &old, vec![entry], args, printer)
+}
+
+/// One entry to add: its name, its fields in order, whether it is resolved over the network.
+pub struct Entry {
+    pub name: String,
+    pub fields: Vec<(String, String)>,
+    pub remote: bool,
+}
+
+/// Appends `entries` to the manifest's `models:` (text `old`), checks the result parses, shows
+/// the diff, then (unless a dry run) pins the remote ones in the lock and writes the manifest.
+fn write_entries(
+    global: &GlobalSettings,
+    old: &str,
+    entries: Vec<Entry>,
+    args: &AddSettings,
+    printer: &Printer,
+) -> Result<Status> {
+    let path = &global.file;
+    let mut new = old.to_owned();
+    for entry in &entries {
+        let fields: Vec<(&str, String)> = entry
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let text = edit::entry_text(&entry.name, &fields);
+        new = edit::insert_model(&new, &text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no `models:` block to add to (a `models:` written as a one-line mapping is not edited): add the entry by hand:\n{text}",
+                path.display()
+            )
+        })?;
+    }
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     // The result must be a manifest mlib accepts, before anything is written or fetched.
     let env = |var: &str| std::env::var(var).ok();
     let edited = match mlib_manifest::parse(&new, path, &env) {
@@ -115,47 +152,161 @@ pub fn run(global: &GlobalSettings, args: &AddSettings, printer: &Printer) -> Re
             let report = miette::Report::new(err);
             printer.error(format!("{report:?}"));
             bail!(
-                "the entry for `{name}` would make the manifest invalid (above); nothing was written"
+                "adding {} would make the manifest invalid (above); nothing was written",
+                names.join(", ")
             );
         }
     };
-    let model = &edited.models[&name];
-    for app in edited.apps.values() {
-        if args.apps.contains(&app.name) && !app.selects(model) {
-            printer.warn(format!(
-                "app `{}` does not select models tagged `{}`: add `{name}` to its `models:` list",
-                app.name, app.name
-            ));
+    for name in &names {
+        let model = &edited.models[*name];
+        for app in edited.apps.values() {
+            if args.apps.contains(&app.name) && !app.selects(model) {
+                printer.warn(format!(
+                    "app `{}` does not select models tagged `{}`: add `{name}` to its `models:` list",
+                    app.name, app.name
+                ));
+            }
         }
     }
 
-    print_diff(printer, &old, &new);
+    print_diff(printer, old, &new);
     if printer.json {
-        printer.event(json!({"type": "model_added", "name": name, "written": !args.dry_run}));
+        for name in &names {
+            printer.event(json!({"type": "model_added", "name": name, "written": !args.dry_run}));
+        }
     }
     if args.dry_run {
         printer.info("Dry run: nothing was written.");
         return Ok(Status::Success);
     }
-    if !local {
+    if entries.iter().any(|e| e.remote) {
         // Pinned first: a manifest naming a model its lock does not cover would fail --locked.
         let fetcher = crate::remote::fetcher(&args.remote, 1);
         let resolved = crate::remote::resolve(&edited, &fetcher, &args.remote, None, None)?;
         resolved.lock.save(&edited.lock_path())?;
-        if let Some(entry) = resolved.models.get(&name) {
-            printer.info(format!(
-                "  resolved {name}: {}",
-                super::update::describe(entry)
-            ));
+        for name in &names {
+            if let Some(entry) = resolved.models.get(*name) {
+                printer.info(format!(
+                    "  resolved {name}: {}",
+                    super::update::describe(entry)
+                ));
+            }
         }
     }
     mlib_fs::write_atomic(path, new.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     printer.info(format!(
-        "Added `{name}` to {}. `mlib apply` fetches and links it.",
-        path.display()
+        "Added {} to {}. `mlib apply` fetches and links {}.",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        path.display(),
+        if names.len() == 1 { "it" } else { "them" }
     ));
     Ok(Status::Success)
+}
+
+/// `mlib add --from-workflow FILE.json`: every model file the workflow needs that no ComfyUI
+/// app gets and the workflow gives an address for.
+pub fn from_workflow(
+    global: &GlobalSettings,
+    workflow: &Path,
+    args: &AddSettings,
+    printer: &Printer,
+) -> Result<Status> {
+    let path = &global.file;
+    let manifest = crate::context::load_manifest(global, printer)?;
+    let old =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let needs = mlib_plan::workflow::needs(workflow)?;
+    let apps: Vec<_> = manifest
+        .apps
+        .values()
+        .filter(|a| a.preset == Some(mlib_manifest::Preset::ComfyUI))
+        .collect();
+    let lock = crate::remote::load_lock(&manifest)?
+        .map(|l| l.models)
+        .unwrap_or_default();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut unresolved = Vec::new();
+    for need in &needs {
+        let have = apps.iter().any(|app| {
+            mlib_plan::workflow::provided_by(&manifest, &lock, app, need).is_some()
+                || mlib_plan::workflow::on_disk(app, need)
+        });
+        if have {
+            continue;
+        }
+        let what = format!(
+            "{}/{} (node {})",
+            need.kind.types()[0],
+            need.file,
+            need.node
+        );
+        let Some(url) = &need.url else {
+            unresolved.push(format!("{what}: the workflow gives no address for it"));
+            continue;
+        };
+        if need.file.contains('/') {
+            unresolved.push(format!(
+                "{what}: it is expected in a subfolder; add it with `mlib add {url}` and map the subfolder in the app's `folders:`"
+            ));
+            continue;
+        }
+        let web = mlib_manifest::from_web_url(url).map_err(anyhow::Error::msg)?;
+        let stem = Path::new(&need.file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut name = mlib_plan::onboard::model_name(&stem);
+        while manifest.models.contains_key(&name) || entries.iter().any(|e| e.name == name) {
+            name.push_str("-wf");
+        }
+        let mut fields = vec![("source".to_owned(), quote(&web.source))];
+        if let Some(revision) = &web.revision {
+            fields.push(("revision".to_owned(), quote(revision)));
+        }
+        if let Some(sha256) = &need.sha256 {
+            fields.push(("sha256".to_owned(), sha256.to_ascii_lowercase()));
+        }
+        fields.push(("type".to_owned(), need.kind.types()[0].to_owned()));
+        // The name ComfyUI must list: a server may name the file otherwise.
+        if !(web.source.starts_with("hf://") && web.source.ends_with(&need.file)) {
+            fields.push(("file".to_owned(), quote(&need.file)));
+        }
+        if !args.apps.is_empty() {
+            fields.push(("tags".to_owned(), format!("[{}]", args.apps.join(", "))));
+        }
+        entries.push(Entry {
+            name,
+            fields,
+            remote: true,
+        });
+    }
+    for line in &unresolved {
+        printer.warn(format!("not added: {line}"));
+    }
+    if entries.is_empty() {
+        printer.info(format!(
+            "Nothing to add: {} needs {} model file{}, {}.",
+            workflow.display(),
+            needs.len(),
+            if needs.len() == 1 { "" } else { "s" },
+            if unresolved.is_empty() {
+                "every one is there already"
+            } else {
+                "and the missing ones have no address in it (above)"
+            }
+        ));
+        return Ok(if unresolved.is_empty() {
+            Status::Success
+        } else {
+            Status::Failure
+        });
+    }
+    write_entries(global, &old, entries, args, printer)
 }
 
 fn is_remote(source: &str) -> bool {

@@ -26,6 +26,9 @@ pub fn check(ctx: &Context, path: &Path, printer: &Printer) -> Result<bool> {
             ctx.manifest.path.display()
         );
     }
+    let lock = crate::remote::load_lock(&ctx.manifest)?
+        .map(|l| l.models)
+        .unwrap_or_default();
     let mut runnable = true;
     for app in apps {
         let mut missing = 0;
@@ -39,7 +42,7 @@ pub fn check(ctx: &Context, path: &Path, printer: &Printer) -> Result<bool> {
             ));
         }
         for need in &needs {
-            let by = workflow::provided_by(&ctx.manifest, app, need);
+            let by = workflow::provided_by(&ctx.manifest, &lock, app, need);
             let here = by.is_none() && workflow::on_disk(app, need);
             missing += usize::from(by.is_none() && !here);
             if printer.json {

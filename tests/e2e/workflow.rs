@@ -59,3 +59,44 @@ fn plan_says_whether_comfyui_can_run_a_workflow_in_either_format() {
         .code(1)
         .stderr_has("bad.json is not a ComfyUI workflow");
 }
+
+#[test]
+fn add_from_workflow_adds_what_the_workflow_gives_an_address_for() {
+    let env = TestEnv::new();
+    let server = mlib_testserver::TestServer::start();
+    environment(&env);
+    let bytes = crate::support::model_bytes("upscaler", 3000);
+    let url = server.add_blob("/files/4x-UltraSharp.pth", bytes.clone());
+    let sha = crate::support::sha256(&bytes);
+    let workflow = UI
+        .replace("https://example.com/4x-UltraSharp.pth", &url)
+        .replace(
+            "\"directory\": \"upscale_models\"",
+            &format!("\"directory\": \"upscale_models\", \"hash\": \"{}\", \"hash_type\": \"SHA256\"", sha.to_uppercase()),
+        )
+        // A model the workflow gives no address for.
+        .replace(
+            "{\"id\": 3, \"type\": \"KSampler\"",
+            "{\"id\": 8, \"type\": \"ControlNetLoader\", \"widgets_values\": [\"canny.safetensors\"]},\n    {\"id\": 3, \"type\": \"KSampler\"",
+        );
+    env.write("ui.json", workflow);
+    let run = |args: &[&str]| crate::support::Run::from(env.command().args(args).output().unwrap());
+    run(&["add", "--from-workflow", "ui.json"])
+        .success()
+        .stderr_has("warning: not added: controlnet/canny.safetensors (node 8 ControlNetLoader): the workflow gives no address for it")
+        .stderr_has(&format!("+    sha256: {sha}"))
+        .stderr_has("+    type: upscale_models")
+        .stderr_has("Added `4x-UltraSharp` to models.yaml.");
+    run(&["apply", "--auto-approve"]).success();
+    assert!(
+        env.path("ComfyUI/models/upscale_models/4x-UltraSharp.pth")
+            .exists()
+    );
+    run(&["plan", "--workflow", "ui.json"])
+        .code(1)
+        .stderr_has("ok       upscale_models/4x-UltraSharp.pth (node 12 UpscaleModelLoader): model `4x-UltraSharp`")
+        .stderr_has("1 model file missing");
+    run(&["add", "--from-workflow", "ui.json"])
+        .code(1)
+        .stderr_has("Nothing to add");
+}

@@ -115,6 +115,8 @@ pub struct Need {
     pub node: String,
     /// The download address the workflow embeds for it, if any.
     pub url: Option<String>,
+    /// The sha256 the workflow gives for it (`hash` with `hash_type: SHA256`), if any.
+    pub sha256: Option<String>,
 }
 
 /// Why a workflow cannot be read.
@@ -163,7 +165,7 @@ pub fn parse(json: &Value) -> Result<Vec<Need>, String> {
     let Value::Object(top) = json else {
         return Err("it is not a JSON object".into());
     };
-    let mut urls: BTreeMap<String, String> = BTreeMap::new();
+    let mut urls: BTreeMap<String, Embedded> = BTreeMap::new();
     let mut needs = Vec::new();
     if let Some(Value::Array(nodes)) = top.get("nodes") {
         for node in nodes {
@@ -201,7 +203,10 @@ pub fn parse(json: &Value) -> Result<Vec<Need>, String> {
     }
     for need in &mut needs {
         let name = need.file.rsplit('/').next().unwrap_or(&need.file);
-        need.url = urls.get(name).cloned();
+        if let Some(embedded) = urls.get(name) {
+            need.url = Some(embedded.url.clone());
+            need.sha256 = embedded.sha256.clone();
+        }
     }
     needs.sort_by(|a, b| (a.kind, &a.file).cmp(&(b.kind, &b.file)));
     needs.dedup_by(|a, b| a.kind == b.kind && a.file == b.file);
@@ -215,6 +220,7 @@ fn need(file: &str, kind: Kind, id: &str, class: &str) -> Need {
         kind,
         node: format!("{id} {class}"),
         url: None,
+        sha256: None,
     }
 }
 
@@ -225,25 +231,47 @@ fn id_text(id: &Value) -> String {
     }
 }
 
-/// `properties.models` / `models`: `[{"name": "x.safetensors", "url": "https://...", ...}]`.
-fn collect_urls(models: Option<&Value>, into: &mut BTreeMap<String, String>) {
+/// What a workflow says about one of its models.
+struct Embedded {
+    url: String,
+    sha256: Option<String>,
+}
+
+/// `properties.models` / `models`: `[{"name": "x.safetensors", "url": "https://...",
+/// "hash": "...", "hash_type": "SHA256", "directory": "loras"}]`.
+fn collect_urls(models: Option<&Value>, into: &mut BTreeMap<String, Embedded>) {
     let Some(Value::Array(models)) = models else {
         return;
     };
     for model in models {
-        if let (Some(name), Some(url)) = (
-            model.get("name").and_then(Value::as_str),
-            model.get("url").and_then(Value::as_str),
-        ) {
-            into.insert(name.to_owned(), url.to_owned());
-        }
+        let text = |key: &str| model.get(key).and_then(Value::as_str);
+        let (Some(name), Some(url)) = (text("name"), text("url")) else {
+            continue;
+        };
+        let sha256 = text("hash")
+            .filter(|_| text("hash_type").is_some_and(|t| t.eq_ignore_ascii_case("sha256")))
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase);
+        into.insert(
+            name.to_owned(),
+            Embedded {
+                url: url.to_owned(),
+                sha256,
+            },
+        );
     }
 }
 
 /// Whether `app` gets a model whose link ComfyUI lists as `need.file`: which model, if so.
 /// A model of a type of the need's kind, linked into that kind's folder or a subfolder of it,
 /// whose link name and subfolder together are the name the workflow uses.
-pub fn provided_by<'m>(manifest: &'m Manifest, app: &App, need: &Need) -> Option<&'m str> {
+/// `lock` gives the file names of URL and Civitai models, which come from the server.
+pub fn provided_by<'m>(
+    manifest: &'m Manifest,
+    lock: &BTreeMap<String, mlib_manifest::lock::LockedModel>,
+    app: &App,
+    need: &Need,
+) -> Option<&'m str> {
     let bases: Vec<std::path::PathBuf> = need
         .kind
         .types()
@@ -256,8 +284,12 @@ pub fn provided_by<'m>(manifest: &'m Manifest, app: &App, need: &Need) -> Option
         .values()
         .filter(|m| app.selects(m))
         .find(|model| {
-            let (Some(folder), Some(file)) = (app.folder_for(&model.model_type), model.file_name())
-            else {
+            // A single-file model's entry is its one locked file.
+            let file = model.file_name().or_else(|| match lock.get(&model.name) {
+                Some(locked) if locked.files.len() == 1 => Some(locked.files[0].path.clone()),
+                _ => None,
+            });
+            let (Some(folder), Some(file)) = (app.folder_for(&model.model_type), file) else {
                 return false;
             };
             bases.iter().any(|base| {
