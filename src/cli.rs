@@ -218,6 +218,19 @@ pub enum Command {
     )]
     Add(AddArgs),
 
+    /// Copy (or move) model files and folders into the store and add them to the manifest
+    ///
+    /// Each PATH is a model file, a model folder (a diffusers or transformers folder: it has a
+    /// `model_index.json` or `config.json`), or a folder of model files (each imported). Type
+    /// and family come from the file's header unless --type says; each file is hashed while it
+    /// is copied (one read), and its sha256 is pinned in the manifest entry. With --move the
+    /// original is removed once the store holds a verified copy. Names that Windows cannot
+    /// hold get a `file:` that it can.
+    #[command(
+        after_help = "Examples:\n  mlib import ~/Downloads/detail-tweaker-xl.safetensors --app comfyui\n  mlib import ~/Downloads/loras --type loras --move\n  mlib import ./flux-pipeline --type diffusers --dry-run"
+    )]
+    Import(ImportArgs),
+
     /// Write a models.yaml describing the model folders of apps you already have.
     ///
     /// Every model file (or model folder, such as a diffusers repo) in each app's preset
@@ -419,6 +432,29 @@ pub struct AddArgs {
 
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files and folders to import.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Remove each original once the store holds a verified copy.
+    #[arg(long = "move")]
+    pub move_files: bool,
+
+    /// The model type, for every PATH (default: from each file's header).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub model_type: Option<String>,
+
+    /// Tag the models with an app's name (repeatable), as `add --app` does.
+    #[arg(long = "app", value_name = "APP")]
+    pub apps: Vec<String>,
+
+    /// Show the manifest change, copy nothing, write nothing.
+    #[arg(long, env = "MLIB_DRY_RUN", value_parser = EnvBool)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

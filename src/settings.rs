@@ -15,8 +15,8 @@ use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
     AddArgs, ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort,
-    EnvCommand, ForgetArgs, GcArgs, GlobalArgs, InitArgs, InspectArgs, PlanArgs, RelocateArgs,
-    RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
+    EnvCommand, ForgetArgs, GcArgs, GlobalArgs, ImportArgs, InitArgs, InspectArgs, PlanArgs,
+    RelocateArgs, RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -161,6 +161,7 @@ pub enum CommandSettings {
     Inspect { files: Vec<PathBuf> },
     Init(InitSettings),
     Add(AddSettings),
+    Import(ImportSettings),
 }
 
 impl CommandSettings {
@@ -225,6 +226,19 @@ impl CommandSettings {
                 dry_run,
                 remote: RemoteSettings::resolve(&remote),
             }),
+            Command::Import(ImportArgs {
+                paths,
+                move_files,
+                model_type,
+                apps,
+                dry_run,
+            }) => CommandSettings::Import(ImportSettings {
+                paths,
+                move_files,
+                model_type,
+                apps,
+                dry_run,
+            }),
             Command::Init(InitArgs {
                 apps,
                 store,
@@ -263,6 +277,7 @@ impl CommandSettings {
             CommandSettings::Inspect { .. } => "inspect",
             CommandSettings::Init(_) => "init",
             CommandSettings::Add(_) => "add",
+            CommandSettings::Import(_) => "import",
             CommandSettings::Scan => "scan",
             CommandSettings::Lock(_) => "lock",
             CommandSettings::Update(_) => "update",
@@ -402,6 +417,15 @@ pub struct AddSettings {
     pub apps: Vec<String>,
     pub dry_run: bool,
     pub remote: RemoteSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    pub paths: Vec<PathBuf>,
+    pub move_files: bool,
+    pub model_type: Option<String>,
+    pub apps: Vec<String>,
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -112,24 +112,23 @@ pub fn run(global: &GlobalSettings, args: &AddSettings, printer: &Printer) -> Re
 }
 
 /// One entry to add: its name, its fields in order, whether it is resolved over the network.
-pub struct Entry {
+pub(super) struct Entry {
     pub name: String,
     pub fields: Vec<(String, String)>,
     pub remote: bool,
 }
 
-/// Appends `entries` to the manifest's `models:` (text `old`), checks the result parses, shows
-/// the diff, then (unless a dry run) pins the remote ones in the lock and writes the manifest.
-fn write_entries(
+/// `old` with `entries` appended to its `models:`, and the manifest it makes; an error (the
+/// diagnostics printed) when it would not be valid.
+pub(super) fn edited(
     global: &GlobalSettings,
     old: &str,
-    entries: Vec<Entry>,
-    args: &AddSettings,
+    entries: &[Entry],
     printer: &Printer,
-) -> Result<Status> {
+) -> Result<(String, mlib_manifest::Manifest)> {
     let path = &global.file;
     let mut new = old.to_owned();
-    for entry in &entries {
+    for entry in entries {
         let fields: Vec<(&str, String)> = entry
             .fields
             .iter()
@@ -143,20 +142,34 @@ fn write_entries(
             )
         })?;
     }
-    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     // The result must be a manifest mlib accepts, before anything is written or fetched.
     let env = |var: &str| std::env::var(var).ok();
-    let edited = match mlib_manifest::parse(&new, path, &env) {
-        Ok(edited) => edited,
+    match mlib_manifest::parse(&new, path, &env) {
+        Ok(edited) => Ok((new, edited)),
         Err(err) => {
             let report = miette::Report::new(err);
             printer.error(format!("{report:?}"));
+            let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
             bail!(
                 "adding {} would make the manifest invalid (above); nothing was written",
                 names.join(", ")
             );
         }
-    };
+    }
+}
+
+/// Appends `entries` to the manifest's `models:` (text `old`), checks the result parses, shows
+/// the diff, then (unless a dry run) pins the remote ones in the lock and writes the manifest.
+pub(super) fn write_entries(
+    global: &GlobalSettings,
+    old: &str,
+    entries: Vec<Entry>,
+    args: &AddSettings,
+    printer: &Printer,
+) -> Result<Status> {
+    let path = &global.file;
+    let (new, edited) = edited(global, old, &entries, printer)?;
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     for name in &names {
         let model = &edited.models[*name];
         for app in edited.apps.values() {
@@ -314,7 +327,7 @@ fn is_remote(source: &str) -> bool {
 }
 
 /// The folder a model of `kind` goes to, in the presets' names.
-fn type_of(kind: Kind) -> Option<String> {
+pub(super) fn type_of(kind: Kind) -> Option<String> {
     let name = match kind {
         Kind::Checkpoint => "checkpoints",
         Kind::DiffusionModel => "diffusion_models",
@@ -330,7 +343,7 @@ fn type_of(kind: Kind) -> Option<String> {
 }
 
 /// `./x` inside `dir`, else absolute.
-fn relative_to(path: &Path, dir: &Path) -> String {
+pub(super) fn relative_to(path: &Path, dir: &Path) -> String {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     match path.strip_prefix(dir) {
         Ok(rel) => format!("./{}", rel.display()),
@@ -339,7 +352,7 @@ fn relative_to(path: &Path, dir: &Path) -> String {
 }
 
 /// A YAML double-quoted string.
-fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
 }
 

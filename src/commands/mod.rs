@@ -8,6 +8,7 @@ mod du;
 mod env;
 mod force_unlock;
 mod gc;
+mod import;
 mod init;
 mod inspect;
 mod lock;
@@ -46,6 +47,7 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Inspect { files } => inspect::run(files, printer),
         CommandSettings::Init(init) => init::run(global, init, printer),
         CommandSettings::Add(add) => add::run(global, add, printer),
+        CommandSettings::Import(import) => import::run(global, import, printer),
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),

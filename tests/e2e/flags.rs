@@ -106,6 +106,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--type",
         "--family",
         "--workflow",
+        "--move",
+        "--from-workflow",
         "--from",
         "--to",
         "--help",
@@ -131,6 +133,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "inspect",
         "init",
         "add",
+        "import",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
@@ -186,6 +189,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "`init --app`",
         "`add --name`",
         "`plan --workflow`",
+        "`import --move`",
         "`relocate --from`",
     ] {
         assert!(readme.contains(flag), "the README does not name {flag}");

@@ -11,6 +11,7 @@ mod environments;
 mod fast_path;
 mod flags;
 mod hostile;
+mod import;
 mod init;
 mod inspect;
 mod integrity;

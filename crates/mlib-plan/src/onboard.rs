@@ -63,7 +63,7 @@ pub struct Census {
 }
 
 /// Extensions of model files (configs are only taken in a `configs` folder).
-const MODEL_EXTENSIONS: &[&str] = &[
+pub const MODEL_EXTENSIONS: &[&str] = &[
     "safetensors",
     "sft",
     "ckpt",
@@ -184,7 +184,7 @@ fn collect(
 }
 
 /// A folder that is one model: a diffusers repo, an ONNX or transformers export.
-fn is_model_folder(dir: &Path) -> bool {
+pub fn is_model_folder(dir: &Path) -> bool {
     ["model_index.json", "config.json"]
         .iter()
         .any(|f| dir.join(f).is_file())
@@ -302,7 +302,13 @@ pub fn model_name(stem: &str) -> String {
             }
         })
         .collect();
-    let trimmed = name.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    // `what? v2` is `what-v2`, not `what--v2`.
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    let trimmed = name
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .trim_end_matches('-');
     name = trimmed.to_owned();
     name.truncate(120);
     if name.is_empty() {

@@ -1,0 +1,282 @@
+//! `mlib import PATH...`: files and folders into the store, and into the manifest as `add`
+//! writes entries.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use mlib_plan::onboard::{MODEL_EXTENSIONS, is_model_folder, model_name};
+use mlib_store::{Expected, ModelKey};
+
+use super::add::{Entry, edited, quote, relative_to, type_of, write_entries};
+use crate::context::Context;
+use crate::exit::Status;
+use crate::printer::Printer;
+use crate::settings::{AddSettings, GlobalSettings, ImportSettings, RemoteSettings};
+
+/// One thing to import.
+struct Item {
+    path: PathBuf,
+    name: String,
+    model_type: String,
+    family: Option<String>,
+    /// The entry's name in the store and the apps, when the original's cannot be kept.
+    file: Option<String>,
+}
+
+pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) -> Result<Status> {
+    let path = &global.file;
+    if !path.exists() {
+        bail!(
+            "no manifest at {}: describe the apps you have with `mlib init`, or write one (see models.yaml.example)",
+            path.display()
+        );
+    }
+    let ctx = Context::load(global, printer)?;
+    let old =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let items = items(&ctx, args)?;
+    let add = AddSettings {
+        source: None,
+        from_workflow: None,
+        name: None,
+        model_type: None,
+        family: None,
+        apps: args.apps.clone(),
+        dry_run: true,
+        remote: RemoteSettings::default(),
+    };
+    // The manifest must accept the entries before anything is copied (the sha256 is known
+    // only once a file is read: a placeholder stands in for it here).
+    let placeholder = "0".repeat(64);
+    let check: Vec<Entry> = items
+        .iter()
+        .map(|item| entry(&ctx, item, args, Some(&placeholder)))
+        .collect();
+    if args.dry_run {
+        let shown = items
+            .iter()
+            .map(|item| entry(&ctx, item, args, None))
+            .collect();
+        write_entries(global, &old, shown, &add, printer)?;
+        printer.info("The sha256 of each file is computed as it is copied into the store.");
+        return Ok(Status::Success);
+    }
+    edited(global, &old, &check, printer)?;
+
+    let mut entries = Vec::new();
+    for item in &items {
+        let key = ModelKey {
+            name: &item.name,
+            model_type: &item.model_type,
+            family: item.family.as_deref(),
+        };
+        let source = relative_to(&item.path, &ctx.manifest.dir);
+        let meta = ctx
+            .store
+            .ingest_local_as(
+                &key,
+                &item.path,
+                item.file.as_deref(),
+                &Expected::default(),
+                &source,
+                &mut |_| {},
+            )
+            .with_context(|| format!("cannot copy {} into the store", item.path.display()))?;
+        let sha256 = (!item.path.is_dir()).then(|| meta.files[0].sha256.clone());
+        printer.info(format!(
+            "  stored {} ({})",
+            item.name,
+            crate::render::bytes(meta.size())
+        ));
+        if args.move_files {
+            // The store's copy is verified and durable: the original may go.
+            mlib_fs::temp::remove_tree(&item.path)
+                .with_context(|| format!("cannot remove {}", item.path.display()))?;
+        }
+        entries.push(entry(&ctx, item, args, sha256.as_deref()));
+    }
+    write_entries(
+        global,
+        &old,
+        entries,
+        &AddSettings {
+            dry_run: false,
+            ..add
+        },
+        printer,
+    )
+}
+
+/// The PATHs as models: files by their header, model folders whole, other folders file by
+/// file.
+fn items(ctx: &Context, args: &ImportSettings) -> Result<Vec<Item>> {
+    let mut paths = Vec::new();
+    for path in &args.paths {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot import {}: it cannot be read", path.display()))?;
+        if meta.is_file() || is_model_folder(path) {
+            paths.push(path.clone());
+        } else {
+            collect_files(path, &mut paths);
+        }
+    }
+    if paths.is_empty() {
+        bail!("no model files in {}", args.paths[0].display());
+    }
+    let mut items: Vec<Item> = Vec::new();
+    let mut untyped = Vec::new();
+    for path in paths {
+        let (mut model_type, mut family) = (args.model_type.clone(), None);
+        if path.is_file() {
+            match mlib_inspect::inspect(&path) {
+                Ok(report) => {
+                    model_type = model_type.or_else(|| type_of(report.kind));
+                    family = report.family;
+                }
+                Err(mlib_inspect::InspectError::NotAModel { what }) => {
+                    bail!("{} is not a model: it looks like {what}", path.display());
+                }
+                Err(_) => {}
+            }
+        }
+        let Some(model_type) = model_type else {
+            untyped.push(path.display().to_string());
+            continue;
+        };
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = if path.is_dir() {
+            file_name.clone()
+        } else {
+            Path::new(&file_name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let mut name = model_name(&stem);
+        while ctx.manifest.models.contains_key(&name) || items.iter().any(|i| i.name == name) {
+            name.push_str("-2");
+        }
+        let safe = windows_safe(&file_name);
+        items.push(Item {
+            file: (safe != file_name).then_some(safe),
+            path,
+            name,
+            model_type,
+            family,
+        });
+    }
+    if !untyped.is_empty() {
+        bail!(
+            "cannot tell what kind of model these are: {}; say which folder they go to with --type (or import them separately)",
+            untyped.join(", ")
+        );
+    }
+    Ok(items)
+}
+
+fn collect_files(dir: &Path, into: &mut Vec<PathBuf>) {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = read.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if is_model_folder(&path) {
+                into.push(path);
+            } else {
+                collect_files(&path, into);
+            }
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            into.push(path);
+        }
+    }
+}
+
+fn entry(ctx: &Context, item: &Item, args: &ImportSettings, sha256: Option<&str>) -> Entry {
+    let mut fields = vec![(
+        "source".to_owned(),
+        quote(&relative_to(&item.path, &ctx.manifest.dir)),
+    )];
+    if let (Some(sha256), false) = (sha256, item.path.is_dir()) {
+        fields.push(("sha256".to_owned(), sha256.to_owned()));
+    }
+    fields.push(("type".to_owned(), item.model_type.clone()));
+    if let Some(family) = &item.family {
+        fields.push(("family".to_owned(), family.clone()));
+    }
+    if let Some(file) = &item.file {
+        fields.push(("file".to_owned(), quote(file)));
+    }
+    if !args.apps.is_empty() {
+        fields.push(("tags".to_owned(), format!("[{}]", args.apps.join(", "))));
+    }
+    Entry {
+        name: item.name.clone(),
+        fields,
+        remote: false,
+    }
+}
+
+/// `name` as NTFS can hold it: no `<>:"|?*`, no control characters, no trailing dot or space,
+/// not a device name (`CON`, `NUL`, `COM1`...).
+fn windows_safe(name: &str) -> String {
+    let mut safe: String = name
+        .chars()
+        .map(|c| {
+            if "<>:\"|?*".contains(c) || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while safe.ends_with(['.', ' ']) {
+        safe.pop();
+    }
+    let stem = safe
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let device = ["CON", "PRN", "AUX", "NUL"].contains(&stem.as_str())
+        || (stem.len() == 4
+            && (stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.as_bytes()[3].is_ascii_digit());
+    if device {
+        safe.insert(0, '_');
+    }
+    if safe.is_empty() {
+        safe.push_str("model");
+    }
+    safe
+}
+
+#[cfg(test)]
+mod tests {
+    use super::windows_safe;
+
+    #[test]
+    fn names_windows_can_hold() {
+        for (name, safe) in [
+            ("detail.safetensors", "detail.safetensors"),
+            (
+                "what?: v2 \"final\".safetensors",
+                "what__ v2 _final_.safetensors",
+            ),
+            ("trailing. ", "trailing"),
+            ("con.safetensors", "_con.safetensors"),
+            ("COM3.pt", "_COM3.pt"),
+            ("COMPUTER.pt", "COMPUTER.pt"),
+        ] {
+            assert_eq!(windows_safe(name), safe, "{name}");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `mlib import`: files and folders into the store, pinned in the manifest.
+
+use crate::support::{TestEnv, safetensors, store_files};
+
+fn sdxl_lora(env: &TestEnv, rel: &str) {
+    safetensors(
+        env,
+        rel,
+        &[(
+            "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight",
+            &[8, 768],
+        )],
+        &[("ss_output_name", rel)],
+    );
+}
+
+#[test]
+fn import_copies_or_moves_into_the_store_and_pins_each_file() {
+    let env = TestEnv::new();
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    sdxl_lora(&env, "downloads/what? v2.safetensors");
+    sdxl_lora(&env, "downloads/loras/a.safetensors");
+    sdxl_lora(&env, "downloads/loras/sub/b.safetensors");
+    env.write("downloads/loras/readme.txt", "not a model");
+    env.write("downloads/pipe/model_index.json", "{}");
+    env.model_file(
+        "downloads/pipe/unet/diffusion_pytorch_model.safetensors",
+        "unet",
+        2000,
+    );
+
+    env.mlib(&["import", "downloads/what? v2.safetensors", "--dry-run"])
+        .success()
+        .stderr_has("+  what-v2:")
+        .stderr_has("+    file: \"what_ v2.safetensors\"")
+        .stderr_has("Dry run: nothing was written.");
+    assert!(store_files(&env.path("store")).is_empty());
+
+    env.mlib(&["import", "downloads/what? v2.safetensors"])
+        .success()
+        .stderr_has("stored what-v2")
+        .stderr_has("Added `what-v2` to models.yaml.");
+    assert!(
+        env.path("downloads/what? v2.safetensors").exists(),
+        "copied, not moved"
+    );
+    env.mlib(&["import", "downloads/loras", "--move"])
+        .success()
+        .stderr_has("Added `a`, `b` to models.yaml.");
+    assert!(!env.path("downloads/loras/a.safetensors").exists());
+    assert!(
+        env.path("downloads/loras/readme.txt").exists(),
+        "not a model: left alone"
+    );
+    env.mlib(&["import", "downloads/pipe"])
+        .code(1)
+        .stderr_has("cannot tell what kind of model these are")
+        .stderr_has("--type");
+    env.mlib(&["import", "downloads/pipe", "--type", "diffusers"])
+        .success();
+
+    let yaml = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    assert!(yaml.contains("family: sdxl"), "{yaml}");
+    // Everything is stored already: apply only links (the moved files' sources are gone).
+    env.mlib(&["plan"])
+        .success()
+        .stderr_has("Plan: 0 to add, 4 to link");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    for link in [
+        "ComfyUI/models/loras/what_ v2.safetensors",
+        "ComfyUI/models/loras/a.safetensors",
+        "ComfyUI/models/loras/b.safetensors",
+        "ComfyUI/models/diffusers/pipe/model_index.json",
+    ] {
+        assert!(env.path(link).exists(), "{link}");
+    }
+    env.mlib(&["import", "downloads/loras/readme.txt"])
+        .code(1)
+        .stderr_has("is not a model: it looks like a text file");
+}
