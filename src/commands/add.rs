@@ -33,6 +33,8 @@ pub fn run(global: &GlobalSettings, args: &AddSettings, printer: &Printer) -> Re
     let mut found_type = None;
     let mut found_family = None;
     let name_from;
+    // A model's name on its site, better than a file or version number.
+    let mut site_name = None;
     if local {
         let file = PathBuf::from(&web.source);
         let meta = std::fs::metadata(&file)
@@ -69,11 +71,22 @@ pub fn run(global: &GlobalSettings, args: &AddSettings, printer: &Printer) -> Re
         if let Some(revision) = &web.revision {
             fields.push(("revision", quote(revision)));
         }
+        // Civitai says what a version is: its name, type and base model.
+        let unknown = args.name.is_none() || args.model_type.is_none() || args.family.is_none();
+        if let (true, Some(version)) = (unknown, civitai_version(&web.source)) {
+            let fetcher = crate::remote::fetcher(&args.remote, 1);
+            let info = fetcher.civitai_info(version, &mlib_fetch::NoReporter)?;
+            found_type = info.folder().map(str::to_owned);
+            found_family = info.family();
+            site_name = info.name;
+        }
     }
-    let stem = Path::new(&name_from)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or(name_from.clone());
+    let stem = site_name.unwrap_or_else(|| {
+        Path::new(&name_from)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or(name_from.clone())
+    });
     let name = match &args.name {
         Some(name) => name.clone(),
         None if stem.bytes().all(|b| b.is_ascii_digit()) => format!("civitai-{stem}"),
@@ -320,6 +333,12 @@ pub fn from_workflow(
         });
     }
     write_entries(global, &old, entries, args, printer)
+}
+
+/// The version id of a `civitai:` source or a Civitai AIR.
+fn civitai_version(source: &str) -> Option<u64> {
+    let (_, rest) = source.split_once("civitai:")?;
+    rest.rsplit('@').next()?.parse().ok()
 }
 
 fn is_remote(source: &str) -> bool {

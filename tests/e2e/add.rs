@@ -148,3 +148,36 @@ fn add_a_copied_huggingface_address_pins_it_in_the_lock() {
         before
     );
 }
+
+#[test]
+fn add_a_civitai_version_takes_its_name_type_and_family_from_civitai() {
+    let env = TestEnv::new();
+    let server = TestServer::start();
+    env.model_file("src/base.safetensors", "base", 4096);
+    env.write("models.yaml", MANIFEST);
+    let mut version = mlib_testserver::CivitaiVersion::new(122359, 135867)
+        .model_type("LORA")
+        .base_model("SDXL 1.0")
+        .file(1, "add_detail.safetensors", model_bytes("detail", 2048))
+        .primary(1);
+    version.model_name = "Detail Tweaker XL".into();
+    server.civitai_version(version);
+    Run::from(
+        env.command()
+            .args([
+                "add",
+                "https://civitai.com/models/122359/detail-tweaker-xl?modelVersionId=135867",
+                "--app",
+                "comfyui",
+            ])
+            .env("CIVITAI_ENDPOINT", server.url())
+            .output()
+            .unwrap(),
+    )
+    .success()
+    .stderr_has("+  Detail-Tweaker-XL:")
+    .stderr_has("+    source: \"civitai:122359@135867\"")
+    .stderr_has("+    type: loras")
+    .stderr_has("+    family: sdxl")
+    .stderr_has("resolved Detail-Tweaker-XL");
+}

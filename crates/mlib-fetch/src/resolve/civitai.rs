@@ -20,8 +20,119 @@ use crate::report::Reporter;
 struct Version {
     model_id: Option<u64>,
     base_model: Option<String>,
+    model: Option<VersionModel>,
     #[serde(default)]
     files: Vec<File>,
+}
+
+#[derive(Deserialize)]
+struct VersionModel {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// What Civitai says a model version is: enough to write its manifest entry (`mlib add`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CivitaiInfo {
+    pub model_id: Option<u64>,
+    /// The model's name on the site.
+    pub name: Option<String>,
+    /// Civitai's model type (`LORA`, `Checkpoint`, `VAE`...).
+    pub model_type: Option<String>,
+    /// Civitai's base model (`SDXL 1.0`, `SD 1.5`, `Flux.1 D`...).
+    pub base_model: Option<String>,
+}
+
+impl CivitaiInfo {
+    /// The manifest type (preset folder) for Civitai's model type, where one fits.
+    pub fn folder(&self) -> Option<&'static str> {
+        Some(
+            match self.model_type.as_deref()?.to_ascii_lowercase().as_str() {
+                "lora" | "locon" | "dora" | "lycoris" => "loras",
+                "checkpoint" => "checkpoints",
+                "vae" => "vae",
+                "controlnet" => "controlnet",
+                "textualinversion" => "embeddings",
+                "upscaler" => "upscale_models",
+                "hypernetwork" => "hypernetworks",
+                "motionmodule" => "animatediff_models",
+                _ => return None,
+            },
+        )
+    }
+
+    /// A family name for Civitai's base model (`SDXL 1.0` → `sdxl`, `Flux.1 D` → `flux`).
+    pub fn family(&self) -> Option<String> {
+        let base: String = self
+            .base_model
+            .as_deref()?
+            .to_ascii_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        Some(
+            match base.as_str() {
+                b if b.starts_with("sdxl") => "sdxl",
+                b if b.starts_with("sd15") || b.starts_with("sd1") => "sd15",
+                b if b.starts_with("sd2") => "sd2",
+                b if b.starts_with("sd3") => "sd3",
+                b if b.starts_with("flux") => "flux",
+                b if b.starts_with("pony") => "pony",
+                b if b.starts_with("illustrious") => "illustrious",
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    }
+}
+
+impl Fetcher {
+    /// Looks model version `version_id` up on Civitai (the network; refused offline).
+    pub fn civitai_info(
+        &self,
+        version_id: u64,
+        reporter: &dyn Reporter,
+    ) -> Result<CivitaiInfo, FetchError> {
+        if self.config.offline {
+            return Err(FetchError::Offline {
+                name: format!("civitai:@{version_id}"),
+                what: format!("Civitai model version {version_id} cannot be looked up offline"),
+            });
+        }
+        let version = fetch_version(self, version_id, reporter)?;
+        Ok(CivitaiInfo {
+            model_id: version.model_id,
+            name: version.model.as_ref().and_then(|m| m.name.clone()),
+            model_type: version.model.as_ref().and_then(|m| m.kind.clone()),
+            base_model: version.base_model,
+        })
+    }
+}
+
+/// The model-version API's answer for `version_id`.
+fn fetch_version(
+    f: &Fetcher,
+    version_id: u64,
+    reporter: &dyn Reporter,
+) -> Result<Version, FetchError> {
+    let url = endpoint_url(
+        &f.config.civitai_endpoint,
+        &["api", "v1", "model-versions", &version_id.to_string()],
+    )?;
+    let label = format!("civitai:{version_id}");
+    f.client.retrying(&label, url.as_str(), &[], reporter, || {
+        let reply = f
+            .client
+            .send(false, &url, &[], f.civitai_token.as_ref(), Follow::All)?;
+        if let Some(t) = f.client.transient_status(&reply) {
+            return Err(t);
+        }
+        if reply.status() >= 300 {
+            return Err(Failure::Fatal(status_error(f, reply, version_id)));
+        }
+        reply.json().map_err(Failure::Fatal)
+    })
 }
 
 #[derive(Deserialize)]
@@ -68,23 +179,11 @@ pub(crate) fn resolve(
             },
         });
     }
+    let version = fetch_version(f, version_id, reporter)?;
     let url = endpoint_url(
         &f.config.civitai_endpoint,
         &["api", "v1", "model-versions", &version_id.to_string()],
     )?;
-    let label = format!("civitai:{version_id}");
-    let version: Version = f.client.retrying(&label, url.as_str(), &[], reporter, || {
-        let reply = f
-            .client
-            .send(false, &url, &[], f.civitai_token.as_ref(), Follow::All)?;
-        if let Some(t) = f.client.transient_status(&reply) {
-            return Err(t);
-        }
-        if reply.status() >= 300 {
-            return Err(Failure::Fatal(status_error(f, reply, version_id)));
-        }
-        reply.json().map_err(Failure::Fatal)
-    })?;
     if let (Some(expected), Some(actual)) = (model_id, version.model_id)
         && expected != actual
     {
@@ -174,5 +273,34 @@ pub(crate) fn status_error(f: &Fetcher, reply: Reply, version_id: u64) -> FetchE
             status,
             detail: f.client.scrub(&reply.detail()),
         },
+    }
+}
+
+#[cfg(test)]
+mod info_tests {
+    use super::CivitaiInfo;
+
+    fn info(model_type: &str, base: &str) -> CivitaiInfo {
+        CivitaiInfo {
+            model_id: None,
+            name: None,
+            model_type: Some(model_type.into()),
+            base_model: Some(base.into()),
+        }
+    }
+
+    #[test]
+    fn civitai_types_and_base_models_as_the_manifest_writes_them() {
+        for (t, base, folder, family) in [
+            ("LORA", "SDXL 1.0", Some("loras"), Some("sdxl")),
+            ("LoCon", "SD 1.5", Some("loras"), Some("sd15")),
+            ("Checkpoint", "Flux.1 D", Some("checkpoints"), Some("flux")),
+            ("TextualInversion", "Pony", Some("embeddings"), Some("pony")),
+            ("Workflows", "Other", None, None),
+        ] {
+            let i = info(t, base);
+            assert_eq!(i.folder(), folder, "{t}");
+            assert_eq!(i.family().as_deref(), family, "{base}");
+        }
     }
 }
