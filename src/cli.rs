@@ -231,6 +231,15 @@ pub enum Command {
     )]
     Import(ImportArgs),
 
+    /// Ask Civitai which models local files are, and make their entries re-downloadable
+    ///
+    /// For each model with a local source and a sha256 (all, or the MODELs named), Civitai is
+    /// asked by that hash; a model it knows gets `source: civitai:MODEL@VERSION` (its file name
+    /// kept with `file:`) and, when the entry has none, its family. The change is shown as a
+    /// diff; the lock pins the new sources before the manifest is written. Network.
+    #[command(after_help = "Examples:\n  mlib enrich --dry-run\n  mlib enrich detail-tweaker")]
+    Enrich(EnrichArgs),
+
     /// Write a models.yaml describing the model folders of apps you already have.
     ///
     /// Every model file (or model folder, such as a diffusers repo) in each app's preset
@@ -455,6 +464,20 @@ pub struct ImportArgs {
     /// Show the manifest change, copy nothing, write nothing.
     #[arg(long, env = "MLIB_DRY_RUN", value_parser = EnvBool)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrichArgs {
+    /// Models to look up (default: every model with a local source and a sha256).
+    #[arg(value_name = "MODEL")]
+    pub models: Vec<String>,
+
+    /// Show the change, write nothing.
+    #[arg(long, env = "MLIB_DRY_RUN", value_parser = EnvBool)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]

@@ -15,8 +15,8 @@ use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
     AddArgs, ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort,
-    EnvCommand, ForgetArgs, GcArgs, GlobalArgs, ImportArgs, InitArgs, InspectArgs, PlanArgs,
-    RelocateArgs, RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
+    EnrichArgs, EnvCommand, ForgetArgs, GcArgs, GlobalArgs, ImportArgs, InitArgs, InspectArgs,
+    PlanArgs, RelocateArgs, RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -153,15 +153,29 @@ pub enum CommandSettings {
     Lock(RemoteSettings),
     Update(UpdateSettings),
     Relocate(RelocateSettings),
-    ForceUnlock { id: String, force: bool },
+    ForceUnlock {
+        id: String,
+        force: bool,
+    },
     Rm(RmSettings),
     Gc(GcSettings),
-    Du { sort: DuSort },
-    Doctor { fix: bool },
-    Inspect { files: Vec<PathBuf> },
+    Du {
+        sort: DuSort,
+    },
+    Doctor {
+        fix: bool,
+    },
+    Inspect {
+        files: Vec<PathBuf>,
+    },
     Init(InitSettings),
     Add(AddSettings),
     Import(ImportSettings),
+    Enrich {
+        models: Vec<String>,
+        dry_run: bool,
+        remote: RemoteSettings,
+    },
 }
 
 impl CommandSettings {
@@ -226,6 +240,15 @@ impl CommandSettings {
                 dry_run,
                 remote: RemoteSettings::resolve(&remote),
             }),
+            Command::Enrich(EnrichArgs {
+                models,
+                dry_run,
+                remote,
+            }) => CommandSettings::Enrich {
+                models,
+                dry_run,
+                remote: RemoteSettings::resolve(&remote),
+            },
             Command::Import(ImportArgs {
                 paths,
                 move_files,
@@ -278,6 +301,7 @@ impl CommandSettings {
             CommandSettings::Init(_) => "init",
             CommandSettings::Add(_) => "add",
             CommandSettings::Import(_) => "import",
+            CommandSettings::Enrich { .. } => "enrich",
             CommandSettings::Scan => "scan",
             CommandSettings::Lock(_) => "lock",
             CommandSettings::Update(_) => "update",

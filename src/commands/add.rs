@@ -376,7 +376,7 @@ pub(super) fn quote(text: &str) -> String {
 }
 
 /// The change, as `diff -u` shows it.
-fn print_diff(printer: &Printer, old: &str, new: &str) {
+pub(super) fn print_diff(printer: &Printer, old: &str, new: &str) {
     let diff = similar::TextDiff::from_lines(old, new);
     for hunk in diff.unified_diff().context_radius(2).iter_hunks() {
         printer.info(hunk.header().to_string());

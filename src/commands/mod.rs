@@ -5,6 +5,7 @@ mod apply;
 mod approval;
 mod doctor;
 mod du;
+mod enrich;
 mod env;
 mod force_unlock;
 mod gc;
@@ -48,6 +49,11 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Init(init) => init::run(global, init, printer),
         CommandSettings::Add(add) => add::run(global, add, printer),
         CommandSettings::Import(import) => import::run(global, import, printer),
+        CommandSettings::Enrich {
+            models,
+            dry_run,
+            remote,
+        } => enrich::run(global, models, *dry_run, remote, printer),
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),

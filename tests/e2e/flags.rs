@@ -134,6 +134,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "init",
         "add",
         "import",
+        "enrich",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");

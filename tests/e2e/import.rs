@@ -80,3 +80,60 @@ fn import_copies_or_moves_into_the_store_and_pins_each_file() {
         .code(1)
         .stderr_has("is not a model: it looks like a text file");
 }
+
+#[test]
+fn enrich_makes_imported_files_civitai_sources_by_their_hash() {
+    let env = TestEnv::new();
+    let server = mlib_testserver::TestServer::start();
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    let bytes = crate::support::model_bytes("detail", 2048);
+    env.write("downloads/my-detail.safetensors", &bytes);
+    env.model_file("downloads/unknown.safetensors", "unknown", 1000);
+    let mut version = mlib_testserver::CivitaiVersion::new(122359, 135867)
+        .model_type("LORA")
+        .base_model("SDXL 1.0")
+        .file(1, "add_detail.safetensors", bytes)
+        .primary(1);
+    version.model_name = "Detail Tweaker XL".into();
+    server.civitai_version(version);
+    let run = |args: &[&str]| {
+        crate::support::Run::from(
+            env.command()
+                .args(args)
+                .env("CIVITAI_ENDPOINT", server.url())
+                .output()
+                .unwrap(),
+        )
+    };
+    run(&["import", "downloads", "--type", "loras", "--move"]).success();
+    run(&["apply", "--auto-approve"]).success();
+    run(&["enrich", "--offline"]).code(1).stderr_has("offline");
+    run(&["enrich"])
+        .success()
+        .stderr_has("my-detail: Detail Tweaker XL (LORA, SDXL 1.0)")
+        .stderr_has("+    source: \"civitai:122359@135867\"")
+        .stderr_has("+    file: \"my-detail.safetensors\"")
+        .stderr_has("+    family: sdxl")
+        .stderr_has("1 model can now be downloaded again from Civitai");
+    let lock = std::fs::read_to_string(env.path("models.lock")).unwrap();
+    assert!(lock.contains("135867"), "{lock}");
+    // The store already holds it: the new family moves its folder, nothing is downloaded.
+    run(&["plan"])
+        .success()
+        .stderr_has("loras/unknown/my-detail → loras/sdxl/my-detail, 2.0 KiB not copied")
+        .stderr_has("Plan: 0 to add, 1 to rename");
+    run(&["apply", "--auto-approve"]).success();
+    run(&["plan", "--detailed-exitcode"]).success();
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("/api/download/"))
+    );
+    assert!(
+        env.path("ComfyUI/models/loras/my-detail.safetensors")
+            .exists()
+    );
+}

@@ -48,7 +48,7 @@ pub use config::{FetchConfig, Variables};
 pub use error::FetchError;
 pub use lock_policy::{LockPolicy, ResolveError, Resolved, Uncovered};
 pub use report::{NoReporter, Reporter};
-pub use resolve::civitai::CivitaiInfo;
+pub use resolve::civitai::{CivitaiInfo, CivitaiMatch};
 pub use secret::{Secret, redact_text, redact_url};
 
 use client::{Client, Token, token_for};

@@ -47,6 +47,51 @@ pub fn insert_model(text: &str, entry: &str) -> Option<String> {
     Some(out)
 }
 
+/// `text` with field `key` of model `model` set to `value` (the line replaced, or added at the
+/// end of the model's block); everything else as it was. `None` when the model is not found
+/// as a block under `models:`.
+pub fn set_model_field(text: &str, model: &str, key: &str, value: &str) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let start = lines.iter().position(|l| is_key(l, "models"))?;
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| starts_top_level(l))
+        .map_or(lines.len(), |i| start + 1 + i);
+    let head = (start + 1..end).find(|&i| {
+        let line = lines[i];
+        indent_of(line) > 0 && is_key(line.trim_start(), model)
+    })?;
+    let own = indent_of(lines[head]);
+    let block_end = (head + 1..end)
+        .find(|&i| {
+            let t = lines[i].trim();
+            !t.is_empty() && !t.starts_with('#') && indent_of(lines[i]) <= own
+        })
+        .unwrap_or(end);
+    let field_indent = (head + 1..block_end)
+        .map(|i| lines[i])
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map_or(own + 2, indent_of);
+    let line = format!("{}{key}: {value}\n", " ".repeat(field_indent));
+    let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    let existing = (head + 1..block_end)
+        .find(|&i| indent_of(lines[i]) == field_indent && is_key(lines[i].trim_start(), key));
+    match existing {
+        Some(i) => out[i] = line,
+        None => {
+            let last = (head..block_end)
+                .rev()
+                .find(|&i| !lines[i].trim().is_empty())
+                .unwrap_or(head);
+            if !out[last].ends_with('\n') {
+                out[last].push('\n');
+            }
+            out.insert(last + 1, line);
+        }
+    }
+    Some(out.concat())
+}
+
 /// A model entry: `name:` and its fields, two spaces deep.
 pub fn entry_text(name: &str, fields: &[(&str, String)]) -> String {
     let mut out = format!("  {name}:\n");
@@ -105,6 +150,20 @@ mod tests {
             out,
             "# my models\nversion: 1\nstore: ./store\nmodels:\n  # the base\n  base:\n    source: ./b.safetensors   # from the website\n    type: checkpoints\n  new:\n    source: ./new.safetensors\n    type: loras\n\n# apps below\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n"
         );
+    }
+
+    #[test]
+    fn sets_a_field_of_one_model_in_place() {
+        let text = "models:\n  a:\n    source: ./a.safetensors  # mine\n    type: loras\n  b:\n    source: ./b\n    type: vae\napps: {}\n";
+        assert_eq!(
+            set_model_field(text, "a", "source", "\"civitai:1@2\"").unwrap(),
+            "models:\n  a:\n    source: \"civitai:1@2\"\n    type: loras\n  b:\n    source: ./b\n    type: vae\napps: {}\n"
+        );
+        assert_eq!(
+            set_model_field(text, "b", "family", "sdxl").unwrap(),
+            "models:\n  a:\n    source: ./a.safetensors  # mine\n    type: loras\n  b:\n    source: ./b\n    type: vae\n    family: sdxl\napps: {}\n"
+        );
+        assert_eq!(set_model_field(text, "c", "family", "sdxl"), None);
     }
 
     #[test]

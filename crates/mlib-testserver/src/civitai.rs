@@ -175,6 +175,17 @@ pub(crate) fn route(state: &crate::State, head: &Head) -> Option<Response> {
         return Some(Response::text(200, "text/html; charset=utf-8", LOGIN_PAGE));
     }
     let versions = state.civitai.lock().unwrap();
+    // By a file's hash (Civitai answers to any case), as Civitai's public API documents it.
+    if let Some(hash) = path.strip_prefix("/api/v1/model-versions/by-hash/") {
+        let hash = hash.to_ascii_lowercase();
+        let found = versions
+            .values()
+            .find(|v| v.files.iter().any(|f| f.sha256 == hash));
+        return Some(match found {
+            Some(v) => Response::json(200, &v.to_json(&state.main_url)),
+            None => Response::json(404, &json!({ "error": "Model not found" })),
+        });
+    }
     if let Some(id) = path.strip_prefix("/api/v1/model-versions/") {
         let found = id.parse::<u64>().ok().and_then(|id| versions.get(&id));
         return Some(match found {

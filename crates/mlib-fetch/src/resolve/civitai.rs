@@ -110,6 +110,90 @@ impl Fetcher {
     }
 }
 
+/// A file found on Civitai by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CivitaiMatch {
+    pub version_id: u64,
+    pub info: CivitaiInfo,
+    /// The file's name on Civitai.
+    pub file_name: String,
+}
+
+impl Fetcher {
+    /// Looks a file up on Civitai by its sha256 (`GET /api/v1/model-versions/by-hash/{hash}`);
+    /// `None` when Civitai does not know it. Refused offline.
+    pub fn civitai_by_hash(
+        &self,
+        sha256: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<CivitaiMatch>, FetchError> {
+        if self.config.offline {
+            return Err(FetchError::Offline {
+                name: sha256.to_owned(),
+                what: "Civitai cannot be asked which model a file is while offline".into(),
+            });
+        }
+        let url = endpoint_url(
+            &self.config.civitai_endpoint,
+            &["api", "v1", "model-versions", "by-hash", sha256],
+        )?;
+        let label = "civitai by hash".to_owned();
+        let found: Option<(u64, Version)> =
+            self.client
+                .retrying(&label, url.as_str(), &[], reporter, || {
+                    let reply = self.client.send(
+                        false,
+                        &url,
+                        &[],
+                        self.civitai_token.as_ref(),
+                        Follow::All,
+                    )?;
+                    if let Some(t) = self.client.transient_status(&reply) {
+                        return Err(t);
+                    }
+                    if reply.status() == 404 {
+                        return Ok(None);
+                    }
+                    if reply.status() >= 300 {
+                        return Err(Failure::Fatal(status_error(self, reply, 0)));
+                    }
+                    let version: VersionWithId = reply.json().map_err(Failure::Fatal)?;
+                    Ok(Some((version.id, version.version)))
+                })?;
+        let Some((version_id, version)) = found else {
+            return Ok(None);
+        };
+        let file_name = version
+            .files
+            .iter()
+            .find(|f| {
+                f.hashes
+                    .sha256
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(sha256))
+            })
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
+        Ok(Some(CivitaiMatch {
+            version_id,
+            file_name,
+            info: CivitaiInfo {
+                model_id: version.model_id,
+                name: version.model.as_ref().and_then(|m| m.name.clone()),
+                model_type: version.model.as_ref().and_then(|m| m.kind.clone()),
+                base_model: version.base_model,
+            },
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+struct VersionWithId {
+    id: u64,
+    #[serde(flatten)]
+    version: Version,
+}
+
 /// The model-version API's answer for `version_id`.
 fn fetch_version(
     f: &Fetcher,
