@@ -498,6 +498,12 @@ pub struct InitArgs {
     /// Print the manifest on stdout instead of writing it.
     #[arg(long, env = "MLIB_DRY_RUN", value_parser = EnvBool)]
     pub dry_run: bool,
+
+    /// Also put every model into the store now: a file on the store's filesystem by a hard
+    /// link (instant, no byte copied; the app's file becomes the store's, read-only), anything
+    /// else by a copy hashed as it is read. `mlib apply --adopt` then only swaps in the links.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub into_store: bool,
 }
 
 #[derive(Debug, Args)]

@@ -266,10 +266,12 @@ impl CommandSettings {
                 apps,
                 store,
                 dry_run,
+                into_store,
             }) => CommandSettings::Init(InitSettings {
                 apps,
                 store,
                 dry_run,
+                into_store,
             }),
             Command::Scan => CommandSettings::Scan,
             Command::Lock(args) => CommandSettings::Lock(RemoteSettings::resolve(&args.remote)),
@@ -458,6 +460,7 @@ pub struct InitSettings {
     pub apps: Vec<String>,
     pub store: PathBuf,
     pub dry_run: bool,
+    pub into_store: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -67,6 +67,9 @@ pub fn run(global: &GlobalSettings, args: &InitSettings, printer: &Printer) -> R
             "written": !args.dry_run,
         }));
     }
+    if args.into_store {
+        into_store(&census, &args.store, &dir, printer)?;
+    }
     if args.dry_run {
         printer.data(&text)?;
     } else {
@@ -94,6 +97,68 @@ pub fn run(global: &GlobalSettings, args: &InitSettings, printer: &Printer) -> R
         );
     }
     Ok(Status::Success)
+}
+
+/// Puts every model found into the store: a file on the store's filesystem as a hard link of
+/// itself (its hashes are known from the census), anything else as a hashed copy.
+fn into_store(census: &Census, store: &Path, dir: &Path, printer: &Printer) -> Result<()> {
+    let store = mlib_store::Store::new(absolute(store), mlib_store::Layout::Nested);
+    let staging = store.staging_dir()?;
+    let staging_device = std::fs::metadata(&staging).map(|m| mlib_fs::platform::device(&m))?;
+    let (mut linked, mut copied) = (0u64, 0u64);
+    for model in &census.models {
+        let key = mlib_store::ModelKey {
+            name: &model.name,
+            model_type: &model.model_type,
+            family: model.family.as_deref(),
+        };
+        if store.read_metadata(&key)?.is_some() {
+            continue;
+        }
+        let source = show(&model.places[0].path, dir);
+        let same_device = std::fs::metadata(&model.source)
+            .is_ok_and(|m| mlib_fs::platform::device(&m) == staging_device);
+        match (&model.hashes, same_device) {
+            (Some((sha256, blake3)), true) => {
+                let staged = mlib_fs::temp::path_for(&staging, "init");
+                std::fs::hard_link(&model.source, &staged).with_context(|| {
+                    format!("cannot link {} into the store", model.source.display())
+                })?;
+                let file = mlib_store::StagedFile {
+                    staged,
+                    rel_path: model.file_name.clone(),
+                    hashes: mlib_store::Hashes {
+                        size: model.size,
+                        sha256: sha256.clone(),
+                        blake3: blake3.clone(),
+                    },
+                };
+                store.commit(&key, vec![file], &source)?;
+                linked += model.size;
+            }
+            _ => {
+                let expected = mlib_store::Expected {
+                    sha256: model.hashes.as_ref().map(|h| h.0.clone()),
+                    blake3: None,
+                };
+                store.ingest_local_as(
+                    &key,
+                    &model.source,
+                    Some(&model.file_name),
+                    &expected,
+                    &source,
+                    &mut |_| {},
+                )?;
+                copied += model.size;
+            }
+        }
+    }
+    printer.info(format!(
+        "Stored {} without copying (hard links on the store's filesystem) and copied {}.",
+        render::bytes(linked),
+        render::bytes(copied)
+    ));
+    Ok(())
 }
 
 fn parse_apps(specs: &[String]) -> Result<Vec<AppTree>> {

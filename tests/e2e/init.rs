@@ -131,3 +131,38 @@ fn init_refuses_unknown_presets_and_missing_roots() {
         .code(1)
         .stderr_has("write PRESET:ROOT");
 }
+
+#[test]
+fn init_into_store_moves_no_byte_on_one_filesystem() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    two_apps(&env);
+    let before = (listing(&env.path("ComfyUI")), listing(&env.path("forge")));
+    let ino = |rel: &str| std::fs::metadata(env.path(rel)).unwrap().ino();
+    let original = ino("ComfyUI/models/checkpoints/base.safetensors");
+    env.mlib(&[
+        "init",
+        "--app",
+        "comfyui:./ComfyUI",
+        "--app",
+        "forge:./forge",
+        "--into-store",
+    ])
+    .success()
+    // The diffusers folder is copied; every file is linked.
+    .stderr_has(
+        "Stored 9.8 KiB without copying (hard links on the store's filesystem) and copied 1002 B.",
+    );
+    let stored = "mlib-store/checkpoints/unknown/base/base.safetensors";
+    assert_eq!(ino(stored), original, "the store holds the app's own file");
+    env.mlib(&["plan", "--adopt"])
+        .success()
+        .stderr_has("Plan: 0 to add");
+    env.mlib(&["apply", "--adopt", "--auto-approve"]).success();
+    assert_eq!(ino(stored), original);
+    assert_eq!(
+        (listing(&env.path("ComfyUI")), listing(&env.path("forge"))),
+        before
+    );
+    env.mlib(&["plan", "--detailed-exitcode"]).success();
+}
