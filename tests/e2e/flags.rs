@@ -107,6 +107,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--family",
         "--workflow",
         "--move",
+        "--into-store",
         "--from-workflow",
         "--from",
         "--to",
@@ -143,10 +144,17 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         // Each option's block starts with its flags (`  -f, --file <FILE>`), and lists its
         // variable (`[env: MLIB_FILE=]`) before the next block.
         let mut options: Vec<String> = Vec::new();
-        for line in help.stdout.lines() {
-            if line.starts_with("  -") {
+        let after_options = help
+            .stdout
+            .lines()
+            .skip_while(|line| *line != "Options:")
+            .skip(1);
+        for line in after_options {
+            // `  -f, --file` or, without a short flag, `      --lock-timeout`.
+            let indent = line.len() - line.trim_start().len();
+            if line.trim_start().starts_with('-') && (indent == 2 || indent == 6) {
                 options.push(String::new());
-            } else if !line.starts_with(' ') {
+            } else if !line.is_empty() && !line.starts_with(' ') {
                 options.push(String::new()); // a section heading ends the block
                 continue;
             }
@@ -155,7 +163,10 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
                 block.push('\n');
             }
         }
-        let options: Vec<&String> = options.iter().filter(|b| b.starts_with("  -")).collect();
+        let options: Vec<&String> = options
+            .iter()
+            .filter(|b| b.trim_start().starts_with('-'))
+            .collect();
         assert!(options.len() > 3, "{}", help.stdout);
         for option in options {
             let long = option
@@ -191,6 +202,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "`add --name`",
         "`plan --workflow`",
         "`import --move`",
+        "`init --into-store`",
         "`relocate --from`",
     ] {
         assert!(readme.contains(flag), "the README does not name {flag}");
