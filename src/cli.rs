@@ -129,6 +129,9 @@ pub enum Command {
     /// runs, environments whose manifest is gone.
     /// Exits 0 when nothing needs attention, 1 otherwise: `mlib plan` shows what apply would
     /// change, `mlib doctor` explains the rest.
+    #[command(
+        after_help = "Examples:\n  mlib status\n  mlib -v status        # also every link that is fine\n  mlib status --json | jq -c 'select(.type == \"app_status\")'"
+    )]
     Status,
 
     /// Hash the store's files again and compare them with their metadata.json.
