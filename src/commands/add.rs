@@ -180,8 +180,20 @@ pub(super) fn write_entries(
     args: &AddSettings,
     printer: &Printer,
 ) -> Result<Status> {
+    write_entries_onto(global, old, old, entries, args, printer)
+}
+
+/// [`write_entries`] onto `base`, `old` edited already (the diff shows both changes).
+fn write_entries_onto(
+    global: &GlobalSettings,
+    old: &str,
+    base: &str,
+    entries: Vec<Entry>,
+    args: &AddSettings,
+    printer: &Printer,
+) -> Result<Status> {
     let path = &global.file;
-    let (new, edited) = edited(global, old, &entries, printer)?;
+    let (new, edited) = edited(global, base, &entries, printer)?;
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     for name in &names {
         let model = &edited.models[*name];
@@ -257,6 +269,7 @@ pub fn from_workflow(
         .unwrap_or_default();
     let mut entries: Vec<Entry> = Vec::new();
     let mut unresolved = Vec::new();
+    let mut base = old.clone();
     for need in &needs {
         let have = apps.iter().any(|app| {
             mlib_plan::workflow::provided_by(&manifest, &lock, app, need).is_some()
@@ -275,12 +288,33 @@ pub fn from_workflow(
             unresolved.push(format!("{what}: the workflow gives no address for it"));
             continue;
         };
-        if need.file.contains('/') {
-            unresolved.push(format!(
-                "{what}: it is expected in a subfolder; add it with `mlib add {url}` and map the subfolder in the app's `folders:`"
-            ));
-            continue;
-        }
+        // A file the workflow expects in a subfolder (`sdxl/x.safetensors`) gets a type of its
+        // own, mapped to that subfolder in every ComfyUI app (as `mlib init` does).
+        let base_type = need.kind.types()[0];
+        let (model_type, file) = match need.file.rsplit_once('/') {
+            Some((sub, file)) => {
+                let model_type = format!("{base_type}-{}", sub.replace('/', "-"));
+                let base_folder = mlib_manifest::Preset::ComfyUI
+                    .folder(base_type)
+                    .unwrap_or(base_type);
+                for app in &apps {
+                    base = edit::set_app_folder(
+                        &base,
+                        &app.name,
+                        &model_type,
+                        &quote(&format!("{base_folder}/{sub}")),
+                    )
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{what}: app `{}` has no `folders:` block mlib can add `{model_type}` to: map it by hand",
+                            app.name
+                        )
+                    })?;
+                }
+                (model_type, file.to_owned())
+            }
+            None => (base_type.to_owned(), need.file.clone()),
+        };
         let web = mlib_manifest::from_web_url(url).map_err(anyhow::Error::msg)?;
         let stem = Path::new(&need.file)
             .file_stem()
@@ -297,10 +331,10 @@ pub fn from_workflow(
         if let Some(sha256) = &need.sha256 {
             fields.push(("sha256".to_owned(), sha256.to_ascii_lowercase()));
         }
-        fields.push(("type".to_owned(), need.kind.types()[0].to_owned()));
+        fields.push(("type".to_owned(), model_type));
         // The name ComfyUI must list: a server may name the file otherwise.
-        if !(web.source.starts_with("hf://") && web.source.ends_with(&need.file)) {
-            fields.push(("file".to_owned(), quote(&need.file)));
+        if !(web.source.starts_with("hf://") && web.source.ends_with(&file)) {
+            fields.push(("file".to_owned(), quote(&file)));
         }
         if !args.apps.is_empty() {
             fields.push(("tags".to_owned(), format!("[{}]", args.apps.join(", "))));
@@ -332,7 +366,7 @@ pub fn from_workflow(
             Status::Failure
         });
     }
-    write_entries(global, &old, entries, args, printer)
+    write_entries_onto(global, &old, &base, entries, args, printer)
 }
 
 /// The version id of a `civitai:` source or a Civitai AIR.

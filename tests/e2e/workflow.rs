@@ -79,6 +79,16 @@ fn add_from_workflow_adds_what_the_workflow_gives_an_address_for() {
             "{\"id\": 3, \"type\": \"KSampler\"",
             "{\"id\": 8, \"type\": \"ControlNetLoader\", \"widgets_values\": [\"canny.safetensors\"]},\n    {\"id\": 3, \"type\": \"KSampler\"",
         );
+    // One more, expected in a subfolder of loras.
+    let extra = crate::support::model_bytes("extra", 1500);
+    let extra_url = server.add_blob("/files/extra.safetensors", extra.clone());
+    let workflow = workflow.replace(
+        "{\"id\": 3, \"type\": \"KSampler\"",
+        &format!(
+            "{{\"id\": 13, \"type\": \"LoraLoaderModelOnly\", \"widgets_values\": [\"flux/extra.safetensors\", 1.0], \"properties\": {{\"models\": [{{\"name\": \"extra.safetensors\", \"url\": \"{extra_url}\", \"hash\": \"{}\", \"hash_type\": \"SHA256\"}}]}}}},\n    {{\"id\": 3, \"type\": \"KSampler\"",
+            crate::support::sha256(&extra)
+        ),
+    );
     env.write("ui.json", workflow);
     let run = |args: &[&str]| crate::support::Run::from(env.command().args(args).output().unwrap());
     run(&["add", "--from-workflow", "ui.json"])
@@ -86,8 +96,14 @@ fn add_from_workflow_adds_what_the_workflow_gives_an_address_for() {
         .stderr_has("warning: not added: controlnet/canny.safetensors (node 8 ControlNetLoader): the workflow gives no address for it")
         .stderr_has(&format!("+    sha256: {sha}"))
         .stderr_has("+    type: upscale_models")
-        .stderr_has("Added `4x-UltraSharp` to models.yaml.");
+        .stderr_has("+      loras-flux: \"models/loras/flux\"")
+        .stderr_has("+    type: loras-flux")
+        .stderr_has("Added `extra`, `4x-UltraSharp` to models.yaml.");
     run(&["apply", "--auto-approve"]).success();
+    assert!(
+        env.path("ComfyUI/models/loras/flux/extra.safetensors")
+            .exists()
+    );
     assert!(
         env.path("ComfyUI/models/upscale_models/4x-UltraSharp.pth")
             .exists()

@@ -52,44 +52,122 @@ pub fn insert_model(text: &str, entry: &str) -> Option<String> {
 /// as a block under `models:`.
 pub fn set_model_field(text: &str, model: &str, key: &str, value: &str) -> Option<String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let start = lines.iter().position(|l| is_key(l, "models"))?;
-    let end = lines[start + 1..]
+    let item = find_item(&lines, "models", model)?;
+    let line = format!("{}{key}: {value}\n", " ".repeat(item.field_indent));
+    let existing = (item.head + 1..item.end)
+        .find(|&i| indent_of(lines[i]) == item.field_indent && is_key(lines[i].trim_start(), key));
+    Some(match existing {
+        Some(i) => replace_line(&lines, i, &line),
+        None => insert_after(&lines, last_filled(&lines, item.head, item.end), &line),
+    })
+}
+
+/// `text` with `folders: {model_type: folder}` set in app `app` (the entry replaced, or added
+/// to its `folders:` block, or a `folders:` block added). `None` when the app is not a block
+/// under `apps:`, or its `folders:` is a one-line mapping with entries.
+pub fn set_app_folder(text: &str, app: &str, model_type: &str, folder: &str) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let item = find_item(&lines, "apps", app)?;
+    let indent = item.field_indent;
+    let entry = |depth: usize| format!("{}{model_type}: {folder}\n", " ".repeat(depth));
+    let folders = (item.head + 1..item.end)
+        .find(|&i| indent_of(lines[i]) == indent && is_key(lines[i].trim_start(), "folders"));
+    let Some(at) = folders else {
+        let block = format!("{}folders:\n{}", " ".repeat(indent), entry(indent + 2));
+        return Some(insert_after(
+            &lines,
+            last_filled(&lines, item.head, item.end),
+            &block,
+        ));
+    };
+    let rest = lines[at].trim_start()["folders:".len()..].trim();
+    if rest == "{}" {
+        let block = format!("{}folders:\n{}", " ".repeat(indent), entry(indent + 2));
+        return Some(replace_line(&lines, at, &block));
+    }
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return None;
+    }
+    let sub_end = (at + 1..item.end)
+        .find(|&i| {
+            let t = lines[i].trim();
+            !t.is_empty() && !t.starts_with('#') && indent_of(lines[i]) <= indent
+        })
+        .unwrap_or(item.end);
+    let depth = (at + 1..sub_end)
+        .map(|i| lines[i])
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map_or(indent + 2, indent_of);
+    let existing = (at + 1..sub_end)
+        .find(|&i| indent_of(lines[i]) == depth && is_key(lines[i].trim_start(), model_type));
+    Some(match existing {
+        Some(i) => replace_line(&lines, i, &entry(depth)),
+        None => insert_after(&lines, last_filled(&lines, at, sub_end), &entry(depth)),
+    })
+}
+
+/// Where one item (`  name:` under a top-level `section:`) is: its line, the end of its
+/// block, and the indentation of its fields.
+struct Item {
+    head: usize,
+    end: usize,
+    field_indent: usize,
+}
+
+fn find_item(lines: &[&str], section: &str, name: &str) -> Option<Item> {
+    let start = lines.iter().position(|l| is_key(l, section))?;
+    let section_end = lines[start + 1..]
         .iter()
         .position(|l| starts_top_level(l))
         .map_or(lines.len(), |i| start + 1 + i);
-    let head = (start + 1..end).find(|&i| {
-        let line = lines[i];
-        indent_of(line) > 0 && is_key(line.trim_start(), model)
-    })?;
-    let own = indent_of(lines[head]);
-    let block_end = (head + 1..end)
-        .find(|&i| {
-            let t = lines[i].trim();
-            !t.is_empty() && !t.starts_with('#') && indent_of(lines[i]) <= own
-        })
-        .unwrap_or(end);
-    let field_indent = (head + 1..block_end)
+    let item_indent = (start + 1..section_end)
         .map(|i| lines[i])
         .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map_or(own + 2, indent_of);
-    let line = format!("{}{key}: {value}\n", " ".repeat(field_indent));
+        .map(indent_of)?;
+    let head = (start + 1..section_end)
+        .find(|&i| indent_of(lines[i]) == item_indent && is_key(lines[i].trim_start(), name))?;
+    let end = (head + 1..section_end)
+        .find(|&i| {
+            let t = lines[i].trim();
+            !t.is_empty() && !t.starts_with('#') && indent_of(lines[i]) <= item_indent
+        })
+        .unwrap_or(section_end);
+    let field_indent = (head + 1..end)
+        .map(|i| lines[i])
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map_or(item_indent + 2, indent_of);
+    Some(Item {
+        head,
+        end,
+        field_indent,
+    })
+}
+
+/// The last line in `from..end` holding something (or `from`); a comment at column 0 belongs
+/// to what follows it, not to the block.
+fn last_filled(lines: &[&str], from: usize, end: usize) -> usize {
+    (from..end)
+        .rev()
+        .find(|&i| {
+            let t = lines[i].trim();
+            !t.is_empty() && !(t.starts_with('#') && indent_of(lines[i]) == 0)
+        })
+        .unwrap_or(from)
+}
+
+fn replace_line(lines: &[&str], at: usize, with: &str) -> String {
     let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
-    let existing = (head + 1..block_end)
-        .find(|&i| indent_of(lines[i]) == field_indent && is_key(lines[i].trim_start(), key));
-    match existing {
-        Some(i) => out[i] = line,
-        None => {
-            let last = (head..block_end)
-                .rev()
-                .find(|&i| !lines[i].trim().is_empty())
-                .unwrap_or(head);
-            if !out[last].ends_with('\n') {
-                out[last].push('\n');
-            }
-            out.insert(last + 1, line);
-        }
+    out[at] = with.to_owned();
+    out.concat()
+}
+
+fn insert_after(lines: &[&str], at: usize, text: &str) -> String {
+    let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    if !out[at].ends_with('\n') {
+        out[at].push('\n');
     }
-    Some(out.concat())
+    out.insert(at + 1, text.to_owned());
+    out.concat()
 }
 
 /// A model entry: `name:` and its fields, two spaces deep.
@@ -164,6 +242,27 @@ mod tests {
             "models:\n  a:\n    source: ./a.safetensors  # mine\n    type: loras\n  b:\n    source: ./b\n    type: vae\n    family: sdxl\napps: {}\n"
         );
         assert_eq!(set_model_field(text, "c", "family", "sdxl"), None);
+    }
+
+    #[test]
+    fn sets_an_apps_folder() {
+        let app = "apps:\n  comfyui:\n    preset: comfyui\n    root: ./C\n  forge:\n    preset: forge\n    root: ./F\n";
+        assert_eq!(
+            set_app_folder(app, "comfyui", "loras-sdxl", "models/loras/sdxl").unwrap(),
+            "apps:\n  comfyui:\n    preset: comfyui\n    root: ./C\n    folders:\n      loras-sdxl: models/loras/sdxl\n  forge:\n    preset: forge\n    root: ./F\n"
+        );
+        let with = "apps:\n  comfyui:\n    root: ./C\n    folders:\n      vae: models/VAE\n# end\n";
+        assert_eq!(
+            set_app_folder(with, "comfyui", "loras-sdxl", "x").unwrap(),
+            "apps:\n  comfyui:\n    root: ./C\n    folders:\n      vae: models/VAE\n      loras-sdxl: x\n# end\n"
+        );
+        assert_eq!(
+            set_app_folder(with, "comfyui", "vae", "y").unwrap(),
+            "apps:\n  comfyui:\n    root: ./C\n    folders:\n      vae: y\n# end\n"
+        );
+        let flow = "apps:\n  comfyui:\n    root: ./C\n    folders: {vae: v}\n";
+        assert_eq!(set_app_folder(flow, "comfyui", "loras-sdxl", "x"), None);
+        assert_eq!(set_app_folder(app, "nope", "t", "x"), None);
     }
 
     #[test]
