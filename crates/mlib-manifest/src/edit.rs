@@ -28,14 +28,7 @@ pub fn insert_model(text: &str, entry: &str) -> Option<String> {
         .map_or(lines.len(), |i| start + 1 + i);
     // Insert after the block's last line holding something (comments and blank lines that
     // precede the next key stay with it).
-    let last = (start + 1..end)
-        .rev()
-        .find(|&i| {
-            let t = lines[i].trim();
-            let top_level_comment = t.starts_with('#') && indent_of(lines[i]) == 0;
-            !t.is_empty() && !top_level_comment
-        })
-        .unwrap_or(start);
+    let last = last_filled(&lines, start, end);
     let indent = (start + 1..end)
         .map(|i| lines[i])
         .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
@@ -150,7 +143,8 @@ fn last_filled(lines: &[&str], from: usize, end: usize) -> usize {
         .rev()
         .find(|&i| {
             let t = lines[i].trim();
-            !t.is_empty() && !(t.starts_with('#') && indent_of(lines[i]) == 0)
+            let top_level_comment = t.starts_with('#') && indent_of(lines[i]) == 0;
+            !t.is_empty() && !top_level_comment
         })
         .unwrap_or(from)
 }
