@@ -166,3 +166,33 @@ fn init_into_store_moves_no_byte_on_one_filesystem() {
     );
     env.mlib(&["plan", "--detailed-exitcode"]).success();
 }
+
+/// A store copy damaged since another environment applied it is fetched again from the
+/// app's good file (its bytes quarantined) before that file gives way to a link.
+#[test]
+fn adopting_over_a_damaged_store_copy_keeps_the_good_bytes() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let good = crate::support::model_bytes("x", 4000);
+    env.write("src/x.safetensors", &good);
+    env.write(
+        "b.yaml",
+        format!(
+            "version: 1\nstore: ./store\nmodels:\n  x:\n    source: ./src/x.safetensors\n    sha256: {}\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: ./B\n",
+            sha256(&good)
+        ),
+    );
+    env.mlib(&["-f", "b.yaml", "apply", "--auto-approve"])
+        .success();
+    let stored = env.path("store/loras/unknown/x/x.safetensors");
+    std::fs::set_permissions(&stored, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&stored, vec![0u8; 4000]).unwrap();
+    env.write("C/models/loras/x.safetensors", &good);
+    env.mlib(&["init", "--app", "comfyui:./C", "--store", "./store"])
+        .success();
+    env.mlib(&["apply", "--adopt", "--auto-approve"]).success();
+    let c = env.path("C/models/loras/x.safetensors");
+    assert!(c.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(sha256(&std::fs::read(&c).unwrap()), sha256(&good));
+    assert_eq!(sha256(&std::fs::read(&stored).unwrap()), sha256(&good));
+}

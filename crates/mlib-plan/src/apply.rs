@@ -173,8 +173,28 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
     }
     failed_models.extend(fetch_all(ctx, plan, &store_root, &mut report));
 
+    // Adopts that fill the store go first: the model's other links and adopts need its store
+    // copy, and nothing of a model whose copy failed is replaced by a link.
+    for action in &plan.actions {
+        if let Action::Adopt(adopt) = action
+            && adopt.into_store
+        {
+            ctx.events.started(action);
+            let result = adopt_one(ctx, adopt, &store_root);
+            if result.is_err() {
+                failed_models.insert(adopt.link.model.as_str());
+            }
+            finish(ctx, &mut report, action, result);
+        }
+    }
     for action in &plan.actions {
         match action {
+            Action::Adopt(adopt) if adopt.into_store => {}
+            Action::Adopt(adopt) if failed_models.contains(adopt.link.model.as_str()) => {
+                let model = adopt.link.model.clone();
+                let skipped = ApplyError::SkippedFetchFailed { model };
+                report.failed.push((action.clone(), skipped));
+            }
             Action::Adopt(adopt) => {
                 ctx.events.started(action);
                 let result = adopt_one(ctx, adopt, &store_root);
@@ -470,6 +490,20 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
             ctx.events
                 .warning(&format!("could not index model `{}`: {err}", model.name));
         }
+    }
+    // Never replace the user's copy by a link to nothing.
+    if !link.source.exists() {
+        return Err(ApplyError::Link {
+            target: link.target.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "the store has no copy of `{}` at {}: the file is left as it is",
+                    link.model,
+                    link.source.display()
+                ),
+            ),
+        });
     }
     let store = StoreFiles {
         root: store_root,

@@ -663,7 +663,12 @@ impl<'a> Planner<'a> {
     /// Replaces a user's file identical to the model (or a folder that is its own source) by
     /// a link (`--adopt`).
     fn adopt(&mut self, link: Link, sha256: Option<String>) {
-        let into_store = self.models[&link.model].fetch.is_some();
+        // Only a model the store does not have at all takes the user's copy as its own; a
+        // damaged or outdated store copy is fetched again (and its bytes quarantined) first.
+        let into_store = self.models[&link.model]
+            .fetch
+            .as_ref()
+            .is_some_and(|f| *f == FetchReason::Missing);
         if into_store {
             // The user's copy becomes the store's copy: nothing to fetch.
             let name = link.model.clone();
