@@ -130,6 +130,8 @@ fn gc_frees_what_no_environment_needs_and_keeps_foreign_files() {
         .stderr_has("- loras/unknown/only_a (2.9 KiB)")
         .stderr_has("gc would delete 1 model and free 2.9 KiB.");
     assert!(stored(&env, "only_a").exists());
+    // A person's notes in the model's folder are not the model's: kept in the quarantine.
+    env.write("store/loras/unknown/only_a/notes.txt", "mine");
     let run = mlib(&env, "a.yaml", &["gc", "--auto-approve", "--json"]);
     run.success();
     let summary = run
@@ -139,6 +141,11 @@ fn gc_frees_what_no_environment_needs_and_keeps_foreign_files() {
         .expect("a summary");
     assert_eq!(summary["freed"], 3000);
     assert!(!stored(&env, "only_a").exists());
+    let kept: Vec<String> = crate::support::tree(&env.path("store/.mlib/quarantine"))
+        .into_iter()
+        .filter(|p| p.ends_with("only_a/notes.txt"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the notes were kept");
     assert!(stored(&env, "only_b").exists() && stored(&env, "shared").exists());
     assert!(env.path("store/notes.txt").exists());
 

@@ -90,6 +90,14 @@ pub fn delete_model(
 ) -> Result<u64, UpkeepError> {
     let key = model.meta.key();
     let dir = store.model_dir(&key);
+    // Files a person put into the model's folder are not the model's: they go to the
+    // quarantine first, never with the model.
+    if store.layout() == mlib_store::Layout::Nested {
+        let added = added_files(&dir, &model.meta);
+        if !added.is_empty() {
+            store.quarantine(&model.meta.name, &added)?;
+        }
+    }
     let removed = store.remove_model(&key)?;
     if store.layout() == mlib_store::Layout::Nested {
         // The family and type folders, when this was their last model (remove_dir refuses a
@@ -110,4 +118,38 @@ pub fn delete_model(
         }
     }
     Ok(removed.map_or(0, |meta| meta.size()))
+}
+
+/// Files under a nested model folder (store-relative paths) that are neither one of the
+/// model's files nor its metadata.json.
+fn added_files(dir: &std::path::Path, meta: &mlib_store::Metadata) -> Vec<String> {
+    let Some(store_rel) = dir
+        .parent()
+        .and_then(|p| p.parent())
+        .and_then(|p| p.parent())
+        .and_then(|root| dir.strip_prefix(root).ok())
+    else {
+        return Vec::new();
+    };
+    let own: std::collections::HashSet<&str> = meta.files.iter().map(|f| f.path.as_str()).collect();
+    let mut added = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for item in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = item.path();
+            if item.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+                continue;
+            }
+            let Ok(rel) = path.strip_prefix(dir) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if rel != "metadata.json" && !own.contains(rel.as_str()) {
+                added.push(format!("{}/{rel}", store_rel.to_string_lossy()));
+            }
+        }
+    }
+    added.sort();
+    added
 }
