@@ -505,7 +505,7 @@ pub struct InitArgs {
     /// Also put every model into the store now: a file on the store's filesystem by a hard
     /// link (instant, no byte copied; the app's file becomes the store's, read-only), anything
     /// else by a copy hashed as it is read. `mlib apply --adopt` then only swaps in the links.
-    #[arg(long, conflicts_with = "dry_run")]
+    #[arg(long)]
     pub into_store: bool,
 }
 

@@ -62,40 +62,41 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
         return Ok(Status::Success);
     }
     edited(global, &old, &check, printer)?;
+    // Under the store's lock: an apply or a gc must not see the store half filled.
+    let _lock = super::approval::lock(&ctx, printer)?;
+    let reuse = already_stored(&ctx, &items)?;
 
     let mut entries = Vec::new();
-    for item in &items {
+    for (item, reused) in items.iter().zip(reuse) {
         let key = ModelKey {
             name: &item.name,
             model_type: &item.model_type,
             family: item.family.as_deref(),
         };
         let source = relative_to(&item.path, &ctx.manifest.dir);
-        let meta = ctx
-            .store
-            .ingest_local_as(
-                &key,
-                &item.path,
-                item.file.as_deref(),
-                &Expected::default(),
-                &source,
-                &mut |_| {},
-            )
-            .with_context(|| format!("cannot copy {} into the store", item.path.display()))?;
+        let meta = match reused {
+            Some(meta) => meta,
+            None => ctx
+                .store
+                .ingest_local_as(
+                    &key,
+                    &item.path,
+                    item.file.as_deref(),
+                    &Expected::default(),
+                    &source,
+                    &mut |_| {},
+                )
+                .with_context(|| format!("cannot copy {} into the store", item.path.display()))?,
+        };
         let sha256 = (!item.path.is_dir()).then(|| meta.files[0].sha256.clone());
         printer.info(format!(
             "  stored {} ({})",
             item.name,
             crate::render::bytes(meta.size())
         ));
-        if args.move_files {
-            // The store's copy is verified and durable: the original may go.
-            mlib_fs::temp::remove_tree(&item.path)
-                .with_context(|| format!("cannot remove {}", item.path.display()))?;
-        }
         entries.push(entry(&ctx, item, args, sha256.as_deref()));
     }
-    write_entries(
+    let status = write_entries(
         global,
         &old,
         entries,
@@ -104,7 +105,48 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
             ..add
         },
         printer,
-    )
+    )?;
+    // The manifest names them and the registry knows this environment needs them (a gc
+    // before the next apply keeps them): only now may the originals go.
+    let manifest = crate::context::load_manifest(global, printer)?;
+    ctx.open_registry()?
+        .declare_environment(&ctx.env.to_record(&manifest))?;
+    if args.move_files {
+        for item in &items {
+            mlib_fs::temp::remove_tree(&item.path)
+                .with_context(|| format!("cannot remove {}", item.path.display()))?;
+        }
+    }
+    Ok(status)
+}
+
+/// For each item, the store's model when the store holds it already with the same bytes;
+/// an error, before anything is copied, when it holds another model under that name.
+fn already_stored(ctx: &Context, items: &[Item]) -> Result<Vec<Option<mlib_store::Metadata>>> {
+    let mut found = Vec::new();
+    for item in items {
+        let key = ModelKey {
+            name: &item.name,
+            model_type: &item.model_type,
+            family: item.family.as_deref(),
+        };
+        let Some(meta) = ctx.store.read_metadata(&key)? else {
+            found.push(None);
+            continue;
+        };
+        let same = item.path.is_file()
+            && meta.files.len() == 1
+            && mlib_store::hash_file(&item.path).is_ok_and(|h| h.sha256 == meta.files[0].sha256);
+        if !same {
+            bail!(
+                "the store already holds another model as {} (another environment's?): rename {} before importing it, or import it with another --type. Nothing was copied.",
+                key.id(),
+                item.path.display()
+            );
+        }
+        found.push(Some(meta));
+    }
+    Ok(found)
 }
 
 /// The PATHs as models: files by their header, model folders whole, other folders file by
@@ -191,6 +233,12 @@ fn collect_files(dir: &Path, into: &mut Vec<PathBuf>) {
                 collect_files(&path, into);
             }
         } else if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            // Hidden files are not models (and mlib keeps names with a leading dot).
+            continue;
+        } else if path
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
@@ -241,6 +289,8 @@ fn windows_safe(name: &str) -> String {
     while safe.ends_with(['.', ' ']) {
         safe.pop();
     }
+    // A leading dot hides a file, and mlib keeps such names for itself.
+    safe = safe.trim_start_matches('.').to_owned();
     let stem = safe
         .split('.')
         .next()

@@ -22,6 +22,11 @@ pub fn run(global: &GlobalSettings, args: &InitSettings, printer: &Printer) -> R
             manifest.display()
         );
     }
+    if args.into_store && args.dry_run {
+        bail!(
+            "--into-store puts models into the store, and --dry-run changes nothing: use one of them"
+        );
+    }
     let dir = std::path::absolute(manifest)?
         .parent()
         .map(Path::to_path_buf)
@@ -75,6 +80,13 @@ pub fn run(global: &GlobalSettings, args: &InitSettings, printer: &Printer) -> R
     } else {
         mlib_fs::write_atomic(manifest, text.as_bytes())
             .with_context(|| format!("cannot write {}", manifest.display()))?;
+        if args.into_store {
+            // The store holds them for a manifest not applied yet: say so in its registry, so
+            // that another environment's gc keeps them.
+            let ctx = crate::context::Context::load(global, printer)?;
+            ctx.open_registry()?
+                .declare_environment(&ctx.env.to_record(&ctx.manifest))?;
+        }
     }
     printer.info(format!(
         "{} {}: {} model{} ({}) from {} app{}{}.",
@@ -118,12 +130,18 @@ fn into_store(census: &Census, store: &Path, dir: &Path, printer: &Printer) -> R
         let source = show(&model.places[0].path, dir);
         let same_device = std::fs::metadata(&model.source)
             .is_ok_and(|m| mlib_fs::platform::device(&m) == staging_device);
-        match (&model.hashes, same_device) {
-            (Some((sha256, blake3)), true) => {
+        // A hard link can be refused (a bind mount, `protected_hardlinks`): then a copy.
+        let staged = match (&model.hashes, same_device) {
+            (Some(_), true) => {
                 let staged = mlib_fs::temp::path_for(&staging, "init");
-                std::fs::hard_link(&model.source, &staged).with_context(|| {
-                    format!("cannot link {} into the store", model.source.display())
-                })?;
+                std::fs::hard_link(&model.source, &staged)
+                    .is_ok()
+                    .then_some(staged)
+            }
+            _ => None,
+        };
+        match (staged, &model.hashes) {
+            (Some(staged), Some((sha256, blake3))) => {
                 let file = mlib_store::StagedFile {
                     staged,
                     rel_path: model.file_name.clone(),
@@ -227,7 +245,16 @@ fn manifest_text(census: &Census, apps: &[AppTree], store: &Path, dir: &Path) ->
         let _ = writeln!(out, "  {}:", app.name);
         let _ = writeln!(out, "    preset: {}", app.preset.as_str());
         let _ = writeln!(out, "    root: {}", quote(&show(&app.root, dir)));
-        let _ = writeln!(out, "    models: [{}]", app.name);
+        // An app with no models gets none (a tag no model has is an error).
+        let has_models = census
+            .models
+            .iter()
+            .any(|m| m.places.iter().any(|p| p.app == app.name));
+        if has_models {
+            let _ = writeln!(out, "    models: [{}]", app.name);
+        } else {
+            out.push_str("    models: []\n");
+        }
         let mut folders: Vec<(&str, &str)> = census
             .models
             .iter()
@@ -239,7 +266,7 @@ fn manifest_text(census: &Census, apps: &[AppTree], store: &Path, dir: &Path) ->
         if !folders.is_empty() {
             out.push_str("    folders:\n");
             for (model_type, folder) in folders {
-                let _ = writeln!(out, "      {model_type}: {}", quote(folder));
+                let _ = writeln!(out, "      {}: {}", quote(model_type), quote(folder));
             }
         }
     }
@@ -247,7 +274,8 @@ fn manifest_text(census: &Census, apps: &[AppTree], store: &Path, dir: &Path) ->
 }
 
 fn write_model(out: &mut String, model: &Found, dir: &Path) {
-    let _ = writeln!(out, "  {}:", model.name);
+    // Quoted: a name like `null`, `true` or `1.5` is a string here.
+    let _ = writeln!(out, "  {}:", quote(&model.name));
     // The place in the first app (after `apply --adopt`, a link to the store copy), or for a
     // symlink, the file it points at.
     let first = &model.places[0].path;
@@ -256,10 +284,14 @@ fn write_model(out: &mut String, model: &Found, dir: &Path) {
         .is_ok_and(|m| m.file_type().is_symlink());
     let source = if is_link { &model.source } else { first };
     let _ = writeln!(out, "    source: {}", quote(&show(source, dir)));
+    // A link named otherwise than what it points at: the apps keep listing the link's name.
+    if is_link && source.file_name().and_then(|n| n.to_str()) != Some(model.file_name.as_str()) {
+        let _ = writeln!(out, "    file: {}", quote(&model.file_name));
+    }
     if let Some((sha256, _)) = &model.hashes {
         let _ = writeln!(out, "    sha256: {sha256}");
     }
-    let _ = writeln!(out, "    type: {}", model.model_type);
+    let _ = writeln!(out, "    type: {}", quote(&model.model_type));
     if let Some(family) = &model.family {
         let _ = writeln!(out, "    family: {family}");
     }

@@ -137,3 +137,50 @@ fn enrich_makes_imported_files_civitai_sources_by_their_hash() {
             .exists()
     );
 }
+
+/// Found in review: an imported model's only copy is the store's; another environment's gc
+/// must keep it before this manifest's first apply, and another import must not replace it.
+#[test]
+fn an_imported_model_is_protected_before_the_first_apply() {
+    let env = TestEnv::new();
+    let manifest = |root: &str| {
+        format!(
+            "version: 1\nstore: ./store\nmodels: {{}}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./{root}\n"
+        )
+    };
+    env.write("a.yaml", manifest("A"));
+    env.write("b.yaml", manifest("B"));
+    env.model_file("one/m.safetensors", "one", 1000);
+    env.model_file("two/m.safetensors", "two", 1000);
+    env.mlib(&[
+        "-f",
+        "a.yaml",
+        "import",
+        "one/m.safetensors",
+        "--type",
+        "loras",
+        "--move",
+    ])
+    .success();
+    assert!(!env.path("one/m.safetensors").exists());
+    env.mlib(&["-f", "b.yaml", "gc", "--auto-approve"])
+        .success()
+        .stderr_has("Nothing to collect");
+    env.mlib(&[
+        "-f",
+        "b.yaml",
+        "import",
+        "two/m.safetensors",
+        "--type",
+        "loras",
+    ])
+    .code(1)
+    .stderr_has("the store already holds another model as loras/unknown/m")
+    .stderr_has("Nothing was copied.");
+    env.mlib(&["-f", "a.yaml", "apply", "--auto-approve"])
+        .success();
+    assert_eq!(
+        crate::support::sha256(&std::fs::read(env.path("A/models/loras/m.safetensors")).unwrap()),
+        crate::support::sha256(&crate::support::model_bytes("one", 1000))
+    );
+}

@@ -196,3 +196,35 @@ fn adopting_over_a_damaged_store_copy_keeps_the_good_bytes() {
     assert_eq!(sha256(&std::fs::read(&c).unwrap()), sha256(&good));
     assert_eq!(sha256(&std::fs::read(&stored).unwrap()), sha256(&good));
 }
+
+/// Found in review: trees init once described with a manifest mlib rejected.
+#[test]
+fn init_writes_a_valid_manifest_for_awkward_trees() {
+    let env = TestEnv::new();
+    env.model_file("ComfyUI/models/loras/null.safetensors", "null", 100);
+    env.model_file("ComfyUI/models/loras/a.safetensors", "a1", 100);
+    env.model_file("ComfyUI/models/checkpoints/a.safetensors", "a2", 100);
+    env.model_file("ComfyUI/models/loras/a-2.safetensors", "a3", 100);
+    env.model_file("ComfyUI/models/loras/pony #2/p.safetensors", "p", 100);
+    env.model_file("downloads/model_v2.safetensors", "v2", 100);
+    std::os::unix::fs::symlink(
+        env.path("downloads/model_v2.safetensors"),
+        env.path("ComfyUI/models/loras/x.safetensors"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(env.path("forge/models/Lora")).unwrap();
+    let before = listing(&env.path("ComfyUI"));
+    env.mlib(&[
+        "init",
+        "--app",
+        "comfyui:./ComfyUI",
+        "--app",
+        "forge:./forge",
+    ])
+    .success()
+    .stderr_has("6 models");
+    env.mlib(&["validate"]).success();
+    env.mlib(&["apply", "--adopt", "--auto-approve"]).success();
+    assert_eq!(listing(&env.path("ComfyUI")), before);
+    env.mlib(&["plan", "--detailed-exitcode"]).success();
+}

@@ -205,8 +205,9 @@ fn describe(
         .ok_or("its name is not UTF-8")?
         .to_owned();
     let (model_type, custom_folder) = match sub {
+        // `loras/pony #2/x` → type `loras-pony-2`: a type is one plain name.
         Some(sub) => (
-            format!("{model_type}-{}", sub.replace('/', "-")),
+            model_name(&format!("{model_type}-{}", sub.replace('/', "-"))),
             Some(format!("{folder}/{sub}")),
         ),
         None => (model_type.to_owned(), None),
@@ -284,9 +285,15 @@ fn name_models(models: &mut [Found]) {
                 .unwrap_or_default()
         };
         let base = model_name(&stem);
-        let n = taken.entry(base.clone()).or_insert(0);
-        *n += 1;
-        model.name = if *n == 1 { base } else { format!("{base}-{n}") };
+        let mut name = base.clone();
+        let mut n = 1;
+        // `a` twice next to an existing `a-2`: the second `a` is `a-3`.
+        while taken.contains_key(&name) {
+            n += 1;
+            name = format!("{base}-{n}");
+        }
+        taken.insert(name.clone(), 1);
+        model.name = name;
     }
 }
 

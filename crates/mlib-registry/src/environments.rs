@@ -69,6 +69,34 @@ impl Registry {
             })
     }
 
+    /// Records what `env` declares without marking it applied (`mlib import`, `init
+    /// --into-store` put models into the store for a manifest not applied yet: `gc` must
+    /// know they are needed).
+    pub fn declare_environment(&self, env: &NewEnvironment) -> Result<(), RegistryError> {
+        let apps = serde_json::to_string(&env.apps).expect("a map of strings serializes");
+        let models = serde_json::to_string(&env.models).expect("a list of strings serializes");
+        self.conn()
+            .execute(
+                "INSERT INTO environments (key, name, label, manifest, apps, created_at, models)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (key) DO UPDATE SET
+                     name = excluded.name, label = excluded.label,
+                     manifest = excluded.manifest, apps = excluded.apps,
+                     models = excluded.models",
+                params![
+                    env.key,
+                    env.name,
+                    env.label,
+                    env.manifest,
+                    apps,
+                    now(),
+                    models
+                ],
+            )
+            .map_err(sqlite(self.path()))?;
+        Ok(())
+    }
+
     /// How many links each environment owns.
     pub fn link_counts(&self) -> Result<HashMap<i64, usize>, RegistryError> {
         let err = sqlite(self.path());
