@@ -266,7 +266,12 @@ fn manifest_text(census: &Census, apps: &[AppTree], store: &Path, dir: &Path) ->
         if !folders.is_empty() {
             out.push_str("    folders:\n");
             for (model_type, folder) in folders {
-                let _ = writeln!(out, "      {}: {}", quote(model_type), quote(folder));
+                let _ = writeln!(
+                    out,
+                    "      {}: {}",
+                    plain_or_quoted(model_type),
+                    quote(folder)
+                );
             }
         }
     }
@@ -275,7 +280,7 @@ fn manifest_text(census: &Census, apps: &[AppTree], store: &Path, dir: &Path) ->
 
 fn write_model(out: &mut String, model: &Found, dir: &Path) {
     // Quoted: a name like `null`, `true` or `1.5` is a string here.
-    let _ = writeln!(out, "  {}:", quote(&model.name));
+    let _ = writeln!(out, "  {}:", plain_or_quoted(&model.name));
     // The place in the first app (after `apply --adopt`, a link to the store copy), or for a
     // symlink, the file it points at.
     let first = &model.places[0].path;
@@ -291,7 +296,7 @@ fn write_model(out: &mut String, model: &Found, dir: &Path) {
     if let Some((sha256, _)) = &model.hashes {
         let _ = writeln!(out, "    sha256: {sha256}");
     }
-    let _ = writeln!(out, "    type: {}", quote(&model.model_type));
+    let _ = writeln!(out, "    type: {}", plain_or_quoted(&model.model_type));
     if let Some(family) = &model.family {
         let _ = writeln!(out, "    family: {family}");
     }
@@ -312,6 +317,26 @@ fn show(path: &Path, dir: &Path) -> String {
         Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
         Ok(rel) => format!("./{}", rel.display()),
         Err(_) => path.display().to_string(),
+    }
+}
+
+/// A name as YAML reads it back as the same string: plain when it is one (`sdxl-base`),
+/// quoted when YAML would read it as something else (`null`, `true`, `1.5`).
+fn plain_or_quoted(name: &str) -> String {
+    let plain_chars = !name.is_empty()
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let lower = name.to_ascii_lowercase();
+    let other_type = name.parse::<f64>().is_ok()
+        || ["null", "true", "false", "yes", "no", "on", "off", "y", "n"].contains(&lower.as_str())
+        || lower.starts_with("0x")
+        || lower.starts_with("0o");
+    if plain_chars && !other_type {
+        name.to_owned()
+    } else {
+        quote(name)
     }
 }
 
