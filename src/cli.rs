@@ -345,6 +345,9 @@ pub struct ForgetArgs {
     /// Forget it even though its manifest still exists (its next apply records it again).
     #[arg(long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub approval: Approval,
 }
 
 #[derive(Debug, Args)]

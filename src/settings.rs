@@ -193,10 +193,12 @@ impl CommandSettings {
                 which: env,
                 keep_links,
                 force,
+                approval,
             })) => CommandSettings::EnvForget(ForgetSettings {
                 env,
                 keep_links,
                 force,
+                approval: ApprovalSettings::resolve(&approval),
             }),
             Command::Rm(RmArgs {
                 models,
@@ -469,6 +471,7 @@ pub struct ForgetSettings {
     pub env: String,
     pub keep_links: bool,
     pub force: bool,
+    pub approval: ApprovalSettings,
 }
 
 /// Whether a command that removes things only shows them, asks, or goes ahead.

@@ -88,7 +88,11 @@ pub fn run(global: &GlobalSettings, args: &AddSettings, printer: &Printer) -> Re
             .unwrap_or(name_from.clone())
     });
     let name = match &args.name {
-        Some(name) => name.clone(),
+        Some(name) => {
+            mlib_manifest::check_model_name(name)
+                .map_err(|why| anyhow::anyhow!("--name {name:?}: {why}"))?;
+            name.clone()
+        }
         None if stem.bytes().all(|b| b.is_ascii_digit()) => format!("civitai-{stem}"),
         None => mlib_plan::onboard::model_name(&stem),
     };
@@ -196,7 +200,11 @@ fn write_entries_onto(
     let (new, edited) = edited(global, base, &entries, printer)?;
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     for name in &names {
-        let model = &edited.models[*name];
+        let Some(model) = edited.models.get(*name) else {
+            bail!(
+                "the entry for `{name}` did not read back as a model named so: nothing was written"
+            );
+        };
         for app in edited.apps.values() {
             if args.apps.contains(&app.name) && !app.selects(model) {
                 printer.warn(format!(

@@ -28,6 +28,13 @@ pub fn run(global: &GlobalSettings, fix: bool, printer: &Printer) -> Result<Stat
         ));
         return Ok(Status::Failure);
     }
+    if !ctx.store.root().exists() {
+        // Every link would look broken, and --fix would remove what relocate can save.
+        anyhow::bail!(
+            "the store {} does not exist (moved, or on a drive not mounted now?): mount it, or after moving it run `mlib relocate --from OLD --to NEW`; doctor looks at nothing without it",
+            ctx.store.root().display()
+        );
+    }
     let store = super::upkeep::physical_store(&ctx);
     let inventory = super::upkeep::inventory(&ctx, &registry)?;
     let (findings, verified) = doctor::examine(&Examine {

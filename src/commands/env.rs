@@ -110,6 +110,24 @@ pub fn forget(global: &GlobalSettings, args: &ForgetSettings, printer: &Printer)
         );
     }
     let links = registry.links_for_env(env.id)?;
+    for link in &links {
+        let what = if args.keep_links { "forget" } else { "unlink" };
+        printer.info(format!(
+            "  {} {what} {} ({})",
+            printer.paint_remove("-"),
+            link.target.display(),
+            link.app
+        ));
+    }
+    printer.info(format!(
+        "env forget would forget {} and {} {} link(s).",
+        env.label,
+        if args.keep_links { "leave" } else { "remove" },
+        links.len()
+    ));
+    if !super::approval::approved(printer, args.approval, "env forget")? {
+        return Ok(Status::Success);
+    }
     let mut removed = 0;
     let mut kept = 0;
     if !args.keep_links {

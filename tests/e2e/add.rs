@@ -181,3 +181,21 @@ fn add_a_civitai_version_takes_its_name_type_and_family_from_civitai() {
     .stderr_has("+    family: sdxl")
     .stderr_has("resolved Detail-Tweaker-XL");
 }
+
+/// Found in review: a name YAML reads as another key made add panic.
+#[test]
+fn add_refuses_a_name_the_manifest_cannot_hold() {
+    let env = TestEnv::new();
+    env.model_file("src/base.safetensors", "base", 4096);
+    env.write("models.yaml", MANIFEST);
+    env.model_file("downloads/x.ckpt", "x", 100);
+    for bad in ["foo ", "'q'", "\"z\""] {
+        env.mlib(&["add", "downloads/x.ckpt", "--type", "loras", "--name", bad])
+            .code(1)
+            .stderr_has("--name");
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.path("models.yaml")).unwrap(),
+        MANIFEST
+    );
+}

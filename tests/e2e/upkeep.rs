@@ -180,7 +180,15 @@ fn a_gone_manifest_keeps_its_models_until_its_environment_is_forgotten() {
     )
     .code(1)
     .stderr_has("still exists");
+    mlib(&env, "a.yaml", &["env", "forget", b, "--dry-run"])
+        .success()
+        .stderr_has("env forget would forget")
+        .stderr_has("Dry run: nothing was changed.");
+    assert!(link(&env, "B", "only_b").symlink_metadata().is_ok());
     mlib(&env, "a.yaml", &["env", "forget", b])
+        .code(1)
+        .stderr_has("pass --auto-approve");
+    mlib(&env, "a.yaml", &["env", "forget", b, "--auto-approve"])
         .success()
         .stderr_has("removed 2 link(s)");
     assert!(link(&env, "B", "only_b").symlink_metadata().is_err());
@@ -346,7 +354,12 @@ fn doctor_finds_each_kind_of_damage_fixes_what_is_safe_and_ends_clean() {
     mlib(
         &env,
         "a.yaml",
-        &["env", "forget", env.path("b.yaml").to_str().unwrap()],
+        &[
+            "env",
+            "forget",
+            env.path("b.yaml").to_str().unwrap(),
+            "--auto-approve",
+        ],
     )
     .success();
     mlib(&env, "a.yaml", &["apply", "--auto-approve"]).success();
@@ -382,7 +395,12 @@ fn status_tells_the_truth_and_exits_1_with_findings() {
     mlib(
         &env,
         "a.yaml",
-        &["env", "forget", env.path("b.yaml").to_str().unwrap()],
+        &[
+            "env",
+            "forget",
+            env.path("b.yaml").to_str().unwrap(),
+            "--auto-approve",
+        ],
     )
     .success();
     mlib(&env, "a.yaml", &["status"])
@@ -473,4 +491,16 @@ fn gc_on_a_shared_template_waits_for_every_user() {
     for user in ["ann", "bob", "cid"] {
         as_user(user, &["status"]).success();
     }
+}
+
+/// Found in review: with the store gone every link looked broken, and --fix removed them all.
+#[test]
+fn doctor_refuses_to_judge_without_the_store() {
+    let env = two_environments();
+    std::fs::rename(env.path("store"), env.path("store-elsewhere")).unwrap();
+    mlib(&env, "a.yaml", &["doctor", "--fix"])
+        .code(1)
+        .stderr_has("does not exist (moved, or on a drive not mounted now?)")
+        .stderr_has("mlib relocate");
+    assert!(link(&env, "A", "shared").symlink_metadata().is_ok());
 }

@@ -73,6 +73,12 @@ pub fn parse(
     }
 }
 
+/// Checks a model name given outside a manifest (`mlib add --name`) by the rules model names
+/// follow; the error says what is wrong and how to fix it.
+pub fn check_model_name(name: &str) -> Result<(), String> {
+    rules::check_name("model name", name).map_err(|p| format!("{}: {}", p.message, p.hint))
+}
+
 /// Checks an environment name given outside a manifest (`--env`, `MLIB_ENV`) by the rules
 /// `environment:` follows; the error says what is wrong and how to fix it.
 pub fn check_environment_name(name: &str) -> Result<(), String> {
