@@ -11,6 +11,13 @@ use crate::settings::GlobalSettings;
 
 pub fn run(global: &GlobalSettings, fix: bool, printer: &Printer) -> Result<Status> {
     let ctx = Context::load(global, printer)?;
+    if !ctx.store.root().exists() {
+        // Every link would look broken, and --fix would remove what relocate can save.
+        anyhow::bail!(
+            "the store {} does not exist (moved, or on a drive not mounted now?): mount it, or after moving it run `mlib relocate --from OLD --to NEW`; doctor looks at nothing without it",
+            ctx.store.root().display()
+        );
+    }
     let registry = if fix {
         ctx.open_registry()?
     } else {
@@ -27,13 +34,6 @@ pub fn run(global: &GlobalSettings, fix: bool, printer: &Printer) -> Result<Stat
             ctx.state.registry_path().display()
         ));
         return Ok(Status::Failure);
-    }
-    if !ctx.store.root().exists() {
-        // Every link would look broken, and --fix would remove what relocate can save.
-        anyhow::bail!(
-            "the store {} does not exist (moved, or on a drive not mounted now?): mount it, or after moving it run `mlib relocate --from OLD --to NEW`; doctor looks at nothing without it",
-            ctx.store.root().display()
-        );
     }
     let store = super::upkeep::physical_store(&ctx);
     let inventory = super::upkeep::inventory(&ctx, &registry)?;
