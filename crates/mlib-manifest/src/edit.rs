@@ -5,6 +5,10 @@
 /// the end of the top-level `models:` mapping, re-indented to the indentation the block
 /// already uses. `None` when there is no block `models:` key to add to.
 pub fn insert_model(text: &str, entry: &str) -> Option<String> {
+    insert_model_lf(text, entry).map(|out| same_endings(text, out))
+}
+
+fn insert_model_lf(text: &str, entry: &str) -> Option<String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let start = lines.iter().position(|l| is_key(l, "models"))?;
     let header = lines[start];
@@ -44,6 +48,10 @@ pub fn insert_model(text: &str, entry: &str) -> Option<String> {
 /// end of the model's block); everything else as it was. `None` when the model is not found
 /// as a block under `models:`.
 pub fn set_model_field(text: &str, model: &str, key: &str, value: &str) -> Option<String> {
+    set_model_field_lf(text, model, key, value).map(|out| same_endings(text, out))
+}
+
+fn set_model_field_lf(text: &str, model: &str, key: &str, value: &str) -> Option<String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let item = find_item(&lines, "models", model)?;
     let line = format!("{}{key}: {value}\n", " ".repeat(item.field_indent));
@@ -59,6 +67,10 @@ pub fn set_model_field(text: &str, model: &str, key: &str, value: &str) -> Optio
 /// to its `folders:` block, or a `folders:` block added). `None` when the app is not a block
 /// under `apps:`, or its `folders:` is a one-line mapping with entries.
 pub fn set_app_folder(text: &str, app: &str, model_type: &str, folder: &str) -> Option<String> {
+    set_app_folder_lf(text, app, model_type, folder).map(|out| same_endings(text, out))
+}
+
+fn set_app_folder_lf(text: &str, app: &str, model_type: &str, folder: &str) -> Option<String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let item = find_item(&lines, "apps", app)?;
     let indent = item.field_indent;
@@ -119,6 +131,11 @@ fn find_item(lines: &[&str], section: &str, name: &str) -> Option<Item> {
         .map(indent_of)?;
     let head = (start + 1..section_end)
         .find(|&i| indent_of(lines[i]) == item_indent && is_key(lines[i].trim_start(), name))?;
+    // `a: {source: x}` is one line, not a block mlib can add to.
+    let after = lines[head].trim_start()[name.len() + 1..].trim();
+    if !(after.is_empty() || after.starts_with('#')) {
+        return None;
+    }
     let end = (head + 1..section_end)
         .find(|&i| {
             let t = lines[i].trim();
@@ -171,6 +188,16 @@ pub fn entry_text(name: &str, fields: &[(&str, String)]) -> String {
         out.push_str(&format!("    {key}: {value}\n"));
     }
     out
+}
+
+/// `edited` with the line endings of `original`: lines mlib adds end in `\n`, and a file
+/// written on Windows (`\r\n`) must not end up with both.
+fn same_endings(original: &str, edited: String) -> String {
+    if original.contains("\r\n") {
+        edited.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        edited
+    }
 }
 
 fn is_key(line: &str, key: &str) -> bool {
@@ -236,6 +263,17 @@ mod tests {
             "models:\n  a:\n    source: ./a.safetensors  # mine\n    type: loras\n  b:\n    source: ./b\n    type: vae\n    family: sdxl\napps: {}\n"
         );
         assert_eq!(set_model_field(text, "c", "family", "sdxl"), None);
+    }
+
+    #[test]
+    fn keeps_windows_line_endings_and_leaves_one_line_entries_alone() {
+        let crlf = "models:\r\n  a:\r\n    source: ./a\r\n    type: vae\r\napps: {}\r\n";
+        let out = insert_model(crlf, ENTRY).unwrap();
+        assert!(!out.replace("\r\n", "").contains('\n'), "{out:?}");
+        let out = set_model_field(crlf, "a", "family", "sdxl").unwrap();
+        assert!(out.contains("    family: sdxl\r\n"), "{out:?}");
+        let flow = "models:\n  a: {source: ./a, type: vae}\n";
+        assert_eq!(set_model_field(flow, "a", "family", "sdxl"), None);
     }
 
     #[test]
