@@ -69,16 +69,21 @@ pub fn run(global: &GlobalSettings, args: &RmSettings, printer: &Printer) -> Res
     }
 
     let store = super::upkeep::physical_store(&ctx);
-    let mut kept = 0;
+    let mut removed_links = 0;
     let mut freed = 0;
     for model in &models {
+        let mut kept = 0;
         for link in &model.links {
-            if upkeep::remove_link(&registry, link)? == Removed::KeptChanged {
-                kept += 1;
-                printer.warn(format!(
-                    "{} changed since mlib linked it: left in place (it is yours now), no longer registered",
-                    link.target.display()
-                ));
+            match upkeep::remove_link(&registry, link)? {
+                Removed::Removed => removed_links += 1,
+                Removed::WasGone => {}
+                Removed::KeptChanged => {
+                    kept += 1;
+                    printer.warn(format!(
+                        "{} changed since mlib linked it: left in place (it is yours now), no longer registered",
+                        link.target.display()
+                    ));
+                }
             }
         }
         if !args.keep_file {
@@ -95,11 +100,10 @@ pub fn run(global: &GlobalSettings, args: &RmSettings, printer: &Printer) -> Res
         }
     }
     printer.info(printer.paint_bold(&if args.keep_file {
-        format!("Removed {} link(s).", links - kept)
+        format!("Removed {removed_links} link(s).")
     } else {
         format!(
-            "Removed {} link(s) and {} model(s), freed {}.",
-            links - kept,
+            "Removed {removed_links} link(s) and {} model(s), freed {}.",
             models.len(),
             render::bytes(freed)
         )

@@ -69,11 +69,18 @@ pub fn remove_link(registry: &Registry, record: &LinkRecord) -> Result<Removed, 
         LinkState::Gone => Removed::WasGone,
         LinkState::Changed => Removed::KeptChanged,
         LinkState::Intact | LinkState::Broken => {
+            // Journaled as apply journals its removals: a copied folder is renamed aside under
+            // a temporary name before it is deleted, and after a kill the next apply removes
+            // what is left only in the folders of journaled links.
+            let target = [record.target.clone()];
+            registry.journal_links(record.env, &target)?;
             crate::link::remove(&record.target).map_err(|source| UpkeepError::Io {
                 path: record.target.clone(),
                 source,
             })?;
-            Removed::Removed
+            registry.delete_link(record.id)?;
+            registry.unjournal(&target)?;
+            return Ok(Removed::Removed);
         }
     };
     registry.delete_link(record.id)?;
