@@ -506,8 +506,9 @@ pub struct InitArgs {
     pub dry_run: bool,
 
     /// Also put every model into the store now: a file on the store's filesystem by a hard
-    /// link (instant, no byte copied; the app's file becomes the store's, read-only), anything
-    /// else by a copy hashed as it is read. `mlib apply --adopt` then only swaps in the links.
+    /// link (instant, no byte copied; the file, or the file a link in the app points at,
+    /// becomes the store's and read-only), anything else by a copy hashed as it is read.
+    /// `mlib apply --adopt` then only swaps in the links.
     #[arg(long)]
     pub into_store: bool,
 }
