@@ -23,6 +23,9 @@ pub fn run(files: &[PathBuf], printer: &Printer) -> Result<Status> {
                     printer.event(
                         json!({"type": "inspect_error", "file": file, "error": err.to_string()}),
                     );
+                } else if matches!(err, mlib_inspect::InspectError::Io { .. }) {
+                    // It names the file itself.
+                    printer.error(err.to_string());
                 } else {
                     printer.error(format!("{}: {err}", file.display()));
                 }

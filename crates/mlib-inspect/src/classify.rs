@@ -109,7 +109,8 @@ pub fn classify<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u64])>) -> (Kin
         };
         return (denoiser(with_vae), f);
     }
-    if names.any("encoder.conv_in.weight") && names.any("decoder.conv_out.weight") {
+    // A VAE, or its decoder alone (TAESD-like approximations ship only that).
+    if names.any("decoder.conv_in.weight") {
         // Latent channels: 4 for SD 1.x/2.x/XL's VAE, 16 for SD3's and Flux's.
         let latent = names
             .shape(&["decoder.conv_in.weight"])
@@ -168,6 +169,36 @@ fn cross_attention_family(names: &Names) -> Option<String> {
         }
         .to_owned(),
     )
+}
+
+/// The family training tools write into a file's metadata: kohya's `ss_base_model_version`
+/// (`sd_v1`, `sdxl_base_v1-0`, `flux1`), the model spec's `modelspec.architecture`
+/// (`stable-diffusion-xl-v1-base`, `flux-1-dev`). For files whose tensors do not tell.
+pub fn family_from_metadata<'a>(
+    mut metadata: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Option<String> {
+    let value = metadata
+        .find(|(k, _)| *k == "ss_base_model_version" || *k == "modelspec.architecture")?
+        .1
+        .to_ascii_lowercase();
+    let family = if value.contains("xl") {
+        "sdxl"
+    } else if value.contains("flux") && value.contains("schnell") {
+        "flux-schnell"
+    } else if value.contains("flux") && value.contains("dev") {
+        "flux-dev"
+    } else if value.contains("flux") {
+        "flux"
+    } else if value.contains("sd3") || value.contains("-v3") {
+        "sd3"
+    } else if value.contains("v2") {
+        "sd2"
+    } else if value.contains("v1") {
+        "sd15"
+    } else {
+        return None;
+    };
+    Some(family.to_owned())
 }
 
 /// A LoRA's base, from what it adapts.

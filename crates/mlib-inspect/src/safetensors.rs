@@ -88,6 +88,11 @@ impl Safetensors {
     /// What the file is, from this header.
     pub fn report(&self, size: u64) -> Report {
         let (kind, family) = classify(self.tensors.iter().map(|t| (t.name.as_str(), &t.shape[..])));
+        let family = family.or_else(|| {
+            crate::classify::family_from_metadata(
+                self.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+        });
         let mut by_dtype: BTreeMap<&str, u64> = BTreeMap::new();
         for t in &self.tensors {
             *by_dtype.entry(&t.dtype).or_default() += t.elements();

@@ -176,6 +176,12 @@ fn families_and_kinds_from_tensor_names_and_shapes() {
             f("sd3-flux"),
         ),
         (
+            "a VAE's decoder alone",
+            vec![("decoder.conv_in.weight", &[8, 4])],
+            Kind::Vae,
+            f("sd"),
+        ),
+        (
             "clip-l",
             vec![(
                 "text_model.encoder.layers.0.self_attn.k_proj.weight",
@@ -469,5 +475,24 @@ fn truncated_and_corrupted_headers_never_panic() {
                 let _ = inspect(&path);
             }
         }
+    }
+}
+
+#[test]
+fn training_metadata_tells_the_family_when_the_tensors_do_not() {
+    for (key, value, family) in [
+        ("ss_base_model_version", "sd_v1", "sd15"),
+        ("ss_base_model_version", "sdxl_base_v1-0", "sdxl"),
+        ("modelspec.architecture", "flux-1-dev/lora", "flux-dev"),
+        ("modelspec.architecture", "stable-diffusion-v2-768-v", "sd2"),
+    ] {
+        let bytes = safetensors(
+            &[("lora_unet_x.lora_down.weight", &[4, 4])],
+            &[(key, value)],
+        );
+        let report = Safetensors::read(&mut bytes.as_slice(), bytes.len() as u64)
+            .unwrap()
+            .report(bytes.len() as u64);
+        assert_eq!(report.family.as_deref(), Some(family), "{value}");
     }
 }
