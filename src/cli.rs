@@ -436,8 +436,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub family: Option<String>,
 
-    /// Tag the model with an app's name (repeatable): apps that select models by their name's
-    /// tag, as `mlib init` writes them, then get it.
+    /// Give the model to an app (repeatable): it is tagged with the app's name (how `mlib
+    /// init` writes apps' selections), and added to the app's `models:` list if that does not
+    /// select it already.
     #[arg(long = "app", value_name = "APP")]
     pub apps: Vec<String>,
 

@@ -197,8 +197,10 @@ fn write_entries_onto(
     printer: &Printer,
 ) -> Result<Status> {
     let path = &global.file;
-    let (new, edited) = edited(global, base, &entries, printer)?;
+    let (mut new, mut edited) = edited(global, base, &entries, printer)?;
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    // An app named with --app that picks its models by a list gets the new ones in its list.
+    let mut listed = false;
     for name in &names {
         let Some(model) = edited.models.get(*name) else {
             bail!(
@@ -206,13 +208,29 @@ fn write_entries_onto(
             );
         };
         for app in edited.apps.values() {
-            if args.apps.contains(&app.name) && !app.selects(model) {
-                printer.warn(format!(
-                    "app `{}` does not select models tagged `{}`: add `{name}` to its `models:` list",
-                    app.name, app.name
-                ));
+            if !args.apps.contains(&app.name) || app.selects(model) {
+                continue;
+            }
+            match edit::add_to_app_models(&new, &app.name, name) {
+                Some(text) => {
+                    new = text;
+                    listed = true;
+                }
+                None => printer.warn(format!(
+                    "app `{}` does not select `{name}`: add it to the app's `models:` list",
+                    app.name
+                )),
             }
         }
+    }
+    if listed {
+        let env = |var: &str| std::env::var(var).ok();
+        edited = mlib_manifest::parse(&new, path, &env).map_err(|err| {
+            printer.error(format!("{:?}", miette::Report::new(err)));
+            anyhow::anyhow!(
+                "adding to the apps' lists would make the manifest invalid (above); nothing was written"
+            )
+        })?;
     }
 
     print_diff(printer, old, &new);

@@ -250,9 +250,12 @@ fn manifest_text(census: &Census, apps: &[AppTree], store: &Path, dir: &Path) ->
             .models
             .iter()
             .any(|m| m.places.iter().any(|p| p.app == app.name));
+        // An app with none gets an empty list (a tag no model has is an error), which `mlib
+        // add --app` fills; when no app has any model (a fresh start), every app gets
+        // everything, the default.
         if has_models {
             let _ = writeln!(out, "    models: [{}]", app.name);
-        } else {
+        } else if !census.models.is_empty() {
             out.push_str("    models: []\n");
         }
         let mut folders: Vec<(&str, &str)> = census

@@ -228,3 +228,44 @@ fn init_writes_a_valid_manifest_for_awkward_trees() {
     assert_eq!(listing(&env.path("ComfyUI")), before);
     env.mlib(&["plan", "--detailed-exitcode"]).success();
 }
+
+/// From nothing: `init` for an app without models, then `add`, then `apply`; and an app
+/// that had none next to one that had some gets what `add --app` names.
+#[test]
+fn init_then_add_for_a_fresh_start() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path("ComfyUI/models/loras")).unwrap();
+    env.mlib(&["init", "--app", "comfyui:./ComfyUI"]).success();
+    env.model_file("downloads/x.ckpt", "x", 100);
+    env.mlib(&["add", "downloads/x.ckpt", "--type", "loras"])
+        .success();
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(env.path("ComfyUI/models/loras/x.ckpt").exists());
+
+    let two = TestEnv::new();
+    two.model_file("ComfyUI/models/loras/a.safetensors", "a", 100);
+    std::fs::create_dir_all(two.path("forge/models/Lora")).unwrap();
+    two.mlib(&[
+        "init",
+        "--app",
+        "comfyui:./ComfyUI",
+        "--app",
+        "forge:./forge",
+    ])
+    .success();
+    two.model_file("downloads/y.ckpt", "y", 100);
+    two.mlib(&[
+        "add",
+        "downloads/y.ckpt",
+        "--type",
+        "loras",
+        "--app",
+        "forge",
+    ])
+    .success()
+    .stderr_has("+    models: [y]");
+    two.mlib(&["apply", "--adopt", "--auto-approve"]).success();
+    assert!(two.path("forge/models/Lora/y.ckpt").exists());
+    assert!(!two.path("forge/models/Lora/a.safetensors").exists());
+    assert!(!two.path("ComfyUI/models/loras/y.ckpt").exists());
+}

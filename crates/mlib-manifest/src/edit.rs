@@ -111,6 +111,55 @@ fn set_app_folder_lf(text: &str, app: &str, model_type: &str, folder: &str) -> O
     })
 }
 
+/// `text` with `name` added to app `app`'s `models:` list (`[a, b]` on one line, or a block
+/// of `- a` lines). `None` when the app has no such list (it gets `all` models, or it is not a
+/// block under `apps:`).
+pub fn add_to_app_models(text: &str, app: &str, name: &str) -> Option<String> {
+    add_to_app_models_lf(text, app, name).map(|out| same_endings(text, out))
+}
+
+fn add_to_app_models_lf(text: &str, app: &str, name: &str) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let item = find_item(&lines, "apps", app)?;
+    let indent = item.field_indent;
+    let at = (item.head + 1..item.end)
+        .find(|&i| indent_of(lines[i]) == indent && is_key(lines[i].trim_start(), "models"))?;
+    let value = lines[at].trim_start()["models:".len()..].trim_end();
+    let value = value.split(" #").next().unwrap_or(value).trim();
+    if value.starts_with('[') && value.ends_with(']') {
+        // Into the brackets, leaving the rest of the line (a comment) as it was.
+        let line = lines[at];
+        let open = line.find('[')?;
+        let close = line.rfind(']')?;
+        let added = if line[open + 1..close].trim().is_empty() {
+            name.to_owned()
+        } else {
+            format!(", {name}")
+        };
+        let edited = format!("{}{added}{}", &line[..close], &line[close..]);
+        return Some(replace_line(&lines, at, &edited));
+    }
+    if !value.is_empty() {
+        return None;
+    }
+    let dash = (at + 1..item.end)
+        .find(|&i| lines[i].trim_start().starts_with("- "))
+        .map(|i| indent_of(lines[i]))?;
+    let last = (at + 1..item.end)
+        .take_while(|&i| {
+            lines[i].trim().is_empty()
+                || lines[i].trim_start().starts_with("- ")
+                || lines[i].trim_start().starts_with('#')
+        })
+        .filter(|&i| lines[i].trim_start().starts_with("- "))
+        .last()?;
+    Some(insert_after(
+        &lines,
+        last,
+        &format!("{}- {name}\n", " ".repeat(dash)),
+    ))
+}
+
 /// Where one item (`  name:` under a top-level `section:`) is: its line, the end of its
 /// block, and the indentation of its fields.
 struct Item {
@@ -274,6 +323,31 @@ mod tests {
         assert!(out.contains("    family: sdxl\r\n"), "{out:?}");
         let flow = "models:\n  a: {source: ./a, type: vae}\n";
         assert_eq!(set_model_field(flow, "a", "family", "sdxl"), None);
+    }
+
+    #[test]
+    fn adds_a_model_to_an_apps_list() {
+        let flow = "apps:\n  c:\n    root: ./C\n    models: [a, sdxl]  # picked\n";
+        assert_eq!(
+            add_to_app_models(flow, "c", "new").unwrap(),
+            "apps:\n  c:\n    root: ./C\n    models: [a, sdxl, new]  # picked\n"
+        );
+        let empty = "apps:\n  c:\n    models: []\n    root: ./C\n";
+        assert_eq!(
+            add_to_app_models(empty, "c", "new").unwrap(),
+            "apps:\n  c:\n    models: [new]\n    root: ./C\n"
+        );
+        let block = "apps:\n  c:\n    models:\n      - a\n      - b\n    root: ./C\n";
+        assert_eq!(
+            add_to_app_models(block, "c", "new").unwrap(),
+            "apps:\n  c:\n    models:\n      - a\n      - b\n      - new\n    root: ./C\n"
+        );
+        let all = "apps:\n  c:\n    models: all\n";
+        assert_eq!(add_to_app_models(all, "c", "new"), None);
+        assert_eq!(
+            add_to_app_models("apps:\n  c:\n    root: ./C\n", "c", "new"),
+            None
+        );
     }
 
     #[test]
