@@ -62,6 +62,12 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
         return Ok(Status::Success);
     }
     edited(global, &old, &check, printer)?;
+    if !ctx.state.store_writable {
+        bail!(
+            "the store {} cannot be written by you: import cannot copy into it. Ask whoever manages the store, or add the files with `mlib add` (apply then links them if the store has them). Nothing was copied.",
+            ctx.store.root().display()
+        );
+    }
     // Under the store's lock: an apply or a gc must not see the store half filled.
     let _lock = super::approval::lock(&ctx, printer)?;
     let reuse = already_stored(&ctx, &items)?;

@@ -115,6 +115,14 @@ pub fn run(global: &GlobalSettings, args: &InitSettings, printer: &Printer) -> R
 /// itself (its hashes are known from the census), anything else as a hashed copy.
 fn into_store(census: &Census, store: &Path, dir: &Path, printer: &Printer) -> Result<()> {
     let store = mlib_store::Store::new(absolute(store), mlib_store::Layout::Nested);
+    if let Some(existing) = mlib_plan::paths::nearest_existing(store.root())
+        && !mlib_fs::is_writable(existing)
+    {
+        bail!(
+            "the store {} cannot be written by you: --into-store cannot put models into it; run init without it (nothing was written)",
+            store.root().display()
+        );
+    }
     let staging = store.staging_dir()?;
     let staging_device = std::fs::metadata(&staging).map(|m| mlib_fs::platform::device(&m))?;
     let (mut linked, mut copied) = (0u64, 0u64);

@@ -97,6 +97,14 @@ fn a_read_only_store_is_planned_and_linked_with_per_user_state() {
         assert!(!plan.stderr.contains("move it aside"), "{plan}");
         // Not linked yet: status has findings.
         ro.mlib(&env, &["status"], &vars).code(1);
+        // Nothing can be copied into a store one cannot write.
+        ro.mlib(
+            &env,
+            &["import", "src/base.safetensors", "--type", "loras"],
+            &vars,
+        )
+        .code(1)
+        .stderr_has("cannot be written by you: import cannot copy into it");
         // Another user's environments are unknown here: nothing may be deleted.
         for removal in [
             &["gc", "--dry-run"][..],
