@@ -19,8 +19,12 @@ struct Item {
     name: String,
     model_type: String,
     family: Option<String>,
-    /// The entry's name in the store and the apps, when the original's cannot be kept.
+    /// The entry's name in the store and the apps, when the original's cannot be kept (or
+    /// the folder a set of files is kept in).
     file: Option<String>,
+    /// For a sharded set or a model with companion files: their names in the folder `path`,
+    /// kept together as one model (empty: `path` whole).
+    files: Vec<String>,
 }
 
 pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) -> Result<Status> {
@@ -84,19 +88,27 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
             Some(meta) => meta,
             None => ctx
                 .store
-                .ingest_local_as(
+                .ingest_local_selected(
                     &key,
                     &item.path,
                     item.file.as_deref(),
                     &Expected::default(),
                     &source,
+                    &|rel| item.files.is_empty() || item.files.iter().any(|f| f == rel),
                     &mut |_| {},
                 )
                 .with_context(|| format!("cannot copy {} into the store", item.path.display()))?,
         };
         let sha256 = (!item.path.is_dir()).then(|| meta.files[0].sha256.clone());
+        let together = match item.files.len() {
+            0 => String::new(),
+            n => format!(
+                ", {n} files kept together in {}/",
+                item.file.as_deref().unwrap_or_default()
+            ),
+        };
         printer.info(format!(
-            "  stored {} ({})",
+            "  stored {} ({}{together})",
             item.name,
             crate::render::bytes(meta.size())
         ));
@@ -119,8 +131,16 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
         .declare_environment(&ctx.env.to_record(&manifest))?;
     if args.move_files {
         for item in &items {
-            mlib_fs::temp::remove_tree(&item.path)
-                .with_context(|| format!("cannot remove {}", item.path.display()))?;
+            if item.files.is_empty() {
+                mlib_fs::temp::remove_tree(&item.path)
+                    .with_context(|| format!("cannot remove {}", item.path.display()))?;
+            }
+            // A set's folder holds other things too: only the set's files go.
+            for file in &item.files {
+                let path = item.path.join(file);
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
         }
     }
     Ok(status)
@@ -173,28 +193,36 @@ fn items(ctx: &Context, args: &ImportSettings) -> Result<Vec<Item>> {
     }
     let mut items: Vec<Item> = Vec::new();
     let mut untyped = Vec::new();
-    for path in paths {
+    for group in mlib_plan::sets::group(paths)? {
+        let head = group.head().to_owned();
         let (mut model_type, mut family) = (args.model_type.clone(), None);
-        if path.is_file() {
-            match mlib_inspect::inspect(&path) {
+        if head.is_file() {
+            match mlib_inspect::inspect(&head) {
                 Ok(report) => {
                     model_type = model_type.or_else(|| type_of(report.kind));
                     family = report.family;
                 }
                 Err(mlib_inspect::InspectError::NotAModel { what }) => {
-                    bail!("{} is not a model: it looks like {what}", path.display());
+                    bail!("{} is not a model: it looks like {what}", head.display());
                 }
                 Err(_) => {}
             }
         }
         let Some(model_type) = model_type else {
-            untyped.push(path.display().to_string());
+            untyped.push(head.display().to_string());
             continue;
         };
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let (path, files, file_name) = match group {
+            mlib_plan::sets::Group::Single(path) => {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (path, Vec::new(), name)
+            }
+            // Kept in a folder named after the set, as a HuggingFace repo's files are.
+            mlib_plan::sets::Group::Set(set) => (set.dir, set.files, set.stem),
+        };
         let stem = if path.is_dir() {
             file_name.clone()
         } else {
@@ -209,7 +237,8 @@ fn items(ctx: &Context, args: &ImportSettings) -> Result<Vec<Item>> {
         }
         let safe = windows_safe(&file_name);
         items.push(Item {
-            file: (safe != file_name).then_some(safe),
+            file: (safe != file_name || !files.is_empty()).then_some(safe),
+            files,
             path,
             name,
             model_type,
@@ -265,6 +294,14 @@ fn entry(ctx: &Context, item: &Item, args: &ImportSettings, sha256: Option<&str>
     fields.push(("type".to_owned(), item.model_type.clone()));
     if let Some(family) = &item.family {
         fields.push(("family".to_owned(), family.clone()));
+    }
+    if !item.files.is_empty() {
+        let globs: Vec<String> = item
+            .files
+            .iter()
+            .map(|f| quote(&mlib_manifest::literal_glob(f)))
+            .collect();
+        fields.push(("include".to_owned(), format!("[{}]", globs.join(", "))));
     }
     if let Some(file) = &item.file {
         fields.push(("file".to_owned(), quote(file)));

@@ -184,3 +184,101 @@ fn an_imported_model_is_protected_before_the_first_apply() {
         crate::support::sha256(&crate::support::model_bytes("one", 1000))
     );
 }
+
+#[test]
+fn import_keeps_a_sharded_set_and_a_model_with_its_companions_together() {
+    let env = TestEnv::new();
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    // A split GGUF whose second shard is still downloading: refused, nothing stored.
+    env.model_file("downloads/qwen-7b-00001-of-00002.gguf", "q1", 100);
+    env.mlib(&["import", "downloads", "--type", "llm"])
+        .code(1)
+        .stderr_has("is a set of 2 shards, but qwen-7b-00002-of-00002.gguf is missing");
+    assert!(store_files(&env.path("store")).is_empty());
+
+    env.model_file("downloads/qwen-7b-00002-of-00002.gguf", "q2", 100);
+    sdxl_lora(&env, "downloads/detail [v2].safetensors");
+    env.write("downloads/detail [v2].preview.png", "png");
+    env.write("downloads/detail [v2].civitai.info", "{}");
+    env.write("downloads/unrelated.png", "png");
+    // Naming one shard imports the whole set.
+    env.mlib(&[
+        "import",
+        "downloads/qwen-7b-00001-of-00002.gguf",
+        "--type",
+        "llm",
+        "--move",
+    ])
+    .success()
+    .stderr_has("2 files kept together in qwen-7b/");
+    env.mlib(&["import", "downloads/detail [v2].safetensors", "--move"])
+        .success()
+        .stderr_has("3 files kept together in detail [v2]/");
+    for gone in [
+        "downloads/qwen-7b-00001-of-00002.gguf",
+        "downloads/detail [v2].preview.png",
+    ] {
+        assert!(!env.path(gone).exists(), "{gone} was moved");
+    }
+    assert!(
+        env.path("downloads/unrelated.png").exists(),
+        "not the model's: left alone"
+    );
+
+    let yaml = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    assert!(
+        yaml.contains(r#"include: ["qwen-7b-00001-of-00002.gguf", "qwen-7b-00002-of-00002.gguf"]"#),
+        "{yaml}"
+    );
+    assert!(yaml.contains(r#""detail [[]v2[]].preview.png""#), "{yaml}");
+    env.mlib(&["plan"])
+        .success()
+        .stderr_has("Plan: 0 to add, 2 to link");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    for link in [
+        "ComfyUI/models/LLM/qwen-7b/qwen-7b-00001-of-00002.gguf",
+        "ComfyUI/models/LLM/qwen-7b/qwen-7b-00002-of-00002.gguf",
+        "ComfyUI/models/loras/detail [v2]/detail [v2].safetensors",
+        "ComfyUI/models/loras/detail [v2]/detail [v2].preview.png",
+        "ComfyUI/models/loras/detail [v2]/detail [v2].civitai.info",
+    ] {
+        assert!(env.path(link).is_file(), "{link}");
+    }
+    assert!(
+        !env.path("ComfyUI/models/loras/detail [v2]/unrelated.png")
+            .exists()
+    );
+}
+
+#[test]
+fn a_local_folder_source_takes_only_what_its_globs_select() {
+    let env = TestEnv::new();
+    env.model_file("dl/set/a-00001-of-00002.gguf", "a1", 10);
+    env.model_file("dl/set/a-00002-of-00002.gguf", "a2", 10);
+    env.write("dl/set/notes/readme.txt", "not part of it");
+    env.model_file("dl/set/other.gguf", "other", 10);
+    env.model_file("dl/lone.gguf", "lone", 10);
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels:\n  a:\n    source: ./dl/set\n    include: [\"a-*.gguf\"]\n    type: llm\n  lone:\n    source: ./dl/lone.gguf\n    exclude: [\"*.txt\"]\n    type: llm\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("model `lone`: include/exclude take files out of a folder");
+    assert!(
+        env.path("ComfyUI/models/LLM/set/a-00002-of-00002.gguf")
+            .is_file()
+    );
+    assert!(!env.path("ComfyUI/models/LLM/set/other.gguf").exists());
+    assert!(
+        !env.path("ComfyUI/models/LLM/set/notes").exists(),
+        "a folder with nothing taken is not made"
+    );
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels:\n  b:\n    source: ./dl/set\n    include: [\"*.bin\"]\n    type: llm\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    env.mlib(&["apply", "--auto-approve"])
+        .code(1)
+        .stderr_has("none its include/exclude globs take");
+}

@@ -19,6 +19,7 @@ mod resolve;
 mod roots;
 mod rules;
 mod schema;
+mod select;
 mod source;
 mod suggest;
 mod url_template;
@@ -41,6 +42,7 @@ pub use peek::peek_store;
 pub use preset::Preset;
 pub use read::{MAX_MANIFEST_BYTES, read};
 pub use schema::schema;
+pub use select::{BadGlob, Selection, literal_glob};
 pub use url_template::{ExpandedUrl, UrlVarError, expand_url};
 pub use web_url::{WebSource, from_web_url};
 

@@ -399,13 +399,19 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> 
                 blake3: model.blake3.clone(),
             };
             let mut progress = |bytes: u64| ctx.events.progress(&model.name, bytes);
+            let selection =
+                mlib_manifest::Selection::of(model).map_err(|bad| ApplyError::BadGlob {
+                    model: model.name.clone(),
+                    source: bad,
+                })?;
             ctx.store
-                .ingest_local_as(
+                .ingest_local_selected(
                     &key(model),
                     path,
                     model.file.as_deref(),
                     &expected,
                     &model.source.to_string(),
+                    &|rel| selection.accepts(rel),
                     &mut progress,
                 )
                 .map_err(|source| ApplyError::Store {

@@ -296,7 +296,11 @@ fn expected_entries(
             }
             let is_dir = meta.kind == Kind::Dir;
             expected.bytes = Some(if is_dir {
-                dir_size(path)
+                // Validation checked the globs; a bad one selects nothing here.
+                match mlib_manifest::Selection::of(model) {
+                    Ok(selection) => dir_size(path, "", &selection),
+                    Err(_) => 0,
+                }
             } else {
                 meta.stat.size
             });
@@ -327,15 +331,25 @@ fn expected_entries(
     expected
 }
 
-fn dir_size(path: &Path) -> u64 {
+/// The bytes of the files under `path` that `selection` takes (`within`: `path` relative
+/// to the source folder).
+fn dir_size(path: &Path, within: &str, selection: &mlib_manifest::Selection) -> u64 {
     let Ok(read) = std::fs::read_dir(path) else {
         return 0;
     };
     read.flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&entry.path()),
-            Ok(_) => entry.metadata().map(|m| m.len()).unwrap_or(0),
-            Err(_) => 0,
+        .map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let within = if within.is_empty() {
+                name
+            } else {
+                format!("{within}/{name}")
+            };
+            match std::fs::metadata(entry.path()) {
+                Ok(m) if m.is_dir() => dir_size(&entry.path(), &within, selection),
+                Ok(m) if selection.accepts(&within) => m.len(),
+                _ => 0,
+            }
         })
         .sum()
 }

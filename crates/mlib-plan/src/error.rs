@@ -160,6 +160,15 @@ pub enum ApplyError {
         source: mlib_store::StoreError,
     },
 
+    /// A model's `include`/`exclude` glob is invalid (validation reports it first; only a
+    /// manifest built by hand gets here).
+    #[error("{source}")]
+    BadGlob {
+        model: String,
+        #[source]
+        source: mlib_manifest::BadGlob,
+    },
+
     /// A remote model could not be fetched.
     #[error("{source}")]
     Fetch {

@@ -24,6 +24,7 @@ mod planner;
 pub mod recover;
 pub mod relocate;
 mod saved;
+pub mod sets;
 mod stat;
 pub mod upkeep;
 pub mod workflow;

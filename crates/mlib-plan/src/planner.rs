@@ -162,6 +162,19 @@ impl<'a> Planner<'a> {
                     what,
                 });
             }
+            if let Source::Local(path) = &model.source
+                && !(model.include.is_empty() && model.exclude.is_empty())
+                && self
+                    .observed
+                    .source_meta(path)
+                    .is_some_and(|seen| seen.kind != crate::stat::Kind::Dir)
+            {
+                self.warnings.push(format!(
+                    "model `{}`: include/exclude take files out of a folder, and {} is a file: they are ignored",
+                    model.name,
+                    path.display()
+                ));
+            }
             if let Some(rename) = renames.remove(&model.name) {
                 // Its bytes are in the store under another name: moved there, not fetched.
                 desired.fetch = None;

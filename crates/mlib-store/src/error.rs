@@ -68,7 +68,9 @@ pub enum StoreError {
         reason: &'static str,
     },
 
-    #[error("nothing to store for model {name:?}: it has no files")]
+    #[error(
+        "nothing to store for model {name:?}: it has no files (or none its include/exclude globs take)"
+    )]
     Empty { name: String },
 
     #[error(

@@ -94,6 +94,23 @@ impl Store {
         source: &str,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Metadata, StoreError> {
+        self.ingest_local_selected(key, src, entry, expect, source, &|_| true, progress)
+    }
+
+    /// [`Store::ingest_local_as`] taking from a folder `src` only the files `accept` takes
+    /// (given their `/`-separated path relative to `src`): a sharded set or a model with its
+    /// companion files out of a downloads folder. Folders holding no taken file are not made.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ingest_local_selected(
+        &self,
+        key: &ModelKey,
+        src: &Path,
+        entry: Option<&str>,
+        expect: &Expected,
+        source: &str,
+        accept: &dyn Fn(&str) -> bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Metadata, StoreError> {
         validate_key(key)?;
         let src_meta = match fs_err::metadata(src) {
             Ok(meta) => meta,
@@ -127,14 +144,12 @@ impl Store {
             fs_err::rename(&part, work.path.join(&entry))?;
             files.push(record(entry, hashes));
         } else if src_meta.is_dir() {
-            copy_tree(
-                src,
-                &work.path.join(&entry),
-                &entry,
-                0,
-                &mut files,
+            let mut tree = Tree {
+                accept,
+                files: &mut files,
                 progress,
-            )?;
+            };
+            tree.copy(src, &work.path.join(&entry), &entry, "", 0)?;
             if files.is_empty() {
                 return Err(StoreError::Empty {
                     name: key.name.to_owned(),
@@ -474,40 +489,65 @@ fn copy_file(src: &Path, dest: &Path, progress: &mut dyn FnMut(u64)) -> Result<H
     Ok(hashes)
 }
 
-fn copy_tree(
-    src: &Path,
-    dest: &Path,
-    rel: &str,
-    depth: usize,
-    files: &mut Vec<FileRecord>,
-    progress: &mut dyn FnMut(u64),
-) -> Result<(), StoreError> {
-    if depth >= MAX_DEPTH {
-        return Err(StoreError::TooDeep {
-            path: src.to_owned(),
-            max: MAX_DEPTH,
-        });
-    }
-    fs_err::create_dir(dest)?;
-    let mut items = fs_err::read_dir(src)?.collect::<Result<Vec<_>, _>>()?;
-    items.sort_by_key(|item| item.file_name());
-    for item in items {
-        let path = item.path();
-        let name = utf8_name(&path)?;
-        let rel = format!("{rel}/{name}");
-        // Following symlinks on purpose: a HuggingFace cache snapshot is symlinks to blobs.
-        let meta = fs_err::metadata(&path)?;
-        if meta.is_dir() {
-            copy_tree(&path, &dest.join(&name), &rel, depth + 1, files, progress)?;
-        } else if meta.is_file() {
-            let hashes = copy_file(&path, &dest.join(&name), progress)?;
-            files.push(record(rel, hashes));
-        } else {
-            return Err(StoreError::UnsupportedFileType { path });
+/// Copies a source folder's taken files into the staging folder, hashing each.
+struct Tree<'a> {
+    accept: &'a dyn Fn(&str) -> bool,
+    files: &'a mut Vec<FileRecord>,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl Tree<'_> {
+    /// Copies `src` to `dest`; `rel` is the store path (entry first), `within` the path
+    /// relative to the source root that the globs see. Returns whether a file was taken;
+    /// `dest` is left only when one was (no empty folders in the store).
+    fn copy(
+        &mut self,
+        src: &Path,
+        dest: &Path,
+        rel: &str,
+        within: &str,
+        depth: usize,
+    ) -> Result<bool, StoreError> {
+        if depth >= MAX_DEPTH {
+            return Err(StoreError::TooDeep {
+                path: src.to_owned(),
+                max: MAX_DEPTH,
+            });
         }
+        fs_err::create_dir(dest)?;
+        let mut items = fs_err::read_dir(src)?.collect::<Result<Vec<_>, _>>()?;
+        items.sort_by_key(|item| item.file_name());
+        let mut taken = false;
+        for item in items {
+            let path = item.path();
+            let name = utf8_name(&path)?;
+            let rel = format!("{rel}/{name}");
+            let within = if within.is_empty() {
+                name.clone()
+            } else {
+                format!("{within}/{name}")
+            };
+            // Following symlinks on purpose: a HuggingFace cache snapshot is symlinks to blobs.
+            let meta = fs_err::metadata(&path)?;
+            if meta.is_dir() {
+                taken |= self.copy(&path, &dest.join(&name), &rel, &within, depth + 1)?;
+            } else if !(self.accept)(&within) {
+                continue;
+            } else if meta.is_file() {
+                let hashes = copy_file(&path, &dest.join(&name), self.progress)?;
+                self.files.push(record(rel, hashes));
+                taken = true;
+            } else {
+                return Err(StoreError::UnsupportedFileType { path });
+            }
+        }
+        if taken {
+            sync_dir(dest)?;
+        } else {
+            fs_err::remove_dir(dest)?;
+        }
+        Ok(taken)
     }
-    sync_dir(dest)?;
-    Ok(())
 }
 
 /// Renames, or copies when the staged file is on another filesystem.

@@ -8,47 +8,26 @@ pub(crate) mod civitai;
 pub(crate) mod hf;
 pub(crate) mod url;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-use mlib_manifest::Model;
+use mlib_manifest::{Model, Selection};
 
 use crate::error::FetchError;
 
-/// Include/exclude filtering of paths relative to a source folder. As with
-/// `huggingface_hub`'s `allow_patterns`, `*` also matches `/`.
-pub(crate) struct Filter {
-    include: Option<GlobSet>,
-    exclude: GlobSet,
-}
+/// A model's include/exclude globs, as a fetch error when one is invalid.
+pub(crate) struct Filter(Selection);
 
 impl Filter {
     pub fn new(model: &Model) -> Result<Filter, FetchError> {
-        let build = |globs: &[String]| -> Result<GlobSet, FetchError> {
-            let mut b = GlobSetBuilder::new();
-            for g in globs {
-                b.add(Glob::new(g).map_err(|e| FetchError::BadGlob {
-                    name: model.name.clone(),
-                    glob: g.clone(),
-                    reason: e.to_string(),
-                })?);
-            }
-            b.build().map_err(|e| FetchError::BadGlob {
+        Selection::of(model)
+            .map(Filter)
+            .map_err(|bad| FetchError::BadGlob {
                 name: model.name.clone(),
-                glob: globs.join(", "),
-                reason: e.to_string(),
+                glob: bad.glob,
+                reason: bad.reason,
             })
-        };
-        Ok(Filter {
-            include: if model.include.is_empty() {
-                None
-            } else {
-                Some(build(&model.include)?)
-            },
-            exclude: build(&model.exclude)?,
-        })
     }
 
     pub fn accepts(&self, path: &str) -> bool {
-        self.include.as_ref().is_none_or(|i| i.is_match(path)) && !self.exclude.is_match(path)
+        self.0.accepts(path)
     }
 }
 
