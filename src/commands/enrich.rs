@@ -28,14 +28,24 @@ pub fn run(
     let mut new = old.clone();
     let mut changed = Vec::new();
     let mut unknown = Vec::new();
-    for model in manifest.models.values() {
-        if !only.is_empty() && !only.contains(&model.name) {
-            continue;
-        }
-        let (Source::Local(local), Some(sha256)) = (&model.source, &model.sha256) else {
-            continue;
-        };
-        let Some(found) = fetcher.civitai_by_hash(sha256, &mlib_fetch::NoReporter)? else {
+    let local: Vec<_> = manifest
+        .models
+        .values()
+        .filter(|m| only.is_empty() || only.contains(&m.name))
+        .filter_map(|m| match (&m.source, &m.sha256) {
+            (Source::Local(local), Some(sha256)) => Some((m, local, sha256)),
+            _ => None,
+        })
+        .collect();
+    // One request per 100 files (Civitai's batch lookup), however many are imported.
+    let hashes: Vec<String> = local.iter().map(|(_, _, h)| (*h).clone()).collect();
+    let known = if hashes.is_empty() {
+        Default::default()
+    } else {
+        fetcher.civitai_by_hashes(&hashes, &mlib_fetch::NoReporter)?
+    };
+    for (model, local, sha256) in local {
+        let Some(found) = known.get(sha256) else {
             unknown.push(model.name.clone());
             continue;
         };

@@ -117,6 +117,14 @@ fn enrich_makes_imported_files_civitai_sources_by_their_hash() {
         .stderr_has("+    file: \"my-detail.safetensors\"")
         .stderr_has("+    family: sdxl")
         .stderr_has("1 model can now be downloaded again from Civitai");
+    // Both files were looked up in one request (Civitai's batch lookup).
+    let lookups: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("by-hash"))
+        .collect();
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert_eq!(lookups[0].method, "POST");
     let lock = std::fs::read_to_string(env.path("models.lock")).unwrap();
     assert!(lock.contains("135867"), "{lock}");
     // The store already holds it: the new family moves its folder, nothing is downloaded.

@@ -224,6 +224,31 @@ impl Client {
         }))
     }
 
+    /// POSTs `body` as JSON to `url`, the token sent only to its own origin; a redirect is
+    /// not followed (an API answers a POST itself).
+    pub fn post_json(
+        &self,
+        url: &Url,
+        body: &[u8],
+        token: Option<&Token>,
+    ) -> Result<Reply, Failure> {
+        self.check_url(url)?;
+        let mut req = self
+            .agent
+            .post(url.as_str())
+            .header("Content-Type", "application/json");
+        if let Some(t) = token
+            && url.origin() == t.origin
+        {
+            req = req.header("Authorization", t.authorization.expose());
+        }
+        let resp = req.send(body).map_err(|e| self.transport_failure(url, e))?;
+        Ok(Reply {
+            url: url.clone(),
+            resp,
+        })
+    }
+
     fn transport_failure(&self, url: &Url, e: ureq::Error) -> Failure {
         let reason = self.scrub(&format!("{e}"));
         match e {

@@ -168,6 +168,38 @@ impl CivitaiVersion {
 
 const LOGIN_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign in | Civitai</title></head>\n<body><h1>Sign in to Civitai</h1></body></html>\n";
 
+/// Serves Civitai's POST routes: the batch lookup by hash (`by-hash/index.ts` in Civitai's
+/// source: a JSON array of at most 100 sha256, upper-cased by the server; the answer is the
+/// published versions having a file of one of them).
+pub(crate) fn route_post(state: &crate::State, head: &Head) -> Option<Response> {
+    if head.path() != "/api/v1/model-versions/by-hash" {
+        return None;
+    }
+    let hashes: Vec<String> = match serde_json::from_slice(&head.body) {
+        Ok(hashes) => hashes,
+        Err(_) => {
+            return Some(Response::json(
+                400,
+                &json!({ "error": "Request must include an array of SHA256 Hashes." }),
+            ));
+        }
+    };
+    if hashes.len() > 100 || hashes.iter().any(|h| h.len() != 64) {
+        return Some(Response::json(
+            400,
+            &json!({ "error": "Request must include an array of SHA256 Hashes. Too many hashes" }),
+        ));
+    }
+    let hashes: Vec<String> = hashes.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let versions = state.civitai.lock().unwrap();
+    let found: Vec<serde_json::Value> = versions
+        .values()
+        .filter(|v| v.files.iter().any(|f| hashes.contains(&f.sha256)))
+        .map(|v| v.to_json(&state.main_url))
+        .collect();
+    Some(Response::json(200, &serde_json::Value::Array(found)))
+}
+
 /// Serves Civitai routes on the main host; `None` when the path is not a Civitai one.
 pub(crate) fn route(state: &crate::State, head: &Head) -> Option<Response> {
     let path = head.path();

@@ -8,14 +8,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// A parsed request head (bodies are read and discarded: the protocols served are all GET/HEAD).
+/// A parsed request head, with the small body a POST to an API carries.
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
     pub method: String,
     /// Path and query exactly as sent.
     pub target: String,
     pub headers: Vec<(String, String)>,
+    /// The body (at most [`MAX_BODY`] bytes are kept; the rest is read and dropped).
+    pub body: Vec<u8>,
 }
+
+/// The most body bytes a request keeps: API requests (a list of hashes) are small.
+const MAX_BODY: u64 = 1 << 20;
 
 impl Head {
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -83,16 +88,24 @@ pub(crate) fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<
             ));
         }
     }
-    let head = Head {
+    let mut head = Head {
         method,
         target,
         headers,
+        body: Vec::new(),
     };
     let body_len: u64 = head
         .header("content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    io::copy(&mut reader.by_ref().take(body_len), &mut io::sink())?;
+    reader
+        .by_ref()
+        .take(body_len.min(MAX_BODY))
+        .read_to_end(&mut head.body)?;
+    io::copy(
+        &mut reader.by_ref().take(body_len.saturating_sub(MAX_BODY)),
+        &mut io::sink(),
+    )?;
     Ok(Some(head))
 }
 

@@ -254,6 +254,10 @@ fn serve_connection(stream: TcpStream, is_cdn: bool, state: &State) -> std::io::
 }
 
 fn route(state: &State, head: &http::Head, is_cdn: bool) -> Response {
+    if head.method.eq_ignore_ascii_case("POST") && !is_cdn {
+        return civitai::route_post(state, head)
+            .unwrap_or_else(|| Response::text(405, "text/plain", "method not allowed\n"));
+    }
     if !head.is_head() && !head.method.eq_ignore_ascii_case("GET") {
         return Response::text(405, "text/plain", "method not allowed\n");
     }

@@ -119,71 +119,80 @@ pub struct CivitaiMatch {
     pub file_name: String,
 }
 
+/// How many hashes Civitai's batch lookup takes at once (its `by-hash/index.ts` refuses more
+/// than 100).
+const BATCH: usize = 100;
+
 impl Fetcher {
-    /// Looks a file up on Civitai by its sha256 (`GET /api/v1/model-versions/by-hash/{hash}`);
-    /// `None` when Civitai does not know it. Refused offline.
-    pub fn civitai_by_hash(
+    /// Looks many files up on Civitai by their sha256 at once (`POST
+    /// /api/v1/model-versions/by-hash` with a JSON array of at most 100 hashes per request,
+    /// answered with the versions that have a file of one of them): the matches by the
+    /// lowercase sha256. Hashes Civitai does not know are absent. Refused offline.
+    pub fn civitai_by_hashes(
         &self,
-        sha256: &str,
+        sha256s: &[String],
         reporter: &dyn Reporter,
-    ) -> Result<Option<CivitaiMatch>, FetchError> {
+    ) -> Result<std::collections::BTreeMap<String, CivitaiMatch>, FetchError> {
         if self.config.offline {
             return Err(FetchError::Offline {
-                name: sha256.to_owned(),
-                what: "Civitai cannot be asked which model a file is while offline".into(),
+                name: format!("{} files", sha256s.len()),
+                what: "Civitai cannot be asked which models files are while offline".into(),
             });
         }
         let url = endpoint_url(
             &self.config.civitai_endpoint,
-            &["api", "v1", "model-versions", "by-hash", sha256],
+            &["api", "v1", "model-versions", "by-hash"],
         )?;
-        let label = "civitai by hash".to_owned();
-        let found: Option<(u64, Version)> =
-            self.client
-                .retrying(&label, url.as_str(), &[], reporter, || {
-                    let reply = self.client.send(
-                        false,
-                        &url,
-                        &[],
-                        self.civitai_token.as_ref(),
-                        Follow::All,
-                    )?;
-                    if let Some(t) = self.client.transient_status(&reply) {
-                        return Err(t);
+        let mut found = std::collections::BTreeMap::new();
+        let wanted: Vec<String> = sha256s.iter().map(|h| h.to_ascii_lowercase()).collect();
+        for chunk in wanted.chunks(BATCH) {
+            // Civitai keeps hashes in upper case (and upper-cases what it is sent).
+            let upper: Vec<String> = chunk.iter().map(|h| h.to_ascii_uppercase()).collect();
+            let body = serde_json::to_vec(&upper).map_err(|e| FetchError::Protocol {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+            let label = "civitai by hash".to_owned();
+            let versions: Vec<VersionWithId> =
+                self.client
+                    .retrying(&label, url.as_str(), &[], reporter, || {
+                        let reply =
+                            self.client
+                                .post_json(&url, &body, self.civitai_token.as_ref())?;
+                        if let Some(t) = self.client.transient_status(&reply) {
+                            return Err(t);
+                        }
+                        if reply.status() >= 300 {
+                            return Err(Failure::Fatal(status_error(self, reply, 0)));
+                        }
+                        reply.json().map_err(Failure::Fatal)
+                    })?;
+            for version in versions {
+                for file in &version.version.files {
+                    let Some(sha256) = file.hashes.sha256.as_deref() else {
+                        continue;
+                    };
+                    let sha256 = sha256.to_ascii_lowercase();
+                    if chunk.contains(&sha256) && !found.contains_key(&sha256) {
+                        found.insert(sha256, matched(version.id, &version.version, file));
                     }
-                    if reply.status() == 404 {
-                        return Ok(None);
-                    }
-                    if reply.status() >= 300 {
-                        return Err(Failure::Fatal(status_error(self, reply, 0)));
-                    }
-                    let version: VersionWithId = reply.json().map_err(Failure::Fatal)?;
-                    Ok(Some((version.id, version.version)))
-                })?;
-        let Some((version_id, version)) = found else {
-            return Ok(None);
-        };
-        let file_name = version
-            .files
-            .iter()
-            .find(|f| {
-                f.hashes
-                    .sha256
-                    .as_deref()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(sha256))
-            })
-            .map(|f| f.name.clone())
-            .unwrap_or_default();
-        Ok(Some(CivitaiMatch {
-            version_id,
-            file_name,
-            info: CivitaiInfo {
-                model_id: version.model_id,
-                name: version.model.as_ref().and_then(|m| m.name.clone()),
-                model_type: version.model.as_ref().and_then(|m| m.kind.clone()),
-                base_model: version.base_model,
-            },
-        }))
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn matched(version_id: u64, version: &Version, file: &File) -> CivitaiMatch {
+    CivitaiMatch {
+        version_id,
+        file_name: file.name.clone(),
+        info: CivitaiInfo {
+            model_id: version.model_id,
+            name: version.model.as_ref().and_then(|m| m.name.clone()),
+            model_type: version.model.as_ref().and_then(|m| m.kind.clone()),
+            base_model: version.base_model.clone(),
+        },
     }
 }
 

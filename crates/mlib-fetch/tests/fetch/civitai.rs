@@ -164,3 +164,33 @@ fn an_html_login_page_is_rejected_not_saved() {
         staged_names(staging.path())
     );
 }
+
+#[test]
+fn many_files_are_looked_up_by_hash_a_hundred_at_a_time() {
+    let server = TestServer::start();
+    let known = bytes(1000, 7);
+    server.civitai_version(
+        CivitaiVersion::new(5, 50)
+            .model_type("LORA")
+            .base_model("SD 1.5")
+            .file(1, "known.safetensors", known.clone())
+            .primary(1),
+    );
+    // 149 unknown hashes plus the known one, given in upper case as Civitai shows them.
+    let mut hashes: Vec<String> = (0..149u32).map(|i| format!("{i:064x}")).collect();
+    hashes.push(sha256(&known).to_ascii_uppercase());
+    let found = fetcher(&server)
+        .civitai_by_hashes(&hashes, &mlib_fetch::NoReporter)
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let matched = &found[&sha256(&known)];
+    assert_eq!(matched.version_id, 50);
+    assert_eq!(matched.file_name, "known.safetensors");
+    assert_eq!(matched.info.family().as_deref(), Some("sd15"));
+    let posts: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 2, "150 hashes: two requests of at most 100");
+}
