@@ -25,6 +25,9 @@ struct Item {
     /// For a sharded set or a model with companion files: their names in the folder `path`,
     /// kept together as one model (empty: `path` whole).
     files: Vec<String>,
+    /// Where a file of the HuggingFace cache came from: its entry gets the `hf://` source
+    /// (and the lock its commit), so another machine can download it again.
+    origin: Option<mlib_fetch::CacheOrigin>,
 }
 
 pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) -> Result<Status> {
@@ -77,6 +80,7 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
     let reuse = already_stored(&ctx, &items)?;
 
     let mut entries = Vec::new();
+    let mut stored = Vec::new();
     for (item, reused) in items.iter().zip(reuse) {
         let key = ModelKey {
             name: &item.name,
@@ -92,8 +96,12 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
                     &key,
                     &item.path,
                     item.file.as_deref(),
-                    &Expected::default(),
-                    &source,
+                    // A cached blob is checked against its LFS oid as it is copied.
+                    &Expected {
+                        sha256: item.origin.as_ref().and_then(|o| o.sha256.clone()),
+                        blake3: None,
+                    },
+                    &item.origin.as_ref().map_or(source, hf_source),
                     &|rel| item.files.is_empty() || item.files.iter().any(|f| f == rel),
                     &mut |_| {},
                 )
@@ -113,6 +121,7 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
             crate::render::bytes(meta.size())
         ));
         entries.push(entry(&ctx, item, args, sha256.as_deref()));
+        stored.push(meta);
     }
     let status = write_entries(
         global,
@@ -127,6 +136,7 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
     // The manifest names them and the registry knows this environment needs them (a gc
     // before the next apply keeps them): only now may the originals go.
     let manifest = crate::context::load_manifest(global, printer)?;
+    lock_cached(&manifest, &items, &stored)?;
     ctx.open_registry()?
         .declare_environment(&ctx.env.to_record(&manifest))?;
     if args.move_files {
@@ -236,7 +246,13 @@ fn items(ctx: &Context, args: &ImportSettings) -> Result<Vec<Item>> {
             name.push_str("-2");
         }
         let safe = windows_safe(&file_name);
+        let origin = if files.is_empty() && path.is_file() {
+            mlib_fetch::hf_cache_origin(&path)
+        } else {
+            None
+        };
         items.push(Item {
+            origin,
             file: (safe != file_name || !files.is_empty()).then_some(safe),
             files,
             path,
@@ -284,10 +300,16 @@ fn collect_files(dir: &Path, into: &mut Vec<PathBuf>) {
 }
 
 fn entry(ctx: &Context, item: &Item, args: &ImportSettings, sha256: Option<&str>) -> Entry {
-    let mut fields = vec![(
-        "source".to_owned(),
-        quote(&relative_to(&item.path, &ctx.manifest.dir)),
-    )];
+    let mut fields = match &item.origin {
+        Some(origin) => vec![
+            ("source".to_owned(), quote(&hf_source(origin))),
+            ("revision".to_owned(), quote(&origin.commit)),
+        ],
+        None => vec![(
+            "source".to_owned(),
+            quote(&relative_to(&item.path, &ctx.manifest.dir)),
+        )],
+    };
     if let (Some(sha256), false) = (sha256, item.path.is_dir()) {
         fields.push(("sha256".to_owned(), sha256.to_owned()));
     }
@@ -314,6 +336,50 @@ fn entry(ctx: &Context, item: &Item, args: &ImportSettings, sha256: Option<&str>
         fields,
         remote: false,
     }
+}
+
+fn hf_source(origin: &mlib_fetch::CacheOrigin) -> String {
+    format!("hf://{}/{}", origin.repo, origin.repo_path)
+}
+
+/// Pins the models imported out of the HuggingFace cache in the lock, from what the cache
+/// says (repo, commit, path) and the bytes just stored: `--locked` and other machines need
+/// no network to know them.
+fn lock_cached(
+    manifest: &mlib_manifest::Manifest,
+    items: &[Item],
+    stored: &[mlib_store::Metadata],
+) -> Result<()> {
+    let cached: Vec<_> = items
+        .iter()
+        .zip(stored)
+        .filter_map(|(item, meta)| Some((item, item.origin.as_ref()?, meta.files.first()?)))
+        .collect();
+    if cached.is_empty() {
+        return Ok(());
+    }
+    let lock_path = manifest.lock_path();
+    let mut lock = mlib_manifest::lock::Lock::load(&lock_path)?.unwrap_or_default();
+    for (item, origin, file) in cached {
+        let Some(model) = manifest.models.get(&item.name) else {
+            continue;
+        };
+        let mut locked = mlib_manifest::lock::LockedModel::for_model(model);
+        locked.repo = Some(origin.repo.clone());
+        locked.commit = Some(origin.commit.clone());
+        locked.files = vec![mlib_manifest::lock::LockedFile {
+            path: file.path.clone(),
+            url: None,
+            repo_path: Some(origin.repo_path.clone()),
+            file_id: None,
+            size: file.size,
+            sha256: Some(file.sha256.clone()),
+            blake3: Some(file.blake3.clone()),
+        }];
+        lock.models.insert(item.name.clone(), locked);
+    }
+    lock.save(&lock_path)?;
+    Ok(())
 }
 
 /// `name` as NTFS can hold it: no `<>:"|?*`, no control characters, no trailing dot or space,

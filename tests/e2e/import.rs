@@ -290,3 +290,70 @@ fn a_local_folder_source_takes_only_what_its_globs_select() {
         .code(1)
         .stderr_has("none its include/exclude globs take");
 }
+
+#[test]
+fn a_file_from_the_huggingface_cache_is_imported_as_its_hf_source_and_locked() {
+    let env = TestEnv::new();
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let bytes = crate::support::model_bytes("vae", 3000);
+    let oid = crate::support::sha256(&bytes);
+    let repo = "hf-cache/models--madebyollin--sdxl-vae-fp16-fix";
+    env.write(&format!("{repo}/blobs/{oid}"), &bytes);
+    env.write(
+        &format!("{repo}/blobs/{}", "f".repeat(64)),
+        crate::support::model_bytes("damaged", 3000),
+    );
+    let snapshot = env.path(&format!("{repo}/snapshots/{commit}"));
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::os::unix::fs::symlink(
+        format!("../../blobs/{oid}"),
+        snapshot.join("sdxl.vae.safetensors"),
+    )
+    .unwrap();
+    // A blob whose bytes are not its LFS oid is refused, and nothing is stored.
+    std::os::unix::fs::symlink(
+        format!("../../blobs/{}", "f".repeat(64)),
+        snapshot.join("broken.safetensors"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        crate::support::Run::from(
+            env.command()
+                .args(args)
+                .env("HF_HUB_CACHE", env.path("nowhere"))
+                .output()
+                .unwrap(),
+        )
+    };
+    run(&[
+        "import",
+        &snapshot.join("broken.safetensors").display().to_string(),
+        "--type",
+        "vae",
+    ])
+    .code(1)
+    .stderr_has("sha256");
+    assert!(store_files(&env.path("store")).is_empty());
+
+    run(&[
+        "import",
+        &snapshot.join("sdxl.vae.safetensors").display().to_string(),
+        "--type",
+        "vae",
+    ])
+    .success()
+    .stderr_has("+    source: \"hf://madebyollin/sdxl-vae-fp16-fix/sdxl.vae.safetensors\"")
+    .stderr_has(&format!("+    revision: \"{commit}\""))
+    .stderr_has(&format!("+    sha256: {oid}"));
+    let lock = std::fs::read_to_string(env.path("models.lock")).unwrap();
+    assert!(lock.contains(commit) && lock.contains(&oid), "{lock}");
+    // The lock covers it and the store holds it: no network, no cache needed.
+    run(&["apply", "--auto-approve", "--locked", "--offline"]).success();
+    assert!(
+        env.path("ComfyUI/models/vae/sdxl.vae.safetensors")
+            .is_file()
+    );
+}

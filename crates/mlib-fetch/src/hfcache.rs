@@ -9,6 +9,47 @@
 
 use std::path::{Path, PathBuf};
 
+/// Where a file of the HuggingFace cache came from: enough to write its `hf://` source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheOrigin {
+    /// `org/name`.
+    pub repo: String,
+    /// The snapshot's commit.
+    pub commit: String,
+    /// The file's path inside the repo.
+    pub repo_path: String,
+    /// The LFS oid (the sha256) when the snapshot entry links to a blob named by one.
+    pub sha256: Option<String>,
+}
+
+/// The repo, commit and path of `path` when it is a snapshot entry of a HuggingFace cache
+/// (`.../models--{org}--{name}/snapshots/{commit}/{path}`), read from the path alone: no
+/// network, no cache variable needed.
+pub fn origin_of(path: &Path) -> Option<CacheOrigin> {
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let at = parts.iter().rposition(|p| p == "snapshots")?;
+    let repo = parts.get(at.checked_sub(1)?)?.strip_prefix("models--")?;
+    // `huggingface_hub` joins the repo id with `--`; an owner never holds `--`.
+    let (org, name) = repo.split_once("--")?;
+    let commit = parts.get(at + 1)?;
+    let is_commit = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
+    let rest = parts.get(at + 2..).filter(|rest| !rest.is_empty())?;
+    if !is_commit || org.is_empty() || name.is_empty() {
+        return None;
+    }
+    let root: PathBuf = parts[..at + 2].iter().collect();
+    let sha256 = cached_file(&root, path).and_then(|f| f.sha256);
+    Some(CacheOrigin {
+        repo: format!("{org}/{name}"),
+        commit: commit.to_ascii_lowercase(),
+        repo_path: rest.join("/"),
+        sha256,
+    })
+}
+
 /// The cache folder of a repo.
 pub(crate) fn repo_dir(cache: &Path, repo: &str) -> PathBuf {
     cache.join(format!("models--{}", repo.replace('/', "--")))
@@ -109,4 +150,46 @@ fn cached_file(root: &Path, path: &Path) -> Option<CachedFile> {
         size,
         sha256,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_entry_tells_its_repo_commit_path_and_lfs_oid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let commit = "a".repeat(40);
+        let oid = "b".repeat(64);
+        let repo = tmp.path().join("hub/models--stabilityai--sdxl-vae");
+        let snap = repo.join("snapshots").join(&commit);
+        std::fs::create_dir_all(snap.join("vae")).unwrap();
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        std::fs::write(repo.join("blobs").join(&oid), "weights").unwrap();
+        std::fs::write(repo.join("blobs").join("c".repeat(40)), "{}").unwrap();
+        let entry = snap.join("vae/diffusion_pytorch_model.safetensors");
+        std::os::unix::fs::symlink(format!("../../../blobs/{oid}"), &entry).unwrap();
+        let small = snap.join("config.json");
+        std::os::unix::fs::symlink(format!("../../blobs/{}", "c".repeat(40)), &small).unwrap();
+
+        let origin = origin_of(&entry).unwrap();
+        assert_eq!(origin.repo, "stabilityai/sdxl-vae");
+        assert_eq!(origin.commit, commit);
+        assert_eq!(origin.repo_path, "vae/diffusion_pytorch_model.safetensors");
+        assert_eq!(origin.sha256, Some(oid));
+        assert_eq!(
+            origin_of(&small).unwrap().sha256,
+            None,
+            "a git sha1 is no sha256"
+        );
+        for not in [
+            tmp.path().join("hub/models--x--y/snapshots/main/file"),
+            tmp.path()
+                .join(format!("hub/datasets--x--y/snapshots/{commit}/file")),
+            snap.clone(),
+            tmp.path().join("downloads/x.safetensors"),
+        ] {
+            assert_eq!(origin_of(&not), None, "{}", not.display());
+        }
+    }
 }

@@ -29,6 +29,7 @@ mod download;
 mod error;
 mod fetch;
 mod hfcache;
+pub use hfcache::{CacheOrigin, origin_of as hf_cache_origin};
 mod lock_policy;
 mod names;
 mod report;
