@@ -551,6 +551,11 @@ pub struct RemoteArgs {
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
+    /// Check, offline, that the lock covers the manifest (every remote model locked, no entry
+    /// stale) and write nothing: exit 0 when it does, 1 naming what is missing (for CI).
+    #[arg(long)]
+    pub check: bool,
+
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

@@ -151,6 +151,7 @@ pub enum CommandSettings {
     EnvForget(ForgetSettings),
     Scan,
     Lock(RemoteSettings),
+    LockCheck,
     Update(UpdateSettings),
     Relocate(RelocateSettings),
     ForceUnlock {
@@ -276,6 +277,7 @@ impl CommandSettings {
                 into_store,
             }),
             Command::Scan => CommandSettings::Scan,
+            Command::Lock(args) if args.check => CommandSettings::LockCheck,
             Command::Lock(args) => CommandSettings::Lock(RemoteSettings::resolve(&args.remote)),
             Command::Update(UpdateArgs { models, remote }) => {
                 CommandSettings::Update(UpdateSettings {
@@ -307,7 +309,7 @@ impl CommandSettings {
             CommandSettings::Import(_) => "import",
             CommandSettings::Enrich { .. } => "enrich",
             CommandSettings::Scan => "scan",
-            CommandSettings::Lock(_) => "lock",
+            CommandSettings::Lock(_) | CommandSettings::LockCheck => "lock",
             CommandSettings::Update(_) => "update",
             CommandSettings::Relocate(_) => "relocate",
             CommandSettings::ForceUnlock { .. } => "force-unlock",

@@ -56,6 +56,7 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         } => enrich::run(global, models, *dry_run, remote, printer),
         CommandSettings::Scan => scan::run(global, printer),
         CommandSettings::Lock(remote) => lock::run(global, remote, printer),
+        CommandSettings::LockCheck => lock::check(global, printer),
         CommandSettings::Update(update) => update::run(global, update, printer),
         CommandSettings::Relocate(relocate) => relocate::run(global, relocate, printer),
         CommandSettings::ForceUnlock { id, force } => {

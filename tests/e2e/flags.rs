@@ -109,6 +109,7 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--move",
         "--into-store",
         "--from-workflow",
+        "--check",
         "--from",
         "--to",
         "--help",

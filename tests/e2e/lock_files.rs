@@ -102,3 +102,36 @@ fn a_manifest_named_like_a_lock_file_is_refused() {
         )
         .stderr_has("help: rename it, e.g. to `models.yaml`");
 }
+
+#[test]
+fn lock_check_says_offline_whether_the_lock_covers_the_manifest() {
+    let (env, server) = (TestEnv::new(), TestServer::start());
+    server
+        .hf_repo("org/big")
+        .lfs("big.safetensors", model_bytes("big", 2000))
+        .publish();
+    env.write("models.yaml", manifest("big"));
+    crate::assert_run!(
+        env,
+        "lock_check_missing",
+        mlib(&env, &server, &["lock", "--check"])
+    );
+    mlib(&env, &server, &["lock"]).success();
+    server.clear_requests();
+    crate::assert_run!(
+        env,
+        "lock_check_covered",
+        mlib(&env, &server, &["lock", "--check"])
+    );
+    env.write(
+        "models.yaml",
+        manifest("big").replace("type: loras", "revision: v2\n    type: loras"),
+    );
+    mlib(&env, &server, &["lock", "--check"])
+        .code(1)
+        .stderr_has("big: stale: revision changed from (default) to v2");
+    assert!(
+        server.requests().is_empty(),
+        "--check never asks the network"
+    );
+}
