@@ -300,6 +300,26 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+
+    /// Print a shell completion script for mlib.
+    ///
+    /// Load it in your shell's startup file, e.g. for bash:
+    /// `mlib completions bash > ~/.local/share/bash-completion/completions/mlib`.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  mlib completions bash > ~/.local/share/bash-completion/completions/mlib\n",
+        "  mlib completions zsh > ~/.zfunc/_mlib\n",
+        "  mlib completions fish > ~/.config/fish/completions/mlib.fish",
+    ))]
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+
+    /// Print mlib's man page (roff), generated from the same definitions as `--help`.
+    ///
+    /// `mlib man > ~/.local/share/man/man1/mlib.1 && man mlib`
+    Man,
 }
 
 #[derive(Debug, Args)]

@@ -158,6 +158,8 @@ pub enum CommandSettings {
         id: String,
         force: bool,
     },
+    Completions(clap_complete::Shell),
+    Man,
     Rm(RmSettings),
     Gc(GcSettings),
     Du {
@@ -287,6 +289,8 @@ impl CommandSettings {
             }
             Command::Relocate(args) => CommandSettings::Relocate(RelocateSettings::resolve(args)),
             Command::ForceUnlock { id, force } => CommandSettings::ForceUnlock { id, force },
+            Command::Completions { shell } => CommandSettings::Completions(shell),
+            Command::Man => CommandSettings::Man,
         }
     }
 
@@ -313,6 +317,8 @@ impl CommandSettings {
             CommandSettings::Update(_) => "update",
             CommandSettings::Relocate(_) => "relocate",
             CommandSettings::ForceUnlock { .. } => "force-unlock",
+            CommandSettings::Completions(_) => "completions",
+            CommandSettings::Man => "man",
         }
     }
 }

@@ -18,6 +18,7 @@ mod planning;
 mod relocate;
 mod rm;
 mod scan;
+mod shell_help;
 mod status;
 mod update;
 mod upkeep;
@@ -62,6 +63,8 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::ForceUnlock { id, force } => {
             force_unlock::run(global, id, *force, printer)
         }
+        CommandSettings::Completions(shell) => shell_help::completions(*shell, printer),
+        CommandSettings::Man => shell_help::man(printer),
     };
     match result {
         Ok(status) => status,

@@ -28,6 +28,7 @@ mod recovery;
 mod relocate;
 mod remote;
 mod saved_plan;
+mod shell_help;
 mod state;
 mod traces;
 mod upgrade;
