@@ -703,6 +703,7 @@ impl<'a> Planner<'a> {
         let mut stale: Vec<Recorded> = std::mem::take(&mut self.mine).into_values().collect();
         stale.sort_by(|a, b| a.record.target.cmp(&b.record.target));
         let mut unlinks = Vec::new();
+        let mut pending = self.pending_links();
         for recorded in &mut stale {
             let target = recorded.record.target.clone();
             let unchanged = recorded
@@ -712,7 +713,7 @@ impl<'a> Planner<'a> {
             let record = &recorded.record;
             let leftover = decide::leftover(unchanged);
             match leftover {
-                Leftover::Remove if self.moves(record) => {}
+                Leftover::Remove if self.moves(&mut pending, record) => {}
                 Leftover::Remove => unlinks.push(Action::Unlink(Unlink {
                     model: record.model.clone(),
                     app: record.app.clone(),
@@ -736,28 +737,47 @@ impl<'a> Planner<'a> {
         self.actions.extend(unlinks);
     }
 
+    /// The new links (replacing nothing) by model, app and file name: where a leftover link
+    /// looks for the link it moved to, in one lookup rather than a scan of every action.
+    fn pending_links(&self) -> HashMap<(String, String, OsString), Vec<usize>> {
+        let mut pending: HashMap<_, Vec<usize>> = HashMap::new();
+        for (at, action) in self.actions.iter().enumerate().rev() {
+            if let Action::Link(link) = action
+                && link.replaces.is_none()
+                && let Some(name) = link.target.file_name()
+            {
+                pending
+                    .entry((link.model.clone(), link.app.clone(), name.to_owned()))
+                    .or_default()
+                    .push(at);
+            }
+        }
+        pending
+    }
+
     /// When the app's folder mapping changed, the model's new link is a move of its old one:
     /// turn the pending link into a relink that also removes the old link.
-    fn moves(&mut self, record: &LinkRecord) -> bool {
-        let name = record.target.file_name();
-        let pending = self.actions.iter_mut().find_map(|action| match action {
-            Action::Link(link)
-                if link.replaces.is_none()
-                    && link.model == record.model
-                    && link.app == record.app
-                    && link.target.file_name() == name =>
-            {
-                Some(link)
-            }
-            _ => None,
-        });
-        let Some(link) = pending else { return false };
+    fn moves(
+        &mut self,
+        pending: &mut HashMap<(String, String, OsString), Vec<usize>>,
+        record: &LinkRecord,
+    ) -> bool {
+        let Some(name) = record.target.file_name() else {
+            return false;
+        };
+        let key = (record.model.clone(), record.app.clone(), name.to_owned());
+        // The first such link in plan order (the positions are stacked last first).
+        let Some(at) = pending.get_mut(&key).and_then(Vec::pop) else {
+            return false;
+        };
+        // pending_links holds the positions of links only, and nothing moves them meanwhile.
+        let Some(Action::Link(link)) = self.actions.get(at) else {
+            return false;
+        };
+        let mut link = link.clone();
         link.replaces = Some(record.id);
         link.moved_from = Some(record.target.clone());
-        let moved = link.clone();
-        self.actions
-            .retain(|a| !matches!(a, Action::Link(l) if l.target == moved.target));
-        self.actions.push(Action::Relink(moved));
+        self.actions[at] = Action::Relink(link);
         true
     }
 
