@@ -104,9 +104,12 @@ fn types(r: &mut Resolver, located: &Located) {
             );
             if let Some(preset) = app.preset {
                 let known = preset.model_types();
-                let near = closest(ty, known.iter().copied())
-                    .map(|near| format!("did you mean `{near}`? "))
-                    .unwrap_or_default();
+                let near = match preset.retired_type(ty) {
+                    Some(why) => format!("{why}. "),
+                    None => closest(ty, known.iter().copied())
+                        .map(|near| format!("did you mean `{near}`? "))
+                        .unwrap_or_default(),
+                };
                 r.sink.push(
                     DiagnosticKind::UnknownType,
                     spans.model_type,

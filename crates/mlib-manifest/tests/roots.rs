@@ -71,7 +71,7 @@ fn a_store_holding_an_apps_folders_is_refused() {
     assert_at(&all[0], DiagnosticKind::NestedStore, 2, 8);
     assert_eq!(
         all[0].message,
-        "app `comfyui`'s folder `models/animatediff_models` (for `animatediff_models`) and 30 \
+        "app `comfyui`'s folder `models/animatediff_models` (for `animatediff_models`) and 37 \
          more are inside `store`"
     );
     assert_eq!(
