@@ -184,3 +184,86 @@ fn quiet_prints_nothing_on_success() {
     run.success();
     assert_eq!(run.stderr, "");
 }
+
+fn folder_lora(env: &TestEnv, fooocus_link: &str) {
+    env.model_file("dl/detail/detail.safetensors", "detail", 3000);
+    env.write("dl/detail/detail.preview.png", "png");
+    env.write("dl/detail/extra/notes.txt", "notes");
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\nmodels:\n  detail:\n    source: ./dl/detail\n    type: loras\napps:\n  fooocus:\n    preset: fooocus\n    root: ./Fooocus\n{fooocus_link}  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n"
+    ));
+}
+
+/// Fooocus lists its LoRAs with a plain os.walk, which never enters a linked folder: a folder
+/// model is linked there as a real folder of per-file links, and as one folder link in
+/// ComfyUI, which follows links.
+#[test]
+fn a_folder_model_is_linked_file_by_file_where_the_app_does_not_enter_linked_folders() {
+    let env = TestEnv::new();
+    // Linked as one folder symlink (as mlib did before): Fooocus would not list it.
+    folder_lora(&env, "    link: symlink\n");
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("app `fooocus` does not look inside linked folders");
+    let farm = env.path("Fooocus/models/loras/detail");
+    assert!(farm.symlink_metadata().unwrap().is_symlink());
+
+    // With `link: auto` (the default) the folder link becomes a folder of links.
+    folder_lora(&env, "");
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(2)
+        .stderr_has("- unlink")
+        .stderr_has("+ link     detail fooocus: models/loras/detail/extra/notes.txt");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(farm.symlink_metadata().unwrap().is_dir(), "a real folder");
+    for file in [
+        "detail.safetensors",
+        "detail.preview.png",
+        "extra/notes.txt",
+    ] {
+        let link = farm.join(file);
+        assert!(link.symlink_metadata().unwrap().is_symlink(), "{file}");
+        assert!(link.is_file(), "{file} resolves");
+    }
+    assert!(
+        env.path("ComfyUI/models/loras/detail")
+            .symlink_metadata()
+            .unwrap()
+            .is_symlink(),
+        "ComfyUI follows linked folders: one link"
+    );
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+    env.mlib(&["status"]).success();
+
+    // A file of the farm someone replaced is theirs: left alone, reported.
+    std::fs::remove_file(farm.join("detail.preview.png")).unwrap();
+    env.write(
+        "Fooocus/models/loras/detail/detail.preview.png",
+        "my own preview",
+    );
+    env.mlib(&["plan"])
+        .success()
+        .stderr_has("detail.preview.png was changed since mlib linked it");
+    env.mlib(&["apply", "--auto-approve"]).code(1);
+    assert_eq!(
+        std::fs::read_to_string(farm.join("detail.preview.png")).unwrap(),
+        "my own preview"
+    );
+}
+
+/// A folder link someone else made where the farm goes is never written through.
+#[test]
+fn a_link_farm_is_never_made_through_a_foreign_folder_link() {
+    let env = TestEnv::new();
+    folder_lora(&env, "");
+    std::fs::create_dir_all(env.path("Fooocus/models/loras")).unwrap();
+    std::fs::create_dir_all(env.path("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(
+        env.path("elsewhere"),
+        env.path("Fooocus/models/loras/detail"),
+    )
+    .unwrap();
+    env.mlib(&["apply", "--auto-approve"])
+        .stderr_has("a symlink mlib did not make is in the way");
+    assert_eq!(std::fs::read_dir(env.path("elsewhere")).unwrap().count(), 0);
+}

@@ -90,6 +90,11 @@ pub struct Link {
     /// new (the store entry it points at, or how it is made).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Previous>,
+    /// One file of a folder model linked file by file (a link farm) into an app that does not
+    /// look inside linked folders: the folders above it are real ones mlib makes, and the
+    /// link is never made through a linked folder.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub farm: bool,
 }
 
 /// What a link being replaced is, as its registry record says.

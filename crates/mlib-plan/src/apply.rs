@@ -561,6 +561,9 @@ fn our_row(ctx: &ApplyContext, target: &Path, id: i64) -> Result<Option<LinkReco
 }
 
 fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), ApplyError> {
+    if l.farm {
+        farm_folder_is_real(store, l)?;
+    }
     if let (Some(old), Some(id)) = (&l.moved_from, l.replaces) {
         return move_one(ctx, store, l, old, id);
     }
@@ -591,6 +594,31 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Appl
         store.after(old, before_old);
     }
     record(ctx, l, made.how)
+}
+
+/// A link farm's folders must be real folders outside the store: were one of them a link
+/// to the store's folder (the model's old folder link, changed by someone and so not
+/// removed), the link would be written into the store itself.
+fn farm_folder_is_real(store: &StoreFiles, l: &Link) -> Result<(), ApplyError> {
+    let Some(parent) = l.target.parent() else {
+        return Ok(());
+    };
+    let Ok(physical) = paths::physical(parent) else {
+        return Ok(()); // Not there yet: link::make creates real folders.
+    };
+    if physical.starts_with(store.root) || parent.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+        return Err(ApplyError::Link {
+            target: l.target.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} is a link to a folder, not a folder: the model's files are linked one by one into a real folder there; remove that link first",
+                    parent.display()
+                ),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Removes mlib's link `row` at `target` (checked untouched by the caller), keeping the

@@ -52,6 +52,10 @@ pub struct DesiredModel {
 pub struct Entry {
     pub name: String,
     pub is_dir: bool,
+    /// For a folder: its files, `/`-separated relative to it, sorted, where known (from the
+    /// store's metadata, the lock or the local source). An app that does not look inside
+    /// linked folders gets these linked one by one (a link farm).
+    pub files: Vec<String>,
 }
 
 pub fn key(model: &Model) -> ModelKey<'_> {
@@ -233,9 +237,25 @@ fn metadata_entries(metadata: &Metadata, dir: &Path) -> Vec<Entry> {
     metadata
         .entries
         .iter()
-        .map(|name| Entry {
-            name: name.clone(),
-            is_dir: dir.join(name).is_dir(),
+        .map(|name| {
+            let is_dir = dir.join(name).is_dir();
+            let prefix = format!("{name}/");
+            let files = if is_dir {
+                let mut files: Vec<String> = metadata
+                    .files
+                    .iter()
+                    .filter_map(|f| f.path.strip_prefix(&prefix).map(str::to_owned))
+                    .collect();
+                files.sort();
+                files
+            } else {
+                Vec::new()
+            };
+            Entry {
+                name: name.clone(),
+                is_dir,
+                files,
+            }
         })
         .collect()
 }
@@ -295,16 +315,22 @@ fn expected_entries(
                 expected.sha256.insert(name.clone(), sha.clone());
             }
             let is_dir = meta.kind == Kind::Dir;
+            let mut files = Vec::new();
             expected.bytes = Some(if is_dir {
                 // Validation checked the globs; a bad one selects nothing here.
                 match mlib_manifest::Selection::of(model) {
-                    Ok(selection) => dir_size(path, "", &selection),
+                    Ok(selection) => dir_files(path, "", &selection, &mut files),
                     Err(_) => 0,
                 }
             } else {
                 meta.stat.size
             });
-            expected.entries.push(Entry { name, is_dir });
+            files.sort();
+            expected.entries.push(Entry {
+                name,
+                is_dir,
+                files,
+            });
         }
         (_, Some(locked)) => {
             let mut bytes = 0;
@@ -317,12 +343,23 @@ fn expected_entries(
                 if !nested && let Some(sha) = &file.sha256 {
                     expected.sha256.insert(top.to_string(), sha.clone());
                 }
-                if !expected.entries.iter().any(|e| e.name == top) {
-                    expected.entries.push(Entry {
-                        name: top.to_string(),
-                        is_dir: nested,
-                    });
+                let at = match expected.entries.iter().position(|e| e.name == top) {
+                    Some(at) => at,
+                    None => {
+                        expected.entries.push(Entry {
+                            name: top.to_string(),
+                            is_dir: nested,
+                            files: Vec::new(),
+                        });
+                        expected.entries.len() - 1
+                    }
+                };
+                if let Some((_, rest)) = file.path.split_once('/') {
+                    expected.entries[at].files.push(rest.to_owned());
                 }
+            }
+            for entry in &mut expected.entries {
+                entry.files.sort();
             }
             expected.bytes = Some(bytes);
         }
@@ -331,27 +368,35 @@ fn expected_entries(
     expected
 }
 
-/// The bytes of the files under `path` that `selection` takes (`within`: `path` relative
-/// to the source folder).
-fn dir_size(path: &Path, within: &str, selection: &mlib_manifest::Selection) -> u64 {
+/// The files under `path` that `selection` takes, into `files` (relative to the source
+/// folder, as `within` is `path`), and their bytes.
+fn dir_files(
+    path: &Path,
+    within: &str,
+    selection: &mlib_manifest::Selection,
+    files: &mut Vec<String>,
+) -> u64 {
     let Ok(read) = std::fs::read_dir(path) else {
         return 0;
     };
-    read.flatten()
-        .map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let within = if within.is_empty() {
-                name
-            } else {
-                format!("{within}/{name}")
-            };
-            match std::fs::metadata(entry.path()) {
-                Ok(m) if m.is_dir() => dir_size(&entry.path(), &within, selection),
-                Ok(m) if selection.accepts(&within) => m.len(),
-                _ => 0,
+    let mut bytes = 0;
+    for entry in read.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let within = if within.is_empty() {
+            name
+        } else {
+            format!("{within}/{name}")
+        };
+        match std::fs::metadata(entry.path()) {
+            Ok(m) if m.is_dir() => bytes += dir_files(&entry.path(), &within, selection, files),
+            Ok(m) if selection.accepts(&within) => {
+                bytes += m.len();
+                files.push(within);
             }
-        })
-        .sum()
+            _ => {}
+        }
+    }
+    bytes
 }
 
 /// `path` relative to the store root, '/'-separated: the file index's key.

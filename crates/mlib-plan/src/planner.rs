@@ -369,14 +369,32 @@ impl<'a> Planner<'a> {
                 };
                 // Empty for a remote model not resolved yet: its links appear once fetched.
                 for (entry, e) in self.models[&model.name].entries.iter().enumerate() {
-                    if !e.is_dir && folders[slot].how_file.is_none() {
+                    let farmed = e.is_dir && folders[slot].farm;
+                    if farmed && e.files.is_empty() {
+                        // Its files are known once it is fetched: linked then.
+                        continue;
+                    }
+                    if (farmed || !e.is_dir) && folders[slot].how_file.is_none() {
                         return Err(PlanError::HardlinkAcrossFilesystems {
                             app: app.name.clone(),
                             folder: folders[slot].path.clone(),
                             store: self.observed.store_root().to_path_buf(),
                         });
                     }
-                    if folders[slot].how(e.is_dir) == LinkHow::AbsoluteSymlink {
+                    if e.is_dir && !folders[slot].farm && app.link == LinkMode::Symlink {
+                        let follows = app
+                            .preset
+                            .is_none_or(|p| p.follows_linked_folders(&model.model_type));
+                        if !follows {
+                            self.warnings.push(format!(
+                                "app `{}` does not look inside linked folders in {}: model `{}` (a folder) linked as one symlink is not listed there; `link: auto` links it file by file",
+                                app.name,
+                                folders[slot].path.display(),
+                                model.name
+                            ));
+                        }
+                    }
+                    if folders[slot].how(e.is_dir && !farmed) == LinkHow::AbsoluteSymlink {
                         let warning = format!(
                             "app `{}` is on another filesystem than the store: using absolute symlinks, which break if the store's mount point changes",
                             app.name
@@ -385,11 +403,25 @@ impl<'a> Planner<'a> {
                             self.warnings.push(warning);
                         }
                     }
+                    if farmed {
+                        for file in 0..e.files.len() {
+                            items.push(Item {
+                                app,
+                                model,
+                                slot,
+                                entry,
+                                file: Some(file),
+                                taken_by: None,
+                            });
+                        }
+                        continue;
+                    }
                     items.push(Item {
                         app,
                         model,
                         slot,
                         entry,
+                        file: None,
                         taken_by: None,
                     });
                 }
@@ -407,9 +439,10 @@ impl<'a> Planner<'a> {
         let verdicts = parallel_map(&items, |item| {
             let (folder, desired) = (&folders[item.slot], &models[&item.model.name]);
             let entry = &desired.entries[item.entry];
-            let target = folder.path.join(&entry.name);
-            let source = desired.dir.join(&entry.name);
-            let how = folder.how(entry.is_dir);
+            let name = item.name(desired);
+            let target = folder.path.join(&name);
+            let source = desired.dir.join(&name);
+            let how = folder.how(entry.is_dir && item.file.is_none());
             let untouched = mine.get(target.as_os_str()).is_some_and(|recorded| {
                 recorded.untouched() && {
                     let record = RecordFacts::of(&recorded.record, &source);
@@ -442,10 +475,11 @@ impl<'a> Planner<'a> {
                 moved_from: None,
                 heal: false,
                 previous: None,
+                farm: item.file.is_some(),
             };
             match item.taken_by {
                 Some(other) => Verdict::Taken(link, other),
-                None => Verdict::Wanted(link, entry.name.clone()),
+                None => Verdict::Wanted(link, name),
             }
         });
         let mut wanted: Vec<(Link, String)> = Vec::new();
@@ -478,11 +512,56 @@ impl<'a> Planner<'a> {
         for (i, meta) in unseen.into_iter().zip(fresh) {
             metas[i] = Some(meta);
         }
+        let mut farm_roots: HashMap<PathBuf, FarmRoot> = HashMap::new();
         for ((link, name), meta) in wanted.into_iter().zip(metas) {
-            let meta = meta.expect("every wanted target was looked at");
+            let mut meta = meta.expect("every wanted target was looked at");
+            if link.farm {
+                match self.farm_root(&mut farm_roots, &link, &name) {
+                    FarmRoot::Real => {}
+                    // mlib's old link to the whole folder, removed first: what is seen
+                    // through it is the store, and the farm's files are not there yet.
+                    FarmRoot::OurLink => meta = Err(io::ErrorKind::NotFound.into()),
+                    FarmRoot::Foreign(points) => {
+                        self.conflict(&link, ConflictReason::ForeignSymlink { points });
+                        continue;
+                    }
+                }
+            }
             self.observe(link, &name, meta);
         }
         Ok(())
+    }
+
+    /// What the top folder of a link farm (`{app folder}/{entry}`) is now, looked at once per
+    /// farm.
+    fn farm_root(
+        &self,
+        seen: &mut HashMap<PathBuf, FarmRoot>,
+        link: &Link,
+        name: &str,
+    ) -> FarmRoot {
+        let depth = Path::new(name).components().count();
+        let Some(root) = link.target.ancestors().nth(depth - 1) else {
+            return FarmRoot::Real;
+        };
+        seen.entry(root.to_path_buf())
+            .or_insert_with(|| match root.symlink_metadata() {
+                Ok(meta) if meta.is_symlink() => {
+                    let ours = self.mine.get(root.as_os_str()).is_some_and(|r| {
+                        r.record.model == link.model && r.record.app == link.app && r.untouched()
+                    });
+                    if ours {
+                        FarmRoot::OurLink
+                    } else {
+                        let points = std::fs::read_link(root)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default();
+                        FarmRoot::Foreign(points)
+                    }
+                }
+                _ => FarmRoot::Real,
+            })
+            .clone()
     }
 
     /// The folder `app` links models of `model_type` into (physical), and how.
@@ -507,9 +586,17 @@ impl<'a> Planner<'a> {
         let how_dir = self
             .link_how(app, &path, true)
             .expect("folders never need a hard link");
+        // Fooocus and Forge list some folders with a plain os.walk, which never enters a
+        // linked folder (see the preset's tables): there a folder model is linked file by file,
+        // unless the manifest asks for symlinks or copies by name.
+        let follows = app
+            .preset
+            .is_none_or(|preset| preset.follows_linked_folders(model_type));
+        let farm = !follows && matches!(app.link, LinkMode::Auto | LinkMode::Hardlink);
         Ok(Some(Folder {
             how_file: self.link_how(app, &path, false),
             how_dir,
+            farm,
             path,
         }))
     }
@@ -534,7 +621,7 @@ impl<'a> Planner<'a> {
         }
         let mut claimed: HashMap<PathBuf, &'m str> = HashMap::new();
         for item in items.iter_mut().filter(|item| shared[item.slot]) {
-            let name = &self.models[&item.model.name].entries[item.entry].name;
+            let name = item.name(&self.models[&item.model.name]);
             let target = folders[item.slot].path.join(name);
             match claimed.get(&target) {
                 Some(&app) if app != item.app.name => item.taken_by = Some(app),
@@ -744,6 +831,7 @@ impl<'a> Planner<'a> {
         for (at, action) in self.actions.iter().enumerate().rev() {
             if let Action::Link(link) = action
                 && link.replaces.is_none()
+                && !link.farm
                 && let Some(name) = link.target.file_name()
             {
                 pending
@@ -941,6 +1029,9 @@ struct Folder {
     /// `None` when the app asks for hard links here and none can be made.
     how_file: Option<LinkHow>,
     how_dir: LinkHow,
+    /// The app does not look inside linked folders here: a folder model is linked as a real
+    /// folder of per-file links (a link farm), which it lists.
+    farm: bool,
 }
 
 impl Folder {
@@ -963,8 +1054,34 @@ struct Item<'m> {
     slot: usize,
     /// Index into the model's entries.
     entry: usize,
+    /// For a folder entry linked file by file (a link farm): index into its files.
+    file: Option<usize>,
     /// Another app of this manifest that wants the same path first.
     taken_by: Option<&'m str>,
+}
+
+/// The top folder of a link farm, as it is before apply.
+#[derive(Clone)]
+enum FarmRoot {
+    /// A folder, or nothing yet.
+    Real,
+    /// mlib's untouched link to the model's folder (the way it was linked before): the plan
+    /// removes it before the farm is made.
+    OurLink,
+    /// A link someone else made: the farm is not made through it.
+    Foreign(String),
+}
+
+impl Item<'_> {
+    /// The path of what this item links, relative to the model's folder in the store and to
+    /// the app's folder: the entry, or for a link farm one file inside it.
+    fn name(&self, desired: &DesiredModel) -> String {
+        let entry = &desired.entries[self.entry];
+        match self.file {
+            Some(file) => format!("{}/{}", entry.name, entry.files[file]),
+            None => entry.name.clone(),
+        }
+    }
 }
 
 pub(crate) fn kind_of(how: LinkHow) -> LinkKind {

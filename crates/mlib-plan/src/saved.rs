@@ -270,6 +270,7 @@ mod tests {
                 moved_from: None,
                 heal: false,
                 previous: None,
+                farm: false,
             }),
         ];
         Plan {
