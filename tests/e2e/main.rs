@@ -8,6 +8,7 @@ mod apply;
 mod conflicts;
 mod crash;
 mod environments;
+mod examples;
 mod fast_path;
 mod flags;
 mod hostile;
