@@ -20,7 +20,8 @@ use crate::secret::{Secret, redact_text, redact_url};
 /// An `Authorization` header value and the origin (scheme, host, port) it may be sent to.
 #[derive(Debug, Clone)]
 pub(crate) struct Token {
-    pub origin: url::Origin,
+    /// The origins it is sent to (one, or Civitai's hosts, which share accounts and API).
+    pub origins: Vec<url::Origin>,
     /// The whole header value: `Bearer {token}` or `Basic {base64 of user:password}`.
     pub authorization: Secret,
 }
@@ -83,6 +84,18 @@ impl Reply {
             })
             .unwrap_or_else(|| text.lines().next().unwrap_or("").to_string());
         text.chars().take(200).collect()
+    }
+
+    /// The body as JSON (at most 4 KiB read), for error answers that carry fields.
+    pub fn body_json(mut self) -> Option<serde_json::Value> {
+        let mut buf = Vec::new();
+        let _ = self
+            .resp
+            .body_mut()
+            .as_reader()
+            .take(4096)
+            .read_to_end(&mut buf);
+        serde_json::from_slice(&buf).ok()
     }
 
     pub fn json<T: serde::de::DeserializeOwned>(mut self) -> Result<T, FetchError> {
@@ -191,7 +204,7 @@ impl Client {
                 req = req.header(*k, *v);
             }
             if let Some(t) = token
-                && url.origin() == t.origin
+                && t.belongs_to(&url)
             {
                 req = req.header("Authorization", t.authorization.expose());
             }
@@ -238,7 +251,7 @@ impl Client {
             .post(url.as_str())
             .header("Content-Type", "application/json");
         if let Some(t) = token
-            && url.origin() == t.origin
+            && t.belongs_to(url)
         {
             req = req.header("Authorization", t.authorization.expose());
         }
@@ -338,7 +351,66 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 pub(crate) fn token_for(endpoint: &str, secret: Option<&Secret>) -> Option<Token> {
     let origin = Url::parse(endpoint).ok()?.origin();
     Some(Token {
-        origin,
+        origins: vec![origin],
         authorization: Secret::new(format!("Bearer {}", secret?.expose())),
     })
+}
+
+/// Civitai's hosts: `civitai.red` (since April 2026) serves the same API and accounts as
+/// `civitai.com` (and `.green`), so a key made on one is sent to each, and to no other.
+const CIVITAI_HOSTS: &[&str] = &[
+    "civitai.com",
+    "www.civitai.com",
+    "civitai.red",
+    "www.civitai.red",
+    "civitai.green",
+];
+
+/// The Civitai token for `endpoint`, sent to Civitai's other hosts too when the endpoint is
+/// one of them (a test or self-hosted endpoint keeps its own origin only).
+pub(crate) fn civitai_token_for(endpoint: &str, secret: Option<&Secret>) -> Option<Token> {
+    let mut token = token_for(endpoint, secret)?;
+    let url = Url::parse(endpoint).ok()?;
+    if url.scheme() == "https" && url.host_str().is_some_and(|h| CIVITAI_HOSTS.contains(&h)) {
+        for host in CIVITAI_HOSTS {
+            if let Ok(other) = Url::parse(&format!("https://{host}/")) {
+                let origin = other.origin();
+                if !token.origins.contains(&origin) {
+                    token.origins.push(origin);
+                }
+            }
+        }
+    }
+    Some(token)
+}
+
+impl Token {
+    pub(crate) fn belongs_to(&self, url: &Url) -> bool {
+        self.origins.contains(&url.origin())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_civitai_key_goes_to_civitais_hosts_and_nowhere_else() {
+        let secret = Secret::new("civ_key");
+        let token = civitai_token_for("https://civitai.com", Some(&secret)).unwrap();
+        for (url, sent) in [
+            ("https://civitai.com/api/v1/models", true),
+            ("https://civitai.red/api/download/models/1", true),
+            ("https://civitai.green/api/v1/models", true),
+            ("http://civitai.red/api/v1/models", false),
+            ("https://b2.civitai.com/file", false),
+            ("https://civitai.red.evil.example/api", false),
+        ] {
+            assert_eq!(token.belongs_to(&Url::parse(url).unwrap()), sent, "{url}");
+        }
+        // A test or self-hosted endpoint keeps its one origin.
+        let local = civitai_token_for("http://127.0.0.1:9000", Some(&secret)).unwrap();
+        assert_eq!(local.origins.len(), 1);
+        assert!(!local.belongs_to(&Url::parse("https://civitai.red/").unwrap()));
+    }
 }

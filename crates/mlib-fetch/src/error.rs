@@ -36,6 +36,22 @@ pub enum FetchError {
         "Civitai model version {version_id} was not found.\nCheck the version after `@` in `source:` (the `modelVersionId` in the model page URL)."
     )]
     CivitaiNotFound { version_id: u64 },
+    #[error(
+        "Civitai model version {version_id} is in early access{}: only its creator's supporters may download it before then.\nPin an earlier version, or apply again after that date.",
+        deadline.as_deref().map(|d| format!(" until {d}")).unwrap_or_default()
+    )]
+    CivitaiEarlyAccess {
+        version_id: u64,
+        deadline: Option<String>,
+    },
+    #[error(
+        "Civitai model version {version_id} is archived: Civitai no longer serves its files (410 Gone).\nKeep the copy you have (the store, a mirror, a local source), or pin another version."
+    )]
+    CivitaiArchived { version_id: u64 },
+    #[error(
+        "Civitai refused model version {version_id}: too many requests (429) and no Retry-After, which is a download quota, not a moment's load.\nApply again later (with CIVITAI_TOKEN set, your account's quota applies)."
+    )]
+    CivitaiQuota { version_id: u64 },
     #[error("Civitai model version {version_id} has no file named {wanted}.\nIts files are: {}. Set `file:` to one of them, or remove it to take the primary file.", .available.join(", "))]
     CivitaiFileNotFound {
         version_id: u64,
@@ -302,7 +318,16 @@ impl FetchError {
                     E::Io(std::io::Error::new(error.kind(), clean))
                 }
             }
+            E::CivitaiEarlyAccess {
+                version_id,
+                deadline,
+            } => E::CivitaiEarlyAccess {
+                version_id,
+                deadline: deadline.map(r),
+            },
             other @ (E::CivitaiNotFound { .. }
+            | E::CivitaiArchived { .. }
+            | E::CivitaiQuota { .. }
             | E::CivitaiModelMismatch { .. }
             | E::NotRemote { .. }
             | E::UnsetVariable { .. }) => other,

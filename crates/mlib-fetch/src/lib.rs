@@ -88,7 +88,10 @@ impl Fetcher {
         Fetcher {
             client: Client::new(&config),
             hf_token: token_for(&config.hf_endpoint, config.hf_token.as_ref()),
-            civitai_token: token_for(&config.civitai_endpoint, config.civitai_token.as_ref()),
+            civitai_token: client::civitai_token_for(
+                &config.civitai_endpoint,
+                config.civitai_token.as_ref(),
+            ),
             slots: Slots::new(config.jobs),
             next_id: AtomicU64::new(0),
             config,
@@ -161,7 +164,7 @@ impl Fetcher {
         [&self.hf_token, &self.civitai_token]
             .into_iter()
             .flatten()
-            .find(|t| t.origin == url.origin())
+            .find(|t| t.belongs_to(url))
     }
 }
 

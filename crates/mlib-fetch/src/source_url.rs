@@ -58,7 +58,7 @@ impl SourceUrl {
             let pair = format!("{user}:{password}");
             let encoded = base64(pair.as_bytes());
             auth = Some(Token {
-                origin: url.origin(),
+                origins: vec![url.origin()],
                 authorization: Secret::new(format!("Basic {encoded}")),
             });
             secrets.extend([pair, encoded]);

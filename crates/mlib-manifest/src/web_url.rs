@@ -29,7 +29,16 @@ pub fn from_web_url(text: &str) -> Result<WebSource, String> {
     if host == "huggingface.co" || host == "www.huggingface.co" || host == "hf.co" {
         return Ok(huggingface(&parts).unwrap_or_else(|| plain(text)));
     }
-    if host == "civitai.com" || host == "www.civitai.com" || host == "civitai.green" {
+    // civitai.red serves the same models and API as civitai.com since April 2026.
+    if [
+        "civitai.com",
+        "www.civitai.com",
+        "civitai.green",
+        "civitai.red",
+        "www.civitai.red",
+    ]
+    .contains(&host.as_str())
+    {
         return civitai(&parts, query).map(|s| s.unwrap_or_else(|| plain(text)));
     }
     Ok(plain(text))
@@ -121,6 +130,11 @@ mod tests {
             (
                 "https://civitai.com/api/download/models/135867?type=Model",
                 "civitai:@135867",
+                None,
+            ),
+            (
+                "https://civitai.red/models/122359/detail-tweaker-xl?modelVersionId=135867",
+                "civitai:122359@135867",
                 None,
             ),
             (

@@ -19,6 +19,18 @@ pub enum Gate {
     LoginPage,
 }
 
+/// How Civitai refuses a version's download to anyone (token or not), as its download route
+/// does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 403 `{"error": "Early Access", "deadline": ...}`.
+    EarlyAccess { deadline: String },
+    /// 410: the version is archived.
+    Archived,
+    /// 429 without `Retry-After`: the download quota.
+    Quota,
+}
+
 /// One file of a model version.
 #[derive(Clone, Debug)]
 pub struct CivitaiFile {
@@ -58,6 +70,8 @@ pub struct CivitaiVersion {
     pub files: Vec<CivitaiFile>,
     /// The token a download needs, and how it is refused without it.
     pub gate: Option<(String, Gate)>,
+    /// Refused to everyone.
+    pub refusal: Option<Refusal>,
 }
 
 impl CivitaiVersion {
@@ -70,6 +84,7 @@ impl CivitaiVersion {
             base_model: "SD 1.5".into(),
             files: Vec::new(),
             gate: None,
+            refusal: None,
         }
     }
 
@@ -102,6 +117,11 @@ impl CivitaiVersion {
         for f in &mut self.files {
             f.primary = f.id == file_id;
         }
+        self
+    }
+
+    pub fn refused(mut self, refusal: Refusal) -> Self {
+        self.refusal = Some(refusal);
         self
     }
 
@@ -235,6 +255,24 @@ pub(crate) fn route(state: &crate::State, head: &Head) -> Option<Response> {
             &json!({ "error": format!("No model version with id {id}") }),
         ));
     };
+    match &version.refusal {
+        Some(Refusal::EarlyAccess { deadline }) => {
+            return Some(Response::json(
+                403,
+                &json!({ "error": "Early Access", "deadline": deadline }),
+            ));
+        }
+        Some(Refusal::Archived) => {
+            return Some(Response::json(410, &json!({ "error": "Model archived" })));
+        }
+        Some(Refusal::Quota) => {
+            return Some(Response::json(
+                429,
+                &json!({ "error": "Too many requests" }),
+            ));
+        }
+        None => {}
+    }
     if let Some((token, gate)) = &version.gate {
         let bearer = head
             .header("authorization")

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 pub use blob::{Blob, Credential, Faults};
 pub use cache::populate_hf_cache;
-pub use civitai::{CivitaiFile, CivitaiVersion, Gate};
+pub use civitai::{CivitaiFile, CivitaiVersion, Gate, Refusal};
 pub use hf::{HfCommit, HfFile, HfRepoBuilder};
 pub use log::Request;
 

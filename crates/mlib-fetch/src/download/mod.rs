@@ -247,6 +247,17 @@ impl Download<'_> {
         }
     }
 
+    /// Whether an answer is worth retrying (see [`crate::resolve::civitai::transient`] for
+    /// Civitai's quota).
+    pub fn transient(&self, reply: &Reply) -> Option<crate::client::Failure> {
+        match self.job.service {
+            Service::Civitai { .. } if is_origin(&reply.url, &self.f.config.civitai_endpoint) => {
+                crate::resolve::civitai::transient(self.f, reply)
+            }
+            _ => self.f.client.transient_status(reply),
+        }
+    }
+
     /// Maps an error status at fetch time to the service's clear error.
     pub fn status_error(&self, reply: Reply) -> FetchError {
         let f = self.f;

@@ -257,7 +257,7 @@ fn probe(dl: &Download, (a, b): (u64, u64), v: Option<&str>) -> Result<Option<Re
                 headers.push(("If-Range", v));
             }
             let reply = client.send(false, &dl.job.url, &headers, dl.token(), Follow::All)?;
-            if let Some(t) = client.transient_status(&reply) {
+            if let Some(t) = dl.transient(&reply) {
                 return Err(t);
             }
             match reply.status() {
@@ -357,7 +357,7 @@ fn chunk(
                     let reply =
                         dl.f.client
                             .send(false, url, &headers, dl.token(), Follow::All)?;
-                    if let Some(t) = dl.f.client.transient_status(&reply) {
+                    if let Some(t) = dl.transient(&reply) {
                         return Err(t);
                     }
                     match (reply.status(), content_range(&reply)) {

@@ -178,7 +178,7 @@ fn attempt(
     let reply =
         dl.f.client
             .send(false, &job.url, &headers, dl.token(), Follow::All)?;
-    if let Some(t) = dl.f.client.transient_status(&reply) {
+    if let Some(t) = dl.transient(&reply) {
         return Err(t);
     }
     match reply.status() {

@@ -159,7 +159,7 @@ impl Fetcher {
                         let reply =
                             self.client
                                 .post_json(&url, &body, self.civitai_token.as_ref())?;
-                        if let Some(t) = self.client.transient_status(&reply) {
+                        if let Some(t) = transient(self, &reply) {
                             return Err(t);
                         }
                         if reply.status() >= 300 {
@@ -218,7 +218,7 @@ fn fetch_version(
         let reply = f
             .client
             .send(false, &url, &[], f.civitai_token.as_ref(), Follow::All)?;
-        if let Some(t) = f.client.transient_status(&reply) {
+        if let Some(t) = transient(f, &reply) {
             return Err(t);
         }
         if reply.status() >= 300 {
@@ -226,6 +226,15 @@ fn fetch_version(
         }
         reply.json().map_err(Failure::Fatal)
     })
+}
+
+/// Whether a Civitai answer is worth retrying: as for any server, except a 429 without
+/// `Retry-After`, which is Civitai's download quota (hours, not seconds): reported at once.
+pub(crate) fn transient(f: &Fetcher, reply: &Reply) -> Option<Failure> {
+    if reply.status() == 429 && reply.header("retry-after").is_none() {
+        return None;
+    }
+    f.client.transient_status(reply)
 }
 
 #[derive(Deserialize)]
@@ -355,7 +364,35 @@ fn pick<'a>(model: &Model, files: &'a [File]) -> Option<&'a File> {
 /// Maps a Civitai error answer (API or download endpoint) to a clear error.
 pub(crate) fn status_error(f: &Fetcher, reply: Reply, version_id: u64) -> FetchError {
     match reply.status() {
-        401 | 403 => FetchError::CivitaiUnauthorized {
+        // Civitai's download route answers an early-access version with 403 and
+        // `{"error": "Early Access", "deadline": ...}` (its api/download/models route).
+        403 => {
+            let body = reply.body_json();
+            let early = body
+                .as_ref()
+                .and_then(|b| b.get("error"))
+                .and_then(|e| e.as_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("early access"));
+            if early {
+                let deadline = body
+                    .as_ref()
+                    .and_then(|b| b.get("deadline"))
+                    .and_then(|d| d.as_str())
+                    .map(|d| f.client.scrub(d));
+                return FetchError::CivitaiEarlyAccess {
+                    version_id,
+                    deadline,
+                };
+            }
+            FetchError::CivitaiUnauthorized {
+                version_id,
+                endpoint: f.config.civitai_endpoint.clone(),
+                has_token: f.civitai_token.is_some(),
+            }
+        }
+        410 => FetchError::CivitaiArchived { version_id },
+        429 => FetchError::CivitaiQuota { version_id },
+        401 => FetchError::CivitaiUnauthorized {
             version_id,
             endpoint: f.config.civitai_endpoint.clone(),
             has_token: f.civitai_token.is_some(),

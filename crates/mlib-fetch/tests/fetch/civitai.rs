@@ -1,6 +1,6 @@
 use mlib_fetch::{FetchConfig, FetchError, Fetcher, NoReporter};
 use mlib_manifest::Source;
-use mlib_testserver::{CivitaiVersion, Gate, TestServer};
+use mlib_testserver::{CivitaiVersion, Gate, Refusal, TestServer};
 
 use crate::support::*;
 
@@ -193,4 +193,62 @@ fn many_files_are_looked_up_by_hash_a_hundred_at_a_time() {
         .filter(|r| r.method == "POST")
         .collect();
     assert_eq!(posts.len(), 2, "150 hashes: two requests of at most 100");
+}
+
+#[test]
+fn early_access_archived_and_quota_each_say_what_happened() {
+    let server = TestServer::start();
+    let cases = [
+        (
+            41,
+            Refusal::EarlyAccess {
+                deadline: "2026-12-24T00:00:00.000Z".into(),
+            },
+        ),
+        (42, Refusal::Archived),
+        (43, Refusal::Quota),
+    ];
+    for (id, refusal) in &cases {
+        server.civitai_version(
+            CivitaiVersion::new(4, *id)
+                .file(*id * 10, "r.safetensors", bytes(1000, *id))
+                .refused(refusal.clone()),
+        );
+    }
+    let f = fetcher(&server);
+    let staging = tempfile::tempdir().unwrap();
+    let mut errors = Vec::new();
+    for (id, _) in &cases {
+        let locked = f.resolve(&model("r", civitai(None, *id))).unwrap();
+        server.clear_requests();
+        let err = f
+            .fetch("r", &locked, staging.path(), &NoReporter)
+            .unwrap_err();
+        let downloads = server
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/api/download/"))
+            .count();
+        errors.push((err, downloads));
+    }
+    let (early, _) = &errors[0];
+    assert!(
+        matches!(early, FetchError::CivitaiEarlyAccess { version_id: 41, deadline: Some(d) } if d.starts_with("2026-12-24")),
+        "{early:?}"
+    );
+    assert!(
+        early.to_string().contains("early access until 2026-12-24"),
+        "{early}"
+    );
+    let (archived, _) = &errors[1];
+    assert!(
+        matches!(archived, FetchError::CivitaiArchived { version_id: 42 }),
+        "{archived:?}"
+    );
+    let (quota, asked) = &errors[2];
+    assert!(
+        matches!(quota, FetchError::CivitaiQuota { version_id: 43 }),
+        "{quota:?}"
+    );
+    assert_eq!(*asked, 1, "a quota is not retried");
 }
