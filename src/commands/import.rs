@@ -148,8 +148,13 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
             // A set's folder holds other things too: only the set's files go.
             for file in &item.files {
                 let path = item.path.join(file);
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("cannot remove {}", path.display()))?;
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot remove {}", path.display()));
+                    }
+                }
             }
         }
     }
@@ -245,7 +250,28 @@ fn items(ctx: &Context, args: &ImportSettings) -> Result<Vec<Item>> {
         while ctx.manifest.models.contains_key(&name) || items.iter().any(|i| i.name == name) {
             name.push_str("-2");
         }
-        let safe = windows_safe(&file_name);
+        let mut safe = windows_safe(&file_name);
+        // Two imports of one type must not want the same name in the apps' folder (two
+        // shard sets both named after their folder, say).
+        let entry_of = |i: &Item| {
+            i.file.clone().unwrap_or_else(|| {
+                i.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+        };
+        while items
+            .iter()
+            .any(|i| i.model_type == model_type && entry_of(i) == safe)
+        {
+            safe = match safe.rsplit_once('.') {
+                Some((stem, ext)) if files.is_empty() && !stem.is_empty() => {
+                    format!("{stem}-2.{ext}")
+                }
+                _ => format!("{safe}-2"),
+            };
+        }
         let origin = if files.is_empty() && path.is_file() {
             mlib_fetch::hf_cache_origin(&path)
         } else {
@@ -388,7 +414,7 @@ fn windows_safe(name: &str) -> String {
     let mut safe: String = name
         .chars()
         .map(|c| {
-            if "<>:\"|?*".contains(c) || c.is_control() {
+            if "<>:\"|?*\\".contains(c) || c.is_control() {
                 '_'
             } else {
                 c
@@ -434,6 +460,7 @@ mod tests {
             ("con.safetensors", "_con.safetensors"),
             ("COM3.pt", "_COM3.pt"),
             ("COMPUTER.pt", "COMPUTER.pt"),
+            ("a\\b.pt", "a_b.pt"),
         ] {
             assert_eq!(windows_safe(name), safe, "{name}");
         }

@@ -30,6 +30,19 @@ pub fn check(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
             }
         }
     }
+    // An entry for a model the manifest no longer has remotely: `mlib lock` drops it.
+    for name in lock.models.keys() {
+        let remote = manifest
+            .models
+            .get(name)
+            .is_some_and(|m| mlib_fetch::is_remote(&m.source));
+        if !remote {
+            problems.push((
+                name.clone(),
+                "in the lock, but not a remote model of the manifest".to_owned(),
+            ));
+        }
+    }
     if printer.json {
         let missing: Vec<_> = problems
             .iter()

@@ -357,3 +357,49 @@ fn a_file_from_the_huggingface_cache_is_imported_as_its_hf_source_and_locked() {
             .is_file()
     );
 }
+
+/// Found in review: two generic shard sets of one folder both wanted the folder's name, and
+/// a selection changed after the first apply changed nothing.
+#[test]
+fn two_sets_of_one_folder_get_two_names_and_a_new_selection_is_copied_again() {
+    let env = TestEnv::new();
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    for name in [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "pytorch_model-00001-of-00002.bin",
+        "pytorch_model-00002-of-00002.bin",
+    ] {
+        env.model_file(&format!("dl/flux/{name}"), name, 100);
+    }
+    env.mlib(&["import", "dl/flux", "--type", "checkpoints"])
+        .success();
+    let yaml = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    assert!(
+        yaml.contains("file: \"flux\"") && yaml.contains("file: \"flux-2\""),
+        "{yaml}"
+    );
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(
+        env.path("ComfyUI/models/checkpoints/flux-2/pytorch_model-00002-of-00002.bin")
+            .is_file()
+    );
+
+    // A local folder model whose globs now take more: copied again, linked with it.
+    env.model_file("dl/set/a-1.gguf", "a1", 10);
+    env.model_file("dl/set/b-1.gguf", "b1", 10);
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels:\n  s:\n    source: ./dl/set\n    include: [\"a-*\"]\n    type: llm\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(!env.path("ComfyUI/models/LLM/set/b-1.gguf").exists());
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels:\n  s:\n    source: ./dl/set\n    include: [\"*.gguf\"]\n    type: llm\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    env.mlib(&["plan", "--detailed-exitcode"]).code(2);
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(env.path("ComfyUI/models/LLM/set/b-1.gguf").is_file());
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}

@@ -267,3 +267,87 @@ fn a_link_farm_is_never_made_through_a_foreign_folder_link() {
         .stderr_has("a symlink mlib did not make is in the way");
     assert_eq!(std::fs::read_dir(env.path("elsewhere")).unwrap().count(), 0);
 }
+
+/// Found in review: gc and rm saw no link in a farm's links (they point inside the entry),
+/// and a farm left behind an empty folder that blocked the next link forever.
+#[test]
+fn a_link_farm_protects_its_model_and_goes_cleanly() {
+    let env = TestEnv::new();
+    folder_lora(&env, "");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let farm = env.path("Fooocus/models/loras/detail");
+    assert!(farm.join("detail.safetensors").is_file());
+
+    // Another environment's gc keeps a model a farm links, though this manifest is gone.
+    std::fs::rename(env.path("models.yaml"), env.path("away.yaml")).unwrap();
+    env.write(
+        "other.yaml",
+        "version: 1\nstore: ./store\nmodels: {}\napps: {}\n",
+    );
+    env.mlib(&["gc", "--auto-approve", "-f", "other.yaml"])
+        .success();
+    assert!(
+        farm.join("detail.safetensors").is_file(),
+        "still linked: kept"
+    );
+    std::fs::rename(env.path("away.yaml"), env.path("models.yaml")).unwrap();
+
+    // The app switches to one folder link: the farm goes, the folder link takes its place.
+    folder_lora(&env, "    link: symlink\n");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(farm.symlink_metadata().unwrap().is_symlink());
+    // And back to a farm, then the model leaves the app: no folder is left behind.
+    folder_lora(&env, "");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(farm.symlink_metadata().unwrap().is_dir());
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels: {}\napps:\n  fooocus:\n    preset: fooocus\n    root: ./Fooocus\n",
+    );
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(
+        farm.symlink_metadata().is_err(),
+        "emptied farm folders are removed"
+    );
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+/// Found in review: the files of a farm could never be adopted (a folder model has no one
+/// sha256 to pin).
+#[test]
+fn copies_where_a_farm_goes_are_adopted_file_by_file() {
+    let env = TestEnv::new();
+    folder_lora(&env, "");
+    for file in [
+        "detail.safetensors",
+        "detail.preview.png",
+        "extra/notes.txt",
+    ] {
+        let bytes = std::fs::read(env.path(&format!("dl/detail/{file}"))).unwrap();
+        env.write(&format!("Fooocus/models/loras/detail/{file}"), bytes);
+    }
+    env.mlib(&["apply", "--auto-approve"]).code(1);
+    env.mlib(&["apply", "--auto-approve", "--adopt"]).success();
+    let link = env.path("Fooocus/models/loras/detail/detail.safetensors");
+    assert!(link.symlink_metadata().unwrap().is_symlink());
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+/// Found in review: an app's farm and another app's folder link of one model in one shared
+/// folder passed the plan and failed in apply.
+#[test]
+fn a_farm_and_a_folder_link_in_one_shared_folder_are_a_plan_conflict() {
+    let env = TestEnv::new();
+    env.model_file("dl/detail/detail.safetensors", "detail", 3000);
+    std::fs::create_dir_all(env.path("Shared")).unwrap();
+    for app in ["ComfyUI", "Fooocus"] {
+        std::fs::create_dir_all(env.path(&format!("{app}/models"))).unwrap();
+        std::os::unix::fs::symlink(env.path("Shared"), env.path(&format!("{app}/models/loras")))
+            .unwrap();
+    }
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels:\n  detail:\n    source: ./dl/detail\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n  fooocus:\n    preset: fooocus\n    root: ./Fooocus\n",
+    );
+    env.mlib(&["plan"])
+        .success()
+        .stderr_has("app `comfyui` of this manifest links the same path");
+}

@@ -134,4 +134,12 @@ fn lock_check_says_offline_whether_the_lock_covers_the_manifest() {
         server.requests().is_empty(),
         "--check never asks the network"
     );
+    // An entry the manifest no longer has: the lock is stale too.
+    env.write(
+        "models.yaml",
+        "version: 1\nstore: ./store\nmodels: {}\napps: {}\n",
+    );
+    mlib(&env, &server, &["lock", "--check"])
+        .code(1)
+        .stderr_has("big: in the lock, but not a remote model of the manifest");
 }

@@ -30,7 +30,18 @@ pub fn origin_of(path: &Path) -> Option<CacheOrigin> {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    let at = parts.iter().rposition(|p| p == "snapshots")?;
+    // The first `models--*/snapshots/<commit>` from the front: a repo may hold a folder
+    // named `snapshots` itself.
+    let at = (1..parts.len()).find(|&i| {
+        parts[i] == "snapshots"
+            && parts[i - 1].starts_with("models--")
+            && parts
+                .get(i + 1)
+                .is_some_and(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+    })?;
+    if parts.iter().any(|p| p == ".." || p == ".") {
+        return None;
+    }
     let repo = parts.get(at.checked_sub(1)?)?.strip_prefix("models--")?;
     // `huggingface_hub` joins the repo id with `--`; an owner never holds `--`.
     let (org, name) = repo.split_once("--")?;
@@ -182,6 +193,13 @@ mod tests {
             None,
             "a git sha1 is no sha256"
         );
+        // A repo folder named `snapshots` is part of the file's path.
+        let inner = snap.join("snapshots/x.safetensors");
+        assert_eq!(
+            origin_of(&inner).unwrap().repo_path,
+            "snapshots/x.safetensors"
+        );
+        assert_eq!(origin_of(&snap.join("vae/../vae/x.safetensors")), None);
         for not in [
             tmp.path().join("hub/models--x--y/snapshots/main/file"),
             tmp.path()

@@ -136,6 +136,10 @@ pub struct Unlink {
     pub app: String,
     pub target: PathBuf,
     pub record: i64,
+    /// For a link of a link farm: the farm's folder, removed (with the folders between) once
+    /// the link's removal leaves them empty. Only empty folders are removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<PathBuf>,
 }
 
 /// Replace a user's file by a link, after checking its hash equals the model's.

@@ -154,6 +154,11 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         if let Action::Unlink(unlink) = action {
             ctx.events.started(action);
             let result = unlink_one(ctx, &store, unlink.record, &unlink.target);
+            if result.is_ok()
+                && let Some(farm) = &unlink.prune
+            {
+                prune_empty(&unlink.target, farm);
+            }
             finish(ctx, &mut report, action, result);
         }
     }
@@ -301,6 +306,18 @@ fn unlink_one(
     Ok(ctx.registry.delete_link(record)?)
 }
 
+/// Removes the folders between a removed link farm link and the farm's folder (included)
+/// that are empty now: mlib made them, and an empty folder holds nothing of anyone's.
+fn prune_empty(target: &Path, farm: &Path) {
+    let mut dir = target.parent();
+    while let Some(path) = dir {
+        if !path.starts_with(farm) || std::fs::remove_dir(path).is_err() {
+            break;
+        }
+        dir = path.parent();
+    }
+}
+
 fn not_ours(target: &Path) -> ApplyError {
     ApplyError::NotOurs {
         target: target.to_path_buf(),
@@ -411,7 +428,7 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> 
                     model.file.as_deref(),
                     &expected,
                     &model.source.to_string(),
-                    &|rel| selection.accepts(rel),
+                    &|rel| rel.ends_with('/') || selection.accepts(rel),
                     &mut progress,
                 )
                 .map_err(|source| ApplyError::Store {

@@ -36,7 +36,8 @@ pub struct DesiredModel {
     pub fetch: Option<FetchReason>,
     /// Bytes a fetch would transfer, if known.
     pub fetch_bytes: Option<u64>,
-    /// sha256 of each single-file entry as stored (or as pinned, before the fetch).
+    /// sha256 of each single-file entry as stored (or as pinned, before the fetch), and of
+    /// each file inside a folder entry, by its path (`entry/file`).
     pub entry_sha256: HashMap<String, String>,
     /// Store files verified now (hashed, or trusted by the stamp in their metadata.json)
     /// whose index entry is missing or stale: apply records them in the index.
@@ -155,6 +156,24 @@ pub fn desire(
         desired.fetch = Some(FetchReason::HashChanged);
         return Ok(desired);
     }
+    // A local folder whose selected files are others now (other globs, or files added to or
+    // removed from the folder): copied again. A folder whose files are gone (imported with
+    // --move) keeps the store's copy.
+    if matches!(model.source, Source::Local(_)) {
+        let changed = expected.entries.iter().any(|want| {
+            want.is_dir
+                && !want.files.is_empty()
+                && desired
+                    .entries
+                    .iter()
+                    .any(|have| have.name == want.name && have.files != want.files)
+        });
+        if changed {
+            desired.entries = expected.entries.clone();
+            desired.fetch = Some(FetchReason::SourceChanged);
+            return Ok(desired);
+        }
+    }
     for file in &metadata.files {
         let path = desired.dir.join(&file.path);
         let rel = rel_to(store_root, &path);
@@ -179,11 +198,10 @@ pub fn desire(
                 desired.fetch = Some(FetchReason::Corrupt);
             }
         }
-        if !file.path.contains('/') {
-            desired
-                .entry_sha256
-                .insert(file.path.clone(), file.sha256.clone());
-        }
+        // Files inside a folder entry too: a link farm adopts them one by one.
+        desired
+            .entry_sha256
+            .insert(file.path.clone(), file.sha256.clone());
     }
     if desired.fetch.is_some() {
         desired.reindex.clear();
@@ -376,6 +394,10 @@ fn dir_files(
     selection: &mlib_manifest::Selection,
     files: &mut Vec<String>,
 ) -> u64 {
+    // As deep as the store copies (a link loop in the folder ends here, not in ELOOP).
+    if within.matches('/').count() >= 64 {
+        return 0;
+    }
     let Ok(read) = std::fs::read_dir(path) else {
         return 0;
     };

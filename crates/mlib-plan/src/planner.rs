@@ -515,14 +515,22 @@ impl<'a> Planner<'a> {
         let mut farm_roots: HashMap<PathBuf, FarmRoot> = HashMap::new();
         for ((link, name), meta) in wanted.into_iter().zip(metas) {
             let mut meta = meta.expect("every wanted target was looked at");
+            // mlib's own link farm where the model is now linked as one folder: its links go
+            // first (each unlink removes the folders it empties), then the folder link is made.
+            if !link.farm
+                && matches!(&meta, Ok(seen) if seen.kind == crate::stat::Kind::Dir)
+                && self.is_our_farm(&link.target, &link.model, &link.app, 0)
+            {
+                meta = Err(io::ErrorKind::NotFound.into());
+            }
             if link.farm {
                 match self.farm_root(&mut farm_roots, &link, &name) {
                     FarmRoot::Real => {}
                     // mlib's old link to the whole folder, removed first: what is seen
                     // through it is the store, and the farm's files are not there yet.
                     FarmRoot::OurLink => meta = Err(io::ErrorKind::NotFound.into()),
-                    FarmRoot::Foreign(points) => {
-                        self.conflict(&link, ConflictReason::ForeignSymlink { points });
+                    FarmRoot::Foreign(reason) => {
+                        self.conflict(&link, reason);
                         continue;
                     }
                 }
@@ -530,6 +538,43 @@ impl<'a> Planner<'a> {
             self.observe(link, &name, meta);
         }
         Ok(())
+    }
+
+    /// The folder of the link farm `record` belongs to (the link's ancestor standing for the
+    /// model's entry), when its source is a file inside a folder entry of the store.
+    fn farm_folder_of(&self, record: &LinkRecord) -> Option<PathBuf> {
+        let rel = record
+            .source
+            .strip_prefix(self.observed.store_root())
+            .ok()?;
+        // Store path: type/family/name/ENTRY/... (nested) or type/ENTRY/... (flat).
+        let entry_depth = match self.input.store.layout() {
+            mlib_store::Layout::Nested => 4,
+            mlib_store::Layout::Flat => 2,
+        };
+        let below = rel.components().count().checked_sub(entry_depth)?;
+        (below > 0).then(|| record.target.ancestors().nth(below).map(Path::to_path_buf))?
+    }
+
+    /// Whether `dir` holds nothing but untouched links of `model` in `app` that this plan
+    /// removes (a link farm mlib made, now to become one folder link or a copy), and folders.
+    fn is_our_farm(&self, dir: &Path, model: &str, app: &str, depth: usize) -> bool {
+        if depth > 64 {
+            return false;
+        }
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        read.flatten().all(|entry| {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => self.is_our_farm(&path, model, app, depth + 1),
+                Ok(_) => self.mine.get(path.as_os_str()).is_some_and(|r| {
+                    r.record.model == model && r.record.app == app && r.untouched()
+                }),
+                Err(_) => false,
+            }
+        })
     }
 
     /// What the top folder of a link farm (`{app folder}/{entry}`) is now, looked at once per
@@ -547,17 +592,27 @@ impl<'a> Planner<'a> {
         seen.entry(root.to_path_buf())
             .or_insert_with(|| match root.symlink_metadata() {
                 Ok(meta) if meta.is_symlink() => {
-                    let ours = self.mine.get(root.as_os_str()).is_some_and(|r| {
-                        r.record.model == link.model && r.record.app == link.app && r.untouched()
-                    });
-                    if ours {
-                        FarmRoot::OurLink
-                    } else {
-                        let points = std::fs::read_link(root)
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default();
-                        FarmRoot::Foreign(points)
+                    if let Some(mine) = self.mine.get(root.as_os_str()) {
+                        let r = &mine.record;
+                        if r.model == link.model && r.app == link.app && mine.untouched() {
+                            return FarmRoot::OurLink;
+                        }
+                        if r.app != link.app {
+                            return FarmRoot::Foreign(ConflictReason::SameManifestApp {
+                                app: r.app.clone(),
+                            });
+                        }
+                        return FarmRoot::Foreign(ConflictReason::Changed(r.kind));
                     }
+                    if let Some(record) = self.others.get(root.as_os_str()) {
+                        return FarmRoot::Foreign(ConflictReason::OtherEnvironment {
+                            owner: self.owner.owner_label(record),
+                        });
+                    }
+                    let points = std::fs::read_link(root)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    FarmRoot::Foreign(ConflictReason::ForeignSymlink { points })
                 }
                 _ => FarmRoot::Real,
             })
@@ -621,8 +676,11 @@ impl<'a> Planner<'a> {
         }
         let mut claimed: HashMap<PathBuf, &'m str> = HashMap::new();
         for item in items.iter_mut().filter(|item| shared[item.slot]) {
-            let name = item.name(&self.models[&item.model.name]);
-            let target = folders[item.slot].path.join(name);
+            // By entry: an app's link farm and another's folder link of one model collide.
+            let desired = &self.models[&item.model.name];
+            let target = folders[item.slot]
+                .path
+                .join(&desired.entries[item.entry].name);
             match claimed.get(&target) {
                 Some(&app) if app != item.app.name => item.taken_by = Some(app),
                 Some(_) => {}
@@ -806,6 +864,7 @@ impl<'a> Planner<'a> {
                     app: record.app.clone(),
                     target: record.target.clone(),
                     record: record.id,
+                    prune: self.farm_folder_of(record),
                 })),
                 Leftover::Forget(what) => {
                     self.drift.push(Drift {
@@ -1068,8 +1127,9 @@ enum FarmRoot {
     /// mlib's untouched link to the model's folder (the way it was linked before): the plan
     /// removes it before the farm is made.
     OurLink,
-    /// A link someone else made: the farm is not made through it.
-    Foreign(String),
+    /// A link this plan does not remove (someone else's, another app's or environment's,
+    /// or mlib's own changed since): the farm is not made through it.
+    Foreign(ConflictReason),
 }
 
 impl Item<'_> {

@@ -6,13 +6,34 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Extensions of files that accompany a model of the same stem: configs, previews, notes.
+/// Extensions of files that accompany a model of the same stem (`x.yaml` next to
+/// `x.safetensors`): configs, previews, notes.
 const COMPANION_EXTENSIONS: &[&str] = &[
-    "yaml", "yml", "json", "png", "jpg", "jpeg", "webp", "gif", "info", "txt",
+    "yaml", "yml", "json", "png", "jpg", "jpeg", "webp", "gif", "txt",
 ];
+
+/// Image extensions of a preview named `x.preview.EXT` (A1111's and Forge's extra networks).
+const PREVIEW_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "gif"];
+
+/// Whether `rest` (a file name after the model's `stem.`) names one of its companions:
+/// `yaml`, `preview.png`, `civitai.info`, and nothing else, so that `x.5.yaml` (the config
+/// of `x.5.safetensors`) is never taken for `x`'s.
+fn is_companion_suffix(rest: &str) -> bool {
+    let lower = rest.to_ascii_lowercase();
+    if lower == "civitai.info" {
+        return true;
+    }
+    if let Some(ext) = lower.strip_prefix("preview.") {
+        return PREVIEW_EXTENSIONS.contains(&ext);
+    }
+    COMPANION_EXTENSIONS.contains(&lower.as_str())
+}
 
 /// Stems that say nothing about the model (HuggingFace's shard names): the folder names it.
 const GENERIC_STEMS: &[&str] = &["model", "pytorch_model", "diffusion_pytorch_model"];
+
+/// The most shards a set is taken to have (HuggingFace splits at 5 GB, so this is 50 TB).
+const MAX_SHARDS: u32 = 10_000;
 
 /// Model files grouped: alone, or with the files that belong to them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +82,10 @@ pub fn shard_of(name: &str) -> Option<(&str, u32, u32, &str)> {
     if stem.is_empty() || !digits(index) || !digits(count) {
         return None;
     }
-    let (index, count) = (index.parse().ok()?, count.parse().ok()?);
-    (1..=count)
-        .contains(&index)
-        .then_some((stem, index, count, ext))
+    let (index, count): (u32, u32) = (index.parse().ok()?, count.parse().ok()?);
+    // No real set has more shards than this; a larger count is a name that only looks
+    // like one (and must not make import look for millions of files).
+    (count <= MAX_SHARDS && (1..=count).contains(&index)).then_some((stem, index, count, ext))
 }
 
 /// Groups `files` (model files, each once): shards of one set into one group with their
@@ -74,6 +95,8 @@ pub fn group(files: Vec<PathBuf>) -> Result<Vec<Group>, IncompleteSet> {
     let mut sets: BTreeMap<(PathBuf, String, u32, String), BTreeMap<u32, String>> = BTreeMap::new();
     let mut order: Vec<Result<PathBuf, (PathBuf, String, u32, String)>> = Vec::new();
     for path in files {
+        // `x.gguf` named from its own folder has an empty parent: its folder is `.`.
+        let path = std::path::absolute(&path).unwrap_or(path);
         let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
         else {
             order.push(Ok(path));
@@ -94,7 +117,7 @@ pub fn group(files: Vec<PathBuf>) -> Result<Vec<Group>, IncompleteSet> {
     let mut groups = Vec::new();
     for item in order {
         match item {
-            Ok(path) => groups.push(with_companions(path)),
+            Ok(path) => groups.push(with_companions(&path)),
             Err(key) => {
                 let shards = &sets[&key];
                 let (dir, stem, count, ext) = key;
@@ -102,7 +125,36 @@ pub fn group(files: Vec<PathBuf>) -> Result<Vec<Group>, IncompleteSet> {
             }
         }
     }
-    Ok(groups)
+    Ok(unshared(groups))
+}
+
+/// A companion two models claim (`x.yaml` next to `x.safetensors` and `x.ckpt`) belongs to
+/// neither: it stays where it is rather than go with the wrong one.
+fn unshared(groups: Vec<Group>) -> Vec<Group> {
+    let mut claims: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for group in &groups {
+        if let Group::Set(set) = group {
+            for file in &set.files {
+                *claims.entry(set.dir.join(file)).or_default() += 1;
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|group| match group {
+            Group::Set(mut set) if set.files.iter().any(|f| claims[&set.dir.join(f)] > 1) => {
+                let head = set.head.clone();
+                set.files
+                    .retain(|f| claims[&set.dir.join(f)] == 1 || set.dir.join(f) == head);
+                if set.files.len() == 1 && shard_of(&set.files[0]).is_none() {
+                    Group::Single(head)
+                } else {
+                    Group::Set(set)
+                }
+            }
+            other => other,
+        })
+        .collect()
 }
 
 fn sharded(
@@ -161,7 +213,8 @@ fn sharded(
 }
 
 /// `model` alone, or with the companion files next to it that carry its stem.
-fn with_companions(model: PathBuf) -> Group {
+fn with_companions(model: &Path) -> Group {
+    let model = model.to_path_buf();
     let (Some(dir), Some(name), Some(stem)) = (
         model.parent(),
         model.file_name().and_then(|n| n.to_str()),
@@ -179,12 +232,8 @@ fn with_companions(model: PathBuf) -> Group {
     let mut files: Vec<String> = read
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|other| other != name && other.starts_with(&prefix))
-        .filter(|other| {
-            other.rsplit_once('.').is_some_and(|(_, ext)| {
-                COMPANION_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
-            })
-        })
+        .filter(|other| other != name)
+        .filter(|other| other.strip_prefix(&prefix).is_some_and(is_companion_suffix))
         .filter(|other| dir.join(other).is_file())
         .collect();
     if files.is_empty() {

@@ -99,7 +99,10 @@ impl Store {
 
     /// [`Store::ingest_local_as`] taking from a folder `src` only the files `accept` takes
     /// (given their `/`-separated path relative to `src`): a sharded set or a model with its
-    /// companion files out of a downloads folder. Folders holding no taken file are not made.
+    /// companion files out of a downloads folder. `accept` is also asked about each folder,
+    /// as its path with a trailing `/`, before it is entered: a folder that cannot hold a
+    /// taken file is never read (nor is the store itself, when it lies inside `src`). Folders
+    /// holding no taken file are not made.
     #[allow(clippy::too_many_arguments)]
     pub fn ingest_local_selected(
         &self,
@@ -144,8 +147,10 @@ impl Store {
             fs_err::rename(&part, work.path.join(&entry))?;
             files.push(record(entry, hashes));
         } else if src_meta.is_dir() {
+            let store_root = std::fs::canonicalize(self.root()).ok();
             let mut tree = Tree {
                 accept,
+                store_root: store_root.as_deref(),
                 files: &mut files,
                 progress,
             };
@@ -492,6 +497,8 @@ fn copy_file(src: &Path, dest: &Path, progress: &mut dyn FnMut(u64)) -> Result<H
 /// Copies a source folder's taken files into the staging folder, hashing each.
 struct Tree<'a> {
     accept: &'a dyn Fn(&str) -> bool,
+    /// Never copied into itself.
+    store_root: Option<&'a Path>,
     files: &'a mut Vec<FileRecord>,
     progress: &'a mut dyn FnMut(u64),
 }
@@ -520,20 +527,41 @@ impl Tree<'_> {
         let mut taken = false;
         for item in items {
             let path = item.path();
+            // What is not taken is not looked at: an odd name or a broken link next to the
+            // taken files is none of the model's business.
+            let lossy = item.file_name().to_string_lossy().into_owned();
+            let within = if within.is_empty() {
+                lossy.clone()
+            } else {
+                format!("{within}/{lossy}")
+            };
+            let (as_file, as_dir) = ((self.accept)(&within), (self.accept)(&format!("{within}/")));
+            if !as_file && !as_dir {
+                continue;
+            }
+            // Following symlinks on purpose: a HuggingFace cache snapshot is symlinks to blobs.
+            let meta = match fs_err::metadata(&path) {
+                Ok(meta) => meta,
+                Err(_) if !as_file => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if meta.is_dir() {
+                let is_store = self.store_root.is_some_and(|root| {
+                    std::fs::canonicalize(&path).is_ok_and(|p| p.starts_with(root))
+                });
+                if as_dir && !is_store {
+                    let name = utf8_name(&path)?;
+                    let rel = format!("{rel}/{name}");
+                    taken |= self.copy(&path, &dest.join(&name), &rel, &within, depth + 1)?;
+                }
+                continue;
+            }
+            if !as_file {
+                continue;
+            }
             let name = utf8_name(&path)?;
             let rel = format!("{rel}/{name}");
-            let within = if within.is_empty() {
-                name.clone()
-            } else {
-                format!("{within}/{name}")
-            };
-            // Following symlinks on purpose: a HuggingFace cache snapshot is symlinks to blobs.
-            let meta = fs_err::metadata(&path)?;
-            if meta.is_dir() {
-                taken |= self.copy(&path, &dest.join(&name), &rel, &within, depth + 1)?;
-            } else if !(self.accept)(&within) {
-                continue;
-            } else if meta.is_file() {
+            if meta.is_file() {
                 let hashes = copy_file(&path, &dest.join(&name), self.progress)?;
                 self.files.push(record(rel, hashes));
                 taken = true;

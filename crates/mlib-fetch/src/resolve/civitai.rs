@@ -144,7 +144,9 @@ impl Fetcher {
             &["api", "v1", "model-versions", "by-hash"],
         )?;
         let mut found = std::collections::BTreeMap::new();
-        let wanted: Vec<String> = sha256s.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let mut wanted: Vec<String> = sha256s.iter().map(|h| h.to_ascii_lowercase()).collect();
+        wanted.sort();
+        wanted.dedup();
         for chunk in wanted.chunks(BATCH) {
             // Civitai keeps hashes in upper case (and upper-cases what it is sent).
             let upper: Vec<String> = chunk.iter().map(|h| h.to_ascii_uppercase()).collect();

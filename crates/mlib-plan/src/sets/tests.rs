@@ -94,7 +94,17 @@ fn a_set_missing_a_shard_is_an_error_naming_it() {
 #[test]
 fn companions_carry_the_model_stem() {
     let tmp = tempfile::tempdir().unwrap();
-    let files = touch(tmp.path(), &["juggernaut.safetensors", "plain.safetensors"]);
+    let files = touch(
+        tmp.path(),
+        &[
+            "juggernaut.safetensors",
+            "plain.safetensors",
+            "model_v1.safetensors",
+            "model_v1.5.safetensors",
+            "twice.safetensors",
+            "twice.ckpt",
+        ],
+    );
     touch(
         tmp.path(),
         &[
@@ -103,7 +113,10 @@ fn companions_carry_the_model_stem() {
             "juggernaut.civitai.info",
             "juggernaut-v2.yaml",
             "juggernaut.exe",
+            "juggernaut.b.yaml",
             "plainer.png",
+            "model_v1.5.yaml",
+            "twice.yaml",
         ],
     );
     let groups = group(files).unwrap();
@@ -123,5 +136,29 @@ fn companions_carry_the_model_stem() {
     assert_eq!(
         groups[1],
         Group::Single(tmp.path().join("plain.safetensors"))
+    );
+    // `model_v1.5.yaml` is `model_v1.5`'s config, never `model_v1`'s.
+    assert_eq!(
+        groups[2],
+        Group::Single(tmp.path().join("model_v1.safetensors"))
+    );
+    let Group::Set(v15) = &groups[3] else {
+        panic!("{groups:?}")
+    };
+    assert_eq!(v15.files, ["model_v1.5.safetensors", "model_v1.5.yaml"]);
+    // Claimed by two models: it goes with neither.
+    assert_eq!(
+        groups[4],
+        Group::Single(tmp.path().join("twice.safetensors"))
+    );
+    assert_eq!(groups[5], Group::Single(tmp.path().join("twice.ckpt")));
+}
+
+#[test]
+fn a_huge_shard_count_is_not_a_set() {
+    assert_eq!(shard_of("notes-1-of-2000000.gguf"), None);
+    assert_eq!(
+        shard_of("x-00001-of-10000.gguf"),
+        Some(("x", 1, 10000, "gguf"))
     );
 }

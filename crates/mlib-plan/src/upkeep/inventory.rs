@@ -8,6 +8,9 @@ use mlib_store::{Metadata, Store, StoreError};
 
 use super::UpkeepError;
 
+/// How deep below its entry a link farm's link may be (the store's own nesting limit).
+const MAX_FARM_DEPTH: usize = 65;
+
 /// The environment being worked in: its manifest is read now, so what it declares is
 /// newer than what its last apply recorded.
 pub struct Current<'a> {
@@ -117,7 +120,14 @@ impl Inventory {
         }
         let mut elsewhere = Vec::new();
         for link in registry.links()? {
-            match by_entry.get(&link.source) {
+            // A link farm's links point at files inside a folder entry: the entry is the
+            // nearest ancestor that is one (a flat store's type folder is not an entry).
+            let owner = link
+                .source
+                .ancestors()
+                .take(MAX_FARM_DEPTH)
+                .find_map(|path| by_entry.get(path));
+            match owner {
                 Some(&i) => models[i].links.push(link),
                 None => elsewhere.push(link),
             }
