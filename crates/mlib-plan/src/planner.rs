@@ -356,6 +356,12 @@ impl<'a> Planner<'a> {
                 };
                 // Empty for a remote model not resolved yet: its links appear once fetched.
                 for (entry, e) in self.models[&model.name].entries.iter().enumerate() {
+                    if !e.is_dir
+                        && let Some(unlisted) = crate::listing::unlisted(app, model, &e.name)
+                        && !self.warnings.contains(&unlisted.message)
+                    {
+                        self.warnings.push(unlisted.message);
+                    }
                     if !e.is_dir && folders[slot].how_file.is_none() {
                         return Err(PlanError::HardlinkAcrossFilesystems {
                             app: app.name.clone(),
