@@ -133,25 +133,50 @@ fn comfyui_table() {
             ("t2i_adapter", "models/t2i_adapter", PT, true),
             ("gligen", "models/gligen", PT, true),
             ("upscale_models", "models/upscale_models", PT, true),
-            ("latent_upscale_models", "models/latent_upscale_models", PT, true),
+            (
+                "latent_upscale_models",
+                "models/latent_upscale_models",
+                PT,
+                true,
+            ),
             ("hypernetworks", "models/hypernetworks", PT, true),
             ("photomaker", "models/photomaker", PT, true),
             ("classifiers", "models/classifiers", None, true),
             ("model_patches", "models/model_patches", PT, true),
             ("audio_encoders", "models/audio_encoders", PT, true),
             ("background_removal", "models/background_removal", PT, true),
-            ("frame_interpolation", "models/frame_interpolation", PT, true),
-            ("geometry_estimation", "models/geometry_estimation", PT, true),
+            (
+                "frame_interpolation",
+                "models/frame_interpolation",
+                PT,
+                true,
+            ),
+            (
+                "geometry_estimation",
+                "models/geometry_estimation",
+                PT,
+                true,
+            ),
             ("optical_flow", "models/optical_flow", PT, true),
             ("detection", "models/detection", PT, true),
             ("ipadapter", "models/ipadapter", PT, true),
             ("animatediff_models", "models/animatediff_models", PT, true),
-            ("animatediff_motion_lora", "models/animatediff_motion_lora", PT, true),
+            (
+                "animatediff_motion_lora",
+                "models/animatediff_motion_lora",
+                PT,
+                true,
+            ),
             ("sams", "models/sams", PT, true),
             ("ultralytics_bbox", "models/ultralytics/bbox", PT, true),
             ("ultralytics_segm", "models/ultralytics/segm", PT, true),
             ("insightface", "models/insightface", None, true),
-            ("insightface_models", "models/insightface/models", None, true),
+            (
+                "insightface_models",
+                "models/insightface/models",
+                None,
+                true,
+            ),
             ("instantid", "models/instantid", PT, true),
             ("llm", "models/LLM", None, true),
         ],
@@ -164,10 +189,20 @@ fn a1111_table() {
     holds(
         Preset::A1111,
         &[
-            ("checkpoints", "models/Stable-diffusion", Some(&[".ckpt", ".safetensors"]), true),
+            (
+                "checkpoints",
+                "models/Stable-diffusion",
+                Some(&[".ckpt", ".safetensors"]),
+                true,
+            ),
             ("loras", "models/Lora", lora, true),
             ("lycoris", "models/LyCORIS", lora, true),
-            ("vae", "models/VAE", Some(&[".ckpt", ".pt", ".safetensors"]), true),
+            (
+                "vae",
+                "models/VAE",
+                Some(&[".ckpt", ".pt", ".safetensors"]),
+                true,
+            ),
             ("vae_approx", "models/VAE-taesd", Some(&[".pth"]), true),
             (
                 "controlnet",
@@ -178,11 +213,29 @@ fn a1111_table() {
             (
                 "embeddings",
                 "embeddings",
-                Some(&[".pt", ".bin", ".safetensors", ".png", ".webp", ".jxl", ".avif"]),
+                Some(&[
+                    ".pt",
+                    ".bin",
+                    ".safetensors",
+                    ".png",
+                    ".webp",
+                    ".jxl",
+                    ".avif",
+                ]),
                 true,
             ),
-            ("hypernetworks", "models/hypernetworks", Some(&[".pt"]), true),
-            ("upscale_models", "models/ESRGAN", Some(&[".pt", ".pth"]), true),
+            (
+                "hypernetworks",
+                "models/hypernetworks",
+                Some(&[".pt"]),
+                true,
+            ),
+            (
+                "upscale_models",
+                "models/ESRGAN",
+                Some(&[".pt", ".pth"]),
+                true,
+            ),
         ],
     );
 }
@@ -196,7 +249,12 @@ fn forge_table() {
         Preset::Forge,
         &[
             ("checkpoints", "models/Stable-diffusion", checkpoint, true),
-            ("diffusion_models", "models/Stable-diffusion", checkpoint, true),
+            (
+                "diffusion_models",
+                "models/Stable-diffusion",
+                checkpoint,
+                true,
+            ),
             ("loras", "models/Lora", lora, true),
             ("lycoris", "models/Lora", lora, true),
             ("vae", "models/VAE", modules, false),
@@ -211,10 +269,23 @@ fn forge_table() {
             (
                 "embeddings",
                 "embeddings",
-                Some(&[".pt", ".bin", ".safetensors", ".png", ".webp", ".jxl", ".avif"]),
+                Some(&[
+                    ".pt",
+                    ".bin",
+                    ".safetensors",
+                    ".png",
+                    ".webp",
+                    ".jxl",
+                    ".avif",
+                ]),
                 true,
             ),
-            ("upscale_models", "models/ESRGAN", Some(&[".pt", ".pth", ".safetensors"]), true),
+            (
+                "upscale_models",
+                "models/ESRGAN",
+                Some(&[".pt", ".pth", ".safetensors"]),
+                true,
+            ),
         ],
     );
 }
@@ -224,14 +295,49 @@ fn sdnext_table() {
     holds(
         Preset::SdNext,
         &[
-            ("checkpoints", "models/Stable-diffusion", Some(&[".safetensors"]), true),
-            ("diffusion_models", "models/UNET", Some(&[".safetensors", ".gguf", ".pth"]), true),
-            ("loras", "models/Lora", Some(&[".pt", ".ckpt", ".safetensors"]), true),
+            (
+                "checkpoints",
+                "models/Stable-diffusion",
+                Some(&[".safetensors"]),
+                true,
+            ),
+            (
+                "diffusion_models",
+                "models/UNET",
+                Some(&[".safetensors", ".gguf", ".pth"]),
+                true,
+            ),
+            (
+                "loras",
+                "models/Lora",
+                Some(&[".pt", ".ckpt", ".safetensors"]),
+                true,
+            ),
             ("vae", "models/VAE", Some(&[".safetensors", ".json"]), true),
-            ("text_encoders", "models/Text-encoder", Some(&[".safetensors", ".gguf"]), true),
-            ("controlnet", "models/control/controlnet", Some(&[".safetensors"]), true),
-            ("embeddings", "models/embeddings", Some(&[".safetensors", ".pt"]), true),
-            ("upscale_models", "models/ESRGAN", Some(&[".pth", ".pt"]), true),
+            (
+                "text_encoders",
+                "models/Text-encoder",
+                Some(&[".safetensors", ".gguf"]),
+                true,
+            ),
+            (
+                "controlnet",
+                "models/control/controlnet",
+                Some(&[".safetensors"]),
+                true,
+            ),
+            (
+                "embeddings",
+                "models/embeddings",
+                Some(&[".safetensors", ".pt"]),
+                true,
+            ),
+            (
+                "upscale_models",
+                "models/ESRGAN",
+                Some(&[".pth", ".pt"]),
+                true,
+            ),
             ("diffusers", "models/Diffusers", None, true),
             ("ultralytics_bbox", "models/yolo", Some(&[".pt"]), true),
             ("ultralytics_segm", "models/yolo", Some(&[".pt"]), true),
@@ -247,7 +353,12 @@ fn fooocus_table() {
         &[
             ("checkpoints", "models/checkpoints", listed, false),
             ("loras", "models/loras", listed, false),
-            ("embeddings", "models/embeddings", Some(&[".safetensors", ".pt", ".bin"]), true),
+            (
+                "embeddings",
+                "models/embeddings",
+                Some(&[".safetensors", ".pt", ".bin"]),
+                true,
+            ),
             ("vae_approx", "models/vae_approx", None, true),
             ("vae", "models/vae", listed, false),
             ("upscale_models", "models/upscale_models", None, true),
@@ -264,10 +375,24 @@ fn fooocus_table() {
 #[test]
 fn swarmui_table() {
     let swarm: Option<&[&str]> = Some(&[".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin"]);
-    let gguf: Option<&[&str]> =
-        Some(&[".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf"]);
-    let engine: Option<&[&str]> =
-        Some(&[".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".engine"]);
+    let gguf: Option<&[&str]> = Some(&[
+        ".safetensors",
+        ".sft",
+        ".ckpt",
+        ".pt",
+        ".pth",
+        ".bin",
+        ".gguf",
+    ]);
+    let engine: Option<&[&str]> = Some(&[
+        ".safetensors",
+        ".sft",
+        ".ckpt",
+        ".pt",
+        ".pth",
+        ".bin",
+        ".engine",
+    ]);
     let engine_gguf: Option<&[&str]> = Some(&[
         ".safetensors",
         ".sft",
@@ -282,7 +407,12 @@ fn swarmui_table() {
         Preset::SwarmUI,
         &[
             ("checkpoints", "Models/Stable-Diffusion", engine, true),
-            ("diffusion_models", "Models/diffusion_models", engine_gguf, true),
+            (
+                "diffusion_models",
+                "Models/diffusion_models",
+                engine_gguf,
+                true,
+            ),
             ("unet", "Models/unet", engine_gguf, true),
             ("loras", "Models/Lora", swarm, true),
             ("vae", "Models/VAE", swarm, true),
@@ -293,7 +423,12 @@ fn swarmui_table() {
             ("clip", "Models/clip", gguf, true),
             ("clip_vision", "Models/clip_vision", swarm, true),
             ("upscale_models", "Models/upscale_models", swarm, true),
-            ("latent_upscale_models", "Models/latent_upscale_models", swarm, true),
+            (
+                "latent_upscale_models",
+                "Models/latent_upscale_models",
+                swarm,
+                true,
+            ),
             ("style_models", "Models/style_models", swarm, true),
             ("gligen", "Models/gligen", swarm, true),
             ("ultralytics_bbox", "Models/yolov8", swarm, true),
@@ -326,7 +461,11 @@ fn extensions_are_matched_with_or_without_the_dot_in_any_case() {
         (SwarmUI, "diffusion_models", "gguf", Some(true)),
         (SwarmUI, "loras", "sft", Some(true)),
     ] {
-        assert_eq!(preset.lists_extension(ty, ext), listed, "{preset} {ty} {ext}");
+        assert_eq!(
+            preset.lists_extension(ty, ext),
+            listed,
+            "{preset} {ty} {ext}"
+        );
     }
 }
 

@@ -142,3 +142,56 @@ fn files(model: &Model, locked: Option<&LockedModel>) -> Vec<String> {
             .unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use mlib_manifest::lock::{LockedFile, LockedModel};
+
+    use super::check;
+
+    fn manifest(source: &str) -> mlib_manifest::Manifest {
+        let yaml = format!(
+            "version: 1\nstore: /s\nmodels:\n  m:\n    source: {source}\n    sha256: {}\n    type: upscale_models\napps:\n  a1111:\n    preset: a1111\n    root: /a\n",
+            "0".repeat(64)
+        );
+        mlib_manifest::parse(&yaml, Path::new("/p/models.yaml"), &|_| None).unwrap()
+    }
+
+    fn locked(path: &str) -> BTreeMap<String, LockedModel> {
+        let mut model = LockedModel::for_model(&manifest("https://h/x").models["m"]);
+        model.files = vec![LockedFile {
+            path: path.to_owned(),
+            url: Some("https://h/x".to_owned()),
+            repo_path: None,
+            file_id: None,
+            size: 1,
+            sha256: None,
+            blake3: None,
+        }];
+        BTreeMap::from([("m".to_owned(), model)])
+    }
+
+    #[test]
+    fn a_remote_file_is_judged_by_its_locked_name_and_skipped_without_one() {
+        let m = manifest("https://files.example.com/download?id=7");
+        assert!(check(&m, &BTreeMap::new()).is_empty());
+        let warnings = check(&m, &locked("4x-UltraSharp.safetensors"));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].file, "4x-UltraSharp.safetensors");
+        assert_eq!(warnings[0].app, "a1111");
+        assert!(check(&m, &locked("4x-UltraSharp.pth")).is_empty());
+        // A file inside a locked folder is the folder model's, not judged by extension.
+        assert!(check(&m, &locked("upscalers/4x.safetensors")).is_empty());
+    }
+
+    #[test]
+    fn a_file_without_an_extension_is_not_judged() {
+        let m = manifest("hf://org/repo/weights");
+        assert!(check(&m, &BTreeMap::new()).is_empty());
+        let m = manifest("hf://org/repo/4x.safetensors");
+        assert_eq!(check(&m, &BTreeMap::new()).len(), 1);
+    }
+}
