@@ -26,6 +26,13 @@ pub fn run(global: &GlobalSettings, printer: &Printer) -> Result<Status> {
             printer.warn(warning.message);
         }
     }
+    for warning in mlib_plan::listing::check(&manifest, &lock) {
+        if printer.json {
+            printer.event(json!({"type": "listing_warning", "model": warning.model, "app": warning.app, "file": warning.file, "message": warning.message}));
+        } else {
+            printer.warn(warning.message);
+        }
+    }
     if printer.json {
         printer.event(json!({"type": "validated", "valid": true, "models": models, "apps": apps}));
     } else {

@@ -18,6 +18,7 @@ mod inspect;
 mod integrity;
 mod interrupt;
 mod link_modes;
+mod listing;
 mod lock;
 mod lock_files;
 mod manifest;

@@ -49,7 +49,7 @@ fn a_store_inside_the_apps_model_folders_is_refused_before_anything_is_adopted()
     for args in [&["validate"][..], &["apply", "--auto-approve", "--adopt"]] {
         env.mlib(args).code(1).stderr_line(
             "× models.yaml:2:8: app `comfyui`'s folder `models/animatediff_models` (for \
-             `animatediff_models`) and 30 more are inside `store`",
+             `animatediff_models`) and 37 more are inside `store`",
         );
     }
     assert_eq!(crate::support::tree(&env.root), before);

@@ -269,6 +269,32 @@ fn types_unknown_to_a_preset_app() {
 }
 
 #[test]
+fn a_retired_type_says_what_to_use() {
+    let d = only(
+        r#"
+        version: 1
+        store: /s
+        models:
+          face:
+            source: ./face_yolov8m.pt
+            type: ultralytics
+        apps:
+          comfyui:
+            preset: comfyui
+            root: /c
+        "#,
+    );
+    assert_at(&d, K::UnknownType, 6, 11);
+    assert!(
+        d.hint.starts_with(
+            "type `ultralytics` is now `ultralytics_bbox` (detection models) or \
+             `ultralytics_segm` (segmentation models)"
+        ),
+        "{d:#?}"
+    );
+}
+
+#[test]
 fn unsafe_names_and_paths() {
     let all = errors(
         r#"

@@ -16,6 +16,7 @@ mod error;
 pub mod families;
 pub mod integrity;
 pub mod link;
+pub mod listing;
 mod observed;
 pub mod onboard;
 mod par;

@@ -369,6 +369,12 @@ impl<'a> Planner<'a> {
                 };
                 // Empty for a remote model not resolved yet: its links appear once fetched.
                 for (entry, e) in self.models[&model.name].entries.iter().enumerate() {
+                    if !e.is_dir
+                        && let Some(unlisted) = crate::listing::unlisted(app, model, &e.name)
+                        && !self.warnings.contains(&unlisted.message)
+                    {
+                        self.warnings.push(unlisted.message);
+                    }
                     let farmed = e.is_dir && folders[slot].farm;
                     if farmed && e.files.is_empty() {
                         // Its files are known once it is fetched: linked then.
