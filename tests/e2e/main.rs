@@ -33,4 +33,5 @@ mod traces;
 mod upgrade;
 mod upkeep;
 mod url_secrets;
+mod versions;
 mod workflow;

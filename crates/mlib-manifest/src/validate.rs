@@ -101,7 +101,7 @@ fn requires(r: &mut Resolver, located: &Located) {
                     let apps = if apps.is_empty() {
                         String::new()
                     } else {
-                        format!("the apps {}, or ", list(apps))
+                        format!("an app of this manifest ({}) or ", list(apps))
                     };
                     r.sink.push(
                         DiagnosticKind::UnknownApp,
@@ -110,7 +110,7 @@ fn requires(r: &mut Resolver, located: &Located) {
                             "model `{}`: `requires` names `{key}`, which is neither an app of                              this manifest nor a preset",
                             model.name
                         ),
-                        format!("{near}a key of `requires` is {apps}a preset: {}", list(presets())),
+                        format!("{near}`requires` takes {apps}a preset ({})", list(presets())),
                     );
                 }
                 (Some((app, _)), Some(preset)) if app.preset != Some(*preset) => {

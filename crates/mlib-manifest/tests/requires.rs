@@ -111,7 +111,10 @@ fn an_unknown_requires_key_suggests_an_app_or_preset() {
     assert_at(&d, K::UnknownApp, 7, 17);
     assert!(d.message.contains("`comfy`"), "{d:#?}");
     assert!(d.hint.starts_with("did you mean `comfyui`?"), "{d:#?}");
-    assert!(d.hint.contains("the apps `main`"), "{d:#?}");
+    assert!(
+        d.hint.contains("an app of this manifest (`main`)"),
+        "{d:#?}"
+    );
 
     // A preset no app uses is allowed: models move between manifests.
     ok(r#"
