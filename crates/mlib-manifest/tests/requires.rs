@@ -175,3 +175,22 @@ fn versions_written_as_yaml_numbers_keep_their_digits() {
         "#);
     assert_eq!(m.apps["a1111"].version, parse_version("1.10"));
 }
+
+#[test]
+fn an_unquoted_constraint_is_a_syntax_error_that_says_to_quote_it() {
+    // YAML reads a leading `>` as a folded block scalar.
+    let d = only(
+        r#"
+        version: 1
+        store: /s
+        models:
+          m:
+            source: ./m.safetensors
+            type: loras
+            requires:
+              comfyui: >=0.3.40
+        "#,
+    );
+    assert_at(&d, K::Syntax, 8, 16);
+    assert!(d.hint.contains(r#"`">=0.3.40"`"#), "{d:#?}");
+}
