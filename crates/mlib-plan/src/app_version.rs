@@ -256,10 +256,11 @@ fn loose_tags(dir: &Path, prefix: &str, commit: &str, out: &mut Vec<String>, dep
             Ok(t) if t.is_dir() && depth < 4 => {
                 loose_tags(&entry.path(), &format!("{tag}/"), commit, out, depth + 1)
             }
-            Ok(t) if t.is_file() => {
-                if read_text(&entry.path(), 4096).is_some_and(|id| id.trim() == commit) {
-                    out.push(tag);
-                }
+            Ok(t)
+                if t.is_file()
+                    && read_text(&entry.path(), 4096).is_some_and(|id| id.trim() == commit) =>
+            {
+                out.push(tag)
             }
             _ => {}
         }
