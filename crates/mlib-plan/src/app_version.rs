@@ -35,8 +35,8 @@ pub enum AppVersion {
         /// Where it was read: `version:` in the manifest, or a file of the app's tree.
         from: String,
     },
-    /// Not found; says what was looked for.
-    Unknown { looked_for: String },
+    /// Not found; says why (what was looked for).
+    Unknown { why: String },
 }
 
 /// The version of `app`: its `version:`, else what its tree says.
@@ -48,40 +48,38 @@ pub fn detect(app: &App) -> AppVersion {
         };
     }
     let root = &app.root;
-    let (found, looked_for) = match app.preset {
+    let (found, why) = match app.preset {
         Some(Preset::ComfyUI) => (
             python_version(root, "comfyui_version.py", "__version__")
                 .or_else(|| pyproject_version(root)),
-            "a version in comfyui_version.py or pyproject.toml",
+            "no version in comfyui_version.py or pyproject.toml",
         ),
         Some(Preset::A1111) => (
             git_tag_at_head(root).or_else(|| changelog_version(root)),
-            "a version tag at the git HEAD or a `## VERSION` first line in CHANGELOG.md",
+            "no version tag at the git HEAD, no `## VERSION` first line in CHANGELOG.md",
         ),
         Some(Preset::Forge) => (
             forge_version(root),
-            "a version in modules_forge/forge_version.py",
+            "no version in modules_forge/forge_version.py",
         ),
         Some(Preset::Fooocus) => (
             python_version(root, "fooocus_version.py", "version"),
-            "a version in fooocus_version.py",
+            "no version in fooocus_version.py",
         ),
         Some(preset @ (Preset::SdNext | Preset::SwarmUI)) => {
             return AppVersion::Unknown {
-                looked_for: format!("nothing: mlib cannot read {preset}'s version from its tree"),
+                why: format!("mlib cannot read {preset}'s version from its tree"),
             };
         }
         None => {
             return AppVersion::Unknown {
-                looked_for: "nothing: the app has no preset".into(),
+                why: "a custom app has no version file mlib knows".into(),
             };
         }
     };
     match found {
         Some((version, from)) => AppVersion::Known { version, from },
-        None => AppVersion::Unknown {
-            looked_for: looked_for.into(),
-        },
+        None => AppVersion::Unknown { why: why.into() },
     }
 }
 

@@ -392,11 +392,9 @@ impl<'a> Planner<'a> {
                     });
                 }
             }
-            if let (Some(AppVersion::Unknown { looked_for }), false) =
-                (&version, unchecked.is_empty())
-            {
+            if let (Some(AppVersion::Unknown { why }), false) = (&version, unchecked.is_empty()) {
                 self.warnings.push(format!(
-                    "app `{}`: its version is unknown (mlib looked for {looked_for}), so {} linked without checking `requires`: {}; set `version:` on the app to check {}",
+                    "app `{}`: its version is unknown ({why}), so {} linked without checking `requires`: {}; set `version:` on the app to check {}",
                     app.name,
                     if unchecked.len() == 1 { "this model is" } else { "these models are" },
                     unchecked.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
