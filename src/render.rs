@@ -229,6 +229,20 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
     format!("  {head} {} {rest}", printer.paint_bold(model))
 }
 
+/// A model an app does not get because of its `requires:` (not a change: no colour).
+pub fn skip_line(printer: &Printer, skip: &mlib_plan::Skip) -> String {
+    format!(
+        "  ~ {:<8} {} {}: requires {} {}, found {} ({})",
+        "skip",
+        printer.paint_bold(&skip.model),
+        skip.app,
+        skip.key,
+        skip.requires,
+        skip.found,
+        skip.from
+    )
+}
+
 /// `manifest`: the manifest's file name, as the "No changes" line names it.
 pub fn summary_line(summary: &Summary, manifest: &str) -> String {
     if summary.changes() == 0 && summary.conflict == 0 {
@@ -285,9 +299,12 @@ pub fn plan_human(printer: &Printer, targets: &Targets, plan: &Plan) {
         }
         printer.info("");
     }
-    if !plan.actions.is_empty() {
+    if !plan.actions.is_empty() || !plan.skipped.is_empty() {
         for action in &plan.actions {
             printer.info(action_line(printer, targets, action));
+        }
+        for skip in &plan.skipped {
+            printer.info(skip_line(printer, skip));
         }
         printer.info("");
     }
@@ -304,6 +321,9 @@ pub fn plan_json(printer: &Printer, plan: &Plan) {
     }
     for action in &plan.actions {
         printer.event(json!({"type": "planned_change", "symbol": action.symbol().to_string(), "change": action}));
+    }
+    for skip in &plan.skipped {
+        printer.event(json!({"type": "skipped_model", "skip": skip}));
     }
     printer.event(json!({
         "type": "change_summary",

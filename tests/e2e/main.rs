@@ -36,4 +36,5 @@ mod traces;
 mod upgrade;
 mod upkeep;
 mod url_secrets;
+mod versions;
 mod workflow;

@@ -166,6 +166,14 @@ fn validate_errors_one_of_each_kind() {
         ("unset_variable", "version: 1\nstore: ${MLIB_TEST_UNSET_VAR}/store\n".to_string()),
         ("bad_expansion", "version: 1\nstore: $HOME/store\n".to_string()),
         (
+            "bad_version",
+            model("    source: ./a.safetensors\n    type: loras\n    requires: { comfyui: \">=0.3.40, >>1\" }\n"),
+        ),
+        (
+            "unknown_app",
+            model("    source: ./a.safetensors\n    type: loras\n    requires: { comfy: \">=0.3.40\" }\n"),
+        ),
+        (
             "literal_secret",
             model("    source: https://host/a.safetensors?token=abc123\n    sha256: 0000000000000000000000000000000000000000000000000000000000000000\n    type: loras\n"),
         ),

@@ -30,7 +30,7 @@ use crate::model::Manifest;
 
 /// Bumped whenever [`Manifest`] changes shape; together with the caller's build identity
 /// ([`Cache::build`]) it keeps any mlib from reading an entry another one wrote.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -325,7 +325,7 @@ mod tests {
     /// then update the list.
     #[test]
     fn the_cached_shape_is_the_one_format_names() {
-        let text = "version: 1\nstore: ./s\nmodels:\n  a:\n    source: hf://org/repo/a.safetensors\n    revision: main\n    sha256: 0000000000000000000000000000000000000000000000000000000000000000\n    type: loras\n    family: sdxl\n    tags: [x]\n    file: b.safetensors\n  c:\n    source: civitai:1@2\n    type: loras\n  d:\n    source: ./d\n    type: diffusers\n    include: ['*.json']\n    exclude: ['*.bin']\n  e:\n    source: https://example.com/e.safetensors\n    type: vae\napps:\n  comfyui:\n    preset: comfyui\n    root: ./c\n    link: symlink\n    models: [a]\n    folders:\n      loras: models/loras\n";
+        let text = "version: 1\nstore: ./s\nmodels:\n  a:\n    source: hf://org/repo/a.safetensors\n    revision: main\n    sha256: 0000000000000000000000000000000000000000000000000000000000000000\n    type: loras\n    family: sdxl\n    tags: [x]\n    file: b.safetensors\n    requires:\n      comfyui: '>=0.3'\n  c:\n    source: civitai:1@2\n    type: loras\n  d:\n    source: ./d\n    type: diffusers\n    include: ['*.json']\n    exclude: ['*.bin']\n  e:\n    source: https://example.com/e.safetensors\n    type: vae\napps:\n  comfyui:\n    preset: comfyui\n    root: ./c\n    version: 0.3.40\n    link: symlink\n    models: [a]\n    folders:\n      loras: models/loras\n";
         let manifest = crate::parse(text, Path::new("/p/models.yaml"), &|_| None).unwrap();
         fn keys(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
             match value {
@@ -370,6 +370,7 @@ mod tests {
             "path",
             "preset",
             "repo",
+            "requires",
             "revision",
             "root",
             "sha256",
@@ -385,7 +386,7 @@ mod tests {
             expected,
             "Manifest changed shape: bump cache::FORMAT, then update this list"
         );
-        assert_eq!(FORMAT, 2);
+        assert_eq!(FORMAT, 3);
         // And what is read back is what was written.
         let json = serde_json::to_vec(&manifest).unwrap();
         assert_eq!(serde_json::from_slice::<Manifest>(&json).unwrap(), manifest);

@@ -57,6 +57,12 @@ pub enum DiagnosticKind {
     BadExpansion,
     /// A credential written literally into a URL source.
     LiteralSecret,
+    /// A `requires:` constraint that is not PEP 440 specifiers, or an app's `version:` that is
+    /// not a PEP 440 version.
+    BadVersion,
+    /// A `requires:` key that is neither an app of the manifest nor a preset, or that names
+    /// both an app and another app's preset.
+    UnknownApp,
 }
 
 impl DiagnosticKind {
@@ -89,6 +95,8 @@ impl DiagnosticKind {
             DiagnosticKind::UnsetVariable => "unset-variable",
             DiagnosticKind::BadExpansion => "bad-expansion",
             DiagnosticKind::LiteralSecret => "literal-secret",
+            DiagnosticKind::BadVersion => "bad-version",
+            DiagnosticKind::UnknownApp => "unknown-app",
         }
     }
 

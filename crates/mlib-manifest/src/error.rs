@@ -316,5 +316,7 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::UnsetVariable => "unset variable",
         DiagnosticKind::BadExpansion => "bad expansion",
         DiagnosticKind::LiteralSecret => "literal credential",
+        DiagnosticKind::BadVersion => "not PEP 440",
+        DiagnosticKind::UnknownApp => "no such app or preset",
     }
 }

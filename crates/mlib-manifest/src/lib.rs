@@ -15,6 +15,7 @@ mod peek;
 mod preset;
 mod raw;
 mod read;
+mod requires;
 mod resolve;
 mod roots;
 mod rules;
@@ -41,6 +42,7 @@ pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLay
 pub use peek::peek_store;
 pub use preset::Preset;
 pub use read::{MAX_MANIFEST_BYTES, read};
+pub use requires::{Version, VersionSpecifiers, parse_version};
 pub use schema::schema;
 pub use select::{BadGlob, Selection, literal_glob};
 pub use url_template::{ExpandedUrl, UrlVarError, expand_url};

@@ -284,6 +284,7 @@ mod tests {
             exclude: vec![],
             tags: vec![],
             file: None,
+            requires: Default::default(),
         }
     }
 

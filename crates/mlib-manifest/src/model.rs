@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::preset::Preset;
+use crate::requires::{Version, VersionSpecifiers};
 
 /// A parsed, expanded and validated `models.yaml`.
 ///
@@ -76,6 +77,10 @@ pub struct Model {
     pub tags: Vec<String>,
     /// File name in the store and app folders, when it differs from the source's.
     pub file: Option<String>,
+    /// `requires:`: app or preset name → the versions of it this model works with
+    /// ([`Model::requirements_for`] picks those of one app).
+    #[serde(default)]
+    pub requires: BTreeMap<String, VersionSpecifiers>,
 }
 
 impl Model {
@@ -146,6 +151,9 @@ pub struct App {
     pub link: LinkMode,
     /// Model type → folder relative to `root`; overrides the preset's table.
     pub folders: BTreeMap<String, String>,
+    /// `version:`: the app's version set by hand, which wins over what its tree says.
+    #[serde(default)]
+    pub version: Option<Version>,
 }
 
 impl App {

@@ -106,6 +106,13 @@ pub(crate) struct RawModel {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub file: Option<Spanned<String>>,
+    /// The app versions this model works with, as PEP 440 specifiers (quoted: `">=0.3.40"`,
+    /// `">=1.10,<2"`, `"~=2.0"`), keyed by preset (`comfyui`, `a1111`, `forge`, `sdnext`,
+    /// `fooocus`, `swarmui`: every app with that preset) or by app name (that app alone). An
+    /// app whose version does not match gets no link to the model; the plan says why.
+    #[serde(default)]
+    #[schemars(with = "KeyedMap<String>")]
+    pub requires: KeyedMap<Spanned<String>>,
 }
 
 /// One app: a program with a models folder that receives links.
@@ -136,6 +143,13 @@ pub(crate) struct RawApp {
     #[serde(default)]
     #[schemars(with = "KeyedMap<String>")]
     pub folders: KeyedMap<Spanned<String>>,
+    /// The app's version (PEP 440, e.g. `0.3.40`), checked against models' `requires:`. Without
+    /// it, mlib reads the version from the app's tree (ComfyUI's `comfyui_version.py`, A1111's
+    /// git tag or `CHANGELOG.md`, Forge's `modules_forge/forge_version.py`, Fooocus's
+    /// `fooocus_version.py`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub version: Option<Spanned<String>>,
 }
 
 /// `models: all` or `models: [name, tag, ...]`.

@@ -14,6 +14,7 @@ use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
 use crate::model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 use crate::raw::{KeyedMap, RawApp, RawManifest, RawModel, RawSelection};
+use crate::requires;
 use crate::roots;
 use crate::rules::{
     MAX_COMPONENT, Problem, check_file_name, check_hash, check_name, check_relative_path, show,
@@ -31,6 +32,8 @@ pub(crate) struct ModelSpans {
     pub type_ok: bool,
     /// Whether the source (and `file`) parsed, so the file name is meaningful.
     pub file_ok: bool,
+    /// Each `requires:` key with where it is written.
+    pub requires: Vec<(String, Span)>,
 }
 
 /// Where the parts of an app were written.
@@ -383,6 +386,23 @@ impl Resolver<'_, '_> {
                 file_ok = false;
             }
         }
+        let mut requires = BTreeMap::new();
+        let mut requires_at = Vec::new();
+        for (key, value) in self.unique("`requires` key", raw.requires) {
+            let at = self.span(&value);
+            match requires::specifiers(&value.value) {
+                Ok(specifiers) => {
+                    requires.insert(key.value.clone(), specifiers);
+                }
+                Err(problem) => self.report(
+                    at,
+                    &format!("{context}, `requires` for `{}`", key.value),
+                    problem,
+                ),
+            }
+            let key_at = self.span(&key);
+            requires_at.push((key.value, key_at));
+        }
         let model = Model {
             name,
             source,
@@ -395,12 +415,14 @@ impl Resolver<'_, '_> {
             exclude,
             tags,
             file: raw.file.map(|f| f.value),
+            requires,
         };
         let spans = ModelSpans {
             model_type: type_at,
             file_name,
             type_ok,
             file_ok,
+            requires: requires_at,
         };
         (model, spans)
     }
@@ -580,6 +602,12 @@ impl Resolver<'_, '_> {
                  folders: `folders: { loras: models/loras }`",
             );
         }
+        let version = raw.version.and_then(|version| {
+            let at = self.span(&version);
+            requires::version(&version.value)
+                .map_err(|problem| self.report(at, &context, problem))
+                .ok()
+        });
         let app = App {
             name,
             preset,
@@ -587,6 +615,7 @@ impl Resolver<'_, '_> {
             models,
             link: raw.link.map(|l| l.value).unwrap_or(LinkMode::Auto),
             folders,
+            version,
         };
         (app, AppSpans { selection, root_at })
     }

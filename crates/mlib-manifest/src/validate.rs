@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{DiagnosticKind, Span};
 use crate::model::{App, StoreLayout, join_relative};
+use crate::preset::Preset;
 use crate::resolve::{Located, Resolver};
 use crate::roots::normalize;
 use crate::suggest::{closest, list};
 
 pub(crate) fn check(r: &mut Resolver, located: &Located) {
     selections(r, located);
+    requires(r, located);
     types(r, located);
     app_collisions(r, located);
     if located.layout == StoreLayout::Flat {
@@ -76,6 +78,66 @@ fn selections(r: &mut Resolver, located: &Located) {
                 ),
                 hint,
             );
+        }
+    }
+}
+
+/// Each `requires:` key names an app of the manifest or a preset (see `requires.rs`), and not
+/// an app whose preset is another one while other apps use the preset of that name: there the
+/// key would check one app's version against another program's constraint.
+fn requires(r: &mut Resolver, located: &Located) {
+    let presets = || Preset::ALL.iter().map(|p| p.as_str());
+    for (model, spans) in &located.models {
+        for (key, at) in &spans.requires {
+            let app = located.apps.iter().find(|(app, _)| app.name == *key);
+            let preset = Preset::ALL.iter().find(|p| p.as_str() == key);
+            match (app, preset) {
+                (None, None) => {
+                    let names = located.apps.iter().map(|(app, _)| app.name.as_str());
+                    let near = closest(key, names.clone().chain(presets()))
+                        .map(|near| format!("did you mean `{near}`? "))
+                        .unwrap_or_default();
+                    let apps: Vec<&str> = names.collect();
+                    let apps = if apps.is_empty() {
+                        String::new()
+                    } else {
+                        format!("an app of this manifest ({}) or ", list(apps))
+                    };
+                    r.sink.push(
+                        DiagnosticKind::UnknownApp,
+                        *at,
+                        format!(
+                            "model `{}`: `requires` names `{key}`, which is neither an app of                              this manifest nor a preset",
+                            model.name
+                        ),
+                        format!("{near}`requires` takes {apps}a preset ({})", list(presets())),
+                    );
+                }
+                (Some((app, _)), Some(preset)) if app.preset != Some(*preset) => {
+                    let Some((other, _)) = located
+                        .apps
+                        .iter()
+                        .find(|(other, _)| other.preset == Some(*preset))
+                    else {
+                        continue;
+                    };
+                    let its = app
+                        .preset
+                        .map_or("no preset".to_owned(), |p| format!("preset {p}"));
+                    r.sink.push(
+                        DiagnosticKind::UnknownApp,
+                        *at,
+                        format!(
+                            "model `{}`: `requires` key `{key}` names app `{key}` ({its}) and                              the preset of app `{}`",
+                            model.name, other.name
+                        ),
+                        format!(
+                            "rename app `{key}` so that `{key}` means the preset: one constraint                              cannot fit two programs' versions"
+                        ),
+                    );
+                }
+                _ => {}
+            }
         }
     }
 }

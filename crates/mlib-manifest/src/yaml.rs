@@ -145,7 +145,8 @@ fn describe(error: &Error) -> (DiagnosticKind, String, String) {
                 "indent with spaces: YAML does not allow tabs for indentation"
             } else {
                 "fix the YAML at this place (indentation, a missing `:`, unbalanced quotes or \
-             brackets); quote values containing `: ` or starting with `*`, `&`, `!`, `%`, `@`"
+             brackets); quote values containing `: ` or starting with `*`, `&`, `!`, `%`, `@`, \
+             `>`, `|` (version constraints: `\">=0.3.40\"`)"
             };
             (DiagnosticKind::Syntax, message, hint.to_owned())
         }

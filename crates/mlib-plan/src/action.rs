@@ -130,6 +130,24 @@ pub struct Rename {
     pub old_files: Vec<String>,
 }
 
+/// A model an app selects but does not get, because the app's version is not one the model's
+/// `requires:` allows. Not a change: the plan shows it so that a missing model is explained
+/// (a link made for it earlier is unlinked as any link no longer wanted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skip {
+    pub model: String,
+    pub app: String,
+    /// The `requires:` key that excludes the app (its name or its preset).
+    pub key: String,
+    /// That key's specifiers (`>=0.3.40`).
+    pub requires: String,
+    /// The app's version.
+    pub found: String,
+    /// Where that version was read (`comfyui_version.py`, `git tag v1.10.1`, `version:` in
+    /// the manifest).
+    pub from: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unlink {
     pub model: String,

@@ -6,6 +6,7 @@
 //! never writes. Everything that writes lives in [`apply`] and [`link`].
 
 pub mod action;
+pub mod app_version;
 pub mod apply;
 mod compare;
 mod decide;
@@ -30,7 +31,9 @@ mod stat;
 pub mod upkeep;
 pub mod workflow;
 
-pub use action::{Action, Bookkeeping, Drift, FetchReason, LinkHow, Previous, Summary, Verified};
+pub use action::{
+    Action, Bookkeeping, Drift, FetchReason, LinkHow, Previous, Skip, Summary, Verified,
+};
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
 pub use destination::{PlanDestination, Refusal};
 pub use environment::{EnvIdentity, Ownership};

@@ -14,8 +14,9 @@ use mlib_store::{Layout, Metadata, Store};
 
 use crate::action::{
     Action, Adopt, Bookkeeping, Conflict, Drift, Fetch, FetchReason, Link, LinkHow, Previous,
-    Rename, Summary, Unlink, Verified,
+    Rename, Skip, Summary, Unlink, Verified,
 };
+use crate::app_version::{self, AppVersion};
 use crate::decide::{
     self, Asked, ConflictReason, DriftWhat, Facts, Finder, Leftover, OnDisk, OtherFacts, Outcome,
     Present, RecordFacts, Wanted,
@@ -101,6 +102,7 @@ struct Planner<'a> {
     bookkeeping: Vec<Bookkeeping>,
     drift: Vec<Drift>,
     warnings: Vec<String>,
+    skipped: Vec<Skip>,
 }
 
 impl<'a> Planner<'a> {
@@ -140,6 +142,7 @@ impl<'a> Planner<'a> {
             bookkeeping,
             drift: Vec::new(),
             warnings: Vec::new(),
+            skipped: Vec::new(),
         })
     }
 
@@ -345,8 +348,16 @@ impl<'a> Planner<'a> {
         let mut items: Vec<Item> = Vec::new();
         for app in manifest.apps.values() {
             let mut by_type: HashMap<&str, Option<usize>> = HashMap::new();
+            // Read from the app's tree once, and only when a model it selects has `requires:`.
+            let mut version: Option<AppVersion> = None;
+            let mut unchecked: Vec<&str> = Vec::new();
             for model in manifest.models.values() {
                 if !app.selects(model) {
+                    continue;
+                }
+                if !model.requires.is_empty()
+                    && !self.allowed(app, model, &mut version, &mut unchecked)
+                {
                     continue;
                 }
                 let slot = match by_type.get(model.model_type.as_str()) {
@@ -431,6 +442,15 @@ impl<'a> Planner<'a> {
                         taken_by: None,
                     });
                 }
+            }
+            if let (Some(AppVersion::Unknown { why }), false) = (&version, unchecked.is_empty()) {
+                self.warnings.push(format!(
+                    "app `{}`: its version is unknown ({why}), so {} linked without checking `requires`: {}; set `version:` on the app to check {}",
+                    app.name,
+                    if unchecked.len() == 1 { "this model is" } else { "these models are" },
+                    unchecked.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                    if unchecked.len() == 1 { "it" } else { "them" },
+                ));
             }
         }
         self.claim_shared_targets(&folders, &mut items);
@@ -623,6 +643,45 @@ impl<'a> Planner<'a> {
                 _ => FarmRoot::Real,
             })
             .clone()
+    }
+
+    /// Whether `app`'s version is one `model`'s `requires:` allows for it; when not, the plan
+    /// says why (a [`Skip`]). An app whose version cannot be found gets the model (listed in
+    /// `unchecked` for one warning per app): its version files may have moved or not exist
+    /// in a download, and `version:` on the app makes the check strict.
+    fn allowed<'m>(
+        &mut self,
+        app: &App,
+        model: &'m Model,
+        version: &mut Option<AppVersion>,
+        unchecked: &mut Vec<&'m str>,
+    ) -> bool {
+        let mut requirements = model.requirements_for(app).peekable();
+        if requirements.peek().is_none() {
+            return true;
+        }
+        match version.get_or_insert_with(|| app_version::detect(app)) {
+            AppVersion::Known { version, from } => {
+                for (key, specifiers) in requirements {
+                    if !specifiers.contains(version) {
+                        self.skipped.push(Skip {
+                            model: model.name.clone(),
+                            app: app.name.clone(),
+                            key: key.to_owned(),
+                            requires: specifiers.to_string(),
+                            found: version.to_string(),
+                            from: from.clone(),
+                        });
+                        return false;
+                    }
+                }
+                true
+            }
+            AppVersion::Unknown { .. } => {
+                unchecked.push(&model.name);
+                true
+            }
+        }
     }
 
     /// The folder `app` links models of `model_type` into (physical), and how.
@@ -963,6 +1022,7 @@ impl<'a> Planner<'a> {
             actions: self.actions,
             bookkeeping: self.bookkeeping,
             warnings: self.warnings,
+            skipped: self.skipped,
             summary: Summary::default(),
             resolved: Default::default(),
         };

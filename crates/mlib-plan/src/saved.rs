@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::action::{Action, Bookkeeping, Drift, Summary};
+use crate::action::{Action, Bookkeeping, Drift, Skip, Summary};
 use crate::destination::PlanDestination;
 use crate::error::PlanError;
 
@@ -43,6 +43,10 @@ pub struct Plan {
     pub actions: Vec<Action>,
     pub bookkeeping: Vec<Bookkeeping>,
     pub warnings: Vec<String>,
+    /// Models not linked into an app because its version is not one their `requires:`
+    /// allows, by app then model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skip>,
     pub summary: Summary,
     /// Remote models resolved over the network while planning (not yet in the lock file):
     /// applying this plan fetches exactly these, never a newer commit.
@@ -84,6 +88,8 @@ impl Plan {
                 .then_with(|| a.model().cmp(b.model()))
         });
         self.drift.sort_by(|a, b| a.target.cmp(&b.target));
+        self.skipped
+            .sort_by(|a, b| (&a.app, &a.model).cmp(&(&b.app, &b.model)));
     }
 
     /// The plan as `mlib plan -o FILE` saves it: pretty JSON with a `checksum` of the rest of
@@ -287,6 +293,7 @@ mod tests {
             actions,
             bookkeeping: Vec::new(),
             warnings: vec!["a warning with \"quotes\" and é".into()],
+            skipped: Vec::new(),
             resolved: BTreeMap::new(),
         }
     }

@@ -50,6 +50,7 @@ mod tests {
             exclude: vec!["*fp32*".into()],
             tags: vec![],
             file: None,
+            requires: Default::default(),
         };
         let f = Filter::new(&model).unwrap();
         assert!(f.accepts("model_index.json"));

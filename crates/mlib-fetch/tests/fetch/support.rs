@@ -47,6 +47,7 @@ pub fn model(name: &str, source: Source) -> Model {
         exclude: vec![],
         tags: vec![],
         file: None,
+        requires: Default::default(),
     }
 }
 
