@@ -66,14 +66,8 @@ impl Reply {
     }
 
     /// A short, single-line excerpt of an error body (for messages).
-    pub fn detail(mut self) -> String {
-        let mut buf = Vec::new();
-        let _ = self
-            .resp
-            .body_mut()
-            .as_reader()
-            .take(4096)
-            .read_to_end(&mut buf);
+    pub fn detail(self) -> String {
+        let buf = self.error_body();
         let text = String::from_utf8_lossy(&buf);
         let text = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
@@ -86,8 +80,14 @@ impl Reply {
         text.chars().take(200).collect()
     }
 
-    /// The body as JSON (at most 4 KiB read), for error answers that carry fields.
-    pub fn body_json(mut self) -> Option<serde_json::Value> {
+    /// The body as JSON, for error answers that carry fields.
+    pub fn body_json(self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.error_body()).ok()
+    }
+
+    /// The first 4 KiB of an error answer's body (all an error needs; a server may send
+    /// a whole page).
+    fn error_body(mut self) -> Vec<u8> {
         let mut buf = Vec::new();
         let _ = self
             .resp
@@ -95,7 +95,7 @@ impl Reply {
             .as_reader()
             .take(4096)
             .read_to_end(&mut buf);
-        serde_json::from_slice(&buf).ok()
+        buf
     }
 
     pub fn json<T: serde::de::DeserializeOwned>(mut self) -> Result<T, FetchError> {
