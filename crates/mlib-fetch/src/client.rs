@@ -32,6 +32,11 @@ pub(crate) enum Follow {
     All,
     /// Only to the same origin (HF resolve: the CDN hop carries the headers we need).
     SameOrigin,
+    /// Same origin, stopping at the first answer that carries `X-Repo-Commit`: the Hub's
+    /// `resolve` answers with its headers and a relative redirect to `/api/resolve-cache/...`,
+    /// whose own answer has none of them (a renamed repo's redirect has none either, and is
+    /// followed).
+    HubResolve,
 }
 
 /// Why an attempt failed.
@@ -226,7 +231,14 @@ impl Client {
                     message: format!("bad redirect location: {e}"),
                 })
             })?;
-            if follow == Follow::SameOrigin && next.origin() != reply.url.origin() {
+            let stop = match follow {
+                Follow::All => false,
+                Follow::SameOrigin => next.origin() != reply.url.origin(),
+                Follow::HubResolve => {
+                    next.origin() != reply.url.origin() || reply.header("x-repo-commit").is_some()
+                }
+            };
+            if stop {
                 return Ok(reply);
             }
             url = next;
@@ -288,9 +300,26 @@ impl Client {
             let retry_after = reply
                 .header("retry-after")
                 .and_then(crate::retry::parse_retry_after);
+            // The Hub answers its rate limit with the window's reset in `RateLimit` (IETF
+            // draft 9: `"resolvers";r=0;t=89`) and no Retry-After (hub-docs rate-limits.md).
+            let reset = reply
+                .header("ratelimit")
+                .and_then(crate::retry::parse_ratelimit_reset);
+            let mut reason = format!("HTTP {status} from {}", redact_url(reply.url.as_str()));
+            if let (None, Some(reset)) = (retry_after, reset) {
+                let policy = reply
+                    .header("ratelimit-policy")
+                    .and_then(crate::retry::describe_policy)
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default();
+                reason.push_str(&format!(
+                    ": rate limited{policy}; waiting {}s for the window to reset",
+                    reset.as_secs()
+                ));
+            }
             return Some(Failure::Transient {
-                reason: format!("HTTP {status} from {}", redact_url(reply.url.as_str())),
-                retry_after,
+                reason,
+                retry_after: retry_after.or(reset),
             });
         }
         None

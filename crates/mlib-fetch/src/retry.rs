@@ -59,6 +59,28 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs as u64))
 }
 
+/// The seconds until a rate-limit window resets, from a `RateLimit` header as the Hub sends
+/// it (`"resolvers";r=0;t=89`).
+pub(crate) fn parse_ratelimit_reset(value: &str) -> Option<Duration> {
+    value
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("t="))
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// `RateLimit-Policy` (`"fixed window";"resolvers";q=5000;w=300`) in words: "5000 requests
+/// per 300 s".
+pub(crate) fn describe_policy(value: &str) -> Option<String> {
+    let field = |name: &str| {
+        value
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some(format!("{} requests per {} s", field("q=")?, field("w=")?))
+}
+
 /// Traces a retry: which file or request, the attempt, the pause, and why (`reason` must
 /// already be redacted: it is shown as it is).
 pub(crate) fn trace_retry(label: &str, attempt: u32, retries: u32, delay: Duration, reason: &str) {

@@ -64,6 +64,9 @@ pub struct Faults {
     pub fail_status: u16,
     /// `Retry-After` (seconds) sent with the failed requests.
     pub retry_after: Option<u32>,
+    /// The seconds until the rate-limit window resets, sent with the failed requests as the
+    /// Hub sends them (`RateLimit: "resolvers";r=0;t=N` and its `RateLimit-Policy`).
+    pub rate_limit_reset: Option<u32>,
     /// Answer only request number N (0-based, GET or HEAD) with `fail_status`: a failure in
     /// the middle of a multi-request (parallel ranges) download.
     pub fail_nth: Option<u32>,
@@ -121,6 +124,15 @@ impl Blob {
 
     pub fn faults(mut self, faults: Faults) -> Blob {
         self.faults = faults;
+        self
+    }
+
+    /// The first `n` requests are answered 429 as the Hub's rate limiter does: no
+    /// `Retry-After`, the window's reset in `RateLimit` (`t=reset` seconds).
+    pub fn rate_limited(mut self, n: u32, reset: u32) -> Blob {
+        self.faults.fail_first = n;
+        self.faults.fail_status = 429;
+        self.faults.rate_limit_reset = Some(reset);
         self
     }
 
@@ -186,6 +198,14 @@ impl Served {
             let mut resp = Response::text(status, "text/plain", "injected failure\n");
             if let Some(secs) = faults.retry_after {
                 resp = resp.header("Retry-After", secs.to_string());
+            }
+            if let Some(secs) = faults.rate_limit_reset {
+                resp = resp
+                    .header("RateLimit", format!("\"resolvers\";r=0;t={secs}"))
+                    .header(
+                        "RateLimit-Policy",
+                        "\"fixed window\";\"resolvers\";q=5000;w=300".to_owned(),
+                    );
             }
             return resp;
         }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -210,6 +211,24 @@ pub(crate) fn route(server: &crate::State, head: &Head) -> Option<Response> {
         .map(percent_decode)
         .collect();
     let repos = server.hf.lock().unwrap();
+    // The second hop of a resolve: straight to the CDN, none of the Hub's headers.
+    if segs.len() >= 7 && segs[0] == "api" && segs[1] == "resolve-cache" && segs[2] == "models" {
+        let repo = format!("{}/{}", segs[3], segs[4]);
+        let file_path = segs[6..].join("/");
+        let found = lookup(&repos, head, &repo, &segs[5])
+            .ok()
+            .and_then(|(_, files)| files.get(&file_path));
+        return Some(match found {
+            Some(file) => {
+                Response::redirect(302, &format!("{}{}", server.cdn_url, file.cdn_path()))
+            }
+            None => error(
+                404,
+                "EntryNotFound",
+                &format!("Entry not found: {file_path}"),
+            ),
+        });
+    }
     if segs.len() >= 6 && segs[0] == "api" && segs[1] == "models" && segs[4] == "revision" {
         let repo = format!("{}/{}", segs[2], segs[3]);
         let rev = segs[5..].join("/");
@@ -236,7 +255,14 @@ pub(crate) fn route(server: &crate::State, head: &Head) -> Option<Response> {
                 .header("X-Repo-Commit", &commit),
             );
         };
-        let resp = if file.lfs {
+        let resp = if file.lfs && server.hf_resolve_cache.load(Ordering::SeqCst) {
+            Response::redirect(
+                307,
+                &format!("/api/resolve-cache/models/{repo}/{commit}/{file_path}"),
+            )
+            .header("X-Linked-Etag", format!("\"{}\"", file.sha256))
+            .header("X-Linked-Size", file.size.to_string())
+        } else if file.lfs {
             Response::redirect(302, &format!("{}{}", server.cdn_url, file.cdn_path()))
                 .header("X-Linked-Etag", format!("\"{}\"", file.sha256))
                 .header("X-Linked-Size", file.size.to_string())

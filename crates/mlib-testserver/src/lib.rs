@@ -54,6 +54,9 @@ pub(crate) struct State {
     main_url: String,
     cdn_url: String,
     stop: AtomicBool,
+    /// `resolve` answers as the Hub does since 2025: 307 to a relative
+    /// `/api/resolve-cache/models/...` on the hub host, which then redirects to the CDN.
+    hf_resolve_cache: AtomicBool,
 }
 
 impl State {
@@ -90,6 +93,7 @@ impl TestServer {
             main_url: format!("http://{main_addr}"),
             cdn_url: format!("http://{cdn_host}:{}", cdn_addr.port()),
             stop: AtomicBool::new(false),
+            hf_resolve_cache: AtomicBool::new(false),
         });
         let threads = [(main, false), (cdn, true)]
             .into_iter()
@@ -150,6 +154,12 @@ impl TestServer {
             .unwrap_or_else(|| panic!("no blob at {path}"));
         let blob = served.blob.clone().faults(faults);
         blobs.insert(path.to_string(), Arc::new(Served::new(blob)));
+    }
+
+    /// Makes `resolve` of LFS files go through the Hub's relative `/api/resolve-cache/` hop
+    /// (the `X-Repo-Commit`/`X-Linked-*` headers on the first answer only).
+    pub fn hf_resolve_cache(&self, on: bool) {
+        self.state.hf_resolve_cache.store(on, Ordering::SeqCst);
     }
 
     /// Starts a commit of a HuggingFace repo (`org/name`).

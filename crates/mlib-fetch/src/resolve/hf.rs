@@ -63,7 +63,7 @@ fn head(
     f.client.retrying(&label, url.as_str(), &[], reporter, || {
         let reply = f
             .client
-            .send(true, &url, &[], f.hf_token.as_ref(), Follow::SameOrigin)?;
+            .send(true, &url, &[], f.hf_token.as_ref(), Follow::HubResolve)?;
         if let Some(t) = f.client.transient_status(&reply) {
             return Err(t);
         }

@@ -613,3 +613,31 @@ fn a_fast_connection_keeps_a_large_file_in_one_stream() {
     assert!(fs_err::read(&staged[0].staged).unwrap() == data);
     assert_eq!(server.requests().len(), 1);
 }
+
+#[test]
+fn the_hubs_rate_limit_is_waited_out_as_its_ratelimit_header_says() {
+    let server = TestServer::start();
+    let data = bytes(20_000, 37);
+    let url = server.add(
+        "/files/limited.bin",
+        Blob::new(data.clone()).rate_limited(1, 1),
+    );
+    let locked = locked_url(&url, data.len() as u64, Some(sha256(&data)));
+    let staging = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    fetcher(&server)
+        .fetch("l", &locked, staging.path(), &events)
+        .unwrap();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(
+        reqs[1].at - reqs[0].at >= Duration::from_secs(1),
+        "RateLimit t= ignored"
+    );
+    let retries = events.retries().join("\n");
+    assert!(
+        retries
+            .contains("rate limited (5000 requests per 300 s); waiting 1s for the window to reset"),
+        "{retries}"
+    );
+}

@@ -412,3 +412,49 @@ fn offline_resolves_and_fetches_from_the_cache_only() {
     assert!(server.requests().is_empty());
     let _ = other;
 }
+
+/// The Hub since 2025: `resolve` answers 307 to a relative `/api/resolve-cache/...` on the hub
+/// host with the commit and LFS headers, and only that hop redirects to the CDN.
+#[test]
+fn a_relative_resolve_cache_hop_keeps_the_headers_of_the_first_answer() {
+    let server = TestServer::start();
+    server.hf_resolve_cache(true);
+    let data = bytes(200_000, 9);
+    let commit = server
+        .hf_repo("org/flux")
+        .lfs("flux.safetensors", data.clone())
+        .publish();
+    let f = fetcher(&server);
+    let locked = f
+        .resolve(&model("flux", hf("org/flux", Some("flux.safetensors"))))
+        .unwrap();
+    assert_eq!(locked.commit.as_deref(), Some(commit.commit.as_str()));
+    assert_eq!(
+        locked.files[0].sha256.as_deref(),
+        Some(sha256(&data).as_str())
+    );
+    assert_eq!(locked.files[0].size, data.len() as u64);
+
+    server.clear_requests();
+    let staging = tempfile::tempdir().unwrap();
+    let staged = f
+        .fetch("flux", &locked, staging.path(), &NoReporter)
+        .unwrap();
+    assert_eq!(fs_err::read(&staged[0].staged).unwrap(), data);
+    let reqs = server.requests();
+    let hop = reqs
+        .iter()
+        .find(|r| r.path.starts_with("/api/resolve-cache/"))
+        .expect("the relative hop is followed on the hub host");
+    assert!(!hop.cdn);
+    assert_eq!(
+        hop.header("authorization"),
+        Some(format!("Bearer {HF_TOKEN}").as_str()),
+        "same host: the token goes with it"
+    );
+    assert!(
+        reqs.iter()
+            .filter(|r| r.cdn)
+            .all(|r| r.header("authorization").is_none())
+    );
+}
