@@ -351,3 +351,22 @@ fn a_farm_and_a_folder_link_in_one_shared_folder_are_a_plan_conflict() {
         .success()
         .stderr_has("app `comfyui` of this manifest links the same path");
 }
+
+/// Found in review: the files of a farm were never checked against what the app lists.
+#[test]
+fn a_farms_model_files_are_checked_against_what_the_app_lists() {
+    let env = TestEnv::new();
+    env.model_file("dl/fl/x.pt", "x", 1000);
+    env.write("dl/fl/x.preview.png", "png");
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels:\n  fl:\n    source: ./dl/fl\n    type: loras\napps:\n  fooocus:\n    preset: fooocus\n    root: ./Fooocus\n",
+    );
+    let plan = env.mlib(&["plan"]);
+    plan.success()
+        .stderr_has("model `fl`: app `fooocus` (Fooocus) does not list `x.pt`");
+    assert!(
+        !plan.stderr.contains("x.preview.png` in"),
+        "{}",
+        plan.stderr
+    );
+}

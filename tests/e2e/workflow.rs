@@ -116,3 +116,26 @@ fn add_from_workflow_adds_what_the_workflow_gives_an_address_for() {
         .code(1)
         .stderr_has("Nothing to add");
 }
+
+/// Found in review: a model the app's version excludes counted as present.
+#[test]
+fn a_model_the_apps_version_excludes_does_not_run_a_workflow() {
+    let env = TestEnv::new();
+    environment(&env);
+    env.write("api.json", API);
+    let manifest = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    env.manifest(
+        &manifest
+            .replace(
+                "    type: loras-sdxl\n",
+                "    type: loras-sdxl\n    requires: { comfyui: \">=0.3.40\" }\n",
+            )
+            .replace(
+                "    root: ./ComfyUI\n",
+                "    root: ./ComfyUI\n    version: \"0.3.10\"\n",
+            ),
+    );
+    env.mlib(&["plan", "--workflow", "api.json"])
+        .code(1)
+        .stderr_has("loras/sdxl/detail.safetensors");
+}

@@ -248,6 +248,26 @@ pub fn open_no_follow(path: &Path) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// Opens a regular file (symlinks followed) for reading without waiting on a FIFO or a
+/// device: what an app's tree says is a version file may be anything, and mlib must never
+/// block on it (or read the terminal through a link to `/dev/stdin`). Anything but a regular
+/// file is an `InvalidInput` error.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
 /// A second, write-only handle on the existing file `path` with direct I/O (`O_DIRECT`):
 /// writes go from mlib's buffers to the disk without a copy in the page cache. The
 /// filesystem may refuse (an error here, or [`refused_direct_io`] at a write).

@@ -40,6 +40,21 @@ pub enum AppVersion {
 }
 
 /// The version of `app`: its `version:`, else what its tree says.
+/// Whether `model`'s `requires:` lets `app` have it, as the plan decides (an app whose
+/// version is unknown gets it).
+pub fn allows(app: &App, model: &mlib_manifest::Model) -> bool {
+    let mut requirements = model.requirements_for(app).peekable();
+    if requirements.peek().is_none() {
+        return true;
+    }
+    match detect(app) {
+        AppVersion::Known { version, .. } => {
+            requirements.all(|(_, specifiers)| specifiers.contains(&version))
+        }
+        AppVersion::Unknown { .. } => true,
+    }
+}
+
 pub fn detect(app: &App) -> AppVersion {
     if let Some(version) = &app.version {
         return AppVersion::Known {
@@ -83,13 +98,16 @@ pub fn detect(app: &App) -> AppVersion {
     }
 }
 
+/// How many entries of `refs/tags` are looked at, at most.
+const MAX_TAG_ENTRIES: usize = 10_000;
+
 /// Files of an app's tree that hold a version are small; anything larger is not one.
 const MAX_READ: u64 = 1 << 20;
 
 /// The start of a text file (at most `limit` bytes), or `None` if it cannot be read.
 fn read_text(path: &Path, limit: u64) -> Option<String> {
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    mlib_fs::platform::open_regular(path)
         .ok()?
         .take(limit)
         .read_to_end(&mut bytes)
@@ -175,7 +193,15 @@ fn git_tag_at_head(root: &Path) -> Option<(Version, String)> {
         return None;
     }
     let mut tags = Vec::new();
-    loose_tags(&common.join("refs").join("tags"), "", &commit, &mut tags, 0);
+    // A `refs/tags` that is a link could lead anywhere (`/`): tags are only read in place.
+    let tags_dir = common.join("refs").join("tags");
+    if tags_dir
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_dir())
+    {
+        let mut budget = MAX_TAG_ENTRIES;
+        loose_tags(&tags_dir, "", &commit, &mut tags, 0, &mut budget);
+    }
     let mut last: Option<&str> = None;
     for line in packed.lines() {
         if let Some(peeled) = line.strip_prefix('^') {
@@ -243,17 +269,34 @@ fn packed_ref(packed: &str, name: &str) -> Option<String> {
 
 /// Loose tags under `dir` (prefix `prefix`) that name `commit`; nested tag folders are
 /// followed a few levels deep.
-fn loose_tags(dir: &Path, prefix: &str, commit: &str, out: &mut Vec<String>, depth: usize) {
+fn loose_tags(
+    dir: &Path,
+    prefix: &str,
+    commit: &str,
+    out: &mut Vec<String>,
+    depth: usize,
+    budget: &mut usize,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
+        // A repository with more loose tags than this packs them; more is not a repository.
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
         let name = entry.file_name().to_string_lossy().into_owned();
         let tag = format!("{prefix}{name}");
         match entry.file_type() {
-            Ok(t) if t.is_dir() && depth < 4 => {
-                loose_tags(&entry.path(), &format!("{tag}/"), commit, out, depth + 1)
-            }
+            Ok(t) if t.is_dir() && depth < 4 => loose_tags(
+                &entry.path(),
+                &format!("{tag}/"),
+                commit,
+                out,
+                depth + 1,
+                budget,
+            ),
             Ok(t)
                 if t.is_file()
                     && read_text(&entry.path(), 4096).is_some_and(|id| id.trim() == commit) =>
@@ -295,6 +338,32 @@ mod tests {
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
     const OTHER: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+    /// Found in review: a FIFO (or a link to /dev/stdin) as a version file blocked the plan
+    /// forever; a `refs/tags` linked to `/` walked the whole filesystem.
+    #[test]
+    fn a_version_file_that_is_no_file_is_not_waited_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let fifo = root.join("comfyui_version.py");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        std::os::unix::fs::symlink("/dev/stdin", root.join("pyproject.toml")).unwrap();
+        std::fs::create_dir_all(root.join("a1111/.git/refs")).unwrap();
+        write(&root.join("a1111/.git/HEAD"), &format!("{COMMIT}\n"));
+        std::os::unix::fs::symlink("/", root.join("a1111/.git/refs/tags")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let comfy = found("comfyui", &root, None);
+            let a1111 = found("a1111", &root.join("a1111"), None);
+            let _ = tx.send((comfy, a1111));
+        });
+        let (comfy, a1111) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("detecting a version never blocks");
+        assert!(matches!(comfy, AppVersion::Unknown { .. }), "{comfy:?}");
+        assert!(matches!(a1111, AppVersion::Unknown { .. }), "{a1111:?}");
+    }
 
     #[test]
     fn comfyui_reads_its_version_file_then_pyproject() {

@@ -387,6 +387,25 @@ impl<'a> Planner<'a> {
                         self.warnings.push(unlisted.message);
                     }
                     let farmed = e.is_dir && folders[slot].farm;
+                    // A farm's model files are listed one by one, so each is judged as a file
+                    // (its previews and configs are not meant to be listed).
+                    if farmed {
+                        for file in &e.files {
+                            let name = file.rsplit('/').next().unwrap_or(file);
+                            let is_model = name.rsplit_once('.').is_some_and(|(_, ext)| {
+                                crate::onboard::MODEL_EXTENSIONS
+                                    .contains(&ext.to_ascii_lowercase().as_str())
+                            });
+                            if !is_model {
+                                continue;
+                            }
+                            if let Some(unlisted) = crate::listing::unlisted(app, model, name)
+                                && !self.warnings.contains(&unlisted.message)
+                            {
+                                self.warnings.push(unlisted.message);
+                            }
+                        }
+                    }
                     if farmed && e.files.is_empty() {
                         // Its files are known once it is fetched: linked then.
                         continue;

@@ -282,7 +282,7 @@ pub fn provided_by<'m>(
     manifest
         .models
         .values()
-        .filter(|m| app.selects(m))
+        .filter(|m| app.selects(m) && crate::app_version::allows(app, m))
         .find(|model| {
             // A single-file model's entry is its one locked file.
             let file = model.file_name().or_else(|| match lock.get(&model.name) {

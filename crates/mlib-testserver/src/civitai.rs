@@ -195,6 +195,9 @@ pub(crate) fn route_post(state: &crate::State, head: &Head) -> Option<Response> 
     if head.path() != "/api/v1/model-versions/by-hash" {
         return None;
     }
+    if let Some(busy) = api_busy(state) {
+        return Some(busy);
+    }
     let hashes: Vec<String> = match serde_json::from_slice(&head.body) {
         Ok(hashes) => hashes,
         Err(_) => {
@@ -220,9 +223,23 @@ pub(crate) fn route_post(state: &crate::State, head: &Head) -> Option<Response> 
     Some(Response::json(200, &serde_json::Value::Array(found)))
 }
 
+/// A 429 without `Retry-After` while the API is set busy.
+fn api_busy(state: &crate::State) -> Option<Response> {
+    use std::sync::atomic::Ordering;
+    let busy = &state.civitai_api_busy;
+    let took = busy.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    took.is_ok()
+        .then(|| Response::json(429, &json!({ "error": "Too many requests" })))
+}
+
 /// Serves Civitai routes on the main host; `None` when the path is not a Civitai one.
 pub(crate) fn route(state: &crate::State, head: &Head) -> Option<Response> {
     let path = head.path();
+    if path.starts_with("/api/v1/")
+        && let Some(busy) = api_busy(state)
+    {
+        return Some(busy);
+    }
     if path == "/login" {
         return Some(Response::text(200, "text/html; charset=utf-8", LOGIN_PAGE));
     }

@@ -57,6 +57,9 @@ pub(crate) struct State {
     /// `resolve` answers as the Hub does since 2025: 307 to a relative
     /// `/api/resolve-cache/models/...` on the hub host, which then redirects to the CDN.
     hf_resolve_cache: AtomicBool,
+    /// How many more Civitai API requests (`/api/v1/...`) are answered 429 without
+    /// `Retry-After`, as a busy API does.
+    civitai_api_busy: std::sync::atomic::AtomicU32,
 }
 
 impl State {
@@ -94,6 +97,7 @@ impl TestServer {
             cdn_url: format!("http://{cdn_host}:{}", cdn_addr.port()),
             stop: AtomicBool::new(false),
             hf_resolve_cache: AtomicBool::new(false),
+            civitai_api_busy: std::sync::atomic::AtomicU32::new(0),
         });
         let threads = [(main, false), (cdn, true)]
             .into_iter()
@@ -160,6 +164,11 @@ impl TestServer {
     /// (the `X-Repo-Commit`/`X-Linked-*` headers on the first answer only).
     pub fn hf_resolve_cache(&self, on: bool) {
         self.state.hf_resolve_cache.store(on, Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` Civitai API requests with 429 and no `Retry-After`.
+    pub fn civitai_api_busy(&self, n: u32) {
+        self.state.civitai_api_busy.store(n, Ordering::SeqCst);
     }
 
     /// Starts a commit of a HuggingFace repo (`org/name`).

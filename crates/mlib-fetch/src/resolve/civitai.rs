@@ -161,11 +161,16 @@ impl Fetcher {
                         let reply =
                             self.client
                                 .post_json(&url, &body, self.civitai_token.as_ref())?;
-                        if let Some(t) = transient(self, &reply) {
+                        // The API's rate limit is retried (only downloads have a quota).
+                        if let Some(t) = self.client.transient_status(&reply) {
                             return Err(t);
                         }
                         if reply.status() >= 300 {
-                            return Err(Failure::Fatal(status_error(self, reply, 0)));
+                            return Err(Failure::Fatal(FetchError::Http {
+                                url: crate::secret::redact_url(reply.url.as_str()),
+                                status: reply.status(),
+                                detail: self.client.scrub(&reply.detail()),
+                            }));
                         }
                         reply.json().map_err(Failure::Fatal)
                     })?;
@@ -220,7 +225,7 @@ fn fetch_version(
         let reply = f
             .client
             .send(false, &url, &[], f.civitai_token.as_ref(), Follow::All)?;
-        if let Some(t) = transient(f, &reply) {
+        if let Some(t) = f.client.transient_status(&reply) {
             return Err(t);
         }
         if reply.status() >= 300 {
@@ -230,8 +235,9 @@ fn fetch_version(
     })
 }
 
-/// Whether a Civitai answer is worth retrying: as for any server, except a 429 without
-/// `Retry-After`, which is Civitai's download quota (hours, not seconds): reported at once.
+/// Whether an answer of Civitai's download route is worth retrying: as for any server,
+/// except a 429 without `Retry-After`, which is its download quota (hours, not seconds):
+/// reported at once. The API routes' 429s are retried as any server's.
 pub(crate) fn transient(f: &Fetcher, reply: &Reply) -> Option<Failure> {
     if reply.status() == 429 && reply.header("retry-after").is_none() {
         return None;

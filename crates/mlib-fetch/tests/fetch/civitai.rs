@@ -252,3 +252,26 @@ fn early_access_archived_and_quota_each_say_what_happened() {
     );
     assert_eq!(*asked, 1, "a quota is not retried");
 }
+
+/// Found in review: the quota rule (a 429 without Retry-After is not retried) hit the API
+/// routes too, where a 429 is a moment's load.
+#[test]
+fn a_busy_civitai_api_is_retried_while_a_download_quota_is_not() {
+    let server = TestServer::start();
+    let data = bytes(1000, 51);
+    server.civitai_version(CivitaiVersion::new(5, 51).file(510, "a.safetensors", data.clone()));
+    let f = fetcher(&server);
+    server.civitai_api_busy(1);
+    let locked = f.resolve(&model("a", civitai(None, 51))).unwrap();
+    assert_eq!(locked.version_id, Some(51));
+    server.civitai_api_busy(1);
+    let found = f.civitai_by_hashes(&[sha256(&data)], &NoReporter).unwrap();
+    assert_eq!(found.len(), 1);
+    let statuses: Vec<u16> = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [429, 200, 429, 200]);
+}
