@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mlib_fetch::{FetchConfig, Fetcher, NoReporter};
-use mlib_manifest::lock::{LockedFile, LockedModel};
+use mlib_manifest::lock::LockedModel;
 use mlib_testserver::{Blob, TestServer};
 use sha2::{Digest, Sha256};
 
@@ -54,26 +54,7 @@ fn serve(mib: usize) {
 fn get(args: &[String]) {
     let (url, size, sha, dir) = (&args[0], args[1].parse().unwrap(), &args[2], &args[3]);
     let ranges = args.get(4).is_some_and(|a| a == "ranges");
-    let locked = LockedModel {
-        source: url.clone(),
-        revision: None,
-        include: vec![],
-        exclude: vec![],
-        file: None,
-        repo: None,
-        commit: None,
-        version_id: None,
-        base_model: None,
-        files: vec![LockedFile {
-            path: "bench.safetensors".into(),
-            url: Some(url.clone()),
-            repo_path: None,
-            file_id: None,
-            size,
-            sha256: Some(sha.clone()),
-            blake3: None,
-        }],
-    };
+    let locked = LockedModel::for_url(url, "bench.safetensors", size, Some(sha.clone()));
     // `ranges`: parallel ranges from the first byte (no probe of one stream first); else one
     // stream that never switches.
     let f = Fetcher::new(FetchConfig {

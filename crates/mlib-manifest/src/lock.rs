@@ -181,6 +181,31 @@ impl Lock {
 }
 
 impl LockedModel {
+    /// The entry for one file at a plain URL (no manifest model needed): what `mlib lock`
+    /// writes for `source: URL`, for tools and tests that fetch a URL directly.
+    pub fn for_url(url: &str, file: &str, size: u64, sha256: Option<String>) -> LockedModel {
+        LockedModel {
+            source: url.to_owned(),
+            revision: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            file: None,
+            repo: None,
+            commit: None,
+            version_id: None,
+            base_model: None,
+            files: vec![LockedFile {
+                path: file.to_owned(),
+                url: Some(url.to_owned()),
+                repo_path: None,
+                file_id: None,
+                size,
+                sha256,
+                blake3: None,
+            }],
+        }
+    }
+
     /// An entry for `model` with its manifest inputs filled in and no resolved data yet.
     pub fn for_model(model: &Model) -> LockedModel {
         LockedModel {

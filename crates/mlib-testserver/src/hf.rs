@@ -208,7 +208,11 @@ pub(crate) fn route(server: &crate::State, head: &Head) -> Option<Response> {
     let segs: Vec<String> = path
         .trim_start_matches('/')
         .split('/')
-        .map(percent_decode)
+        .map(|seg| {
+            percent_encoding::percent_decode_str(seg)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let repos = server.hf.lock().unwrap();
     // The second hop of a resolve: straight to the CDN, none of the Hub's headers.
@@ -294,10 +298,4 @@ fn revision_json(repo: &str, commit: &str, files: &BTreeMap<String, HfFile>) -> 
         200,
         &json!({ "id": repo, "modelId": repo, "sha": commit, "private": false, "siblings": siblings }),
     )
-}
-
-pub(crate) fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }

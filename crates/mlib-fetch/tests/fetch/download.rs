@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use mlib_fetch::{FetchConfig, FetchError, Fetcher, NoReporter};
 use mlib_manifest::Source;
-use mlib_manifest::lock::{LockedFile, LockedModel};
+use mlib_manifest::lock::LockedModel;
 use mlib_testserver::{Blob, Faults, TestServer};
 
 use crate::support::*;
@@ -30,26 +30,7 @@ fn assert_staged(staged: &[mlib_store::StagedFile], data: &[u8], context: &str) 
 
 /// A lock entry for a plain URL, without any request.
 fn locked_url(url: &str, size: u64, sha: Option<String>) -> LockedModel {
-    LockedModel {
-        source: url.into(),
-        revision: None,
-        include: vec![],
-        exclude: vec![],
-        file: None,
-        repo: None,
-        commit: None,
-        version_id: None,
-        base_model: None,
-        files: vec![LockedFile {
-            path: "model.safetensors".into(),
-            url: Some(url.into()),
-            repo_path: None,
-            file_id: None,
-            size,
-            sha256: sha,
-            blake3: None,
-        }],
-    }
+    LockedModel::for_url(url, "model.safetensors", size, sha)
 }
 
 #[test]
