@@ -387,9 +387,26 @@ impl Preset {
     pub fn lists_extension(&self, model_type: &str, ext: &str) -> Option<bool> {
         let exts = self.listed_extensions(model_type)?;
         let ext = ext.trim_start_matches('.');
-        Some(
-            exts.iter()
-                .any(|listed| listed[1..].eq_ignore_ascii_case(ext)),
+        let exact = self.extension_case_matters(model_type);
+        Some(exts.iter().any(|listed| {
+            let listed = &listed[1..];
+            if exact {
+                listed == ext
+            } else {
+                listed.eq_ignore_ascii_case(ext)
+            }
+        }))
+    }
+
+    /// Where the app compares extensions as written (`x.SafeTensors` is not listed). Forge at
+    /// dfdcbab6: the VAE / text-encoder dropdown tests `file.endswith(ext)`
+    /// (modules_forge/main_entry.py:134) and ControlNet `splitext(...)[1] in CN_MODEL_EXTS`
+    /// (extensions-builtin/sd_forge_controlnet/lib_controlnet/global_state.py:21); everywhere
+    /// else in the tables the apps lower-case the name first or mlib does not know.
+    fn extension_case_matters(&self, model_type: &str) -> bool {
+        matches!(
+            (self, model_type),
+            (Preset::Forge, "vae" | "text_encoders" | "controlnet")
         )
     }
 

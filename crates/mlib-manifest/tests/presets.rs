@@ -453,6 +453,11 @@ fn extensions_are_matched_with_or_without_the_dot_in_any_case() {
         (A1111, "upscale_models", "pth", Some(true)),
         (Forge, "upscale_models", "safetensors", Some(true)),
         (Forge, "vae", "sft", Some(false)),
+        // Forge's VAE and ControlNet lists compare extensions as written (found in review).
+        (Forge, "vae", "SafeTensors", Some(false)),
+        (Forge, "vae", ".safetensors", Some(true)),
+        (Forge, "controlnet", "PTH", Some(false)),
+        (Forge, "loras", "SafeTensors", Some(true)),
         (SdNext, "checkpoints", "ckpt", Some(false)),
         (Fooocus, "loras", "pt", Some(false)),
         (Fooocus, "embeddings", "pt", Some(true)),
