@@ -346,6 +346,7 @@ impl<'a> Planner<'a> {
         // an app, and how links into it are made, is worked out once per type.
         let mut folders: Vec<Folder> = Vec::new();
         let mut items: Vec<Item> = Vec::new();
+        let mut listed_fine: HashMap<(usize, String), bool> = HashMap::new();
         for app in manifest.apps.values() {
             let mut by_type: HashMap<&str, Option<usize>> = HashMap::new();
             // Read from the app's tree once, and only when a model it selects has `requires:`.
@@ -380,11 +381,24 @@ impl<'a> Planner<'a> {
                 };
                 // Empty for a remote model not resolved yet: its links appear once fetched.
                 for (entry, e) in self.models[&model.name].entries.iter().enumerate() {
-                    if !e.is_dir
-                        && let Some(unlisted) = crate::listing::unlisted(app, model, &e.name)
-                        && !self.warnings.contains(&unlisted.message)
-                    {
-                        self.warnings.push(unlisted.message);
+                    // Whether the app lists the extension depends on the folder (`slot`) and
+                    // the extension only: asked once per pair, not for each of 20,000 links.
+                    let ext = std::path::Path::new(&e.name)
+                        .extension()
+                        .map(|x| x.to_string_lossy().into_owned());
+                    let fine = ext
+                        .as_ref()
+                        .and_then(|ext| listed_fine.get(&(slot, ext.clone())).copied());
+                    if !e.is_dir && fine != Some(true) {
+                        let unlisted = crate::listing::unlisted(app, model, &e.name);
+                        if let Some(ext) = ext {
+                            listed_fine.insert((slot, ext), unlisted.is_none());
+                        }
+                        if let Some(unlisted) = unlisted
+                            && !self.warnings.contains(&unlisted.message)
+                        {
+                            self.warnings.push(unlisted.message);
+                        }
                     }
                     let farmed = e.is_dir && folders[slot].farm;
                     // A farm's model files are listed one by one, so each is judged as a file
