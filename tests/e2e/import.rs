@@ -402,4 +402,10 @@ fn two_sets_of_one_folder_get_two_names_and_a_new_selection_is_copied_again() {
     env.mlib(&["apply", "--auto-approve"]).success();
     assert!(env.path("ComfyUI/models/LLM/set/b-1.gguf").is_file());
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+
+    // A file gone from the folder (an `import --move` killed half-way) never shrinks the
+    // store's copy: it may be the only complete one.
+    std::fs::remove_file(env.path("dl/set/a-1.gguf")).unwrap();
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+    assert!(env.path("ComfyUI/models/LLM/set/a-1.gguf").is_file());
 }

@@ -156,17 +156,20 @@ pub fn desire(
         desired.fetch = Some(FetchReason::HashChanged);
         return Ok(desired);
     }
-    // A local folder whose selected files are others now (other globs, or files added to or
-    // removed from the folder): copied again. A folder whose files are gone (imported with
-    // --move) keeps the store's copy.
+    // A local folder that now selects a file the store copy lacks (wider globs, a file added
+    // to the folder): copied again. Files missing from the folder never shrink the store's
+    // copy: they may be gone because `import --move` was killed half-way through removing
+    // them, and the store holds the only complete set.
     if matches!(model.source, Source::Local(_)) {
         let changed = expected.entries.iter().any(|want| {
             want.is_dir
-                && !want.files.is_empty()
-                && desired
-                    .entries
-                    .iter()
-                    .any(|have| have.name == want.name && have.files != want.files)
+                && desired.entries.iter().any(|have| {
+                    have.name == want.name
+                        && want
+                            .files
+                            .iter()
+                            .any(|file| have.files.binary_search(file).is_err())
+                })
         });
         if changed {
             desired.entries = expected.entries.clone();
