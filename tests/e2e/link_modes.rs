@@ -69,6 +69,16 @@ fn across_filesystems_auto_uses_absolute_symlinks_with_a_warning() {
         "version: 1\nstore: ./store\nmodels:\n  lora:\n    source: ./src/lora.safetensors\n    sha256: {sha}\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: {}\n",
         app.path().display()
     ));
+    // Inside a sandbox the links name the store as it is seen in there: the plan says so.
+    crate::support::Run::from(
+        env.command()
+            .args(["plan"])
+            .env("FLATPAK_ID", "org.example.Comfy")
+            .output()
+            .unwrap(),
+    )
+    .success()
+    .stderr_has("mlib runs inside Flatpak, so they name the store as");
     env.mlib(&["apply", "--auto-approve"])
         .success()
         .stderr_has("absolute symlinks");

@@ -268,6 +268,25 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// The sandbox or container mlib runs in, when it can tell: Docker (`/.dockerenv`), Podman
+/// (`/run/.containerenv`), Flatpak (`FLATPAK_ID`), Snap (`SNAP_NAME`). Paths it writes into
+/// links are the container's view of the filesystem.
+pub fn container() -> Option<&'static str> {
+    if std::env::var_os("FLATPAK_ID").is_some() {
+        return Some("Flatpak");
+    }
+    if std::env::var_os("SNAP_NAME").is_some() {
+        return Some("Snap");
+    }
+    if Path::new("/run/.containerenv").exists() {
+        return Some("Podman");
+    }
+    if Path::new("/.dockerenv").exists() {
+        return Some("Docker");
+    }
+    None
+}
+
 /// A second, write-only handle on the existing file `path` with direct I/O (`O_DIRECT`):
 /// writes go from mlib's buffers to the disk without a copy in the page cache. The
 /// filesystem may refuse (an error here, or [`refused_direct_io`] at a write).

@@ -446,8 +446,14 @@ impl<'a> Planner<'a> {
                     }
                     if folders[slot].how(e.is_dir && !farmed) == LinkHow::AbsoluteSymlink {
                         let warning = format!(
-                            "app `{}` is on another filesystem than the store: using absolute symlinks, which break if the store's mount point changes",
-                            app.name
+                            "app `{}` is on another filesystem than the store: using absolute symlinks, which break if the store's mount point changes{}",
+                            app.name,
+                            mlib_fs::platform::container()
+                                .map(|c| format!(
+                                    "; mlib runs inside {c}, so they name the store as {} is seen in here: they resolve on the host or in another container only where the store is mounted at that same path",
+                                    self.observed.store_root().display()
+                                ))
+                                .unwrap_or_default()
                         );
                         if !self.warnings.contains(&warning) {
                             self.warnings.push(warning);
