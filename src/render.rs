@@ -155,6 +155,41 @@ impl Targets {
     }
 }
 
+/// Where a whole-folder link points: the store, or one of its type folders.
+fn folder_link_source(l: &mlib_plan::Link) -> String {
+    match l.model.strip_prefix(mlib_plan::FOLDER_LINK_PREFIX) {
+        Some("*") | None => "the store (one link for every type)".to_owned(),
+        Some(ty) => format!("the store's `{ty}` folder (one link)"),
+    }
+}
+
+/// What becomes of the real folder where a whole-folder link goes.
+fn folder_link_clear(targets: &Targets, l: &mlib_plan::Link) -> String {
+    use mlib_plan::placeholder::Clear;
+    match &l.clear {
+        None => String::new(),
+        Some(Clear::Placeholders { files }) if files.is_empty() => {
+            "; the empty folder there is removed first".to_owned()
+        }
+        Some(Clear::Placeholders { files }) => format!(
+            "; the folder there holds only the app's placeholder files ({}), removed first",
+            files.len()
+        ),
+        Some(Clear::Backup { to, because }) => {
+            let inside = |path| {
+                let shown = targets.show(&l.app, path);
+                let prefix = format!("{}: ", l.app);
+                shown.strip_prefix(&prefix).unwrap_or(&shown).to_owned()
+            };
+            format!(
+                "; the folder there is moved to {} first: it holds {}",
+                inside(to),
+                inside(because)
+            )
+        }
+    }
+}
+
 pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> String {
     let (symbol, verb, model, rest) = match action {
         Action::Fetch(f) => {
@@ -184,6 +219,17 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
                 targets.store_entry(&r.from_dir),
                 targets.store_entry(&r.to_dir),
                 bytes(r.bytes)
+            ),
+        ),
+        Action::Link(l) if l.is_folder_link() => (
+            "+",
+            "link",
+            &l.model,
+            format!(
+                "{} → {}{}",
+                targets.show(&l.app, &l.target),
+                folder_link_source(l),
+                folder_link_clear(targets, l)
             ),
         ),
         Action::Link(l) => ("+", "link", &l.model, targets.show(&l.app, &l.target)),

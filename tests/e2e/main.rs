@@ -11,6 +11,7 @@ mod environments;
 mod examples;
 mod fast_path;
 mod flags;
+mod folder_links;
 mod hostile;
 mod import;
 mod init;

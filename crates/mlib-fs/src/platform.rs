@@ -391,6 +391,34 @@ pub fn mount_id(_path: &Path) -> Option<u64> {
     None
 }
 
+/// Renames `from` to `to` only if nothing is at `to` (`AlreadyExists` otherwise): a plain
+/// rename(2) puts a folder over an empty folder, which would swallow an earlier backup.
+#[cfg(target_os = "linux")]
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        // A filesystem without RENAME_NOREPLACE (some network filesystems): look, then rename.
+        Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => rename_if_free(from, to),
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    rename_if_free(from, to)
+}
+
+fn rename_if_free(from: &Path, to: &Path) -> io::Result<()> {
+    if to.symlink_metadata().is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists", to.display()),
+        ));
+    }
+    std::fs::rename(from, to)
+}
+
 /// Whether the block device holding `path` (or its nearest existing ancestor) spins, as Linux
 /// reports it in sysfs; `None` when that cannot be told (tmpfs, `/proc`, other systems).
 /// Parallel writes help on SSDs and hurt on spinning disks.

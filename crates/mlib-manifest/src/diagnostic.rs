@@ -63,6 +63,9 @@ pub enum DiagnosticKind {
     /// A `requires:` key that is neither an app of the manifest nor a preset, or that names
     /// both an app and another app's preset.
     UnknownApp,
+    /// `link: folder` or `link_folders:` that cannot be made: a nested store, a type the app
+    /// has no folder for, or type folders that are not named as the store names them.
+    FolderLink,
 }
 
 impl DiagnosticKind {
@@ -92,6 +95,7 @@ impl DiagnosticKind {
             DiagnosticKind::UnknownSelection => "unknown-selection",
             DiagnosticKind::EmptyApp => "empty-app",
             DiagnosticKind::Collision => "collision",
+            DiagnosticKind::FolderLink => "folder-link",
             DiagnosticKind::UnsetVariable => "unset-variable",
             DiagnosticKind::BadExpansion => "bad-expansion",
             DiagnosticKind::LiteralSecret => "literal-secret",

@@ -313,6 +313,7 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::UnknownSelection => "no such model or tag",
         DiagnosticKind::EmptyApp => "no preset and no folders",
         DiagnosticKind::Collision => "same file name",
+        DiagnosticKind::FolderLink => "folder link",
         DiagnosticKind::UnsetVariable => "unset variable",
         DiagnosticKind::BadExpansion => "bad expansion",
         DiagnosticKind::LiteralSecret => "literal credential",

@@ -154,6 +154,10 @@ pub struct App {
     /// `version:`: the app's version set by hand, which wins over what its tree says.
     #[serde(default)]
     pub version: Option<Version>,
+    /// `link_folders:`: model types whose whole folder is one link to the store's folder of
+    /// that type (with `link: folder`, the app's whole models folder is one link instead).
+    #[serde(default)]
+    pub link_folders: Vec<String>,
 }
 
 impl App {
@@ -170,6 +174,59 @@ impl App {
     pub fn selects(&self, model: &Model) -> bool {
         self.models.selects(model)
     }
+
+    /// Whether models of `model_type` reach this app through a link to a whole store folder
+    /// (`link: folder`, or the type listed in `link_folders:`) rather than one link each.
+    pub fn links_folder_of(&self, model_type: &str) -> bool {
+        self.link == LinkMode::Folder || self.link_folders.iter().any(|t| t == model_type)
+    }
+
+    /// For `link: folder`: the folder that becomes one link to the store's root, i.e. the
+    /// one folder holding this app's folder of each of `types`, each named as its type (as
+    /// the store's flat layout names them). `Err` names the first type whose folder is not
+    /// `{that folder}/{type}`. Without types, the folder of the preset's checkpoints.
+    pub fn whole_models_folder<'t>(
+        &self,
+        types: impl IntoIterator<Item = &'t str>,
+    ) -> Result<PathBuf, WholeFolderMismatch> {
+        let mut found: Option<PathBuf> = None;
+        for ty in types {
+            let Some(folder) = self.folder_for(ty) else {
+                continue;
+            };
+            let named = folder.file_name().is_some_and(|n| n == ty);
+            let parent = folder.parent().map(Path::to_path_buf);
+            let fits = named
+                && parent.is_some()
+                && found
+                    .as_ref()
+                    .is_none_or(|dir| Some(dir) == parent.as_ref());
+            if !fits {
+                return Err(WholeFolderMismatch {
+                    model_type: ty.to_owned(),
+                    folder,
+                    models_folder: found,
+                });
+            }
+            found = parent;
+        }
+        Ok(found.unwrap_or_else(|| {
+            self.folder_for("checkpoints")
+                .and_then(|f| f.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| self.root.join("models"))
+        }))
+    }
+}
+
+/// A type whose folder in an app does not fit one link of the app's whole models folder to
+/// the store's root (see [`App::whole_models_folder`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WholeFolderMismatch {
+    pub model_type: String,
+    /// The app's folder for that type.
+    pub folder: PathBuf,
+    /// The models folder the types before it agreed on.
+    pub models_folder: Option<PathBuf>,
 }
 
 /// Joins a validated relative folder (`/`-separated, maybe `.`) onto `root`, so that the result
@@ -225,6 +282,9 @@ pub enum LinkMode {
     Hardlink,
     /// Real copies: uses the disk space again; for apps that do not follow links.
     Copy,
+    /// The app's whole models folder is one symlink to the store's root (which needs the
+    /// store's flat layout, where each type's folder holds the model files as apps expect).
+    Folder,
 }
 
 impl LinkMode {
@@ -234,6 +294,7 @@ impl LinkMode {
             LinkMode::Symlink => "symlink",
             LinkMode::Hardlink => "hardlink",
             LinkMode::Copy => "copy",
+            LinkMode::Folder => "folder",
         }
     }
 }

@@ -135,10 +135,17 @@ pub(crate) struct RawApp {
     #[schemars(with = "Option<RawSelection>")]
     pub models: Option<Spanned<RawSelection>>,
     /// How to place models in the app's folders: `auto` (the default: the best the filesystem
-    /// supports), `symlink`, `hardlink` or `copy`.
+    /// supports), `symlink`, `hardlink`, `copy`, or `folder` (the app's whole models folder is
+    /// one link to the store's root; needs `layout: flat`).
     #[serde(default)]
     #[schemars(with = "Option<LinkMode>")]
     pub link: Option<Spanned<LinkMode>>,
+    /// Model types whose whole folder in this app is one link to the store's folder of that
+    /// type (`[loras, checkpoints]`; needs `layout: flat`). Every model of the type in the
+    /// store is then seen by the app, and what the app writes there lands in the store.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub link_folders: Option<Spanned<Vec<Spanned<String>>>>,
     /// Model type → folder relative to `root`. Overrides or extends the preset's table.
     #[serde(default)]
     #[schemars(with = "KeyedMap<String>")]

@@ -40,6 +40,10 @@ pub(crate) struct ModelSpans {
 pub(crate) struct AppSpans {
     /// Each `models:` entry with its place.
     pub selection: Vec<(String, Span)>,
+    /// Where `link: folder` is written, when it is.
+    pub link_folder_at: Option<Span>,
+    /// Each `link_folders:` entry with its place.
+    pub link_folders: Vec<(String, Span)>,
     /// Where `root:` is written; `None` when the root had a problem (already reported).
     pub root_at: Option<Span>,
 }
@@ -608,6 +612,18 @@ impl Resolver<'_, '_> {
                 .map_err(|problem| self.report(at, &context, problem))
                 .ok()
         });
+        let link_folder_at = raw
+            .link
+            .as_ref()
+            .filter(|l| l.value == LinkMode::Folder)
+            .map(|l| self.span(l));
+        let mut link_folders = Vec::new();
+        for ty in raw.link_folders.map(|l| l.value).unwrap_or_default() {
+            let at = self.span(&ty);
+            if !link_folders.iter().any(|(t, _)| *t == ty.value) {
+                link_folders.push((ty.value, at));
+            }
+        }
         let app = App {
             name,
             preset,
@@ -616,8 +632,15 @@ impl Resolver<'_, '_> {
             link: raw.link.map(|l| l.value).unwrap_or(LinkMode::Auto),
             folders,
             version,
+            link_folders: link_folders.iter().map(|(t, _)| t.clone()).collect(),
         };
-        (app, AppSpans { selection, root_at })
+        let spans = AppSpans {
+            selection,
+            root_at,
+            link_folder_at,
+            link_folders,
+        };
+        (app, spans)
     }
 }
 

@@ -19,6 +19,7 @@ pub(crate) fn check(r: &mut Resolver, located: &Located) {
     selections(r, located);
     requires(r, located);
     types(r, located);
+    folder_links(r, located);
     app_collisions(r, located);
     if located.layout == StoreLayout::Flat {
         store_collisions(r, located);
@@ -148,6 +149,83 @@ fn folder_name<'a>(app: &'a App, model_type: &str) -> Option<&'a str> {
         .get(model_type)
         .map(String::as_str)
         .or_else(|| app.preset?.folder(model_type))
+}
+
+/// `link: folder` and `link_folders:`: a store's type folder linked whole into an app holds
+/// what the app lists only in the flat layout, and the app must have a folder for the type.
+fn folder_links(r: &mut Resolver, located: &Located) {
+    for (app, spans) in &located.apps {
+        let at_all = spans
+            .link_folder_at
+            .into_iter()
+            .chain(spans.link_folders.iter().map(|(_, at)| *at));
+        if located.layout != StoreLayout::Flat {
+            if let Some(at) = at_all.clone().next() {
+                r.sink.push(
+                    DiagnosticKind::FolderLink,
+                    at,
+                    format!(
+                        "app `{}`: a folder linked whole needs the store's flat layout, where each type's folder holds the model files themselves; this store is nested (`type/family/name/`)",
+                        app.name
+                    ),
+                    "add `layout: flat` at the top of the manifest for a new store, or link models one by one (`link: auto`)",
+                );
+            }
+            continue;
+        }
+        for (ty, at) in &spans.link_folders {
+            if app.folder_for(ty).is_none() {
+                let known: Vec<&str> = match app.preset {
+                    Some(preset) => preset.model_types().to_vec(),
+                    None => app.folders.keys().map(String::as_str).collect(),
+                };
+                r.sink.push(
+                    DiagnosticKind::FolderLink,
+                    *at,
+                    format!(
+                        "app `{}`: `link_folders` lists `{ty}`, a type the app has no folder for",
+                        app.name
+                    ),
+                    format!(
+                        "app `{}` has folders for {}",
+                        app.name,
+                        list(known.into_iter())
+                    ),
+                );
+            }
+        }
+        let Some(at) = spans.link_folder_at else {
+            continue;
+        };
+        let mut used: Vec<&str> = located
+            .models
+            .iter()
+            .filter(|(model, spans)| spans.type_ok && app.selects(model))
+            .map(|(model, _)| model.model_type.as_str())
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        if let Err(mismatch) = app.whole_models_folder(used.iter().copied()) {
+            let ty = &mismatch.model_type;
+            r.sink.push(
+                DiagnosticKind::FolderLink,
+                at,
+                format!(
+                    "app `{}`: `link: folder` makes the app's models folder one link to the store's root, where `{ty}` models are in `{ty}/`; but the app's folder for `{ty}` is {}{}",
+                    app.name,
+                    mismatch.folder.display(),
+                    mismatch
+                        .models_folder
+                        .map(|dir| format!(", not {}", dir.join(ty).display()))
+                        .unwrap_or_default()
+                ),
+                format!(
+                    "link each type's folder to the store's instead: `link_folders: [{}]` (with `link: auto`)",
+                    used.join(", ")
+                ),
+            );
+        }
+    }
 }
 
 fn types(r: &mut Resolver, located: &Located) {

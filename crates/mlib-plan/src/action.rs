@@ -95,6 +95,21 @@ pub struct Link {
     /// link is never made through a linked folder.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub farm: bool,
+    /// A whole-folder link (`link: folder`) where a real folder is now: what becomes of it
+    /// first (its placeholders removed, or the folder renamed to a backup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear: Option<crate::placeholder::Clear>,
+}
+
+/// The registry's `model` of a whole-folder link: `folder:*` for an app's whole models
+/// folder, `folder:TYPE` for one type's folder. No model name has a `:`.
+pub const FOLDER_LINK_PREFIX: &str = "folder:";
+
+impl Link {
+    /// Whether this is one link to a whole store folder rather than to a model.
+    pub fn is_folder_link(&self) -> bool {
+        self.model.starts_with(FOLDER_LINK_PREFIX)
+    }
 }
 
 /// What a link being replaced is, as its registry record says.

@@ -27,6 +27,7 @@ use crate::desired::{key, rel_to};
 use crate::error::{ApplyError, PlanError, RemoteError};
 use crate::link;
 use crate::paths;
+use crate::placeholder::{self, Clear};
 use crate::planner::kind_of;
 use crate::saved::Plan;
 
@@ -604,6 +605,9 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Appl
             None => {}
         }
     }
+    if l.is_folder_link() {
+        clear_for_folder_link(ctx, l)?;
+    }
     let replace = l.replaces.is_some() && l.target.symlink_metadata().is_ok();
     let before_old = old_hardlink.as_deref().and_then(|old| store.before(old));
     let made = make_link(store, l, replace)?;
@@ -611,6 +615,42 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Appl
         store.after(old, before_old);
     }
     record(ctx, l, made.how)
+}
+
+/// Before a whole-folder link is made: the store's folder it points at exists (a type with
+/// no model yet), and a real folder where it goes is emptied of the app's placeholders and
+/// removed, or, holding anything else, renamed to a backup. The folder is looked at again
+/// here: what the plan saw may have changed, and nothing but placeholders is ever removed.
+fn clear_for_folder_link(ctx: &ApplyContext, l: &Link) -> Result<(), ApplyError> {
+    let failed = |source: std::io::Error| ApplyError::Link {
+        target: l.target.clone(),
+        source,
+    };
+    fs_err::create_dir_all(&l.source).map_err(failed)?;
+    let real_dir = l.target.symlink_metadata().is_ok_and(|meta| meta.is_dir());
+    if !real_dir {
+        return Ok(());
+    }
+    if l.clear.is_none() {
+        return Err(changed_since_plan(&l.target));
+    }
+    // mlib's own links in there were removed before (the plan's unlinks run first); any
+    // left behind were changed by someone, and are kept with the folder.
+    let backup = placeholder::clear(&l.target, &|_| false).map_err(failed)?;
+    let planned = match &l.clear {
+        Some(Clear::Backup { to, .. }) => Some(to),
+        _ => None,
+    };
+    if let Some(backup) = backup
+        && planned != Some(&backup)
+    {
+        ctx.events.warning(&format!(
+            "{} held more than the plan saw; moved to {} (nothing was removed)",
+            l.target.display(),
+            backup.display()
+        ));
+    }
+    Ok(())
 }
 
 /// A link farm's folders must be real folders outside the store: were one of them a link

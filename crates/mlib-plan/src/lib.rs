@@ -22,6 +22,7 @@ mod observed;
 pub mod onboard;
 mod par;
 pub mod paths;
+pub mod placeholder;
 mod planner;
 pub mod recover;
 pub mod relocate;
@@ -32,7 +33,8 @@ pub mod upkeep;
 pub mod workflow;
 
 pub use action::{
-    Action, Bookkeeping, Drift, FetchReason, LinkHow, Previous, Skip, Summary, Verified,
+    Action, Bookkeeping, Drift, FOLDER_LINK_PREFIX, FetchReason, Link, LinkHow, Previous, Skip,
+    Summary, Verified,
 };
 pub use apply::{ApplyContext, ApplyEvents, ApplyReport, NoRemote, RemoteFetcher, Silent, apply};
 pub use destination::{PlanDestination, Refusal};

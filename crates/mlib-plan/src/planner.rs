@@ -30,6 +30,8 @@ use crate::paths::{self, PhysicalCache};
 use crate::saved::Plan;
 use crate::stat::{Dirs, Follow, Kind, Seen};
 
+mod whole_folders;
+
 #[derive(Clone, Debug, Default)]
 pub struct PlanOptions {
     /// Replace a real file that is in the way by a link when its sha256 equals the model's.
@@ -352,8 +354,28 @@ impl<'a> Planner<'a> {
             // Read from the app's tree once, and only when a model it selects has `requires:`.
             let mut version: Option<AppVersion> = None;
             let mut unchecked: Vec<&str> = Vec::new();
+            // An app whose folders lie in the store until apply removes its old folder link
+            // gets its models linked one by one by the next plan.
+            let deferred = self.retiring_folder_link(app);
+            if deferred {
+                self.warnings.push(format!(
+                    "app `{}`: its folder link to the store is removed first; run `mlib apply` again to link its models one by one",
+                    app.name
+                ));
+            }
             for model in manifest.models.values() {
-                if !app.selects(model) {
+                if !app.selects(model) || deferred {
+                    continue;
+                }
+                if app.links_folder_of(&model.model_type) {
+                    // The app sees the store's whole folder: nothing to link per model, and
+                    // nothing `requires:` could keep from it.
+                    if model.requirements_for(app).next().is_some() {
+                        self.warnings.push(format!(
+                            "app `{}` sees every model in the store's `{}` folder through its folder link: `requires:` of model `{}` is not checked there",
+                            app.name, model.model_type, model.name
+                        ));
+                    }
                     continue;
                 }
                 if !model.requires.is_empty()
@@ -541,6 +563,7 @@ impl<'a> Planner<'a> {
                 heal: false,
                 previous: None,
                 farm: item.file.is_some(),
+                clear: None,
             };
             match item.taken_by {
                 Some(other) => Verdict::Taken(link, other),
@@ -602,7 +625,7 @@ impl<'a> Planner<'a> {
             }
             self.observe(link, &name, meta);
         }
-        Ok(())
+        self.whole_folders()
     }
 
     /// The folder of the link farm `record` belongs to (the link's ancestor standing for the
@@ -751,7 +774,11 @@ impl<'a> Planner<'a> {
         let follows = app
             .preset
             .is_none_or(|preset| preset.follows_linked_folders(model_type));
-        let farm = !follows && matches!(app.link, LinkMode::Auto | LinkMode::Hardlink);
+        let farm = !follows
+            && matches!(
+                app.link,
+                LinkMode::Auto | LinkMode::Hardlink | LinkMode::Folder
+            );
         Ok(Some(Folder {
             how_file: self.link_how(app, &path, false),
             how_dir,
@@ -1182,7 +1209,8 @@ fn choose_link(mode: LinkMode, is_dir: bool, same_fs: bool, hardlinkable: bool) 
         LinkMode::Hardlink if is_dir => Some(symlink),
         LinkMode::Hardlink if hardlinkable => Some(LinkHow::Hardlink),
         LinkMode::Hardlink => None,
-        LinkMode::Auto | LinkMode::Symlink => Some(symlink),
+        // A whole-folder link is a symlink; its app's other links are made as `auto` would.
+        LinkMode::Auto | LinkMode::Symlink | LinkMode::Folder => Some(symlink),
     }
 }
 

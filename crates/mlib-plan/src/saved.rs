@@ -277,6 +277,7 @@ mod tests {
                 heal: false,
                 previous: None,
                 farm: false,
+                clear: None,
             }),
         ];
         Plan {
