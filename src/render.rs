@@ -166,7 +166,7 @@ fn folder_link_source(l: &mlib_plan::Link) -> String {
 /// What becomes of the real folder where a whole-folder link goes.
 fn folder_link_clear(targets: &Targets, l: &mlib_plan::Link) -> String {
     use mlib_plan::placeholder::Clear;
-    match &l.clear {
+    match l.clear.as_deref() {
         None => String::new(),
         Some(Clear::Placeholders { files }) if files.is_empty() => {
             "; the empty folder there is removed first".to_owned()

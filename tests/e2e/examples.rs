@@ -51,10 +51,13 @@ fn the_pod_start_script_provisions_then_starts_the_app_and_is_idempotent() {
 }
 
 #[test]
-fn the_container_example_manifest_is_valid() {
+fn the_container_example_manifests_are_valid() {
     let env = TestEnv::new();
-    let manifest =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/docker/models.yaml");
-    env.mlib(&["validate", "-f", &manifest.display().to_string()])
-        .success();
+    for example in ["models.yaml", "host-apply.models.yaml"] {
+        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/docker")
+            .join(example);
+        env.mlib(&["validate", "-f", &manifest.display().to_string()])
+            .success();
+    }
 }

@@ -6,6 +6,7 @@ mod support;
 mod add;
 mod apply;
 mod conflicts;
+mod containers;
 mod crash;
 mod environments;
 mod examples;

@@ -38,7 +38,7 @@ pub use cache::{Cache, parse_cached};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use error::ManifestError;
 pub use excerpt::DEFAULT_WIDTH;
-pub use model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
+pub use model::{App, Container, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
 pub use peek::peek_store;
 pub use preset::Preset;
 pub use read::{MAX_MANIFEST_BYTES, read};

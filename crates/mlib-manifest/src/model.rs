@@ -158,6 +158,18 @@ pub struct App {
     /// that type (with `link: folder`, the app's whole models folder is one link instead).
     #[serde(default)]
     pub link_folders: Vec<String>,
+    /// `container:`: how the container the app runs in sees the store and the app's root.
+    #[serde(default)]
+    pub container: Option<Container>,
+}
+
+/// Paths as a container sees them (absolute), for an app that runs in one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Container {
+    /// Where the store is mounted in the container.
+    pub store: Option<PathBuf>,
+    /// Where the app's root is in the container.
+    pub root: Option<PathBuf>,
 }
 
 impl App {

@@ -146,6 +146,11 @@ pub(crate) struct RawApp {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub link_folders: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The app runs in a container that sees the store (and its own root) at other paths:
+    /// symlinks are written as the container resolves them.
+    #[serde(default)]
+    #[schemars(with = "Option<RawContainer>")]
+    pub container: Option<Spanned<RawContainer>>,
     /// Model type → folder relative to `root`. Overrides or extends the preset's table.
     #[serde(default)]
     #[schemars(with = "KeyedMap<String>")]
@@ -157,6 +162,24 @@ pub(crate) struct RawApp {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub version: Option<Spanned<String>>,
+}
+
+/// How a container sees the paths an app's links involve.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Container")]
+pub(crate) struct RawContainer {
+    /// Where the store is mounted inside the container (absolute, e.g. `/models`): symlinks
+    /// into this app name the store there, so they resolve in the container (and not on the
+    /// host).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub store: Option<Spanned<String>>,
+    /// Where the app's root is inside the container (absolute, e.g. `/app/ComfyUI`); with it
+    /// and without `store`, the plan warns that links into the store would dangle there.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub root: Option<Spanned<String>>,
 }
 
 /// `models: all` or `models: [name, tag, ...]`.

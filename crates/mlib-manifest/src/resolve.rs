@@ -12,7 +12,9 @@ use serde_saphyr::Spanned;
 
 use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
-use crate::model::{App, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout};
+use crate::model::{
+    App, Container, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout,
+};
 use crate::raw::{KeyedMap, RawApp, RawManifest, RawModel, RawSelection};
 use crate::requires;
 use crate::roots;
@@ -624,6 +626,32 @@ impl Resolver<'_, '_> {
                 link_folders.push((ty.value, at));
             }
         }
+        let container = raw.container.map(|c| {
+            let c = c.value;
+            let mut path = |key: &str, value: Option<Spanned<String>>| {
+                let value = value?;
+                let what = format!("{context}: `container.{key}`");
+                // Relative to nothing on this machine: only an absolute path (after `${VAR}`
+                // expansion) says where the container has it.
+                let written = crate::expand::expand(&value.value, self.env).unwrap_or_default();
+                let path = self.path_field(&what, &value)?;
+                if Path::new(&written).is_absolute() {
+                    return Some(path);
+                }
+                let at = self.span(&value);
+                self.sink.push(
+                    DiagnosticKind::UnsafePath,
+                    at,
+                    format!("{what} is `{}`, not an absolute path", value.value),
+                    "give the path as the container sees it, e.g. `/models`",
+                );
+                None
+            };
+            Container {
+                store: path("store", c.store),
+                root: path("root", c.root),
+            }
+        });
         let app = App {
             name,
             preset,
@@ -633,6 +661,7 @@ impl Resolver<'_, '_> {
             folders,
             version,
             link_folders: link_folders.iter().map(|(t, _)| t.clone()).collect(),
+            container,
         };
         let spans = AppSpans {
             selection,

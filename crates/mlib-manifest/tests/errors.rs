@@ -39,7 +39,7 @@ fn unknown_keys_suggest_the_closest_key() {
           comfy:
             preset: comfyui
             root: /c
-            container: { store: /models }
+            mounts: { store: /models }
         "#,
     );
     assert_at(&d, K::UnknownKey, 7, 5);

@@ -98,7 +98,11 @@ pub struct Link {
     /// A whole-folder link (`link: folder`) where a real folder is now: what becomes of it
     /// first (its placeholders removed, or the folder renamed to a backup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clear: Option<crate::placeholder::Clear>,
+    pub clear: Option<Box<crate::placeholder::Clear>>,
+    /// What the symlink says when it is not `source`: the app runs in a container that sees
+    /// the store elsewhere (`container.store`), so the link names the store as it is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<PathBuf>,
 }
 
 /// The registry's `model` of a whole-folder link: `folder:*` for an app's whole models

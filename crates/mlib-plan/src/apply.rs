@@ -637,7 +637,7 @@ fn clear_for_folder_link(ctx: &ApplyContext, l: &Link) -> Result<(), ApplyError>
     // mlib's own links in there were removed before (the plan's unlinks run first); any
     // left behind were changed by someone, and are kept with the folder.
     let backup = placeholder::clear(&l.target, &|_| false).map_err(failed)?;
-    let planned = match &l.clear {
+    let planned = match l.clear.as_deref() {
         Some(Clear::Backup { to, .. }) => Some(to),
         _ => None,
     };
@@ -697,16 +697,19 @@ fn remove_link(store: &StoreFiles, row: &LinkRecord, target: &Path) -> Result<()
 fn make_link(store: &StoreFiles, l: &Link, replace: bool) -> Result<link::Made, ApplyError> {
     let hardlink = l.how == LinkHow::Hardlink;
     let before = hardlink.then(|| store.before(&l.source)).flatten();
-    let made = link::make(&l.source, &l.target, l.how, replace).map_err(|source| {
-        let target = l.target.clone();
-        // Making a link never replaces what mlib did not check: creating it in place, or
-        // renaming it there, fails if anything appeared meanwhile.
-        if source.kind() == std::io::ErrorKind::AlreadyExists && target.symlink_metadata().is_ok() {
-            ApplyError::Appeared { target }
-        } else {
-            ApplyError::Link { target, source }
-        }
-    })?;
+    let made =
+        link::make(&l.source, l.text.as_deref(), &l.target, l.how, replace).map_err(|source| {
+            let target = l.target.clone();
+            // Making a link never replaces what mlib did not check: creating it in place, or
+            // renaming it there, fails if anything appeared meanwhile.
+            if source.kind() == std::io::ErrorKind::AlreadyExists
+                && target.symlink_metadata().is_ok()
+            {
+                ApplyError::Appeared { target }
+            } else {
+                ApplyError::Link { target, source }
+            }
+        })?;
     if hardlink {
         store.after(&l.source, before);
     }
@@ -769,6 +772,7 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), ApplyError> 
         external: how == LinkHow::AbsoluteSymlink,
         stat,
         source_ino,
+        text: l.text.clone(),
     })?;
     Ok(())
 }

@@ -58,11 +58,14 @@ pub(crate) struct RecordFacts {
 
 impl RecordFacts {
     /// The facts of `record`, for a link wanted from `source`.
-    pub fn of(record: &LinkRecord, source: &Path) -> RecordFacts {
+    /// `text`: what the wanted symlink says when it is not `source` (an app in a container);
+    /// a record that says otherwise points elsewhere.
+    pub fn of(record: &LinkRecord, source: &Path, text: Option<&Path>) -> RecordFacts {
         RecordFacts {
             kind: record.kind,
             ino: record.stat.ino,
-            same_source: record.source.as_os_str() == source.as_os_str(),
+            same_source: record.source.as_os_str() == source.as_os_str()
+                && record.text.as_deref() == text,
             source_ino: record.source_ino,
         }
     }

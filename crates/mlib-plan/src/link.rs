@@ -18,11 +18,18 @@ pub struct Made {
     pub how: LinkHow,
 }
 
-/// Creates (or atomically replaces) `target` as a link to `source`.
+/// Creates (or atomically replaces) `target` as a link to `source`. `text`: what an absolute
+/// symlink says instead of `source`'s path (the store as a container sees it).
 ///
 /// `replace` must be true only when the caller verified that whatever is at `target` is
 /// mlib's own link; otherwise an existing target makes this fail with `AlreadyExists`.
-pub fn make(source: &Path, target: &Path, how: LinkHow, replace: bool) -> io::Result<Made> {
+pub fn make(
+    source: &Path,
+    text: Option<&Path>,
+    target: &Path,
+    how: LinkHow,
+    replace: bool,
+) -> io::Result<Made> {
     let parent = target
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "link target has no parent"))?;
@@ -40,7 +47,7 @@ pub fn make(source: &Path, target: &Path, how: LinkHow, replace: bool) -> io::Re
     }
     let made = match how {
         LinkHow::RelativeSymlink => symlink(&paths::relative(parent, source), &at),
-        LinkHow::AbsoluteSymlink => symlink(source, &at),
+        LinkHow::AbsoluteSymlink => symlink(text.unwrap_or(source), &at),
         LinkHow::Hardlink => fs_err::hard_link(source, &at),
         LinkHow::Copy => copy_tree(source, &at),
     };
@@ -153,13 +160,13 @@ mod tests {
         std::fs::create_dir_all(store.parent().unwrap()).unwrap();
         std::fs::write(&store, b"abc").unwrap();
         let target = root.join("app/models/a.bin");
-        make(&store, &target, LinkHow::RelativeSymlink, false).unwrap();
+        make(&store, None, &target, LinkHow::RelativeSymlink, false).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"abc");
         assert!(std::fs::read_link(&target).unwrap().is_relative());
         // Without `replace`, an existing target is never touched.
-        let err = make(&store, &target, LinkHow::AbsoluteSymlink, false).unwrap_err();
+        let err = make(&store, None, &target, LinkHow::AbsoluteSymlink, false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        make(&store, &target, LinkHow::AbsoluteSymlink, true).unwrap();
+        make(&store, None, &target, LinkHow::AbsoluteSymlink, true).unwrap();
         assert_eq!(std::fs::read_link(&target).unwrap(), store);
     }
 
@@ -185,7 +192,7 @@ mod tests {
         let read_only = std::fs::Permissions::from_mode(0o444);
         std::fs::set_permissions(store.join("unet/model.safetensors"), read_only).unwrap();
         let target = root.join("app/models/diffusers/pipe");
-        make(&store, &target, LinkHow::Copy, false).unwrap();
+        make(&store, None, &target, LinkHow::Copy, false).unwrap();
         std::fs::write(root.join("app/models/diffusers/notes.txt"), b"mine").unwrap();
         remove(&target).unwrap();
         let names: Vec<_> = std::fs::read_dir(target.parent().unwrap())
@@ -203,16 +210,16 @@ mod tests {
         std::fs::create_dir_all(store.join("unet")).unwrap();
         std::fs::write(store.join("unet/model.safetensors"), b"weights").unwrap();
         let target = root.join("app/models/diffusers/pipe");
-        make(&store, &target, LinkHow::RelativeSymlink, false).unwrap();
+        make(&store, None, &target, LinkHow::RelativeSymlink, false).unwrap();
         // An app switched from symlinks to copies: the copied folder replaces the symlink.
-        make(&store, &target, LinkHow::Copy, true).unwrap();
+        make(&store, None, &target, LinkHow::Copy, true).unwrap();
         assert!(!target.symlink_metadata().unwrap().file_type().is_symlink());
         assert_eq!(
             std::fs::read(target.join("unet/model.safetensors")).unwrap(),
             b"weights"
         );
         // And back: a symlink replaces the copied folder.
-        make(&store, &target, LinkHow::RelativeSymlink, true).unwrap();
+        make(&store, None, &target, LinkHow::RelativeSymlink, true).unwrap();
         assert!(target.symlink_metadata().unwrap().file_type().is_symlink());
         let names: Vec<_> = std::fs::read_dir(target.parent().unwrap())
             .unwrap()

@@ -354,6 +354,19 @@ impl<'a> Planner<'a> {
             // Read from the app's tree once, and only when a model it selects has `requires:`.
             let mut version: Option<AppVersion> = None;
             let mut unchecked: Vec<&str> = Vec::new();
+            if let Some(mlib_manifest::Container {
+                store: None,
+                root: Some(root),
+            }) = &app.container
+                && !matches!(app.link, LinkMode::Copy | LinkMode::Hardlink)
+            {
+                self.warnings.push(format!(
+                    "app `{}` runs in a container (its root there: {}) that is not told where the store is: its symlinks name {} on this machine, and dangle in the container unless the store is mounted there at that same path; set `container.store` to where it is mounted",
+                    app.name,
+                    root.display(),
+                    self.observed.store_root().display()
+                ));
+            }
             // An app whose folders lie in the store until apply removes its old folder link
             // gets its models linked one by one by the next plan.
             let deferred = self.retiring_folder_link(app);
@@ -466,7 +479,9 @@ impl<'a> Planner<'a> {
                             ));
                         }
                     }
-                    if folders[slot].how(e.is_dir && !farmed) == LinkHow::AbsoluteSymlink {
+                    if folders[slot].how(e.is_dir && !farmed) == LinkHow::AbsoluteSymlink
+                        && folders[slot].container_store.is_none()
+                    {
                         let warning = format!(
                             "app `{}` is on another filesystem than the store: using absolute symlinks, which break if the store's mount point changes{}",
                             app.name,
@@ -523,6 +538,7 @@ impl<'a> Planner<'a> {
             Taken(Link, &'m str),
         }
         let (mine, models, pending) = (&self.mine, &self.models, &self.pending);
+        let store_root = self.observed.store_root();
         let verdicts = parallel_map(&items, |item| {
             let (folder, desired) = (&folders[item.slot], &models[&item.model.name]);
             let entry = &desired.entries[item.entry];
@@ -530,9 +546,11 @@ impl<'a> Planner<'a> {
             let target = folder.path.join(&name);
             let source = desired.dir.join(&name);
             let how = folder.how(entry.is_dir && item.file.is_none());
+            let text =
+                Self::container_text(store_root, folder.container_store.as_deref(), how, &source);
             let untouched = mine.get(target.as_os_str()).is_some_and(|recorded| {
                 recorded.untouched() && {
-                    let record = RecordFacts::of(&recorded.record, &source);
+                    let record = RecordFacts::of(&recorded.record, &source, text.as_deref());
                     let wanted = Wanted {
                         how,
                         fetch: desired.fetch.clone(),
@@ -541,6 +559,7 @@ impl<'a> Planner<'a> {
                     let probe = Probe {
                         target: &target,
                         source: &source,
+                        text: text.as_deref(),
                         record: Some(&recorded.record),
                         meta: None,
                     };
@@ -564,6 +583,7 @@ impl<'a> Planner<'a> {
                 previous: None,
                 farm: item.file.is_some(),
                 clear: None,
+                text,
             };
             match item.taken_by {
                 Some(other) => Verdict::Taken(link, other),
@@ -784,6 +804,7 @@ impl<'a> Planner<'a> {
             how_dir,
             farm,
             path,
+            container_store: app.container.as_ref().and_then(|c| c.store.clone()),
         }))
     }
 
@@ -839,7 +860,32 @@ impl<'a> Planner<'a> {
         // A hard link needs one filesystem and one mount (a read-only bind mount of the store
         // shares its device number with the app's folder, yet the kernel refuses).
         let hardlinkable = same_fs && self.same_mount(folder);
-        choose_link(app.link, is_dir, same_fs, hardlinkable)
+        let how = choose_link(app.link, is_dir, same_fs, hardlinkable)?;
+        // A link for a container names the store where the container has it mounted: an
+        // absolute path there, whatever the two filesystems are.
+        let in_container = app.container.as_ref().is_some_and(|c| c.store.is_some());
+        Some(if in_container && how.is_symlink() {
+            LinkHow::AbsoluteSymlink
+        } else {
+            how
+        })
+    }
+
+    /// What a symlink to `source` says for an app whose container sees the store at
+    /// `container_store`: the same path below the store, there. `None`: the path itself.
+    fn container_text(
+        store_root: &Path,
+        container_store: Option<&Path>,
+        how: LinkHow,
+        source: &Path,
+    ) -> Option<PathBuf> {
+        let inside = source.strip_prefix(store_root).ok()?;
+        let container_store = container_store.filter(|_| how.is_symlink())?;
+        Some(if inside.as_os_str().is_empty() {
+            container_store.to_path_buf()
+        } else {
+            container_store.join(inside)
+        })
     }
 
     /// Whether `folder` is on the store's mount (unknown counts as yes: the device matched).
@@ -867,9 +913,11 @@ impl<'a> Planner<'a> {
                 fetch: model.fetch.clone(),
                 journaled,
             },
-            mine: mine.as_ref().map(|r| RecordFacts::of(r, &link.source)),
+            mine: mine
+                .as_ref()
+                .map(|r| RecordFacts::of(r, &link.source, link.text.as_deref())),
             other: other.map(|record| OtherFacts {
-                record: RecordFacts::of(record, &link.source),
+                record: RecordFacts::of(record, &link.source, link.text.as_deref()),
                 owner: self.owner.owner_label(record),
                 manifest: self.owner.manifest_of(record),
             }),
@@ -893,6 +941,7 @@ impl<'a> Planner<'a> {
         let probe = Probe {
             target: &link.target,
             source: &link.source,
+            text: link.text.as_deref(),
             record,
             meta: meta.as_ref().ok(),
         };
@@ -1136,6 +1185,8 @@ struct Probe<'p> {
     target: &'p Path,
     /// The store entry the link should give the app.
     source: &'p Path,
+    /// What the symlink should say, when not the path of `source` (a container's view).
+    text: Option<&'p Path>,
     /// The record the rules go by, if any.
     record: Option<&'p LinkRecord>,
     /// The target's `lstat`, if it could be taken.
@@ -1155,6 +1206,10 @@ impl Finder for Probe<'_> {
     }
 
     fn points_to_source(&self) -> bool {
+        if let Some(text) = self.text {
+            // It resolves in the container only: compared as written.
+            return std::fs::read_link(self.target).is_ok_and(|content| content == text);
+        }
         match std::fs::read_link(self.target) {
             Ok(content) => {
                 let resolved = paths::resolve_link_target(self.target, &content);
@@ -1224,6 +1279,8 @@ struct Folder {
     /// The app does not look inside linked folders here: a folder model is linked as a real
     /// folder of per-file links (a link farm), which it lists.
     farm: bool,
+    /// Where the app's container sees the store (`container.store`): symlinks name it there.
+    container_store: Option<PathBuf>,
 }
 
 impl Folder {

@@ -250,6 +250,22 @@ fn inspect(record: LinkRecord, target: PathBuf, source: PathBuf) -> LinkRelocati
         }
     };
     let stat = FileStat::from_metadata(&meta);
+    if let Some(text) = &record.text {
+        // A link for a container names the store as the container sees it: moving the store
+        // on the host changes the container's mount, not the link.
+        if content == *text {
+            link.restat = (stat != record.stat).then_some(stat);
+        } else {
+            link.outcome = Outcome::LeftAlone {
+                why: format!(
+                    "says {}, not {} as mlib made it for the app's container",
+                    content.display(),
+                    text.display()
+                ),
+            };
+        }
+        return link;
+    }
     let reaches = |at: &Path, wanted: &Path| {
         let resolved = paths::resolve_link_target(at, &content);
         resolved == wanted || paths::physical(&resolved).is_ok_and(|real| real == wanted)

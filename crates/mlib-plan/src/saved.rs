@@ -278,6 +278,7 @@ mod tests {
                 previous: None,
                 farm: false,
                 clear: None,
+                text: None,
             }),
         ];
         Plan {

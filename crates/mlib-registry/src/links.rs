@@ -9,7 +9,7 @@ use crate::types::{FileStat, LinkKind, LinkRecord, NewLink};
 use crate::{Registry, RegistryError};
 
 const LINK_COLUMNS: &str = "id, env, model, app, target, source, kind, external, dev, ino, \
-     mtime_ns, size, source_ino, created_at";
+     mtime_ns, size, source_ino, created_at, text";
 
 impl Registry {
     /// Every recorded link, oldest first.
@@ -75,8 +75,8 @@ impl Registry {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO links (env, model, app, target, source, kind, external,
-                         dev, ino, mtime_ns, size, source_ino, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                         dev, ino, mtime_ns, size, source_ino, created_at, text)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .map_err(&err)?;
             for link in links {
@@ -108,6 +108,7 @@ impl Registry {
                         link.stat.size as i64,
                         link.source_ino.map(|i| i as i64),
                         created_at,
+                        link.text.as_deref().map(utf8).transpose()?,
                     ])
                     .map_err(&err)?;
                 ids.push(tx.last_insert_rowid());
@@ -172,5 +173,6 @@ fn link_from_row(row: &Row) -> rusqlite::Result<LinkRecord> {
         },
         source_ino: row.get::<_, Option<i64>>(12)?.map(|i| i as u64),
         created_at: row.get(13)?,
+        text: row.get::<_, Option<String>>(14)?.map(PathBuf::from),
     })
 }

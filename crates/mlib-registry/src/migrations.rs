@@ -109,4 +109,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // variables may differ). A JSON array of model ids (`type/family/name`); NULL when not
     // known (environments recorded before this schema): their links still protect their models.
     "ALTER TABLE environments ADD COLUMN models TEXT;",
+    // 4: what a symlink says, when it is not the path of its source: a link into an app that
+    // runs in a container names the store as the container sees it (it dangles on the host).
+    // NULL for every other link.
+    "ALTER TABLE links ADD COLUMN text TEXT;",
 ];

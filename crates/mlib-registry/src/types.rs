@@ -117,6 +117,8 @@ pub struct NewLink {
     pub stat: FileStat,
     /// For a copy: the inode of the store entry it was copied from.
     pub source_ino: Option<u64>,
+    /// A symlink's content when it is not `source` (a container's view of the store).
+    pub text: Option<PathBuf>,
 }
 
 /// A recorded link.
@@ -136,6 +138,9 @@ pub struct LinkRecord {
     pub source_ino: Option<u64>,
     /// RFC 3339.
     pub created_at: String,
+    /// A symlink's content when it is not `source`: an app in a container sees the store at
+    /// another path, so the link dangles on the host. Checked by its text, not followed.
+    pub text: Option<PathBuf>,
 }
 
 /// One store file in the index: the hashes mlib verified, and the file's stamp when it did.

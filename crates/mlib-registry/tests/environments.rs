@@ -29,6 +29,7 @@ fn link(env: i64, target: &str) -> NewLink {
         external: false,
         stat: FileStat::default(),
         source_ino: None,
+        text: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn link(env: i64, model: &str, target: &str) -> NewLink {
             size: 100,
         },
         source_ino: None,
+        text: None,
     }
 }
 

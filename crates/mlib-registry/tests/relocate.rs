@@ -19,6 +19,7 @@ fn link(env: i64, target: &str, source: &str) -> NewLink {
         external: true,
         stat: FileStat::default(),
         source_ino: None,
+        text: None,
     }
 }
 

@@ -54,18 +54,24 @@ impl Planner<'_> {
                 path: wanted.folder.clone(),
                 source,
             })?;
-        let store = self.observed.store_root();
-        if target.starts_with(store) || store.starts_with(&target) {
+        let store = self.observed.store_root().to_path_buf();
+        if target.starts_with(&store) || store.starts_with(&target) {
             return Err(PlanError::NestedStore {
                 app: app.name.clone(),
                 folder: target,
-                store: store.to_path_buf(),
+                store,
             });
         }
         let parent = target.parent().unwrap_or(&target).to_path_buf();
         let how = self
             .link_how(app, &parent, true)
             .expect("folders never need a hard link");
+        let text = Self::container_text(
+            &store,
+            app.container.as_ref().and_then(|c| c.store.as_deref()),
+            how,
+            &wanted.source,
+        );
         Ok(Link {
             model: wanted.id,
             app: app.name.clone(),
@@ -78,6 +84,7 @@ impl Planner<'_> {
             previous: None,
             farm: false,
             clear: None,
+            text,
         })
     }
 
@@ -114,8 +121,11 @@ impl Planner<'_> {
         match seen.kind {
             Kind::Symlink => {
                 let content = std::fs::read_link(&link.target).unwrap_or_default();
-                let points = paths::resolve_link_target(&link.target, &content);
-                if points == link.source {
+                let wanted = match &link.text {
+                    Some(text) => content == *text,
+                    None => paths::resolve_link_target(&link.target, &content) == link.source,
+                };
+                if wanted {
                     if mine.is_none() {
                         // The very link mlib would make: recorded as mlib's from now on.
                         self.bookkeeping.push(Bookkeeping::Record(link));
@@ -153,7 +163,7 @@ impl Planner<'_> {
                 let ours = |path: &Path| self.mine.contains_key(path.as_os_str());
                 match placeholder::clear_for(&link.target, &ours) {
                     Ok(clear) => {
-                        link.clear = Some(clear);
+                        link.clear = Some(Box::new(clear));
                         self.actions.push(Action::Link(link));
                     }
                     Err(err) => {

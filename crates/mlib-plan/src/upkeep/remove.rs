@@ -44,7 +44,13 @@ pub fn link_state(record: &LinkRecord) -> LinkState {
     if stat != record.stat {
         return LinkState::Changed;
     }
-    if record.kind == LinkKind::Symlink && std::fs::metadata(target).is_err() {
+    // A link for a container resolves only in there (it names the store as mounted in the
+    // container): intact while its store entry is here.
+    let points_at_nothing = match &record.text {
+        Some(_) => record.source.symlink_metadata().is_err(),
+        None => std::fs::metadata(target).is_err(),
+    };
+    if record.kind == LinkKind::Symlink && points_at_nothing {
         return LinkState::Broken;
     }
     LinkState::Intact
