@@ -273,7 +273,9 @@ pub enum Command {
     /// elsewhere: every absolute symlink mlib made that pointed under OLD is replaced
     /// (atomically) by one pointing under NEW, and every path the registry holds under OLD
     /// moves to NEW in one transaction. Relative symlinks, hard links and copies need no
-    /// rewrite (only their records move). OLD need not exist any more; NEW must. A link a user
+    /// rewrite (only their records move), nor do links for an app in a container
+    /// (`container.store`: they name the store as the container mounts it; move the mount).
+    /// OLD need not exist any more; NEW must. A link a user
     /// replaced or re-pointed is left alone and reported. Running it again changes nothing.
     ///
     /// The registry is found through the manifest: update `store:` (or the app's `root:`) in

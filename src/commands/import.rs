@@ -140,7 +140,17 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
     ctx.open_registry()?
         .declare_environment(&ctx.env.to_record(&manifest))?;
     if args.move_files {
+        let store = mlib_plan::paths::physical(ctx.store.root())?;
         for item in &items {
+            // A file seen through a folder link to a flat store is the stored copy itself
+            // (an app wrote it there): taken in, and never removed as an "original".
+            if mlib_plan::paths::physical(&item.path).is_ok_and(|path| path.starts_with(&store)) {
+                printer.info(format!(
+                    "  kept {}: it is in the store itself",
+                    item.path.display()
+                ));
+                continue;
+            }
             if item.files.is_empty() {
                 mlib_fs::temp::remove_tree(&item.path)
                     .with_context(|| format!("cannot remove {}", item.path.display()))?;

@@ -122,3 +122,12 @@ fn container_paths_must_be_absolute() {
     run.code(1)
         .stderr_has("`container.store` is `models`, not an absolute path");
 }
+
+#[test]
+fn an_empty_container_key_is_an_error() {
+    let env = TestEnv::new();
+    manifest(&env, "    container: {}\n");
+    mlib(&env, false, &["validate"])
+        .code(1)
+        .stderr_has("says neither `store` nor `root`");
+}

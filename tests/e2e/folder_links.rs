@@ -257,3 +257,182 @@ fn ollamas_models_folder_is_served_from_the_store_and_what_it_had_is_kept() {
     assert!(env.path("store/ollama/blobs/sha256-def").is_file());
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
 }
+
+#[test]
+fn a_file_the_app_wrote_through_the_folder_link_is_imported_in_place_even_with_move() {
+    let env = TestEnv::new();
+    manifest(&env, "    link: folder\n");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let written = env.path("ComfyUI/models/checkpoints/app.safetensors");
+    std::fs::write(&written, crate::support::model_bytes("app", 7000)).unwrap();
+    env.mlib(&[
+        "import",
+        "--move",
+        "--type",
+        "checkpoints",
+        "ComfyUI/models/checkpoints/app.safetensors",
+    ])
+    .success()
+    .stderr_has("it is in the store itself");
+    assert!(written.is_file());
+    assert!(env.path("store/checkpoints/app.safetensors").is_file());
+    env.mlib(&["verify"]).success();
+}
+
+#[test]
+fn a_model_added_where_the_app_wrote_a_file_moves_that_file_to_quarantine() {
+    let env = TestEnv::new();
+    manifest(&env, "    link: folder\n");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    // A node downloads a file into the store through the link; then a model of that name
+    // is declared.
+    env.write(
+        "ComfyUI/models/checkpoints/new.safetensors",
+        "the app's own download",
+    );
+    let sha = env.model_file("src/new.safetensors", "new", 3000);
+    let text = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    env.write(
+        "models.yaml",
+        text.replace(
+            "apps:\n",
+            &format!("  new:\n    source: ./src/new.safetensors\n    sha256: {sha}\n    type: checkpoints\napps:\n"),
+        ),
+    );
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let kept: Vec<_> = walk(&env.path("store/.mlib/quarantine"))
+        .into_iter()
+        .filter(|p| std::fs::read_to_string(p).ok().as_deref() == Some("the app's own download"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the app's file is kept in quarantine");
+    env.mlib(&["verify"]).success();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_app_folder_inside_another_manifests_store_is_refused() {
+    let env = TestEnv::new();
+    manifest(&env, "    link: folder\n");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    // Another manifest, another store, the same app with one link per model: its folders
+    // are the first store's folders, through the folder link.
+    let text = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    env.write(
+        "y.yaml",
+        text.replace("    link: folder\n", "")
+            .replace("store: ./store", "store: ./store-y"),
+    );
+    env.mlib(&["-f", "y.yaml", "plan"])
+        .code(1)
+        .stderr_has("lies inside another mlib store");
+    env.mlib(&["-f", "y.yaml", "apply", "--auto-approve", "--adopt"])
+        .code(1);
+    assert!(
+        !env.path("store/checkpoints/base.safetensors")
+            .symlink_metadata()
+            .unwrap()
+            .is_symlink()
+    );
+    env.mlib(&["verify"]).success();
+}
+
+#[test]
+fn switching_from_the_whole_folder_to_type_folders_takes_two_applies() {
+    let env = TestEnv::new();
+    manifest(&env, "    link: folder\n");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    manifest(&env, "    link_folders: [loras]\n");
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("run `mlib apply` again");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(
+        env.path("ComfyUI/models/loras")
+            .symlink_metadata()
+            .unwrap()
+            .is_symlink()
+    );
+    assert!(
+        env.path("ComfyUI/models/checkpoints/base.safetensors")
+            .symlink_metadata()
+            .unwrap()
+            .is_symlink()
+    );
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+    env.mlib(&["status"]).success();
+}
+
+#[test]
+fn a_type_folder_link_whose_store_folder_went_is_made_again() {
+    let env = TestEnv::new();
+    manifest(&env, "    link_folders: [loras]\n    link: copy\n");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    let loras = env.path("ComfyUI/models/loras");
+    assert!(
+        loras.symlink_metadata().unwrap().is_symlink(),
+        "a folder link is a symlink whatever the app's mode"
+    );
+    // The LoRA goes, gc empties the store's folder, and even a gc of foreign files keeps the
+    // folder the link points at (an empty folder is nobody's file).
+    let ckpt = env.model_file("src/base.safetensors", "base", 6000);
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\nlayout: flat\nmodels:\n  base:\n    source: ./src/base.safetensors\n    sha256: {ckpt}\n    type: checkpoints\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n    link_folders: [loras]\n"
+    ));
+    env.mlib(&["apply", "--auto-approve"]).success();
+    env.mlib(&["gc", "--include-foreign", "--auto-approve"])
+        .success();
+    assert!(env.path("store/loras").is_dir());
+    env.mlib(&["doctor"]).success();
+    // Removed by hand: the next plan makes it again.
+    std::fs::remove_dir_all(env.path("store/loras")).unwrap();
+    env.mlib(&["plan"]).success().stderr_has("~ relink");
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert!(env.path("store/loras").is_dir());
+    env.mlib(&["status"]).success();
+}
+
+#[test]
+fn two_apps_in_one_tree_cannot_be_linked_two_ways() {
+    let env = TestEnv::new();
+    manifest(
+        &env,
+        "    link: folder\n  other:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    env.mlib(&["validate"])
+        .code(1)
+        .stderr_line(&format!(
+            "× models.yaml:17:11: app `comfyui` links its folders to the store, and app `other` has the same root {}: its links would be made inside the store",
+            env.path("ComfyUI").display()
+        ));
+}
+
+#[test]
+fn a_placeholder_name_with_someones_notes_keeps_the_folder() {
+    let env = TestEnv::new();
+    manifest(&env, "    link: folder\n");
+    fresh_clone_models(&env);
+    env.write(
+        "ComfyUI/models/checkpoints/Put your notes here.txt",
+        "the good lora is X\n",
+    );
+    env.mlib(&["apply", "--auto-approve"]).success();
+    assert_eq!(
+        std::fs::read_to_string(
+            env.path("ComfyUI/models.backup/checkpoints/Put your notes here.txt")
+        )
+        .unwrap(),
+        "the good lora is X\n"
+    );
+}

@@ -627,6 +627,15 @@ impl Resolver<'_, '_> {
             }
         }
         let container = raw.container.map(|c| {
+            if c.value.store.is_none() && c.value.root.is_none() {
+                let at = self.span(&c);
+                self.sink.push(
+                    DiagnosticKind::MissingKey,
+                    at,
+                    format!("{context}: `container:` says neither `store` nor `root`"),
+                    "give where the container mounts the store: `container: { store: /models }`",
+                );
+            }
             let c = c.value;
             let mut path = |key: &str, value: Option<Spanned<String>>| {
                 let value = value?;

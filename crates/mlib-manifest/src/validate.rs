@@ -194,6 +194,39 @@ fn folder_links(r: &mut Resolver, located: &Located) {
                 );
             }
         }
+        if let Some(at) = at_all.clone().next() {
+            // Another app in the same tree would get its links made inside the store.
+            let root = normalize(&app.root);
+            if let Some((other, _)) = located
+                .apps
+                .iter()
+                .find(|(other, _)| other.name != app.name && normalize(&other.root) == root)
+            {
+                r.sink.push(
+                    DiagnosticKind::FolderLink,
+                    at,
+                    format!(
+                        "app `{}` links its folders to the store, and app `{}` has the same root {}: its links would be made inside the store",
+                        app.name,
+                        other.name,
+                        app.root.display()
+                    ),
+                    "give each app a root of its own, or link them both the same way",
+                );
+            }
+        }
+        if spans.link_folder_at.is_some() && !spans.link_folders.is_empty() {
+            let (_, at) = spans.link_folders[0];
+            r.sink.push(
+                DiagnosticKind::FolderLink,
+                at,
+                format!(
+                    "app `{}` has `link: folder`, which links its whole models folder: `link_folders` has nothing left to do",
+                    app.name
+                ),
+                "keep one of the two",
+            );
+        }
         let Some(at) = spans.link_folder_at else {
             continue;
         };

@@ -31,6 +31,18 @@ pub enum PlanError {
         folder: PathBuf,
         store: PathBuf,
     },
+    #[error(
+        "app `{app}`'s folder {} lies inside another mlib store, {} (after following symlinks: \
+         another manifest's folder link, say): links there would replace that store's files. \
+         Give the app a folder of its own, or use that store (`store:`) in this manifest",
+        folder.display(),
+        store.display()
+    )]
+    InsideAnotherStore {
+        app: String,
+        folder: PathBuf,
+        store: PathBuf,
+    },
     /// Local sources of models the store does not have (or must copy again) that are not
     /// there: apply could only fail on them, so the plan says so first.
     #[error(

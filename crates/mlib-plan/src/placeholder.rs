@@ -21,25 +21,36 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The placeholders above are empty or one line; anything larger is someone's file.
-const PLACEHOLDER_MAX_BYTES: u64 = 1024;
+/// The placeholders above are empty, or hold their own name and a newline (Forge's
+/// `put_text_encoders_here.txt`, `ESRGAN_here`); anything else is someone's note.
+const PLACEHOLDER_MAX_BYTES: u64 = 256;
 
-/// Whether a regular file named `name`, `len` bytes long, is an app's placeholder.
-pub fn is_placeholder(name: &OsStr, len: u64) -> bool {
-    if len > PLACEHOLDER_MAX_BYTES {
-        return false;
-    }
-    let Some(name) = name.to_str() else {
-        return false;
-    };
+/// Whether a name is one the apps give their placeholders.
+fn placeholder_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    if matches!(lower.as_str(), ".placeholder" | ".gitkeep" | ".keep") {
+    if matches!(lower.as_str(), ".placeholder" | ".gitkeep") {
         return true;
     }
     let stem = lower.strip_suffix(".txt").unwrap_or(&lower);
     let put_here = (stem.starts_with("put_") || stem.starts_with("put "))
         && (stem.ends_with("_here") || stem.ends_with(" here"));
     put_here || stem == "esrgan_here"
+}
+
+/// Whether the regular file at `path` (named `name`, `len` bytes long) is an app's
+/// placeholder: a placeholder's name, and empty or holding just that name.
+pub fn is_placeholder(path: &Path, name: &OsStr, len: u64) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    if !placeholder_name(name) || len > PLACEHOLDER_MAX_BYTES {
+        return false;
+    }
+    if len == 0 {
+        return true;
+    }
+    let stem = name.strip_suffix(".txt").unwrap_or(name);
+    std::fs::read_to_string(path).is_ok_and(|text| text.trim_end() == stem)
 }
 
 /// What happens to a real folder where a whole-folder link goes.
@@ -69,7 +80,7 @@ pub fn clear_for(dir: &Path, ours: &dyn Fn(&Path) -> bool) -> io::Result<Clear> 
             let meta = entry.metadata()?;
             if meta.is_dir() {
                 pending.push(path);
-            } else if meta.is_file() && is_placeholder(&entry.file_name(), meta.len()) {
+            } else if meta.is_file() && is_placeholder(&path, &entry.file_name(), meta.len()) {
                 files.push(path);
             } else {
                 return Ok(Clear::Backup {
@@ -143,33 +154,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_apps_placeholders_are_recognised() {
+    fn the_apps_placeholders_are_recognised_and_a_persons_notes_are_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let check = |name: &str, text: &str| {
+            let path = tmp.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            is_placeholder(&path, OsStr::new(name), text.len() as u64)
+        };
         for name in [
             "put_checkpoints_here",
             "put_taesd_encoder_pth_and_taesd_decoder_pth_here",
             "Put Stable Diffusion checkpoints here.txt",
             "Put VAE here.txt",
-            "put_text_encoders_here.txt",
             "put svd here.txt",
-            "ESRGAN_here",
             ".placeholder",
             ".gitkeep",
         ] {
-            assert!(is_placeholder(OsStr::new(name), 0), "{name}");
+            assert!(check(name, ""), "{name}");
         }
+        // Forge's two placeholders that hold their own name.
+        assert!(check(
+            "put_text_encoders_here.txt",
+            "put_text_encoders_here\n"
+        ));
+        assert!(check("ESRGAN_here", "ESRGAN_here\n"));
         for name in [
             "anything_v3.yaml",
             "model.pt",
             "put_here.safetensors",
-            "output.txt",
             "here",
+            ".keep",
         ] {
-            assert!(!is_placeholder(OsStr::new(name), 0), "{name}");
+            assert!(!check(name, ""), "{name}");
         }
         assert!(
-            !is_placeholder(OsStr::new("put_loras_here"), 4096),
-            "a large file is someone's, whatever its name"
+            !check("Put your notes here.txt", "the good lora is X\n"),
+            "a placeholder's name with someone's words in it is theirs"
         );
+        assert!(!check("put_loras_here", &"x".repeat(4096)));
     }
 
     #[test]

@@ -785,6 +785,13 @@ impl<'a> Planner<'a> {
                 store: store.to_path_buf(),
             });
         }
+        if let Some(other) = inside_a_store(&path) {
+            return Err(PlanError::InsideAnotherStore {
+                app: app.name.clone(),
+                folder: path,
+                store: other,
+            });
+        }
         let how_dir = self
             .link_how(app, &path, true)
             .expect("folders never need a hard link");
@@ -1344,6 +1351,15 @@ pub(crate) fn kind_of(how: LinkHow) -> LinkKind {
 
 /// The device of `path`, or of its nearest existing ancestor (a folder mlib will create lives
 /// on the filesystem of the folder it is created in).
+/// The flat mlib store `path` (physical) lies in, if any: a folder of it holds mlib's
+/// metadata folder (`.mlib-meta/`, one per type folder). An app folder resolves there
+/// through another manifest's folder link to its store (only flat stores are linked whole).
+pub(crate) fn inside_a_store(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .find(|dir| dir.join(mlib_store::FLAT_META_DIR).is_dir())
+        .map(|dir| dir.parent().unwrap_or(dir).to_path_buf())
+}
+
 fn device_of(path: &Path) -> Option<u64> {
     paths::nearest_existing(path)
         .and_then(|p| p.metadata().ok())

@@ -385,6 +385,18 @@ impl Store {
                 });
             }
         }
+        // A name no model's metadata claims, yet taken: someone's file (an app writing
+        // through a folder link to this store, a copy by hand). Never replaced: moved to the
+        // quarantine first, where `mlib status` and `doctor` count it.
+        let foreign: Vec<String> = new_entries
+            .iter()
+            .filter(|entry| !old_entries.contains(entry))
+            .filter(|entry| fs_err::symlink_metadata(type_dir.join(entry)).is_ok())
+            .map(|entry| format!("{}/{entry}", key.model_type))
+            .collect();
+        if !foreign.is_empty() {
+            self.quarantine(key.name, &foreign)?;
+        }
         let old = WorkDir::create(&self.staging_dir()?, "old")?;
         for entry in new_entries {
             let target = type_dir.join(entry);

@@ -50,7 +50,7 @@ impl ModelKey<'_> {
 
 pub(crate) const UNKNOWN_FAMILY: &str = "unknown";
 pub(crate) const METADATA_FILE: &str = "metadata.json";
-pub(crate) const FLAT_META_DIR: &str = ".mlib-meta";
+pub const FLAT_META_DIR: &str = ".mlib-meta";
 /// mlib's own folder at the store root (registry, lock, staging); never holds models.
 pub(crate) const MLIB_DIR: &str = ".mlib";
 

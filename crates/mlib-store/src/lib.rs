@@ -25,6 +25,6 @@ mod util;
 pub use error::StoreError;
 pub use hash::{Hashes, MultiHasher, copy_hashing, hash_file};
 pub use ingest::{Expected, StagedFile};
-pub use layout::{Layout, ModelKey, Store};
+pub use layout::{FLAT_META_DIR, Layout, ModelKey, Store};
 pub use metadata::{FileRecord, Metadata};
 pub use staging::Cleaned;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use mlib_manifest::{App, LinkMode};
 
 use super::Planner;
-use crate::action::{Action, Bookkeeping, FOLDER_LINK_PREFIX, Link, Previous};
+use crate::action::{Action, Bookkeeping, FOLDER_LINK_PREFIX, Link, LinkHow, Previous};
 use crate::decide::{ConflictReason, DriftWhat};
 use crate::error::PlanError;
 use crate::paths;
@@ -33,6 +33,11 @@ impl Planner<'_> {
         let manifest = self.input.manifest;
         let store = self.observed.store_root().to_path_buf();
         for app in manifest.apps.values() {
+            // Its old folder link goes first (a `folder:*` link holds the type folders a
+            // `link_folders:` link would be made in); the next plan makes the new ones.
+            if self.retiring_folder_link(app) {
+                continue;
+            }
             for wanted in wanted_by(app, manifest, &store) {
                 let link = self.folder_link(app, wanted)?;
                 let meta = match self.mine.get_mut(link.target.as_os_str()) {
@@ -63,9 +68,24 @@ impl Planner<'_> {
             });
         }
         let parent = target.parent().unwrap_or(&target).to_path_buf();
-        let how = self
-            .link_how(app, &parent, true)
-            .expect("folders never need a hard link");
+        if let Some(other) = super::inside_a_store(&parent) {
+            return Err(PlanError::InsideAnotherStore {
+                app: app.name.clone(),
+                folder: target,
+                store: other,
+            });
+        }
+        // Always a symlink, whatever the app's mode: a copy or a hard link of a whole store
+        // folder would be a second store.
+        let same_fs = {
+            let dev = super::device_of(&parent);
+            dev.is_some() && dev == self.store_dev
+        };
+        let how = if same_fs {
+            LinkHow::RelativeSymlink
+        } else {
+            LinkHow::AbsoluteSymlink
+        };
         let text = Self::container_text(
             &store,
             app.container.as_ref().and_then(|c| c.store.as_deref()),
@@ -125,6 +145,16 @@ impl Planner<'_> {
                     Some(text) => content == *text,
                     None => paths::resolve_link_target(&link.target, &content) == link.source,
                 };
+                // The store's folder it points at went (a type with no model left, removed by
+                // `gc --include-foreign`): made again by relinking.
+                if wanted
+                    && !link.source.is_dir()
+                    && let Some(record) = &mine
+                {
+                    link.replaces = Some(record.id);
+                    self.actions.push(Action::Relink(link));
+                    return;
+                }
                 if wanted {
                     if mine.is_none() {
                         // The very link mlib would make: recorded as mlib's from now on.
@@ -160,7 +190,13 @@ impl Planner<'_> {
                         target: record.target.clone(),
                     });
                 }
-                let ours = |path: &Path| self.mine.contains_key(path.as_os_str());
+                // mlib's links in there that the plan removes (untouched leftovers); one a
+                // person changed is kept, and with it the folder.
+                let ours = |path: &Path| {
+                    self.mine
+                        .get(path.as_os_str())
+                        .is_some_and(|recorded| recorded.untouched())
+                };
                 match placeholder::clear_for(&link.target, &ours) {
                     Ok(clear) => {
                         link.clear = Some(Box::new(clear));

@@ -207,6 +207,10 @@ impl Inventory {
                 let is_dir = item.file_type().map_err(|e| io(&path, e))?.is_dir();
                 if is_dir && ancestors.contains(&path) {
                     stack.push(path);
+                } else if is_dir && holds_no_file(&path) {
+                    // Folders without a file hold nobody's data: a flat store's type folder
+                    // whose last model went (its `.mlib-meta/` left empty), which a
+                    // whole-folder link may still point at.
                 } else {
                     let size = tree_size(&path);
                     foreign.push((path, size));
@@ -216,6 +220,18 @@ impl Inventory {
         foreign.sort();
         Ok(foreign)
     }
+}
+
+/// Whether `dir` has nothing but (empty) folders in it.
+fn holds_no_file(dir: &Path) -> bool {
+    let Ok(items) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    items.into_iter().all(|item| {
+        item.is_ok_and(|item| {
+            item.file_type().is_ok_and(|t| t.is_dir()) && holds_no_file(&item.path())
+        })
+    })
 }
 
 /// The models nothing uses (see [`StoredModel::unused`]) whose metadata was last updated at
