@@ -202,20 +202,21 @@ impl Resolver<'_, '_> {
                     "remove one: mirrors are tried in the order listed",
                 ),
                 Ok(mirror) => mirrors.push(mirror),
-                Err(why) => {
-                    let kind = if why.contains("user or password") {
-                        DiagnosticKind::LiteralSecret
-                    } else {
-                        DiagnosticKind::BadMirror
-                    };
-                    self.sink.push(
-                        kind,
-                        at,
-                        why,
-                        "S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or \
-                         AWS_PROFILE; the endpoint from AWS_ENDPOINT_URL",
-                    );
-                }
+                Err(why) if why.contains("user or password") => self.sink.push(
+                    DiagnosticKind::LiteralSecret,
+                    at,
+                    why,
+                    "an https:// mirror is read with plain GETs and takes no credential; an \
+                     s3:// mirror takes its credentials from AWS_ACCESS_KEY_ID / \
+                     AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+                ),
+                Err(why) => self.sink.push(
+                    DiagnosticKind::BadMirror,
+                    at,
+                    why,
+                    "write `s3://BUCKET/PREFIX` (its endpoint, for R2 or MinIO, goes in \
+                     AWS_ENDPOINT_URL) or `https://HOST/PREFIX`",
+                ),
             }
         }
         mirrors
