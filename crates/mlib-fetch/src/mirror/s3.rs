@@ -269,29 +269,6 @@ impl S3Mirror {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_are_one_line_with_s3_code_and_request() {
-        let text = "Generic S3 error: Error performing list request: Error performing GET \
-                    http://127.0.0.1:5599/no-such-bucket?list-type=2 in 35ms - Server returned \
-                    non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?>\n<Error><Code>\
-                    NoSuchBucket</Code><Message>The specified bucket does not exist</Message>\
-                    <RequestId>X</RequestId></Error>";
-        let shown = concise(text);
-        assert_eq!(
-            shown,
-            "GET http://127.0.0.1:5599/no-such-bucket?list-type=2 answered NoSuchBucket: The \
-             specified bucket does not exist"
-        );
-        assert!(misconfiguration(text));
-        assert_eq!(concise("one\ntwo"), "one");
-        assert!(!misconfiguration("Object at location x not found"));
-    }
-}
-
 fn check_hash(src: &FsPath, expected: &str, hasher: Sha256) -> Result<(), MirrorError> {
     let actual = hex::encode(hasher.finalize());
     if actual == expected {
@@ -364,4 +341,27 @@ pub(crate) fn misconfiguration(text: &str) -> bool {
         "dns error",
     ];
     CODES.iter().any(|c| text.contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_one_line_with_s3_code_and_request() {
+        let text = "Generic S3 error: Error performing list request: Error performing GET \
+                    http://127.0.0.1:5599/no-such-bucket?list-type=2 in 35ms - Server returned \
+                    non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?>\n<Error><Code>\
+                    NoSuchBucket</Code><Message>The specified bucket does not exist</Message>\
+                    <RequestId>X</RequestId></Error>";
+        let shown = concise(text);
+        assert_eq!(
+            shown,
+            "GET http://127.0.0.1:5599/no-such-bucket?list-type=2 answered NoSuchBucket: The \
+             specified bucket does not exist"
+        );
+        assert!(misconfiguration(text));
+        assert_eq!(concise("one\ntwo"), "one");
+        assert!(!misconfiguration("Object at location x not found"));
+    }
 }
