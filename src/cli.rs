@@ -303,6 +303,15 @@ pub enum Command {
         force: bool,
     },
 
+    /// Share the store's models through a team mirror (S3 or HTTPS), and see what it holds.
+    ///
+    /// A mirror holds model files named by their sha256 (`sha256/HASH`) and a small index per
+    /// model (`models/ID.json`), so one bucket serves every manifest of a team. `plan` and
+    /// `apply` try the manifest's `mirrors:` (or --mirrors / MLIB_MIRRORS) in order before
+    /// each model's origin, and verify what they get by hash.
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
+
     /// Print a shell completion script for mlib.
     ///
     /// Load it in your shell's startup file, e.g. for bash:
@@ -322,6 +331,70 @@ pub enum Command {
     ///
     /// `mlib man > ~/.local/share/man/man1/mlib.1 && man mlib`
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand {
+    /// Upload the store's copies of the manifest's remote models to a mirror.
+    ///
+    /// Every file goes to `sha256/HASH` under the mirror's prefix, in parts of 32 MiB when it
+    /// is large; a file the mirror already has (same hash and size) is skipped, so pushing
+    /// again uploads only what is new. Each file is hashed while it is sent, and a store file
+    /// that no longer matches its metadata.json is not uploaded. Each model's index
+    /// (`models/ID.json`, from the lock) lets other machines find files the lock has no hash
+    /// for. Only `s3://` mirrors can be written; credentials, region and endpoint come from
+    /// the AWS_* variables or an AWS profile.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  mlib mirror push                                  # every stored remote model, to the first s3:// mirror\n",
+        "  mlib mirror push --to s3://team-models/mlib sdxl-base flux-vae\n",
+        "  AWS_ENDPOINT_URL=http://minio:9000 AWS_PROFILE=team mlib mirror push --json",
+    ))]
+    Push(MirrorPushArgs),
+
+    /// Show what a mirror holds and which of the manifest's models it covers.
+    ///
+    /// For each mirror (the manifest's `mirrors:`, --mirrors / MLIB_MIRRORS, or --from): the
+    /// objects and bytes it holds (S3 only: a plain HTTP server cannot list), then each
+    /// remote model of the manifest as `covered` (every file there), `partial`, `missing` or
+    /// `unlocked` (not in the lock yet, so its files are not known). Changes nothing.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  mlib mirror ls\n",
+        "  mlib mirror ls --from https://models.example.com/mlib\n",
+        "  mlib mirror ls --json | jq -c 'select(.type == \"mirror_model\" and .state != \"covered\")'",
+    ))]
+    Ls(MirrorLsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorPushArgs {
+    /// Models to push (default: every remote model of the manifest that is in the store).
+    #[arg(value_name = "MODEL")]
+    pub models: Vec<String>,
+
+    /// The mirror to upload to [default: the first s3:// mirror of --mirrors / MLIB_MIRRORS,
+    /// else of the manifest's `mirrors:`].
+    #[arg(long, value_name = "URL", value_parser = parse_mirror)]
+    pub to: Option<mlib_manifest::MirrorUrl>,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorLsArgs {
+    /// The mirror to list [default: every mirror of --mirrors / MLIB_MIRRORS, else of the
+    /// manifest's `mirrors:`].
+    #[arg(long, value_name = "URL", value_parser = parse_mirror)]
+    pub from: Option<mlib_manifest::MirrorUrl>,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+fn parse_mirror(text: &str) -> Result<mlib_manifest::MirrorUrl, String> {
+    mlib_manifest::MirrorUrl::parse(text)
 }
 
 #[derive(Debug, Args)]
@@ -569,6 +642,25 @@ pub struct RemoteArgs {
     /// Allow plain http:// to hosts other than loopback.
     #[arg(long, env = "MLIB_ALLOW_HTTP", value_parser = EnvBool)]
     pub allow_http: bool,
+
+    /// Mirrors to try, in order, before each model's origin, instead of the manifest's
+    /// `mirrors:`: `s3://BUCKET/PREFIX` or `https://HOST/PREFIX`, separated by commas or
+    /// spaces. `none` uses no mirror.
+    #[arg(long, env = "MLIB_MIRRORS", value_name = "URLS", value_parser = parse_mirrors)]
+    pub mirrors: Option<MirrorList>,
+}
+
+/// `--mirrors` / `MLIB_MIRRORS`, parsed: an empty list is `none`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorList(pub Vec<mlib_manifest::MirrorUrl>);
+
+fn parse_mirrors(text: &str) -> Result<MirrorList, String> {
+    if text.trim() == "none" {
+        return Ok(MirrorList(Vec::new()));
+    }
+    mlib_manifest::MirrorUrl::parse_list(text)
+        .map(MirrorList)
+        .map_err(|why| format!("{why} (--mirrors / MLIB_MIRRORS)"))
 }
 
 #[derive(Debug, Args)]
@@ -622,6 +714,12 @@ pub struct PlanArgs {
     // No MLIB_WORKFLOW: like -o, it names one run's target.
     #[arg(long, value_name = "FILE.json")]
     pub workflow: Option<PathBuf>,
+
+    /// Ask the mirrors (one HEAD request per file) which one has each download, and say so
+    /// on its line: "from mirror s3://team/models". Without it, plan makes no request to a
+    /// mirror and says only which one is tried first.
+    #[arg(long, env = "MLIB_CHECK_MIRRORS", value_parser = EnvBool)]
+    pub check_mirrors: bool,
 
     #[command(flatten)]
     pub adopt: AdoptArg,

@@ -216,6 +216,25 @@ impl Progress {
         }
     }
 
+    /// A note shown only with `-v` (and in `--json`): "not on mirror s3://team/models".
+    pub fn detail(&self, id: u64, message: &str) {
+        if self.printer.verbose > 0 || self.printer.json {
+            self.note(id, message);
+        }
+    }
+
+    /// A warning from a download thread, printed above the bars.
+    pub fn warn(&self, message: &str) {
+        if self.printer.json {
+            self.printer.warn(message);
+        } else if !self.printer.quiet {
+            self.println(&format!(
+                "{} {message}",
+                self.printer.paint_warn("warning:")
+            ));
+        }
+    }
+
     pub fn clear(&self) {
         self.total_bar(|t| t.finish_and_clear());
     }
@@ -262,6 +281,12 @@ impl mlib_fetch::Reporter for Progress {
     }
     fn note(&self, id: u64, message: &str) {
         Progress::note(self, id, message);
+    }
+    fn detail(&self, id: u64, message: &str) {
+        Progress::detail(self, id, message);
+    }
+    fn warn(&self, message: &str) {
+        Progress::warn(self, message);
     }
 }
 

@@ -18,7 +18,19 @@ pub fn load_lock(manifest: &Manifest) -> Result<Option<Lock>> {
     Ok(Lock::load(&manifest.lock_path())?)
 }
 
+/// A fetcher for `manifest`'s downloads: its mirrors (or `--mirrors`) tried before each origin.
+pub fn fetcher_for(manifest: &Manifest, remote: &RemoteSettings, jobs: usize) -> Fetcher {
+    fetcher_with(remote, jobs, remote.mirrors_for(manifest))
+}
+
+/// A fetcher for resolving (`lock`, `update`, `add`...), which never downloads model bytes.
 pub fn fetcher(remote: &RemoteSettings, jobs: usize) -> Fetcher {
+    fetcher_with(remote, jobs, Vec::new())
+}
+
+/// The fetch settings of this process: the environment (`HF_*`, `CIVITAI_*`, `AWS_*`) under
+/// the flags.
+pub fn fetch_config(remote: &RemoteSettings, jobs: usize) -> FetchConfig {
     let mut config = FetchConfig::from_env(&|name| std::env::var(name).ok());
     // `${VAR}` in URL sources is read when (and only when) the request is made.
     config.variables = Variables::new(|name| std::env::var(name).ok());
@@ -26,6 +38,16 @@ pub fn fetcher(remote: &RemoteSettings, jobs: usize) -> Fetcher {
     config.allow_http |= remote.allow_http;
     config.allow_unpinned |= remote.allow_unpinned;
     config.jobs = jobs.max(1);
+    config
+}
+
+fn fetcher_with(
+    remote: &RemoteSettings,
+    jobs: usize,
+    mirrors: Vec<mlib_manifest::MirrorUrl>,
+) -> Fetcher {
+    let mut config = fetch_config(remote, jobs);
+    config.mirrors = mirrors;
     Fetcher::new(config)
 }
 

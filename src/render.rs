@@ -73,6 +73,10 @@ pub struct Targets {
     manifest_dir: PathBuf,
     /// Store paths are shown relative to it (`loras/sdxl/detail/detail.safetensors`).
     store: Option<PathBuf>,
+    /// Where a model's download will come from, when mirrors are configured: model name →
+    /// "tries mirror s3://team/models first" or, after `plan --check-mirrors`, "from mirror
+    /// s3://team/models".
+    pub fetch_from: HashMap<String, String>,
 }
 
 impl Targets {
@@ -81,6 +85,7 @@ impl Targets {
             roots,
             manifest_dir: manifest_dir.to_path_buf(),
             store: None,
+            fetch_from: HashMap::new(),
         }
     }
 
@@ -206,7 +211,15 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
                 "+",
                 "add",
                 &f.model,
-                format!("from {}{size}{why}", targets.source(&f.source)),
+                format!(
+                    "from {}{size}{why}{}",
+                    targets.source(&f.source),
+                    targets
+                        .fetch_from
+                        .get(&f.model)
+                        .map(|from| format!("; {from}"))
+                        .unwrap_or_default()
+                ),
             )
         }
         Action::Rename(r) => (

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mlib_fetch::LockPolicy;
+use mlib_manifest::MirrorUrl;
 use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
     AddArgs, ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort,
     EnrichArgs, EnvCommand, ForgetArgs, GcArgs, GlobalArgs, ImportArgs, InitArgs, InspectArgs,
-    PlanArgs, RelocateArgs, RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
+    MirrorCommand, PlanArgs, RelocateArgs, RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -179,6 +180,25 @@ pub enum CommandSettings {
         dry_run: bool,
         remote: RemoteSettings,
     },
+    MirrorPush(MirrorPushSettings),
+    MirrorLs(MirrorLsSettings),
+}
+
+/// `mlib mirror push`.
+#[derive(Debug, Clone)]
+pub struct MirrorPushSettings {
+    pub models: Vec<String>,
+    /// `--to`: the mirror to write (else the first `s3://` one configured).
+    pub to: Option<MirrorUrl>,
+    pub remote: RemoteSettings,
+}
+
+/// `mlib mirror ls`.
+#[derive(Debug, Clone)]
+pub struct MirrorLsSettings {
+    /// `--from`: the one mirror to list (else every one configured).
+    pub from: Option<MirrorUrl>,
+    pub remote: RemoteSettings,
 }
 
 impl CommandSettings {
@@ -254,6 +274,19 @@ impl CommandSettings {
                 dry_run,
                 remote: RemoteSettings::resolve(&remote),
             },
+            Command::Mirror(MirrorCommand::Push(args)) => {
+                CommandSettings::MirrorPush(MirrorPushSettings {
+                    models: args.models,
+                    to: args.to,
+                    remote: RemoteSettings::resolve(&args.remote),
+                })
+            }
+            Command::Mirror(MirrorCommand::Ls(args)) => {
+                CommandSettings::MirrorLs(MirrorLsSettings {
+                    from: args.from,
+                    remote: RemoteSettings::resolve(&args.remote),
+                })
+            }
             Command::Import(ImportArgs {
                 paths,
                 move_files,
@@ -319,12 +352,14 @@ impl CommandSettings {
             CommandSettings::ForceUnlock { .. } => "force-unlock",
             CommandSettings::Completions(_) => "completions",
             CommandSettings::Man => "man",
+            CommandSettings::MirrorPush(_) => "mirror push",
+            CommandSettings::MirrorLs(_) => "mirror ls",
         }
     }
 }
 
 /// How remote models are resolved and fetched.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteSettings {
     /// `--locked`: resolve nothing the lock does not cover.
     pub locked: bool,
@@ -335,6 +370,8 @@ pub struct RemoteSettings {
     /// Use only what the lock says, resolve nothing, never touch the network: `status` and
     /// `scan`, which judge remote models by the lock and the store alone.
     pub lock_only: bool,
+    /// `--mirrors` / `MLIB_MIRRORS`: replaces the manifest's `mirrors:` when given.
+    pub mirrors: Option<Vec<MirrorUrl>>,
 }
 
 impl RemoteSettings {
@@ -345,7 +382,16 @@ impl RemoteSettings {
             allow_unpinned: args.allow_unpinned,
             allow_http: args.allow_http,
             lock_only: false,
+            mirrors: args.mirrors.clone().map(|m| m.0),
         }
+    }
+
+    /// The mirrors to try, in order: `--mirrors` / `MLIB_MIRRORS` when given (a machine's
+    /// own choice, such as the bucket nearest a pod), else the manifest's `mirrors:`.
+    pub fn mirrors_for(&self, manifest: &mlib_manifest::Manifest) -> Vec<MirrorUrl> {
+        self.mirrors
+            .clone()
+            .unwrap_or_else(|| manifest.mirrors.clone())
     }
 
     /// For commands that read the lock but never resolve or download (`status`, `scan`).
@@ -388,6 +434,8 @@ pub struct PlanSettings {
     pub remote: RemoteSettings,
     /// `--workflow`: a ComfyUI workflow to check the environment against.
     pub workflow: Option<PathBuf>,
+    /// `--check-mirrors`: ask the mirrors which has each download.
+    pub check_mirrors: bool,
 }
 
 impl PlanSettings {
@@ -405,6 +453,7 @@ impl PlanSettings {
             adopt: args.adopt.adopt,
             remote: RemoteSettings::resolve(&args.remote),
             workflow: args.workflow,
+            check_mirrors: args.check_mirrors,
         }
     }
 }

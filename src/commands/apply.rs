@@ -82,22 +82,25 @@ pub fn run(global: &GlobalSettings, args: &ApplySettings, printer: &Printer) -> 
     let progress = Progress::new(printer);
     let request = super::planning::PlanRequest {
         adopt: args.adopt || saved.as_ref().is_some_and(|p| p.adopt),
-        remote: args.remote,
+        remote: args.remote.clone(),
         jobs,
         saved: saved.as_ref().map(|p| &p.resolved),
         progress: Some(&progress),
     };
+    let planned = super::planning::compute(&ctx, &registry, true, &request, observed)?;
+    let fetch_from = super::planning::fetch_notes(&planned, false, &progress);
     let super::planning::Planned {
         plan,
         mut resolved,
         fetcher,
-    } = super::planning::compute(&ctx, &registry, true, &request, observed)?;
+    } = planned;
     if let Some(saved) = &saved {
         saved.check_still_valid(&plan)?;
     }
     refuse_store_writes_if_read_only(&ctx, &plan)?;
 
-    let targets = ctx.targets();
+    let mut targets = ctx.targets();
+    targets.fetch_from = fetch_from;
     if printer.json {
         render::plan_json(printer, &plan);
     } else if saved.is_none() || printer.verbose > 0 {

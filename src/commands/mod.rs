@@ -13,6 +13,7 @@ mod import;
 mod init;
 mod inspect;
 mod lock;
+mod mirror;
 mod plan;
 mod planning;
 mod relocate;
@@ -44,6 +45,8 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::EnvForget(forget) => env::forget(global, forget, printer),
         CommandSettings::Rm(rm) => rm::run(global, rm, printer),
         CommandSettings::Gc(gc) => gc::run(global, gc, printer),
+        CommandSettings::MirrorPush(args) => mirror::push(global, args, printer),
+        CommandSettings::MirrorLs(args) => mirror::ls(global, args, printer),
         CommandSettings::Du { sort } => du::run(global, *sort, printer),
         CommandSettings::Doctor { fix } => doctor::run(global, *fix, printer),
         CommandSettings::Inspect { files } => inspect::run(files, printer),

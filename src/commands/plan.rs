@@ -46,16 +46,19 @@ pub fn run(global: &GlobalSettings, args: &PlanSettings, printer: &Printer) -> R
     let progress = crate::progress::Progress::new(printer);
     let request = super::planning::PlanRequest {
         adopt: args.adopt,
-        remote: args.remote,
+        remote: args.remote.clone(),
         jobs: 1,
         saved: None,
         progress: Some(&progress),
     };
-    let plan = super::planning::compute(&ctx, &registry, existed, &request, observed)?.plan;
+    let planned = super::planning::compute(&ctx, &registry, existed, &request, observed)?;
+    let mut targets = ctx.targets();
+    targets.fetch_from = super::planning::fetch_notes(&planned, args.check_mirrors, &progress);
+    let plan = planned.plan;
     if printer.json {
         render::plan_json(printer, &plan);
     } else {
-        render::plan_human(printer, &ctx.targets(), &plan);
+        render::plan_human(printer, &targets, &plan);
     }
     match output {
         Some(PlanOutput::File(path)) => {

@@ -49,7 +49,7 @@ pub fn compute(
     request: &PlanRequest,
     observed: Option<mlib_plan::Observed>,
 ) -> Result<Planned> {
-    let fetcher = remote::fetcher(&request.remote, request.jobs);
+    let fetcher = remote::fetcher_for(&ctx.manifest, &request.remote, request.jobs);
     let resolved = remote::resolve(
         &ctx.manifest,
         &fetcher,
@@ -91,4 +91,41 @@ pub fn compute(
         resolved,
         fetcher,
     })
+}
+
+/// Where each download of `plan` will come from, as far as the mirrors tell: without
+/// `check`, only which mirror is tried first (no request: plan stays offline-capable and
+/// fast); with it (`plan --check-mirrors`), HEAD requests say which mirror has every file.
+pub fn fetch_notes(
+    planned: &Planned,
+    check: bool,
+    progress: &Progress,
+) -> std::collections::HashMap<String, String> {
+    let mirrors = planned.fetcher.mirror_urls();
+    let mut notes = std::collections::HashMap::new();
+    let Some(first) = mirrors.first() else {
+        return notes;
+    };
+    for action in &planned.plan.actions {
+        let mlib_plan::Action::Fetch(fetch) = action else {
+            continue;
+        };
+        let Some(locked) = planned.resolved.models.get(&fetch.model) else {
+            continue;
+        };
+        let note = if !check {
+            let more = match mirrors.len() {
+                1 => String::new(),
+                n => format!(" (then {} more)", n - 1),
+            };
+            format!("tries mirror {first}{more} first")
+        } else {
+            match planned.fetcher.mirror_serving(locked, progress) {
+                Some(mirror) => format!("from mirror {mirror}"),
+                None => "not on the mirrors: from the origin".to_owned(),
+            }
+        };
+        notes.insert(fetch.model.clone(), note);
+    }
+    notes
 }

@@ -25,6 +25,7 @@ mod lock;
 mod lock_files;
 mod manifest;
 mod manifest_keys;
+mod mirrors;
 mod output;
 mod ownership;
 mod plan_checks;

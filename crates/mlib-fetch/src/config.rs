@@ -72,6 +72,11 @@ pub struct FetchConfig {
     /// only when) a request is made. None are set by default; the CLI passes the process
     /// environment.
     pub variables: Variables,
+    /// Mirrors tried, in order, after the store and the HuggingFace cache and before each
+    /// origin (the manifest's `mirrors:` or `MLIB_MIRRORS`; the CLI decides which).
+    pub mirrors: Vec<mlib_manifest::MirrorUrl>,
+    /// What `s3://` mirrors are reached with: the `AWS_*` variables and profiles.
+    pub aws: crate::mirror::AwsSettings,
 }
 
 /// The environment URL sources' `${VAR}` references are read from (see
@@ -130,6 +135,8 @@ impl Default for FetchConfig {
             direct_io: true,
             user_agent: format!("mlib/{}", env!("CARGO_PKG_VERSION")),
             variables: Variables::default(),
+            mirrors: Vec::new(),
+            aws: crate::mirror::AwsSettings::default(),
         }
     }
 }
@@ -174,6 +181,7 @@ impl FetchConfig {
             civitai_token: get("CIVITAI_TOKEN").map(|t| Secret::new(t.trim())),
             offline: get("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
             direct_io: get("MLIB_DIRECT_IO").is_none_or(|v| !falsy(&v)),
+            aws: crate::mirror::AwsSettings::from_env(env),
             ..defaults
         }
     }

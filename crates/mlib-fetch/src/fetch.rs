@@ -60,6 +60,7 @@ impl Fetcher {
         staging: &Path,
     ) -> Result<Vec<Job>, FetchError> {
         let single = locked.files.len() == 1;
+        let index_key = crate::mirror::layout::index_key(locked);
         locked
             .files
             .iter()
@@ -92,6 +93,7 @@ impl Fetcher {
                     part: staging.join(format!("{key}.part")),
                     meta: staging.join(format!("{key}.part.json")),
                     done: staging.join(format!("{key}.done")),
+                    index_key: index_key.clone(),
                 })
             })
             .collect()
@@ -250,6 +252,12 @@ impl Fetcher {
             reporter.start(id, &job.label, Some(job.size));
         }
         if let Some(hashes) = self.try_hf_cache(job, id, reporter)? {
+            return Ok(hashes);
+        }
+        // Mirrors need the network too: offline, the message below names the origin.
+        if !self.config.offline
+            && let Some(hashes) = self.try_mirrors(job, id, reporter, cancel)?
+        {
             return Ok(hashes);
         }
         if self.config.offline {

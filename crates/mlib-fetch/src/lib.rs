@@ -31,6 +31,7 @@ mod fetch;
 mod hfcache;
 pub use hfcache::{CacheOrigin, origin_of as hf_cache_origin};
 mod lock_policy;
+pub mod mirror;
 mod names;
 mod report;
 mod resolve;
@@ -48,6 +49,7 @@ use mlib_store::StagedFile;
 pub use config::{FetchConfig, Variables};
 pub use error::FetchError;
 pub use lock_policy::{LockPolicy, ResolveError, Resolved, Uncovered};
+pub use mirror::{AwsSettings, MirrorClient, MirrorError};
 pub use report::{NoReporter, Reporter};
 pub use resolve::civitai::{CivitaiInfo, CivitaiMatch};
 pub use secret::{Secret, redact_text, redact_url};
@@ -64,6 +66,8 @@ pub struct Fetcher {
     pub(crate) civitai_token: Option<Token>,
     slots: Slots,
     next_id: AtomicU64,
+    /// The configured mirrors, tried before each origin; `None` when there are none.
+    mirrors: Option<mirror::Mirrors>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -94,6 +98,7 @@ impl Fetcher {
             ),
             slots: Slots::new(config.jobs),
             next_id: AtomicU64::new(0),
+            mirrors: mirror::Mirrors::new(&config),
             config,
         }
     }

@@ -23,6 +23,11 @@ pub trait Reporter: Send + Sync {
     fn retry(&self, label: &str, attempt: u32, reason: &str);
     /// Something worth a line: "reused from the HuggingFace cache", "resuming at 1.2 GiB".
     fn note(&self, _id: u64, _message: &str) {}
+    /// Worth a line only when asked for details (`-v`): "not on mirror s3://team/models".
+    fn detail(&self, _id: u64, _message: &str) {}
+    /// Something the user should fix, said whatever the verbosity: a mirror that is set up
+    /// wrong, or served bytes that were rejected.
+    fn warn(&self, _message: &str) {}
 }
 
 /// Passes reports on with secrets replaced by `***` in retry reasons and notes (for a URL
@@ -60,6 +65,12 @@ impl Reporter for Redacting<'_> {
     }
     fn note(&self, id: u64, message: &str) {
         self.inner.note(id, &redact_text(message, &self.secrets));
+    }
+    fn detail(&self, id: u64, message: &str) {
+        self.inner.detail(id, &redact_text(message, &self.secrets));
+    }
+    fn warn(&self, message: &str) {
+        self.inner.warn(&redact_text(message, &self.secrets));
     }
 }
 

@@ -30,7 +30,7 @@ use crate::model::Manifest;
 
 /// Bumped whenever [`Manifest`] changes shape; together with the caller's build identity
 /// ([`Cache::build`]) it keeps any mlib from reading an entry another one wrote.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -365,6 +365,7 @@ mod tests {
             "layout",
             "link",
             "link_folders",
+            "mirrors",
             "model_id",
             "model_type",
             "models",
@@ -388,7 +389,7 @@ mod tests {
             expected,
             "Manifest changed shape: bump cache::FORMAT, then update this list"
         );
-        assert_eq!(FORMAT, 5);
+        assert_eq!(FORMAT, 6);
         // And what is read back is what was written.
         let json = serde_json::to_vec(&manifest).unwrap();
         assert_eq!(serde_json::from_slice::<Manifest>(&json).unwrap(), manifest);

@@ -66,6 +66,8 @@ pub enum DiagnosticKind {
     /// `link: folder` or `link_folders:` that cannot be made: a nested store, a type the app
     /// has no folder for, or type folders that are not named as the store names them.
     FolderLink,
+    /// A `mirrors:` entry that is not an `s3://` or `https://` address mlib can use.
+    BadMirror,
 }
 
 impl DiagnosticKind {
@@ -101,6 +103,7 @@ impl DiagnosticKind {
             DiagnosticKind::LiteralSecret => "literal-secret",
             DiagnosticKind::BadVersion => "bad-version",
             DiagnosticKind::UnknownApp => "unknown-app",
+            DiagnosticKind::BadMirror => "bad-mirror",
         }
     }
 

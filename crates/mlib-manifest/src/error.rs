@@ -319,5 +319,6 @@ fn label(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::LiteralSecret => "literal credential",
         DiagnosticKind::BadVersion => "not PEP 440",
         DiagnosticKind::UnknownApp => "no such app or preset",
+        DiagnosticKind::BadMirror => "not a mirror address",
     }
 }

@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::mirror::MirrorUrl;
 use crate::preset::Preset;
 use crate::requires::{Version, VersionSpecifiers};
 
@@ -43,6 +44,8 @@ pub struct Manifest {
     /// `environment:` name: a template manifest (`root: /srv/${WS_USER}/ComfyUI`) applied with
     /// other values is another environment, while editing a literal root keeps the same one.
     pub identity_vars: Vec<(String, Option<String>)>,
+    /// `mirrors:`, in the order they are tried (`${VAR}` expanded).
+    pub mirrors: Vec<MirrorUrl>,
     pub models: IndexMap<String, Model>,
     pub apps: IndexMap<String, App>,
 }

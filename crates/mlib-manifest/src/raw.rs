@@ -48,6 +48,14 @@ pub(crate) struct RawManifest {
     #[serde(default)]
     #[schemars(with = "Option<String>", pattern(NAME_PATTERN), length(max = 128))]
     pub environment: Option<Spanned<String>>,
+    /// Team mirrors tried in order before each model's origin: `s3://BUCKET/PREFIX` (AWS S3,
+    /// R2, MinIO...; endpoint, region and credentials from the `AWS_*` variables and
+    /// profiles) or `https://HOST/PREFIX` (a static server or CDN). Objects are named by
+    /// sha256, so one mirror serves every manifest; `mlib mirror push` fills it.
+    /// `MLIB_MIRRORS` replaces this list.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub mirrors: Vec<Spanned<String>>,
     /// The models, by name. A name uses letters, digits, `.`, `_` and `-`, starts with a letter or
     /// digit, and is at most 128 characters.
     #[serde(default)]

@@ -12,6 +12,7 @@ use serde_saphyr::Spanned;
 
 use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
+use crate::mirror::MirrorUrl;
 use crate::model::{
     App, Container, LinkMode, Manifest, Model, ModelSelection, Source, StoreLayout,
 };
@@ -120,6 +121,7 @@ pub(crate) fn resolve(
         let at = r.span(environment);
         r.report(at, "", problem);
     }
+    let mirrors = r.mirrors(&raw.mirrors);
     let layout = raw.layout.map(|l| l.value).unwrap_or_default();
     let models = r.models(raw.models);
     let apps = r.apps(raw.apps);
@@ -148,6 +150,7 @@ pub(crate) fn resolve(
         state: state.flatten(),
         environment: raw.environment.map(|e| e.value),
         identity_vars,
+        mirrors,
         models: located
             .models
             .into_iter()
@@ -178,6 +181,47 @@ impl Resolver<'_, '_> {
             format!("{context}: {}", problem.message)
         };
         self.sink.push(problem.kind, at, message, problem.hint);
+    }
+
+    /// `mirrors:`: each entry expanded and parsed; a bad one is reported where it is written.
+    fn mirrors(&mut self, raw: &[Spanned<String>]) -> Vec<MirrorUrl> {
+        let mut mirrors = Vec::new();
+        for value in raw {
+            let at = self.span(value);
+            let expanded = match expand(&value.value, self.env) {
+                Ok(expanded) => expanded,
+                Err(error) => {
+                    let at = self.sink.narrow(at, &error.needle);
+                    self.sink.push(error.kind, at, error.message, error.hint);
+                    continue;
+                }
+            };
+            match MirrorUrl::parse(&expanded) {
+                Ok(mirror) if mirrors.contains(&mirror) => self.sink.push(
+                    DiagnosticKind::DuplicateKey,
+                    at,
+                    format!("the mirror {mirror} is listed twice"),
+                    "remove one: mirrors are tried in the order listed",
+                ),
+                Ok(mirror) => mirrors.push(mirror),
+                Err(why) if why.contains("user or password") => self.sink.push(
+                    DiagnosticKind::LiteralSecret,
+                    at,
+                    why,
+                    "an https:// mirror is read with plain GETs and takes no credential; an \
+                     s3:// mirror takes its credentials from AWS_ACCESS_KEY_ID / \
+                     AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+                ),
+                Err(why) => self.sink.push(
+                    DiagnosticKind::BadMirror,
+                    at,
+                    why,
+                    "write `s3://BUCKET/PREFIX` (its endpoint, for R2 or MinIO, goes in \
+                     AWS_ENDPOINT_URL) or `https://HOST/PREFIX`",
+                ),
+            }
+        }
+        mirrors
     }
 
     /// Expands a path field and makes it absolute (relative to the manifest's directory).

@@ -65,6 +65,9 @@ pub(crate) struct Job {
     pub part: PathBuf,
     pub meta: PathBuf,
     pub done: PathBuf,
+    /// The name of this file's model index on a mirror (`mirror::layout::index_key`), read
+    /// when the lock has no sha256 for the file.
+    pub index_key: String,
 }
 
 /// Progress of a `.part` file that survives the process.
