@@ -121,6 +121,13 @@ pub enum Command {
     ///
     /// Asks for confirmation on a terminal; without one it needs --auto-approve or a saved
     /// plan file (the file is the approval). Running it again changes nothing.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  mlib apply\n",
+        "  mlib apply --auto-approve --locked -f /workspace/models.yaml   # a pod's startup\n",
+        "  mlib plan -o plan.json && mlib apply plan.json\n",
+        "  mlib apply --from-bundle site.tar --auto-approve                # offline, from `mlib bundle create`",
+    ))]
     Apply(ApplyArgs),
 
     /// Show per app what is linked, missing, broken, drifted or in conflict; and the store
@@ -145,6 +152,14 @@ pub enum Command {
     /// The environments that own links in the store's registry.
     #[command(subcommand)]
     Env(EnvCommand),
+
+    /// Offline bundles: the manifest, its lock and the models' bytes in one tar file
+    ///
+    /// For a machine without network access (an air-gapped site): `mlib bundle create` on a
+    /// machine whose store has the models, carry the tar over, then `mlib apply --from-bundle
+    /// FILE.tar` there.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
 
     /// Rebuild the registry's file index from the store's metadata.json files.
     ///
@@ -424,6 +439,59 @@ pub enum EnvCommand {
         after_help = "Examples:\n  mlib env forget alice\n  mlib env forget /srv/old/models.yaml --keep-links"
     )]
     Forget(ForgetArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the manifest, its lock and the stored models' bytes into one tar file
+    ///
+    /// Each model is read from the store straight into the tar (no second copy on disk) and
+    /// hashed on the way: a store file whose bytes are not what its metadata.json says is
+    /// never bundled. Every model must be in the store as the manifest and lock pin it (run
+    /// `mlib apply` first). Folder models (diffusers, sets with their companion files) are
+    /// bundled file by file. The file is written under a temporary name and renamed once
+    /// complete; an existing file is never replaced.
+    #[command(after_help = concat!(
+        "Examples:
+",
+        "  mlib bundle create -o site.tar                       # every model of models.yaml
+",
+        "  mlib bundle create -o loras.tar --models add-detail  # an update for a site that has the rest
+",
+        "  mlib bundle ls site.tar
+
+",
+        "On the offline machine, in an empty folder (models.yaml and models.lock are written there):
+",
+        "  mlib apply --from-bundle site.tar --auto-approve",
+    ))]
+    Create(BundleCreateArgs),
+
+    /// List what a bundle holds: its manifest, and each model with its size and source.
+    #[command(
+        alias = "show",
+        after_help = "Examples:
+  mlib bundle ls site.tar
+  mlib bundle ls site.tar --json"
+    )]
+    Ls {
+        /// The bundle.
+        #[arg(value_name = "FILE.tar")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BundleCreateArgs {
+    /// The tar file to write (it must not exist).
+    // No MLIB_ variable: like plan's -o, it names one run's target.
+    #[arg(short = 'o', long = "out", value_name = "FILE.tar")]
+    pub out: PathBuf,
+
+    /// Bundle only these models (default: every model of the manifest). The manifest and its
+    /// lock are always whole: the other machine must have the rest in its store already.
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub models: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -758,6 +826,15 @@ pub struct ApplyArgs {
     /// is on a rotational disk].
     #[arg(short, long, env = "MLIB_JOBS", value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS))]
     pub jobs: Option<u16>,
+
+    /// Provision from an offline bundle (`mlib bundle create`), with no network: its
+    /// manifest and lock are written where -f says unless the same files are there (a
+    /// different file there is an error, never replaced), every model the store lacks is read
+    /// from the tar into the store, verified by its sha256 and blake3, then the apply runs
+    /// offline. Running it again skips what is stored.
+    // No MLIB_ variable: it names one run's input.
+    #[arg(long, value_name = "FILE.tar", conflicts_with = "plan")]
+    pub from_bundle: Option<PathBuf>,
 
     #[command(flatten)]
     pub remote: RemoteArgs,

@@ -15,9 +15,10 @@ use mlib_manifest::MirrorUrl;
 use mlib_manifest::lock::LockedModel;
 
 use crate::cli::{
-    AddArgs, ApplyArgs, Approval, Cli, ColorChoice, Command, DoctorArgs, DuArgs, DuSort,
-    EnrichArgs, EnvCommand, ForgetArgs, GcArgs, GlobalArgs, ImportArgs, InitArgs, InspectArgs,
-    MirrorCommand, PlanArgs, RelocateArgs, RemoteArgs, RmArgs, UpdateArgs, VerifyArgs,
+    AddArgs, ApplyArgs, Approval, BundleCommand, BundleCreateArgs, Cli, ColorChoice, Command,
+    DoctorArgs, DuArgs, DuSort, EnrichArgs, EnvCommand, ForgetArgs, GcArgs, GlobalArgs, ImportArgs,
+    InitArgs, InspectArgs, MirrorCommand, PlanArgs, RelocateArgs, RemoteArgs, RmArgs, UpdateArgs,
+    VerifyArgs,
 };
 
 /// Reads an environment variable (the process's, or a fixed one in tests).
@@ -182,6 +183,10 @@ pub enum CommandSettings {
     },
     MirrorPush(MirrorPushSettings),
     MirrorLs(MirrorLsSettings),
+    BundleCreate(BundleCreateSettings),
+    BundleLs {
+        file: PathBuf,
+    },
 }
 
 /// `mlib mirror push`.
@@ -212,6 +217,10 @@ impl CommandSettings {
                 CommandSettings::Verify(VerifySettings { models, all })
             }
             Command::Env(EnvCommand::List) => CommandSettings::EnvList,
+            Command::Bundle(BundleCommand::Create(BundleCreateArgs { out, models })) => {
+                CommandSettings::BundleCreate(BundleCreateSettings { out, models })
+            }
+            Command::Bundle(BundleCommand::Ls { file }) => CommandSettings::BundleLs { file },
             Command::Env(EnvCommand::Forget(ForgetArgs {
                 which: env,
                 keep_links,
@@ -336,6 +345,7 @@ impl CommandSettings {
             CommandSettings::Status => "status",
             CommandSettings::Verify(_) => "verify",
             CommandSettings::EnvList | CommandSettings::EnvForget(_) => "env",
+            CommandSettings::BundleCreate(_) | CommandSettings::BundleLs { .. } => "bundle",
             CommandSettings::Rm(_) => "rm",
             CommandSettings::Gc(_) => "gc",
             CommandSettings::Du { .. } => "du",
@@ -468,6 +478,8 @@ pub struct ApplySettings {
     /// `-j`; `None`: chosen by the store's disk.
     pub jobs: Option<usize>,
     pub remote: RemoteSettings,
+    /// `--from-bundle`: provision from this offline bundle (always offline).
+    pub bundle: Option<PathBuf>,
 }
 
 impl ApplySettings {
@@ -478,9 +490,30 @@ impl ApplySettings {
             adopt: args.adopt.adopt,
             lock_timeout: args.lock_timeout,
             jobs: args.jobs.map(usize::from),
-            remote: RemoteSettings::resolve(&args.remote),
+            remote: bundled(
+                RemoteSettings::resolve(&args.remote),
+                args.from_bundle.is_some(),
+            ),
+            bundle: args.from_bundle,
         }
     }
+}
+
+/// An apply from a bundle uses its lock as it is and never touches the network: the bundle
+/// brings every byte, so anything else would be a download the site cannot make.
+fn bundled(remote: RemoteSettings, from_bundle: bool) -> RemoteSettings {
+    RemoteSettings {
+        locked: remote.locked || from_bundle,
+        offline: remote.offline || from_bundle,
+        ..remote
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BundleCreateSettings {
+    pub out: PathBuf,
+    /// Empty: every model of the manifest.
+    pub models: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -725,6 +758,19 @@ mod tests {
         assert!(apply.adopt && apply.remote.locked && !apply.remote.lock_only);
         let policy = apply.remote.lock_policy(None);
         assert!(policy.locked && !policy.lock_only && policy.saved.is_none());
+    }
+
+    #[test]
+    fn an_apply_from_a_bundle_is_locked_and_offline() {
+        let apply = |args: &[&str]| match settings(args, &[]).command {
+            CommandSettings::Apply(apply) => apply,
+            _ => panic!(),
+        };
+        let plain = apply(&["mlib", "apply"]);
+        assert!(plain.bundle.is_none() && !plain.remote.offline && !plain.remote.locked);
+        let bundled = apply(&["mlib", "apply", "--from-bundle", "site.tar"]);
+        assert_eq!(bundled.bundle.as_deref(), Some(Path::new("site.tar")));
+        assert!(bundled.remote.offline && bundled.remote.locked);
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub fn run(global: &GlobalSettings, args: &ApplySettings, printer: &Printer) -> 
         );
     }
 
+    let bundle = match &args.bundle {
+        Some(path) => {
+            let bundle = mlib_bundle::Bundle::open(path)?;
+            super::bundle_apply::place_manifest(&bundle, &file, printer)?;
+            Some(bundle)
+        }
+        None => None,
+    };
+
     let purpose = Purpose::Apply {
         command: lock_command(),
     };
@@ -73,6 +82,13 @@ pub fn run(global: &GlobalSettings, args: &ApplySettings, printer: &Printer) -> 
     };
     if recover(&ctx, &registry, printer)? {
         // What was read early predates the clean-up.
+        observed = None;
+    }
+    // The bundle's models go into the store before planning, so the plan finds nothing to
+    // fetch (and the offline fetcher is never asked).
+    if let Some(bundle) = &bundle
+        && super::bundle_apply::ingest(&ctx, bundle, printer)?
+    {
         observed = None;
     }
     let jobs = args

@@ -3,6 +3,8 @@
 mod add;
 mod apply;
 mod approval;
+mod bundle;
+mod bundle_apply;
 mod doctor;
 mod du;
 mod enrich;
@@ -42,6 +44,8 @@ pub fn run(settings: Settings, printer: &Printer) -> Status {
         CommandSettings::Status => status::run(global, printer),
         CommandSettings::Verify(verify) => verify::run(global, verify, printer),
         CommandSettings::EnvList => env::list(global, printer),
+        CommandSettings::BundleCreate(create) => bundle::create(global, create, printer),
+        CommandSettings::BundleLs { file } => bundle::ls(file, printer),
         CommandSettings::EnvForget(forget) => env::forget(global, forget, printer),
         CommandSettings::Rm(rm) => rm::run(global, rm, printer),
         CommandSettings::Gc(gc) => gc::run(global, gc, printer),

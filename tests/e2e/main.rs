@@ -5,6 +5,7 @@ mod support;
 
 mod add;
 mod apply;
+mod bundle;
 mod conflicts;
 mod containers;
 mod crash;

@@ -250,7 +250,7 @@ impl Store {
         Ok(Some(meta))
     }
 
-    fn validate_entry(&self, entry: &str) -> Result<(), StoreError> {
+    pub(crate) fn validate_entry(&self, entry: &str) -> Result<(), StoreError> {
         validate_component("entry name", entry)?;
         if self.layout() == Layout::Nested && entry == METADATA_FILE {
             return Err(layout::invalid(
@@ -263,7 +263,7 @@ impl Store {
     }
 
     /// Puts the finished `work` folder (entries only) in place and writes the metadata.
-    fn install(
+    pub(crate) fn install(
         &self,
         key: &ModelKey,
         work: WorkDir,
@@ -463,13 +463,13 @@ pub(crate) fn old_version_removal(old: &Path, entries: &[String]) -> Vec<PathBuf
 
 /// A private folder in the staging area, removed on drop unless kept. Its name is a temporary
 /// name ([`mlib_fs::temp`]): when a kill leaves it behind, the next apply removes it.
-struct WorkDir {
-    path: PathBuf,
+pub(crate) struct WorkDir {
+    pub(crate) path: PathBuf,
     keep: bool,
 }
 
 impl WorkDir {
-    fn create(staging: &Path, prefix: &str) -> io::Result<WorkDir> {
+    pub(crate) fn create(staging: &Path, prefix: &str) -> io::Result<WorkDir> {
         loop {
             let path = mlib_fs::temp::path_for(staging, prefix);
             match fs_err::create_dir(&path) {
@@ -606,7 +606,7 @@ fn move_file(from: &Path, to: &Path) -> Result<(), StoreError> {
     }
 }
 
-fn record(path: String, hashes: Hashes) -> FileRecord {
+pub(crate) fn record(path: String, hashes: Hashes) -> FileRecord {
     FileRecord {
         path,
         size: hashes.size,
@@ -624,7 +624,7 @@ fn stamp_files(dir: &Path, files: &mut [FileRecord]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn entry_of(rel_path: &str) -> &str {
+pub(crate) fn entry_of(rel_path: &str) -> &str {
     rel_path.split('/').next().unwrap_or(rel_path)
 }
 

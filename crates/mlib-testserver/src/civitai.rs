@@ -72,6 +72,8 @@ pub struct CivitaiVersion {
     pub gate: Option<(String, Gate)>,
     /// Refused to everyone.
     pub refusal: Option<Refusal>,
+    /// When the storage URLs its download endpoint signs expire (`None`: never).
+    pub expiry: Option<crate::Expiry>,
 }
 
 impl CivitaiVersion {
@@ -85,6 +87,7 @@ impl CivitaiVersion {
             files: Vec::new(),
             gate: None,
             refusal: None,
+            expiry: None,
         }
     }
 
@@ -122,6 +125,12 @@ impl CivitaiVersion {
 
     pub fn refused(mut self, refusal: Refusal) -> Self {
         self.refusal = Some(refusal);
+        self
+    }
+
+    /// Each download redirect signs a new storage URL that expires as `expiry` says.
+    pub fn signed_urls(mut self, expiry: crate::Expiry) -> Self {
+        self.expiry = Some(expiry);
         self
     }
 
@@ -232,6 +241,21 @@ fn api_busy(state: &crate::State) -> Option<Response> {
         .then(|| Response::json(429, &json!({ "error": "Too many requests" })))
 }
 
+/// The download endpoint's failure once its normal answers set by
+/// [`crate::TestServer::civitai_download_fails_after`] are used up.
+fn download_failing(state: &crate::State) -> Option<Response> {
+    let mut failing = state.civitai_download_failing.lock().unwrap();
+    let (ok, status) = failing.as_mut()?;
+    if *ok > 0 {
+        *ok -= 1;
+        return None;
+    }
+    Some(Response::json(
+        *status,
+        &json!({ "error": "Internal Server Error" }),
+    ))
+}
+
 /// Serves Civitai routes on the main host; `None` when the path is not a Civitai one.
 pub(crate) fn route(state: &crate::State, head: &Head) -> Option<Response> {
     let path = head.path();
@@ -266,6 +290,9 @@ pub(crate) fn route(state: &crate::State, head: &Head) -> Option<Response> {
         });
     }
     let id = path.strip_prefix("/api/download/models/")?;
+    if let Some(failing) = download_failing(state) {
+        return Some(failing);
+    }
     let Some(version) = id.parse::<u64>().ok().and_then(|id| versions.get(&id)) else {
         return Some(Response::json(
             404,
@@ -317,10 +344,10 @@ pub(crate) fn route(state: &crate::State, head: &Head) -> Option<Response> {
     let Some(file) = file else {
         return Some(Response::json(404, &json!({ "error": "File not found" })));
     };
-    let location = format!(
-        "{}{}?X-Amz-Expires=86400&X-Amz-Signature=0123abcd",
-        state.cdn_url,
-        file.cdn_path()
-    );
+    let signature = match version.expiry {
+        Some(expiry) => state.signatures.sign(expiry),
+        None => "X-Amz-Expires=86400&X-Amz-Signature=0123abcd".into(),
+    };
+    let location = format!("{}{}?{signature}", state.cdn_url, file.cdn_path());
     Some(Response::redirect(307, &location))
 }

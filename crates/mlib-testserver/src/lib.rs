@@ -25,6 +25,7 @@ mod civitai;
 mod hf;
 mod http;
 mod log;
+mod signed;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufReader;
@@ -39,6 +40,7 @@ pub use cache::populate_hf_cache;
 pub use civitai::{CivitaiFile, CivitaiVersion, Gate, Refusal};
 pub use hf::{HfCommit, HfFile, HfRepoBuilder};
 pub use log::Request;
+pub use signed::Expiry;
 
 use blob::Served;
 use http::{After, Response};
@@ -60,6 +62,11 @@ pub(crate) struct State {
     /// How many more Civitai API requests (`/api/v1/...`) are answered 429 without
     /// `Retry-After`, as a busy API does.
     civitai_api_busy: std::sync::atomic::AtomicU32,
+    /// The storage URLs the Civitai download endpoint signed.
+    signatures: signed::Signatures,
+    /// How many more download-endpoint requests are answered normally before every one
+    /// fails with the status (`None`: never fails).
+    civitai_download_failing: Mutex<Option<(u32, u16)>>,
 }
 
 impl State {
@@ -98,6 +105,8 @@ impl TestServer {
             stop: AtomicBool::new(false),
             hf_resolve_cache: AtomicBool::new(false),
             civitai_api_busy: std::sync::atomic::AtomicU32::new(0),
+            signatures: signed::Signatures::default(),
+            civitai_download_failing: Mutex::new(None),
         });
         let threads = [(main, false), (cdn, true)]
             .into_iter()
@@ -169,6 +178,17 @@ impl TestServer {
     /// Answers the next `n` Civitai API requests with 429 and no `Retry-After`.
     pub fn civitai_api_busy(&self, n: u32) {
         self.state.civitai_api_busy.store(n, Ordering::SeqCst);
+    }
+
+    /// After `ok` more answers, Civitai's download endpoint answers every request with
+    /// `status` (a 5xx: the endpoint down while a download needs a new storage URL).
+    pub fn civitai_download_fails_after(&self, ok: u32, status: u16) {
+        *self.state.civitai_download_failing.lock().unwrap() = Some((ok, status));
+    }
+
+    /// Civitai's download endpoint answers normally again.
+    pub fn civitai_download_recovers(&self) {
+        *self.state.civitai_download_failing.lock().unwrap() = None;
     }
 
     /// Starts a commit of a HuggingFace repo (`org/name`).
@@ -287,7 +307,7 @@ fn route(state: &State, head: &http::Head, is_cdn: bool) -> Response {
     if path.starts_with("/cdn/") == is_cdn {
         let served = state.blobs.lock().unwrap().get(path).cloned();
         if let Some(served) = served {
-            return served.respond(head);
+            return state.signatures.serve(head, &served);
         }
     }
     if !is_cdn {

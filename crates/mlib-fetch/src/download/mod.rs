@@ -261,6 +261,39 @@ impl Download<'_> {
         }
     }
 
+    /// A refusal by the storage host a download endpoint redirected to: Civitai's (and the
+    /// Hub's) redirects are signed URLs that expire, so a download that outlives one, or
+    /// resumes after it, is refused there (400, 401 or 403). That is not the user's error and
+    /// not the model's: the next attempt starts again at the download endpoint (`job.url`),
+    /// which signs a new URL, and resumes with `Range` where the `.part` ends. The token went
+    /// only to the endpoint (`Client::send` sends it to its own origins alone).
+    pub fn expired_storage_url(&self, reply: &Reply) -> Option<Failure> {
+        if matches!(self.job.service, Service::Plain)
+            || reply.url.origin() == self.job.url.origin()
+            || !matches!(reply.status(), 400 | 401 | 403)
+        {
+            return None;
+        }
+        let host = reply.url.host_str().unwrap_or("the storage host");
+        Some(Failure::Transient {
+            reason: format!(
+                "the signed URL from {} expired: HTTP {} from {host}",
+                self.endpoint_name(),
+                reply.status(),
+            ),
+            retry_after: None,
+        })
+    }
+
+    /// The download endpoint, in words, for messages.
+    fn endpoint_name(&self) -> String {
+        let endpoint = redact_url(self.job.url.as_str());
+        match self.job.service {
+            Service::Civitai { .. } => format!("Civitai's download endpoint ({endpoint})"),
+            _ => endpoint,
+        }
+    }
+
     /// Maps an error status at fetch time to the service's clear error.
     pub fn status_error(&self, reply: Reply) -> FetchError {
         let f = self.f;

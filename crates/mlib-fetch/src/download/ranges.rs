@@ -104,6 +104,10 @@ struct Shared {
     halt: AtomicBool,
     next: AtomicUsize,
     first: Mutex<Option<Reply>>,
+    /// Where ranges are asked for: the URL the download endpoint redirected to. Often a
+    /// signed URL that expires; the worker that finds it refused asks the endpoint again and
+    /// puts the new URL here for every worker.
+    target: Mutex<Option<Url>>,
     meta: Mutex<PartMeta>,
     /// Taken by a worker around each buffer it writes. The kernel already lets only one
     /// buffered `write()` into a file at a time (ext4, XFS and btrfs hold the inode lock), but
@@ -187,6 +191,7 @@ pub(crate) fn run(
         halt: AtomicBool::new(false),
         next: AtomicUsize::new(0),
         first: Mutex::new(first),
+        target: Mutex::new(target),
         meta: Mutex::new(meta),
         write: Mutex::new(()),
     };
@@ -201,7 +206,7 @@ pub(crate) fn run(
     );
     let hashed = std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| worker(dl, &shared, &todo, target.as_ref(), validator_in.as_deref()));
+            s.spawn(|| worker(dl, &shared, &todo, validator_in.as_deref()));
         }
         let result = hash_in_order(dl, &shared, &grid, hashed);
         if result.is_err() {
@@ -280,7 +285,7 @@ fn probe(dl: &Download, (a, b): (u64, u64), v: Option<&str>) -> Result<Option<Re
     )
 }
 
-fn worker(dl: &Download, shared: &Shared, todo: &[usize], target: Option<&Url>, v: Option<&str>) {
+fn worker(dl: &Download, shared: &Shared, todo: &[usize], v: Option<&str>) {
     let mut buf = vec![0u8; 1 << 20];
     loop {
         if shared.halt.load(Ordering::SeqCst) {
@@ -298,7 +303,7 @@ fn worker(dl: &Download, shared: &Shared, todo: &[usize], target: Option<&Url>, 
         } else {
             None
         };
-        match chunk(dl, shared, bounds, initial, target, v, &mut buf) {
+        match chunk(dl, shared, bounds, initial, v, &mut buf) {
             Ok(()) => {
                 let mut grid = shared.grid.lock().unwrap();
                 grid.done[idx] = true;
@@ -326,7 +331,6 @@ fn chunk(
     shared: &Shared,
     (a, b): (u64, u64),
     mut initial: Option<Reply>,
-    target: Option<&Url>,
     v: Option<&str>,
     buf: &mut [u8],
 ) -> Result<(), Stop> {
@@ -335,7 +339,7 @@ fn chunk(
         .open(&dl.job.part)
         .map_err(|e| Stop::Failed(e.into()))?;
     let mut pos = a;
-    let mut via_origin = target.is_none();
+    let mut via_origin = false;
     let mut failures = 0;
     let policy = dl.f.client.policy;
     loop {
@@ -344,11 +348,9 @@ fn chunk(
             let reply = match initial.take() {
                 Some(r) => r,
                 None => {
-                    let url = if via_origin {
-                        &dl.job.url
-                    } else {
-                        target.unwrap()
-                    };
+                    let stored = shared.target.lock().unwrap().clone();
+                    let direct = stored.filter(|_| !via_origin);
+                    let url = direct.as_ref().unwrap_or(&dl.job.url);
                     let range = format!("bytes={pos}-{}", b - 1);
                     let mut headers = vec![("Range", range.as_str())];
                     if let Some(v) = v {
@@ -361,22 +363,33 @@ fn chunk(
                         return Err(t);
                     }
                     match (reply.status(), content_range(&reply)) {
-                        (206, Some((start, _))) if start == pos => reply,
+                        (206, Some((start, _))) if start == pos => {
+                            if direct.is_none() && reply.url != dl.job.url {
+                                // A new URL from the endpoint: every worker uses it from now.
+                                *shared.target.lock().unwrap() = Some(reply.url.clone());
+                                via_origin = false;
+                            }
+                            reply
+                        }
                         (200, _) => {
                             return Err(Failure::Transient {
                                 reason: CHANGED.into(),
                                 retry_after: None,
                             });
                         }
-                        (s, _) if s >= 400 && !via_origin => {
-                            // The CDN URL (often presigned) expired: ask the origin again.
+                        (s, _) if s >= 400 => {
+                            let expired = dl.expired_storage_url(&reply);
+                            if direct.is_none() && expired.is_none() {
+                                return Err(Failure::Fatal(dl.status_error(reply)));
+                            }
+                            // The URL (often presigned) expired: ask the origin again.
                             via_origin = true;
-                            return Err(Failure::Transient {
+                            return Err(expired.unwrap_or_else(|| Failure::Transient {
                                 reason: format!(
                                     "HTTP {s} from the download URL; asking the origin again"
                                 ),
                                 retry_after: None,
-                            });
+                            }));
                         }
                         _ => return Err(Failure::Fatal(dl.status_error(reply))),
                     }

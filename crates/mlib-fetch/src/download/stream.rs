@@ -178,7 +178,10 @@ fn attempt(
     let reply =
         dl.f.client
             .send(false, &job.url, &headers, dl.token(), Follow::All)?;
-    if let Some(t) = dl.transient(&reply) {
+    if let Some(t) = dl
+        .transient(&reply)
+        .or_else(|| dl.expired_storage_url(&reply))
+    {
         return Err(t);
     }
     match reply.status() {

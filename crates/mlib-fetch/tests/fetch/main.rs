@@ -6,4 +6,5 @@ mod download;
 mod hf;
 mod lockfile;
 mod policy;
+mod signed_urls;
 mod support;
