@@ -20,7 +20,7 @@ use mlib_fs::{FileStamp, platform};
 use mlib_manifest::{Manifest, Model, Source};
 
 use mlib_registry::{FileStat, IndexEntry, LinkKind, LinkRecord, NewLink, Registry};
-use mlib_store::{Expected, Metadata, Store};
+use mlib_store::{Expected, Metadata, StagedModel, Store};
 
 use crate::action::{Action, Adopt, Bookkeeping, Fetch, Link, LinkHow, Rename, Verified};
 use crate::desired::{key, rel_to};
@@ -193,6 +193,7 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
             finish(ctx, &mut report, action, result);
         }
     }
+    let mut unrecorded = Unrecorded::default();
     for action in &plan.actions {
         match action {
             Action::Adopt(adopt) if adopt.into_store => {}
@@ -214,13 +215,22 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
                     continue;
                 }
                 ctx.events.started(action);
-                let result = link_one(ctx, &store, l);
-                finish(ctx, &mut report, action, result);
+                match link_one(ctx, &store, l) {
+                    Ok(Some(link)) => {
+                        unrecorded.push(action, link);
+                        if unrecorded.links.len() >= RECORD_BATCH {
+                            unrecorded.record(ctx, &mut report);
+                        }
+                    }
+                    Ok(None) => finish(ctx, &mut report, action, Ok(())),
+                    Err(err) => finish(ctx, &mut report, action, Err(err)),
+                }
             }
             Action::Conflict(_) => report.refused += 1,
             Action::Fetch(_) | Action::Rename(_) | Action::Unlink(_) => {}
         }
     }
+    unrecorded.record(ctx, &mut report);
 
     for item in &plan.bookkeeping {
         let result = match item {
@@ -331,6 +341,27 @@ fn changed_since_plan(target: &Path) -> ApplyError {
     }
 }
 
+/// Local models are copied into staging and put in place in batches of this many bytes
+/// ([`Store::install_staged`]: two filesystem syncs per batch instead of four or five fsyncs
+/// per model). Bounded so that a kill in the middle of a large import loses at most this
+/// much copying; a model larger than it is put in place on its own.
+const INSTALL_BATCH_BYTES: u64 = 256 << 20;
+
+/// What fetching one model left.
+enum Fetched {
+    /// In the store (a download; also what `install_staged` returns).
+    Stored(Metadata),
+    /// A local model copied into staging, to be put in place with a batch.
+    Staged(StagedModel),
+}
+
+/// Local models staged and not yet put in place, with their bytes.
+#[derive(Default)]
+struct Batch<'p> {
+    models: Vec<(&'p Fetch, StagedModel)>,
+    bytes: u64,
+}
+
 /// Fetches every model the plan needs, `jobs` at a time; returns the models that failed.
 fn fetch_all<'p>(
     ctx: &ApplyContext,
@@ -347,6 +378,7 @@ fn fetch_all<'p>(
         })
         .collect();
     let queue = Mutex::new(fetches.iter().copied());
+    let batch: Mutex<Batch> = Mutex::new(Batch::default());
     let results: Mutex<Vec<(&Fetch, Result<Metadata, ApplyError>)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..ctx.jobs.max(1).min(fetches.len().max(1)) {
@@ -356,22 +388,48 @@ fn fetch_all<'p>(
                     let Some(fetch) = next else { break };
                     let action = Action::Fetch(fetch.clone());
                     ctx.events.started(&action);
-                    let result = fetch_one(ctx, fetch);
-                    ctx.events.finished(&action, result.as_ref().err());
-                    results.lock().expect("results").push((fetch, result));
+                    let done = match fetch_one(ctx, fetch) {
+                        Ok(Fetched::Staged(staged)) => {
+                            let full = {
+                                let mut batch = batch.lock().expect("batch");
+                                batch.bytes += staged.size();
+                                batch.models.push((fetch, staged));
+                                (batch.bytes >= INSTALL_BATCH_BYTES)
+                                    .then(|| std::mem::take(&mut *batch))
+                            };
+                            full.map(|full| install_batch(ctx, full))
+                                .unwrap_or_default()
+                        }
+                        Ok(Fetched::Stored(metadata)) => {
+                            ctx.events.finished(&action, None);
+                            vec![(fetch, Ok(metadata))]
+                        }
+                        Err(err) => {
+                            ctx.events.finished(&action, Some(&err));
+                            vec![(fetch, Err(err))]
+                        }
+                    };
+                    results.lock().expect("results").extend(done);
                 }
             });
         }
     });
+    let last = install_batch(ctx, batch.into_inner().expect("batch"));
+    let mut results = results.into_inner().expect("results");
+    results.extend(last);
+
     let mut failed = HashSet::new();
-    for (fetch, result) in results.into_inner().expect("results") {
+    let mut index = Vec::new();
+    for (fetch, result) in results {
         match result {
             Ok(metadata) => {
                 report.done += 1;
                 let model = &ctx.manifest.models[&fetch.model];
-                if let Err(err) = index_model(ctx, store_root, model, &metadata) {
-                    ctx.events
-                        .warning(&format!("could not index model `{}`: {err}", model.name));
+                match index_entries(ctx, store_root, model, &metadata) {
+                    Ok(entries) => index.extend(entries),
+                    Err(err) => ctx
+                        .events
+                        .warning(&format!("could not index model `{}`: {err}", model.name)),
                 }
             }
             Err(err) => {
@@ -380,10 +438,39 @@ fn fetch_all<'p>(
             }
         }
     }
+    // One transaction for every model fetched (a transaction each was a tenth of a first
+    // apply of many small models).
+    if let Err(err) = ctx.registry.index_put_many(&index) {
+        ctx.events
+            .warning(&format!("could not index the models fetched: {err}"));
+    }
     failed
 }
 
-fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> {
+/// Puts a batch of staged models in place (their bytes made durable first) and tells the
+/// caller how each went.
+fn install_batch<'p>(
+    ctx: &ApplyContext,
+    batch: Batch<'p>,
+) -> Vec<(&'p Fetch, Result<Metadata, ApplyError>)> {
+    let (fetches, staged): (Vec<&Fetch>, Vec<StagedModel>) = batch.models.into_iter().unzip();
+    let installed = ctx.store.install_staged(staged);
+    fetches
+        .into_iter()
+        .zip(installed)
+        .map(|(fetch, result)| {
+            let result = result.map_err(|source| ApplyError::Store {
+                model: fetch.model.clone(),
+                source,
+            });
+            ctx.events
+                .finished(&Action::Fetch(fetch.clone()), result.as_ref().err());
+            (fetch, result)
+        })
+        .collect()
+}
+
+fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Fetched, ApplyError> {
     let model = ctx
         .manifest
         .models
@@ -423,7 +510,7 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> 
                     source: bad,
                 })?;
             ctx.store
-                .ingest_local_selected(
+                .stage_local_selected(
                     &key(model),
                     path,
                     model.file.as_deref(),
@@ -432,6 +519,7 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> 
                     &|rel| rel.ends_with('/') || selection.accepts(rel),
                     &mut progress,
                 )
+                .map(Fetched::Staged)
                 .map_err(|source| ApplyError::Store {
                     model: model.name.clone(),
                     source,
@@ -440,6 +528,7 @@ fn fetch_one(ctx: &ApplyContext, fetch: &Fetch) -> Result<Metadata, ApplyError> 
         _ => ctx
             .remote
             .fetch(model, ctx.store, ctx.events)
+            .map(Fetched::Stored)
             .map_err(|source| ApplyError::Fetch {
                 model: model.name.clone(),
                 source,
@@ -578,12 +667,17 @@ fn our_row(ctx: &ApplyContext, target: &Path, id: i64) -> Result<Option<LinkReco
     Ok(row.filter(|r| r.id == id && r.env == ctx.env))
 }
 
-fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), ApplyError> {
+/// Makes `l`; returns the record to insert, unless it was recorded already (a move).
+fn link_one(
+    ctx: &ApplyContext,
+    store: &StoreFiles,
+    l: &Link,
+) -> Result<Option<NewLink>, ApplyError> {
     if l.farm {
         farm_folder_is_real(store, l)?;
     }
     if let (Some(old), Some(id)) = (&l.moved_from, l.replaces) {
-        return move_one(ctx, store, l, old, id);
+        return move_one(ctx, store, l, old, id).map(|()| None);
     }
     let mut old_hardlink = None;
     if let Some(id) = l.replaces {
@@ -614,7 +708,7 @@ fn link_one(ctx: &ApplyContext, store: &StoreFiles, l: &Link) -> Result<(), Appl
     if let Some(old) = &old_hardlink {
         store.after(old, before_old);
     }
-    record(ctx, l, made.how)
+    new_link(ctx, l, made.how).map(Some)
 }
 
 /// Before a whole-folder link is made: the store's folder it points at exists (a type with
@@ -753,6 +847,54 @@ fn move_one(
 }
 
 fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), ApplyError> {
+    ctx.registry.insert_link(&new_link(ctx, l, how)?)?;
+    Ok(())
+}
+
+/// Links made are recorded this many at a time, in one transaction (a transaction per link
+/// was most of the registry's share of a first apply of 10,000 models into two apps). Until
+/// then they are journaled: a kill leaves finished links the next plan recognises and
+/// records (`decide::is_finished_link`), as it does for a kill between a link and its record.
+const RECORD_BATCH: usize = 1000;
+
+/// Links made and not recorded yet, with the actions that made them.
+#[derive(Default)]
+struct Unrecorded<'p> {
+    actions: Vec<&'p Action>,
+    links: Vec<NewLink>,
+}
+
+impl<'p> Unrecorded<'p> {
+    fn push(&mut self, action: &'p Action, link: NewLink) {
+        self.actions.push(action);
+        self.links.push(link);
+    }
+
+    /// Records them all (one transaction) and reports each action as finished.
+    fn record(&mut self, ctx: &ApplyContext, report: &mut ApplyReport) {
+        let actions = std::mem::take(&mut self.actions);
+        let links = std::mem::take(&mut self.links);
+        if ctx.registry.insert_links(&links).is_ok() {
+            for action in actions {
+                finish(ctx, report, action, Ok(()));
+            }
+            return;
+        }
+        // One refused record (another environment's at its target, taken since the plan)
+        // refuses the whole transaction: record them one by one to tell which.
+        for (action, link) in actions.into_iter().zip(&links) {
+            let result = ctx
+                .registry
+                .insert_link(link)
+                .map(|_| ())
+                .map_err(Into::into);
+            finish(ctx, report, action, result);
+        }
+    }
+}
+
+/// The record of the link `l`, just made `how`.
+fn new_link(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<NewLink, ApplyError> {
     let kind = kind_of(how);
     let stat = link_stat(&l.target, kind).map_err(|source| ApplyError::Link {
         target: l.target.clone(),
@@ -762,7 +904,7 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), ApplyError> 
     let source_ino = (kind == LinkKind::Copy)
         .then(|| l.source.metadata().ok().map(|m| platform::inode(&m)))
         .flatten();
-    ctx.registry.insert_link(&NewLink {
+    Ok(NewLink {
         env: ctx.env,
         model: l.model.clone(),
         app: l.app.clone(),
@@ -773,8 +915,7 @@ fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), ApplyError> 
         stat,
         source_ino,
         text: l.text.clone(),
-    })?;
-    Ok(())
+    })
 }
 
 /// Records every file of a model just stored in the index, with the hashes it was stored
@@ -785,6 +926,17 @@ fn index_model(
     model: &Model,
     metadata: &Metadata,
 ) -> Result<(), ApplyError> {
+    let entries = index_entries(ctx, store_root, model, metadata)?;
+    Ok(ctx.registry.index_put_many(&entries)?)
+}
+
+/// [`index_model`]'s entries, for a caller that records many models at once.
+fn index_entries(
+    ctx: &ApplyContext,
+    store_root: &Path,
+    model: &Model,
+    metadata: &Metadata,
+) -> Result<Vec<IndexEntry>, ApplyError> {
     let dir = store_root.join(rel_to(ctx.store.root(), &ctx.store.model_dir(&key(model))));
     let mut entries = Vec::with_capacity(metadata.files.len());
     for file in &metadata.files {
@@ -802,7 +954,7 @@ fn index_model(
             ));
         }
     }
-    Ok(ctx.registry.index_put_many(&entries)?)
+    Ok(entries)
 }
 
 /// Indexes store files the plan verified, each only if it still has the stamp it had then:

@@ -3,9 +3,9 @@
 //! Manifests and hubs pin sha256 (HuggingFace LFS, Civitai); blake3 is what mlib itself
 //! prefers. Reading a multi-GiB model twice would double the cost of every import, so both
 //! digests are computed from the same buffers. sha256 is the slow one (under 1 GB/s per core
-//! even with SHA-NI, which `sha2` picks at run time; blake3 is about 2.5x faster), so the two
-//! hashers run on their own threads while the calling thread keeps reading and writing: a copy
-//! then costs about what sha256 alone costs. `examples/hash_bench.rs` measures it.
+//! even with SHA-NI, which `sha2` picks at run time; blake3 is about 2.5x faster), so sha256
+//! runs on a thread of its own while the calling thread reads, hashes blake3 and writes: a
+//! copy then costs about what sha256 alone costs. `examples/hash_bench.rs` measures it.
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, mpsc};
@@ -21,8 +21,8 @@ pub struct Hashes {
     pub blake3: String,
 }
 
-/// 1 MiB buffers stay in L2 while three threads touch them; 8 of them keep the hashers fed
-/// while the reader or the writer stalls for a moment.
+/// 1 MiB buffers stay in L2 while two threads touch them; 8 of them keep the sha256 thread
+/// fed while the reader or the writer stalls for a moment.
 const BUF_SIZE: usize = 1 << 20;
 
 /// The largest single `write()`. Writing into the page cache in 1 MiB calls cost 3-6x the
@@ -127,12 +127,14 @@ pub fn copy_hashing(
     pipeline(reader, writer, progress, first)
 }
 
-/// A chunk shared by the hashers and the writer; whoever drops it last returns the buffer.
-type Chunk = (Arc<Vec<u8>>, usize);
-
-/// The calling thread reads and writes (`reader` and `writer` need not be `Send`); one
-/// thread hashes sha256 and another blake3, both on the same buffers. `first` is a full
-/// buffer already read.
+/// The calling thread reads, hashes blake3 and writes (`reader` and `writer` need not be
+/// `Send`); one thread hashes sha256 from the same buffers. `first` is a full buffer already
+/// read.
+///
+/// Why this split: sha256 is the slow part (about 0.75 CPU-seconds per GiB with SHA-NI), and
+/// reading, blake3 and writing into the page cache together cost about as much, so two
+/// threads keep both cores busy on a 2-core machine and neither waits long. A third thread
+/// (blake3 on its own, as before) only made the three take turns on two cores.
 fn pipeline(
     reader: &mut dyn Read,
     writer: &mut dyn Write,
@@ -145,10 +147,8 @@ fn pipeline(
         let _ = pool_tx.send(vec![0u8; BUF_SIZE]);
     }
     std::thread::scope(|scope| {
-        let (sha_tx, sha_rx) = mpsc::channel::<Chunk>();
-        let (b3_tx, b3_rx) = mpsc::channel::<Chunk>();
+        let (sha_tx, sha_rx) = mpsc::channel::<(Arc<Vec<u8>>, usize)>();
         let sha_pool = pool_tx.clone();
-        let b3_pool = pool_tx.clone();
         let sha_thread = scope.spawn(move || {
             let mut hasher = Sha256::new();
             for (buf, n) in sha_rx {
@@ -157,24 +157,17 @@ fn pipeline(
             }
             hex::encode(hasher.finalize())
         });
-        let b3_thread = scope.spawn(move || {
-            let mut hasher = blake3::Hasher::new();
-            for (buf, n) in b3_rx {
-                hasher.update(&buf[..n]);
-                give_back(buf, &b3_pool);
-            }
-            hasher.finalize().to_hex().to_string()
-        });
 
+        let mut blake3 = blake3::Hasher::new();
         let mut size = 0u64;
         let mut pending = Some((first, BUF_SIZE));
         let result: io::Result<()> = loop {
             let (buf, n) = match pending.take() {
                 Some(filled) => filled,
                 None => {
-                    // The hashers hold clones of the pool sender until they finish, and they
-                    // finish only after we drop their channels: recv cannot fail here.
-                    let mut buf = pool_rx.recv().expect("hash threads alive");
+                    // The hasher holds a clone of the pool sender until it finishes, and it
+                    // finishes only after we drop its channel: recv cannot fail here.
+                    let mut buf = pool_rx.recv().expect("hash thread alive");
                     match read_full(reader, &mut buf) {
                         Ok(0) => break Ok(()),
                         Ok(n) => (buf, n),
@@ -183,9 +176,9 @@ fn pipeline(
                 }
             };
             let chunk = Arc::new(buf);
-            // A hasher hangs up only by panicking, which the scope re-raises on exit.
+            // The hasher hangs up only by panicking, which the scope re-raises on exit.
             let _ = sha_tx.send((chunk.clone(), n));
-            let _ = b3_tx.send((chunk.clone(), n));
+            blake3.update(&chunk[..n]);
             if let Err(e) = write_in_pieces(writer, &chunk[..n]) {
                 break Err(e);
             }
@@ -197,13 +190,11 @@ fn pipeline(
             }
         };
         drop(sha_tx);
-        drop(b3_tx);
         let sha256 = sha_thread.join().expect("sha256 thread panicked");
-        let blake3 = b3_thread.join().expect("blake3 thread panicked");
         result.map(|()| Hashes {
             size,
             sha256,
-            blake3,
+            blake3: blake3.finalize().to_hex().to_string(),
         })
     })
 }
@@ -215,7 +206,7 @@ fn write_in_pieces(writer: &mut dyn Write, bytes: &[u8]) -> io::Result<()> {
 }
 
 fn give_back(chunk: Arc<Vec<u8>>, pool: &mpsc::Sender<Vec<u8>>) {
-    // Exactly one of the three holders gets the buffer back.
+    // Exactly one of the two holders gets the buffer back.
     if let Some(buf) = Arc::into_inner(chunk) {
         let _ = pool.send(buf);
     }

@@ -22,11 +22,13 @@ mod rename;
 mod scan;
 mod staging;
 mod util;
+mod writeback;
 
 pub use error::StoreError;
 pub use hash::{Hashes, MultiHasher, copy_hashing, hash_file};
-pub use ingest::{Expected, StagedFile};
+pub use ingest::{Expected, StagedFile, StagedModel};
 pub use layout::{FLAT_META_DIR, Layout, ModelKey, Store};
 pub use metadata::{FileRecord, Metadata};
 pub use receive::Receiving;
 pub use staging::Cleaned;
+pub use writeback::Writeback;

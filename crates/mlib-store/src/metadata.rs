@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::layout::METADATA_FILE;
 
 /// What mlib knows about one stored model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,14 +73,20 @@ impl Metadata {
     /// Writes pretty JSON atomically and durably ([`mlib_fs::write_atomic`]), so readers see
     /// the old or the new file, never half of one.
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
-        let mut text = serde_json::to_vec_pretty(self).map_err(|source| StoreError::Metadata {
-            path: path.to_owned(),
-            source,
-        })?;
-        text.push(b'\n');
+        let text = self.to_json()?;
         fs_err::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
         mlib_fs::write_atomic(path, &text)?;
         Ok(())
+    }
+
+    /// The file's bytes: pretty JSON and a final newline.
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, StoreError> {
+        let mut text = serde_json::to_vec_pretty(self).map_err(|source| StoreError::Metadata {
+            path: METADATA_FILE.into(),
+            source,
+        })?;
+        text.push(b'\n');
+        Ok(text)
     }
 }
 
