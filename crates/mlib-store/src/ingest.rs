@@ -103,6 +103,9 @@ enum Durability {
     Batch,
 }
 
+/// A staged model with its metadata.json written, and the entries of the version it replaces.
+type Prepared = (StagedModel, Metadata, Vec<String>);
+
 /// What [`Store::stage`] made: the work folder and the records of the files in it.
 struct Staged {
     work: WorkDir,
@@ -235,7 +238,7 @@ impl Store {
         // Each model's metadata.json is written into its private work folder (stamps taken
         // there: renaming the folder later moves no file's stamp), then everything is made
         // durable at once, and only then does any folder move into place.
-        let prepared: Vec<Result<(StagedModel, Metadata, Vec<String>), StoreError>> = batch
+        let prepared: Vec<Result<Prepared, StoreError>> = batch
             .into_iter()
             .map(|mut staged| {
                 let files = std::mem::take(&mut staged.files);
