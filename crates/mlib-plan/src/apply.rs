@@ -217,6 +217,9 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
                 ctx.events.started(action);
                 match link_one(ctx, &store, l) {
                     Ok(Some(link)) => {
+                        // Reported as made now (it is); a record refused later is reported
+                        // then, and the next plan records the journaled link.
+                        finish(ctx, &mut report, action, Ok(()));
                         unrecorded.push(action, link);
                         if unrecorded.links.len() >= RECORD_BATCH {
                             unrecorded.record(ctx, &mut report);
@@ -870,25 +873,21 @@ impl<'p> Unrecorded<'p> {
         self.links.push(link);
     }
 
-    /// Records them all (one transaction) and reports each action as finished.
+    /// Records them all (one transaction); a link whose record is refused is reported as
+    /// failed (it was counted as done when it was made).
     fn record(&mut self, ctx: &ApplyContext, report: &mut ApplyReport) {
         let actions = std::mem::take(&mut self.actions);
         let links = std::mem::take(&mut self.links);
         if ctx.registry.insert_links(&links).is_ok() {
-            for action in actions {
-                finish(ctx, report, action, Ok(()));
-            }
             return;
         }
         // One refused record (another environment's at its target, taken since the plan)
         // refuses the whole transaction: record them one by one to tell which.
         for (action, link) in actions.into_iter().zip(&links) {
-            let result = ctx
-                .registry
-                .insert_link(link)
-                .map(|_| ())
-                .map_err(Into::into);
-            finish(ctx, report, action, result);
+            if let Err(err) = ctx.registry.insert_link(link) {
+                report.done = report.done.saturating_sub(1);
+                report.failed.push((action.clone(), err.into()));
+            }
         }
     }
 }
