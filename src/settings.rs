@@ -766,9 +766,9 @@ mod tests {
             CommandSettings::Apply(apply) => apply,
             _ => panic!(),
         };
-        let plain = apply(&["mlib", "apply"]);
+        let plain = apply(&["apply"]);
         assert!(plain.bundle.is_none() && !plain.remote.offline && !plain.remote.locked);
-        let bundled = apply(&["mlib", "apply", "--from-bundle", "site.tar"]);
+        let bundled = apply(&["apply", "--from-bundle", "site.tar"]);
         assert_eq!(bundled.bundle.as_deref(), Some(Path::new("site.tar")));
         assert!(bundled.remote.offline && bundled.remote.locked);
     }

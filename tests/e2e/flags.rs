@@ -112,6 +112,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--check",
         "--from",
         "--to",
+        "--from-bundle",
+        "--models",
         "--help",
         "--version",
     ];
@@ -137,6 +139,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "add",
         "import",
         "enrich",
+        "bundle create",
+        "bundle ls",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
@@ -205,6 +209,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "`import --move`",
         "`init --into-store`",
         "`relocate --from`",
+        "`apply --from-bundle`",
+        "`--models`",
     ] {
         assert!(readme.contains(flag), "the README does not name {flag}");
     }
