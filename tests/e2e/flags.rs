@@ -114,6 +114,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "--check",
         "--from",
         "--to",
+        "--from-bundle",
+        "--models",
         "--help",
         "--version",
     ];
@@ -139,6 +141,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "add",
         "import",
         "enrich",
+        "bundle create",
+        "bundle ls",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
@@ -207,6 +211,8 @@ fn every_flag_has_a_variable_but_the_ones_the_readme_names() {
         "`import --move`",
         "`init --into-store`",
         "`relocate --from`",
+        "`apply --from-bundle`",
+        "`--models`",
     ] {
         assert!(readme.contains(flag), "the README does not name {flag}");
     }
