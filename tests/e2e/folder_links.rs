@@ -3,15 +3,19 @@
 //! or a non-empty folder, next to earlier backups.
 
 use crate::assert_run;
-use crate::support::TestEnv;
+use crate::support::{Manifest, TestEnv};
 
-/// A flat store with one checkpoint and one LoRA, and a ComfyUI whose `app` lines follow.
+/// A flat store with one checkpoint and one LoRA, and a ComfyUI with these keys.
 fn manifest(env: &TestEnv, app: &str) {
-    let ckpt = env.model_file("src/base.safetensors", "base", 6000);
-    let lora = env.model_file("src/detail.safetensors", "detail", 5000);
-    env.manifest(&format!(
-        "version: 1\nstore: ./store\nlayout: flat\nmodels:\n  base:\n    source: ./src/base.safetensors\n    sha256: {ckpt}\n    type: checkpoints\n  detail:\n    source: ./src/detail.safetensors\n    sha256: {lora}\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n{app}"
-    ));
+    flat()
+        .local(env, "base", "checkpoints", 6000)
+        .local(env, "detail", "loras", 5000)
+        .comfyui(app)
+        .write(env);
+}
+
+fn flat() -> Manifest {
+    Manifest::new().top("layout: flat")
 }
 
 /// ComfyUI's models folder as a fresh clone has it (Comfy-Org/ComfyUI a125cd84).
@@ -24,7 +28,7 @@ fn fresh_clone_models(env: &TestEnv) {
 #[test]
 fn the_whole_models_folder_becomes_one_link_over_a_placeholder_only_folder() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     fresh_clone_models(&env);
     assert_run!(
         env,
@@ -59,7 +63,7 @@ fn the_whole_models_folder_becomes_one_link_over_a_placeholder_only_folder() {
 #[test]
 fn a_folder_with_content_is_moved_to_a_backup_that_never_replaces_an_earlier_one() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     fresh_clone_models(&env);
     env.write("ComfyUI/models/configs/v1-inference.yaml", "model: {}\n");
     env.write("ComfyUI/models.backup/old.txt", "an earlier backup");
@@ -100,7 +104,7 @@ fn over_nothing_and_with_mlibs_own_links_inside_the_folder_is_linked_and_is_idem
             .is_symlink()
     );
     // Then the whole folder: mlib's own links go, the folders they leave are removed.
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     let plan = env.mlib(&["plan"]);
     plan.success()
         .stderr_has("- unlink")
@@ -140,7 +144,7 @@ fn over_nothing_and_with_mlibs_own_links_inside_the_folder_is_linked_and_is_idem
 #[test]
 fn one_types_folder_links_to_the_stores_and_other_types_keep_one_link_per_model() {
     let env = TestEnv::new();
-    manifest(&env, "    link_folders: [loras]\n");
+    manifest(&env, "link_folders: [loras]");
     fresh_clone_models(&env);
     env.mlib(&["apply", "--auto-approve"]).success();
     let loras = env.path("ComfyUI/models/loras");
@@ -172,12 +176,9 @@ fn one_types_folder_links_to_the_stores_and_other_types_keep_one_link_per_model(
 #[test]
 fn removing_the_app_unlinks_its_folder_link_and_never_the_store() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     env.mlib(&["apply", "--auto-approve"]).success();
-    let ckpt = env.model_file("src/base.safetensors", "base", 6000);
-    env.manifest(&format!(
-        "version: 1\nstore: ./store\nlayout: flat\nmodels:\n  base:\n    source: ./src/base.safetensors\n    sha256: {ckpt}\n    type: checkpoints\napps: {{}}\n"
-    ));
+    flat().local(&env, "base", "checkpoints", 6000).write(&env);
     env.mlib(&["apply", "--auto-approve"]).success();
     assert!(env.path("ComfyUI/models").symlink_metadata().is_err());
     assert!(env.path("store/checkpoints/base.safetensors").is_file());
@@ -186,7 +187,7 @@ fn removing_the_app_unlinks_its_folder_link_and_never_the_store() {
 #[test]
 fn a_foreign_link_or_file_where_the_folder_link_goes_is_a_conflict() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     std::fs::create_dir_all(env.path("elsewhere")).unwrap();
     std::fs::create_dir_all(env.path("ComfyUI")).unwrap();
     std::os::unix::fs::symlink(env.path("elsewhere"), env.path("ComfyUI/models")).unwrap();
@@ -203,26 +204,30 @@ fn a_foreign_link_or_file_where_the_folder_link_goes_is_a_conflict() {
 #[test]
 fn folder_links_need_the_flat_layout_and_folders_named_as_the_store_names_them() {
     let env = TestEnv::new();
-    let sha = env.model_file("src/detail.safetensors", "detail", 5000);
-    env.manifest(&format!(
-        "version: 1\nstore: ./store\nmodels:\n  detail:\n    source: ./src/detail.safetensors\n    sha256: {sha}\n    type: loras\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n    link: folder\n"
-    ));
+    let detail = Manifest::new().local(&env, "detail", "loras", 5000);
+    detail.clone().comfyui("link: folder").write(&env);
     assert_run!(env, "folder_link_nested_store", env.mlib(&["validate"]));
 
     // Forge keeps LoRAs in `models/Lora`: its whole models folder cannot be the store's.
-    env.manifest(&format!(
-        "version: 1\nstore: ./store\nlayout: flat\nmodels:\n  detail:\n    source: ./src/detail.safetensors\n    sha256: {sha}\n    type: loras\napps:\n  forge:\n    preset: forge\n    root: ./forge\n    link: folder\n    link_folders: [loras, nope]\n"
-    ));
+    detail
+        .top("layout: flat")
+        .app(
+            "forge",
+            "forge",
+            "./forge",
+            "link: folder\nlink_folders: [loras, nope]",
+        )
+        .write(&env);
     assert_run!(env, "folder_link_forge_mismatch", env.mlib(&["validate"]));
 }
 
 #[test]
 fn forges_lora_folder_links_to_the_stores_loras() {
     let env = TestEnv::new();
-    let sha = env.model_file("src/detail.safetensors", "detail", 5000);
-    env.manifest(&format!(
-        "version: 1\nstore: ./store\nlayout: flat\nmodels:\n  detail:\n    source: ./src/detail.safetensors\n    sha256: {sha}\n    type: loras\napps:\n  forge:\n    preset: forge\n    root: ./forge\n    link_folders: [loras]\n"
-    ));
+    flat()
+        .local(&env, "detail", "loras", 5000)
+        .app("forge", "forge", "./forge", "link_folders: [loras]")
+        .write(&env);
     env.mlib(&["apply", "--auto-approve"]).success();
     assert!(
         env.path("forge/models/Lora")
@@ -261,7 +266,7 @@ fn ollamas_models_folder_is_served_from_the_store_and_what_it_had_is_kept() {
 #[test]
 fn a_file_the_app_wrote_through_the_folder_link_is_imported_in_place_even_with_move() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     env.mlib(&["apply", "--auto-approve"]).success();
     let written = env.path("ComfyUI/models/checkpoints/app.safetensors");
     std::fs::write(&written, crate::support::model_bytes("app", 7000)).unwrap();
@@ -282,7 +287,7 @@ fn a_file_the_app_wrote_through_the_folder_link_is_imported_in_place_even_with_m
 #[test]
 fn a_model_added_where_the_app_wrote_a_file_moves_that_file_to_quarantine() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     env.mlib(&["apply", "--auto-approve"]).success();
     // A node downloads a file into the store through the link; then a model of that name
     // is declared.
@@ -324,7 +329,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn an_app_folder_inside_another_manifests_store_is_refused() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     env.mlib(&["apply", "--auto-approve"]).success();
     // Another manifest, another store, the same app with one link per model: its folders
     // are the first store's folders, through the folder link.
@@ -351,9 +356,9 @@ fn an_app_folder_inside_another_manifests_store_is_refused() {
 #[test]
 fn switching_from_the_whole_folder_to_type_folders_takes_two_applies() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     env.mlib(&["apply", "--auto-approve"]).success();
-    manifest(&env, "    link_folders: [loras]\n");
+    manifest(&env, "link_folders: [loras]");
     env.mlib(&["apply", "--auto-approve"])
         .success()
         .stderr_has("run `mlib apply` again");
@@ -377,7 +382,7 @@ fn switching_from_the_whole_folder_to_type_folders_takes_two_applies() {
 #[test]
 fn a_type_folder_link_whose_store_folder_went_is_made_again() {
     let env = TestEnv::new();
-    manifest(&env, "    link_folders: [loras]\n    link: copy\n");
+    manifest(&env, "link_folders: [loras]\nlink: copy");
     env.mlib(&["apply", "--auto-approve"]).success();
     let loras = env.path("ComfyUI/models/loras");
     assert!(
@@ -386,10 +391,10 @@ fn a_type_folder_link_whose_store_folder_went_is_made_again() {
     );
     // The LoRA goes, gc empties the store's folder, and even a gc of foreign files keeps the
     // folder the link points at (an empty folder is nobody's file).
-    let ckpt = env.model_file("src/base.safetensors", "base", 6000);
-    env.manifest(&format!(
-        "version: 1\nstore: ./store\nlayout: flat\nmodels:\n  base:\n    source: ./src/base.safetensors\n    sha256: {ckpt}\n    type: checkpoints\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n    link_folders: [loras]\n"
-    ));
+    flat()
+        .local(&env, "base", "checkpoints", 6000)
+        .comfyui("link_folders: [loras]")
+        .write(&env);
     env.mlib(&["apply", "--auto-approve"]).success();
     env.mlib(&["gc", "--include-foreign", "--auto-approve"])
         .success();
@@ -406,10 +411,12 @@ fn a_type_folder_link_whose_store_folder_went_is_made_again() {
 #[test]
 fn two_apps_in_one_tree_cannot_be_linked_two_ways() {
     let env = TestEnv::new();
-    manifest(
-        &env,
-        "    link: folder\n  other:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    flat()
+        .local(&env, "base", "checkpoints", 6000)
+        .local(&env, "detail", "loras", 5000)
+        .comfyui("link: folder")
+        .app("other", "comfyui", "./ComfyUI", "")
+        .write(&env);
     env.mlib(&["validate"])
         .code(1)
         .stderr_line(&format!(
@@ -421,7 +428,7 @@ fn two_apps_in_one_tree_cannot_be_linked_two_ways() {
 #[test]
 fn a_placeholder_name_with_someones_notes_keeps_the_folder() {
     let env = TestEnv::new();
-    manifest(&env, "    link: folder\n");
+    manifest(&env, "link: folder");
     fresh_clone_models(&env);
     env.write(
         "ComfyUI/models/checkpoints/Put your notes here.txt",

@@ -282,3 +282,86 @@ pub fn safetensors(
     file.extend(std::iter::repeat_n(0u8, offset as usize));
     env.write(rel, file);
 }
+
+/// A manifest as most tests need one: `version: 1`, `store: ./store`, some top-level lines,
+/// models (local files written and pinned by [`Manifest::local`], or any YAML body) and apps.
+/// `write` puts it in `models.yaml`; what it writes is plain YAML a test can still read.
+#[derive(Clone, Default)]
+pub struct Manifest {
+    top: String,
+    models: String,
+    apps: String,
+}
+
+impl Manifest {
+    pub fn new() -> Manifest {
+        Manifest::default()
+    }
+
+    /// A top-level line (or lines), e.g. `layout: flat`.
+    pub fn top(mut self, yaml: &str) -> Manifest {
+        self.top.push_str(yaml);
+        ensure_newline(&mut self.top);
+        self
+    }
+
+    /// A model with this body (its keys, each on a line, unindented).
+    pub fn model(mut self, name: &str, body: &str) -> Manifest {
+        self.models.push_str(&format!("  {name}:\n"));
+        for line in body.lines() {
+            self.models.push_str(&format!("    {line}\n"));
+        }
+        self
+    }
+
+    /// A local model file `src/{name}.safetensors` of `size` bytes unique to `name`, written
+    /// now, with its sha256 pinned.
+    pub fn local(self, env: &TestEnv, name: &str, kind: &str, size: usize) -> Manifest {
+        let sha = env.model_file(&format!("src/{name}.safetensors"), name, size);
+        self.model(
+            name,
+            &format!("source: ./src/{name}.safetensors\nsha256: {sha}\ntype: {kind}"),
+        )
+    }
+
+    /// An app from a preset, rooted at `root`, with more keys (unindented lines) if any.
+    pub fn app(mut self, name: &str, preset: &str, root: &str, extra: &str) -> Manifest {
+        self.apps.push_str(&format!(
+            "  {name}:\n    preset: {preset}\n    root: {root}\n"
+        ));
+        for line in extra.lines() {
+            self.apps.push_str(&format!("    {line}\n"));
+        }
+        self
+    }
+
+    /// ComfyUI at `./ComfyUI`.
+    pub fn comfyui(self, extra: &str) -> Manifest {
+        self.app("comfyui", "comfyui", "./ComfyUI", extra)
+    }
+
+    pub fn yaml(&self) -> String {
+        let models = if self.models.is_empty() {
+            "models: {}\n".to_owned()
+        } else {
+            format!("models:\n{}", self.models)
+        };
+        let apps = if self.apps.is_empty() {
+            String::new()
+        } else {
+            format!("apps:\n{}", self.apps)
+        };
+        format!("version: 1\nstore: ./store\n{}{models}{apps}", self.top)
+    }
+
+    /// Writes it to `models.yaml`.
+    pub fn write(&self, env: &TestEnv) -> PathBuf {
+        env.manifest(&self.yaml())
+    }
+}
+
+fn ensure_newline(text: &mut String) {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+}
