@@ -388,7 +388,17 @@ const REFLINK_MAGICS: &[i64] = &[
 /// Whether the filesystem holding `path` is one that can clone files: a guess from its type
 /// (a plan says what apply will likely do; apply tries [`reflink`] and says what it did).
 pub fn may_reflink(path: &Path) -> bool {
-    rustix::fs::statfs(path).is_ok_and(|stat| REFLINK_MAGICS.contains(&(stat.f_type as i64)))
+    // A folder not made yet will be made on its nearest existing ancestor's filesystem.
+    let Some(existing) = path.ancestors().find(|p| p.symlink_metadata().is_ok()) else {
+        return false;
+    };
+    let Ok(stat) = rustix::fs::statfs(existing) else {
+        return false;
+    };
+    // `f_type`'s width differs between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = stat.f_type as i64;
+    REFLINK_MAGICS.contains(&magic)
 }
 
 /// Whether the file is owned by the user running mlib: only then may mlib hard link it into
