@@ -181,3 +181,36 @@ fn dead_writer_tag() -> String {
     child.wait().unwrap();
     format!("{}{pid}-1-0", mlib_fs::temp::TAG)
 }
+
+/// On a filesystem that clones (`MLIB_TEST_REFLINK_DIR`: an XFS made with `reflink=1`, or
+/// Btrfs; see docs/PERFORMANCE.md), a copy into the store is a reflink: another inode, the
+/// same bytes, and said so. Skipped, saying why, where no such folder is given.
+#[test]
+fn a_copy_on_a_filesystem_that_clones_is_a_reflink() {
+    let Some(dir) = std::env::var_os("MLIB_TEST_REFLINK_DIR") else {
+        eprintln!("skipped: set MLIB_TEST_REFLINK_DIR to a folder on XFS (reflink=1) or Btrfs");
+        return;
+    };
+    let dir = tempfile::tempdir_in(dir).unwrap();
+    let store = Store::new(dir.path().join("store"), Layout::Nested);
+    let src = dir.path().join("detail.safetensors");
+    std::fs::write(&src, vec![7u8; 1 << 20]).unwrap();
+    let (meta, how) = store
+        .ingest_local_how(
+            &LORA,
+            &src,
+            None,
+            &mlib_store::Expected::default(),
+            "./x",
+            &|_| true,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(how, mlib_store::Transfer::Reflinked);
+    let stored = store.entry_path(&LORA, "detail.safetensors");
+    assert_ne!(
+        std::fs::metadata(&stored).unwrap().ino(),
+        std::fs::metadata(&src).unwrap().ino()
+    );
+    assert_eq!(meta.files[0].sha256, hash_file(&src).unwrap().sha256);
+}
