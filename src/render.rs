@@ -77,6 +77,9 @@ pub struct Targets {
     /// "tries mirror s3://team/models first" or, after `plan --check-mirrors`, "from mirror
     /// s3://team/models".
     pub fetch_from: HashMap<String, String>,
+    /// Models every file of which is in the HuggingFace cache: how apply will likely take
+    /// them into the store (reflinked, hardlinked or copied).
+    pub reuse: HashMap<String, mlib_store::Transfer>,
 }
 
 impl Targets {
@@ -86,6 +89,7 @@ impl Targets {
             manifest_dir: manifest_dir.to_path_buf(),
             store: None,
             fetch_from: HashMap::new(),
+            reuse: HashMap::new(),
         }
     }
 
@@ -214,11 +218,15 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
                 format!(
                     "from {}{size}{why}{}",
                     targets.source(&f.source),
-                    targets
-                        .fetch_from
-                        .get(&f.model)
-                        .map(|from| format!("; {from}"))
-                        .unwrap_or_default()
+                    // The HuggingFace cache is tried before any mirror.
+                    match (
+                        targets.reuse.get(&f.model),
+                        targets.fetch_from.get(&f.model)
+                    ) {
+                        (Some(how), _) => format!("; {how} from the HuggingFace cache"),
+                        (None, Some(from)) => format!("; {from}"),
+                        (None, None) => String::new(),
+                    }
                 ),
             )
         }
@@ -264,10 +272,13 @@ pub fn action_line(printer: &Printer, targets: &Targets, action: &Action) -> Str
             format!(
                 "{} ({})",
                 targets.show(&a.link.app, &a.link.target),
-                if a.sha256.is_some() {
-                    "identical file becomes a link"
-                } else {
-                    "the model's own folder moves into the store and becomes a link"
+                match (&a.sha256, a.how) {
+                    (Some(_), Some(how)) =>
+                        format!("identical file is {how} into the store and becomes a link"),
+                    (Some(_), None) => "identical file becomes a link".to_owned(),
+                    (None, _) => {
+                        "the model's own folder moves into the store and becomes a link".to_owned()
+                    }
                 }
             ),
         ),
@@ -371,7 +382,7 @@ pub fn plan_human(printer: &Printer, targets: &Targets, plan: &Plan) {
 }
 
 /// The plan as JSON events: drift, one `planned_change` per action, and the summary.
-pub fn plan_json(printer: &Printer, plan: &Plan) {
+pub fn plan_json(printer: &Printer, targets: &Targets, plan: &Plan) {
     for drift in &plan.drift {
         printer.event(json!({"type": "resource_drift", "drift": drift}));
     }
@@ -379,7 +390,13 @@ pub fn plan_json(printer: &Printer, plan: &Plan) {
         printer.event(json!({"type": "diagnostic", "severity": "warning", "message": warning}));
     }
     for action in &plan.actions {
-        printer.event(json!({"type": "planned_change", "symbol": action.symbol().to_string(), "change": action}));
+        let mut event = json!({"type": "planned_change", "symbol": action.symbol().to_string(), "change": action});
+        if let Action::Fetch(f) = action
+            && let Some(how) = targets.reuse.get(&f.model)
+        {
+            event["reuse"] = json!({"from": "huggingface_cache", "how": how});
+        }
+        printer.event(event);
     }
     for skip in &plan.skipped {
         printer.event(json!({"type": "skipped_model", "skip": skip}));

@@ -105,6 +105,7 @@ pub fn run(global: &GlobalSettings, args: &ApplySettings, printer: &Printer) -> 
     };
     let planned = super::planning::compute(&ctx, &registry, true, &request, observed)?;
     let fetch_from = super::planning::fetch_notes(&planned, false, &progress);
+    let reuse = super::planning::cache_reuse(&planned, ctx.store.root());
     let super::planning::Planned {
         plan,
         mut resolved,
@@ -117,8 +118,9 @@ pub fn run(global: &GlobalSettings, args: &ApplySettings, printer: &Printer) -> 
 
     let mut targets = ctx.targets();
     targets.fetch_from = fetch_from;
+    targets.reuse = reuse;
     if printer.json {
-        render::plan_json(printer, &plan);
+        render::plan_json(printer, &targets, &plan);
     } else if saved.is_none() || printer.verbose > 0 {
         render::plan_human(printer, &targets, &plan);
     }
@@ -439,5 +441,23 @@ impl ApplyEvents for Events<'_> {
 
     fn warning(&self, message: &str) {
         self.printer.warn(message);
+    }
+
+    fn transferred(&self, action: &Action, how: mlib_store::Transfer) {
+        let Action::Adopt(adopt) = action else {
+            return;
+        };
+        let message = format!("{how} into the store");
+        if self.printer.json {
+            self.printer.event(json!({
+                "type": "note",
+                "model": adopt.link.model,
+                "how": how,
+                "message": message,
+            }));
+        } else {
+            let target = self.targets.show(&adopt.link.app, &adopt.link.target);
+            self.progress.println(&format!("  {target}: {message}"));
+        }
     }
 }

@@ -78,34 +78,64 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
     // Under the store's lock: an apply or a gc must not see the store half filled.
     let _lock = super::approval::lock(&ctx, printer)?;
     let reuse = already_stored(&ctx, &items)?;
+    let store_root = mlib_plan::paths::physical(ctx.store.root())?;
+    // A file seen through a folder link to a flat store is the stored copy itself (an app
+    // wrote it there): taken in, and never removed or moved as an "original".
+    let in_store = |item: &Item| {
+        mlib_plan::paths::physical(&item.path).is_ok_and(|p| p.starts_with(&store_root))
+    };
 
     let mut entries = Vec::new();
     let mut stored = Vec::new();
-    for (item, reused) in items.iter().zip(reuse) {
+    let mut to_move = Vec::new();
+    for (i, (item, reused)) in items.iter().zip(reuse).enumerate() {
         let key = ModelKey {
             name: &item.name,
             model_type: &item.model_type,
             family: item.family.as_deref(),
         };
         let source = relative_to(&item.path, &ctx.manifest.dir);
-        let meta = match reused {
-            Some(meta) => meta,
-            None => ctx
-                .store
-                .ingest_local_selected(
-                    &key,
-                    &item.path,
-                    item.file.as_deref(),
-                    // A cached blob is checked against its LFS oid as it is copied.
-                    &Expected {
-                        sha256: item.origin.as_ref().and_then(|o| o.sha256.clone()),
-                        blake3: None,
-                    },
-                    &item.origin.as_ref().map_or(source, hf_source),
-                    &|rel| item.files.is_empty() || item.files.iter().any(|f| f == rel),
-                    &mut |_| {},
-                )
-                .with_context(|| format!("cannot copy {} into the store", item.path.display()))?,
+        // On the store's filesystem a file moves in by rename: hashed here, once, and moved
+        // only once the manifest names it (a kill in between leaves the original).
+        let movable = args.move_files
+            && reused.is_none()
+            && item.files.is_empty()
+            && item.origin.is_none()
+            && !in_store(item)
+            && ctx.store.can_move_in(&item.path);
+        if movable {
+            let stamp = mlib_fs::FileStamp::read(&item.path)
+                .with_context(|| format!("cannot read {}", item.path.display()))?;
+            let hashes = mlib_store::hash_file(&item.path)
+                .with_context(|| format!("cannot read {}", item.path.display()))?;
+            entries.push(entry(&ctx, item, args, Some(&hashes.sha256)));
+            stored.push(None);
+            to_move.push((i, hashes, stamp));
+            continue;
+        }
+        let (meta, how) = match reused {
+            Some(meta) => (meta, None),
+            None => {
+                let (meta, how) = ctx
+                    .store
+                    .ingest_local_how(
+                        &key,
+                        &item.path,
+                        item.file.as_deref(),
+                        // A cached blob is checked against its LFS oid as it is copied.
+                        &Expected {
+                            sha256: item.origin.as_ref().and_then(|o| o.sha256.clone()),
+                            blake3: None,
+                        },
+                        &item.origin.as_ref().map_or(source, hf_source),
+                        &|rel| item.files.is_empty() || item.files.iter().any(|f| f == rel),
+                        &mut |_| {},
+                    )
+                    .with_context(|| {
+                        format!("cannot copy {} into the store", item.path.display())
+                    })?;
+                (meta, Some(how))
+            }
         };
         let sha256 = (!item.path.is_dir()).then(|| meta.files[0].sha256.clone());
         let together = match item.files.len() {
@@ -115,13 +145,14 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
                 item.file.as_deref().unwrap_or_default()
             ),
         };
+        let verb = how.map_or("already stored", mlib_store::Transfer::label);
         printer.info(format!(
-            "  stored {} ({}{together})",
+            "  {verb} {} ({}{together})",
             item.name,
             crate::render::bytes(meta.size())
         ));
         entries.push(entry(&ctx, item, args, sha256.as_deref()));
-        stored.push(meta);
+        stored.push(Some(meta));
     }
     let status = write_entries(
         global,
@@ -139,12 +170,36 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
     lock_cached(&manifest, &items, &stored)?;
     ctx.open_registry()?
         .declare_environment(&ctx.env.to_record(&manifest))?;
+    for (i, hashes, stamp) in to_move {
+        let item = &items[i];
+        let key = ModelKey {
+            name: &item.name,
+            model_type: &item.model_type,
+            family: item.family.as_deref(),
+        };
+        let source = relative_to(&item.path, &ctx.manifest.dir);
+        let meta = ctx
+            .store
+            .ingest_moved(&key, &item.path, item.file.as_deref(), &hashes, stamp, &source)
+            .with_context(|| {
+                format!(
+                    "cannot move {} into the store; it is where it was, and models.yaml names it: `mlib apply` copies it in",
+                    item.path.display()
+                )
+            })?;
+        printer.info(format!(
+            "  moved {} ({})",
+            item.name,
+            crate::render::bytes(meta.size())
+        ));
+    }
     if args.move_files {
-        let store = mlib_plan::paths::physical(ctx.store.root())?;
-        for item in &items {
-            // A file seen through a folder link to a flat store is the stored copy itself
-            // (an app wrote it there): taken in, and never removed as an "original".
-            if mlib_plan::paths::physical(&item.path).is_ok_and(|path| path.starts_with(&store)) {
+        for item in items
+            .iter()
+            .zip(&stored)
+            .filter_map(|(i, s)| s.as_ref().map(|_| i))
+        {
+            if in_store(item) {
                 printer.info(format!(
                     "  kept {}: it is in the store itself",
                     item.path.display()
@@ -384,12 +439,14 @@ fn hf_source(origin: &mlib_fetch::CacheOrigin) -> String {
 fn lock_cached(
     manifest: &mlib_manifest::Manifest,
     items: &[Item],
-    stored: &[mlib_store::Metadata],
+    stored: &[Option<mlib_store::Metadata>],
 ) -> Result<()> {
     let cached: Vec<_> = items
         .iter()
         .zip(stored)
-        .filter_map(|(item, meta)| Some((item, item.origin.as_ref()?, meta.files.first()?)))
+        .filter_map(|(item, meta)| {
+            Some((item, item.origin.as_ref()?, meta.as_ref()?.files.first()?))
+        })
         .collect();
     if cached.is_empty() {
         return Ok(());

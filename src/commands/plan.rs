@@ -54,9 +54,10 @@ pub fn run(global: &GlobalSettings, args: &PlanSettings, printer: &Printer) -> R
     let planned = super::planning::compute(&ctx, &registry, existed, &request, observed)?;
     let mut targets = ctx.targets();
     targets.fetch_from = super::planning::fetch_notes(&planned, args.check_mirrors, &progress);
+    targets.reuse = super::planning::cache_reuse(&planned, ctx.store.root());
     let plan = planned.plan;
     if printer.json {
-        render::plan_json(printer, &plan);
+        render::plan_json(printer, &targets, &plan);
     } else {
         render::plan_human(printer, &targets, &plan);
     }

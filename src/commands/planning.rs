@@ -96,6 +96,27 @@ pub fn compute(
 /// Where each download of `plan` will come from, as far as the mirrors tell: without
 /// `check`, only which mirror is tried first (no request: plan stays offline-capable and
 /// fast); with it (`plan --check-mirrors`), HEAD requests say which mirror has every file.
+/// Models to fetch whose every file is in the HuggingFace cache, with how apply will most
+/// likely take them into the store at `store` (reflinked, hardlinked or copied).
+pub fn cache_reuse(
+    planned: &Planned,
+    store: &std::path::Path,
+) -> std::collections::HashMap<String, mlib_store::Transfer> {
+    let mut reuse = std::collections::HashMap::new();
+    for action in &planned.plan.actions {
+        let mlib_plan::Action::Fetch(fetch) = action else {
+            continue;
+        };
+        let Some(locked) = planned.resolved.models.get(&fetch.model) else {
+            continue;
+        };
+        if let Some(how) = planned.fetcher.cache_reuse(locked, store) {
+            reuse.insert(fetch.model.clone(), how);
+        }
+    }
+    reuse
+}
+
 pub fn fetch_notes(
     planned: &Planned,
     check: bool,

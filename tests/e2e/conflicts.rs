@@ -68,6 +68,44 @@ fn adopt_replaces_an_identical_file_by_a_link() {
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
 }
 
+/// On the store's filesystem the user's identical file becomes the store's copy by rename:
+/// no byte copied, the same inode, and plan and apply say "moved".
+#[test]
+fn adopt_moves_an_identical_file_into_the_store_on_one_filesystem() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    two_models(&env);
+    let original = std::fs::read(env.path("src/sdxl_base.safetensors")).unwrap();
+    let theirs = env.path("ComfyUI/models/checkpoints/sdxl_base.safetensors");
+    env.write(
+        "ComfyUI/models/checkpoints/sdxl_base.safetensors",
+        &original,
+    );
+    let inode = std::fs::metadata(&theirs).unwrap().ino();
+
+    crate::assert_run!(env, "plan_adopt_moves", env.mlib(&["plan", "--adopt"]));
+    let json = env.mlib(&["--json", "plan", "--adopt"]);
+    json.success();
+    assert!(json.stdout.contains(r#""how":"moved""#), "{json}");
+    env.mlib(&["apply", "--auto-approve", "--adopt"])
+        .success()
+        .stderr_has("comfyui: models/checkpoints/sdxl_base.safetensors: moved into the store");
+
+    let stored = env.path("store/checkpoints/sdxl/base/sdxl_base.safetensors");
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().ino(),
+        inode,
+        "renamed, not copied"
+    );
+    assert!(theirs.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(&theirs).unwrap(), original);
+    assert!(
+        env.path("src/sdxl_base.safetensors").is_file(),
+        "the source is left alone"
+    );
+    env.mlib(&["plan", "--detailed-exitcode"]).code(0);
+}
+
 #[test]
 fn a_link_someone_replaced_is_not_removed() {
     let env = TestEnv::new();

@@ -38,18 +38,37 @@ fn import_copies_or_moves_into_the_store_and_pins_each_file() {
         .stderr_has("Dry run: nothing was written.");
     assert!(store_files(&env.path("store")).is_empty());
 
-    env.mlib(&["import", "downloads/what? v2.safetensors"])
-        .success()
-        .stderr_has("stored what-v2")
-        .stderr_has("Added `what-v2` to models.yaml.");
+    let run = env.mlib(&["import", "downloads/what? v2.safetensors"]);
+    run.success().stderr_has("Added `what-v2` to models.yaml.");
+    // Reflinked where the filesystem can clone, else copied: said either way.
+    assert!(
+        run.stderr.contains("  copied what-v2 (") || run.stderr.contains("  reflinked what-v2 ("),
+        "{run}"
+    );
     assert!(
         env.path("downloads/what? v2.safetensors").exists(),
         "copied, not moved"
     );
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(env.path("downloads/loras/a.safetensors"))
+        .unwrap()
+        .ino();
     env.mlib(&["import", "downloads/loras", "--move"])
         .success()
+        .stderr_has("  moved a (")
         .stderr_has("Added `a`, `b` to models.yaml.");
     assert!(!env.path("downloads/loras/a.safetensors").exists());
+    // One filesystem: renamed, not copied (the stored file is the same inode).
+    let stored = store_files(&env.path("store"))
+        .into_iter()
+        .find(|f| f.ends_with("/a.safetensors"))
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(env.path("store").join(stored))
+            .unwrap()
+            .ino(),
+        inode
+    );
     assert!(
         env.path("downloads/loras/readme.txt").exists(),
         "not a model: left alone"

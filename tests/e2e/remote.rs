@@ -253,13 +253,54 @@ fn the_hf_cache_is_reused_without_downloading() {
         .unwrap();
     r.manifest("  c:\n    source: hf://org/cached/c.safetensors\n    type: loras\n");
 
-    r.mlib(&["apply", "--auto-approve"]).success();
+    // The test's temporary folder is one filesystem that cannot clone: a hard link.
+    let blob = r
+        .env
+        .path("hf-cache/models--org--cached/blobs")
+        .join(crate::support::sha256(&bytes));
+    let stored = r.env.path("store/loras/unknown/c/c.safetensors");
+    let one_fs = !mlib_fs::platform::may_reflink(&r.env.path("."));
+    if one_fs {
+        crate::assert_run!(r.env, "plan_hf_cache_hardlinked", r.mlib(&["plan"]));
+        let json = r.mlib(&["--json", "plan"]);
+        assert!(
+            json.stdout
+                .contains(r#""reuse":{"from":"huggingface_cache","how":"hardlinked"}"#),
+            "{json}"
+        );
+    }
+    let run = r.mlib(&["apply", "--auto-approve"]);
+    run.success();
     assert_eq!(
         std::fs::read(r.env.path("ComfyUI/models/loras/c.safetensors")).unwrap(),
         bytes
     );
     let cdn_path = commit.file("c.safetensors").cdn_path();
     assert_eq!(r.server.bytes_sent(&cdn_path), 0, "zero bytes transferred");
+    if !one_fs {
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    run.stderr_has("c: hardlinked from the HuggingFace cache");
+    let inode = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(inode(&blob), inode(&stored), "one inode, two names");
+    // The store's read-only mode is the blob's too (see the fetch crate's `reuse`).
+    assert_eq!(std::fs::metadata(&blob).unwrap().mode() & 0o222, 0);
+
+    // Someone makes the cache's blob writable and changes it in place: the store's stamp no
+    // longer matches, the next plan hashes it, and the changed copy goes to quarantine.
+    std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut changed = bytes.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 0xff;
+    std::fs::write(&blob, &changed).unwrap();
+    r.mlib(&["plan"])
+        .success()
+        .stderr_has("the changed store copy goes to quarantine");
+    r.mlib(&["apply", "--auto-approve"]).success();
+    assert_eq!(std::fs::read(&stored).unwrap(), bytes, "downloaded again");
+    assert_ne!(inode(&blob), inode(&stored));
+    assert!(r.server.bytes_sent(&cdn_path) > 0);
 }
 
 #[test]

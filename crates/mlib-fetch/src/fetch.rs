@@ -150,6 +150,25 @@ impl Fetcher {
         Err(incomplete("url, repo_path or file_id"))
     }
 
+    /// How the plan expects a model to come from the HuggingFace cache when every file of
+    /// it is there (reflinked, hard linked or copied into `store`); `None` when it is not
+    /// all there (or not a HuggingFace model).
+    pub fn cache_reuse(&self, locked: &LockedModel, store: &Path) -> Option<mlib_store::Transfer> {
+        let cache = self.config.hf_cache.as_deref()?;
+        let (repo, commit) = (locked.repo.as_deref()?, locked.commit.as_deref()?);
+        let mut how: Option<mlib_store::Transfer> = None;
+        for file in &locked.files {
+            let repo_path = file.repo_path.as_deref()?;
+            let src = hfcache::find(cache, repo, commit, repo_path, file.sha256.as_deref())?;
+            if !fs_err::metadata(&src).is_ok_and(|m| m.len() == file.size) {
+                return None;
+            }
+            let this = crate::reuse::likely(&src, store);
+            how = Some(how.map_or(this, |h| h.and(this)));
+        }
+        how
+    }
+
     pub(crate) fn fetch_all(
         &self,
         jobs: &[Job],
@@ -241,7 +260,7 @@ impl Fetcher {
         let url = redact_url(job.url.as_str());
         // A verified download an earlier run staged but never committed.
         if fs_err::metadata(&job.done).is_ok_and(|m| m.len() == job.size) {
-            let hashes = copy_verified(&job.done, None, reporter, id)?;
+            let hashes = hash_verified(&job.done, reporter, id)?;
             if verify(job, &hashes, &url).is_ok() {
                 let _ = fs_err::remove_file(&job.meta);
                 debug!(file = %job.label, "a verified download of an earlier run is reused");
@@ -304,8 +323,9 @@ impl Fetcher {
         Ok(hashes)
     }
 
-    /// Copies the file from the HuggingFace cache when it is there with the right size and
-    /// hashes (zero network); `None` otherwise.
+    /// Takes the file from the HuggingFace cache when it is there with the right size and
+    /// hashes (zero network; reflinked, hard linked or copied: see [`crate::reuse`]); `None`
+    /// otherwise.
     fn try_hf_cache(
         &self,
         job: &Job,
@@ -329,7 +349,7 @@ impl Fetcher {
         if !fs_err::metadata(&src).is_ok_and(|m| m.len() == job.size) {
             return Ok(None);
         }
-        let hashes = copy_verified(&src, Some(&job.part), reporter, id)?;
+        let (hashes, how) = crate::reuse::take(&src, &job.part, reporter, id)?;
         if verify(job, &hashes, &src.display().to_string()).is_err() {
             // A damaged cache entry is not our error: download instead.
             discard(job);
@@ -339,30 +359,19 @@ impl Fetcher {
             return Ok(None);
         }
         fs_err::rename(&job.part, &job.done)?;
-        debug!(file = %job.label, cache = %src.display(), "reused from the HuggingFace cache");
-        reporter.note(id, "reused from the HuggingFace cache");
+        debug!(file = %job.label, cache = %src.display(), %how, "reused from the HuggingFace cache");
+        reporter.note(id, &format!("{how} from the HuggingFace cache"));
         Ok(Some(hashes))
     }
 }
 
-/// Hashes `src`, copying it to `dest` (fsynced) when given.
-fn copy_verified(
-    src: &Path,
-    dest: Option<&Path>,
-    reporter: &dyn Reporter,
-    id: u64,
-) -> Result<Hashes, FetchError> {
+/// Hashes `src` (a verified download an earlier run left).
+fn hash_verified(src: &Path, reporter: &dyn Reporter, id: u64) -> Result<Hashes, FetchError> {
     let mut input = fs_err::File::open(src)?;
     let mut progress = |n: u64| reporter.advance(id, n);
-    let Some(dest) = dest else {
-        return Ok(mlib_store::copy_hashing(
-            &mut input,
-            &mut std::io::sink(),
-            &mut progress,
-        )?);
-    };
-    let mut out = fs_err::File::create(dest)?;
-    let hashes = mlib_store::copy_hashing(&mut input, &mut out, &mut progress)?;
-    out.sync_all()?;
-    Ok(hashes)
+    Ok(mlib_store::copy_hashing(
+        &mut input,
+        &mut std::io::sink(),
+        &mut progress,
+    )?)
 }

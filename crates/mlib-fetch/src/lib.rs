@@ -36,6 +36,7 @@ mod names;
 mod report;
 mod resolve;
 mod retry;
+mod reuse;
 mod secret;
 mod source_url;
 

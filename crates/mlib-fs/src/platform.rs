@@ -377,6 +377,36 @@ pub fn reflink(src: &File, dest: &File) -> io::Result<()> {
     }
 }
 
+/// `statfs` magic numbers of filesystems that can clone a file (`FICLONE`).
+const REFLINK_MAGICS: &[i64] = &[
+    0x5846_5342, // XFS (when made with reflink=1, the default since xfsprogs 5.1)
+    0x9123_683e, // Btrfs
+    0xca45_1a4e, // bcachefs
+    0x7461_636f, // OCFS2
+];
+
+/// Whether the filesystem holding `path` is one that can clone files: a guess from its type
+/// (a plan says what apply will likely do; apply tries [`reflink`] and says what it did).
+pub fn may_reflink(path: &Path) -> bool {
+    // A folder not made yet will be made on its nearest existing ancestor's filesystem.
+    let Some(existing) = path.ancestors().find(|p| p.symlink_metadata().is_ok()) else {
+        return false;
+    };
+    let Ok(stat) = rustix::fs::statfs(existing) else {
+        return false;
+    };
+    // `f_type`'s width differs between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = stat.f_type as i64;
+    REFLINK_MAGICS.contains(&magic)
+}
+
+/// Whether the file is owned by the user running mlib: only then may mlib hard link it into
+/// the store (the store makes its files read-only, which changes the other name's mode too).
+pub fn owned_by_me(meta: &Metadata) -> bool {
+    meta.uid() == rustix::process::geteuid().as_raw()
+}
+
 /// Fills `buf` with random bytes from the kernel (for ids, not for keys).
 pub fn fill_random(buf: &mut [u8]) -> io::Result<()> {
     fs_err::File::open("/dev/urandom")?.read_exact(buf)

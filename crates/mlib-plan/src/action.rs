@@ -189,6 +189,10 @@ pub struct Adopt {
     pub sha256: Option<String>,
     /// The store has no copy yet: the user's file moves into the store.
     pub into_store: bool,
+    /// How it gets there, as far as the plan can tell: `moved` (a rename, on the store's
+    /// filesystem), else `reflinked` or `copied` (apply says which it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub how: Option<mlib_store::Transfer>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -65,6 +65,9 @@ pub trait ApplyEvents: Sync {
     /// Bytes copied into the store for `model` since the last call.
     fn progress(&self, _model: &str, _bytes: u64) {}
     fn warning(&self, _message: &str) {}
+    /// How a person's file got into the store for `action` (an adopt): moved, reflinked or
+    /// copied.
+    fn transferred(&self, _action: &Action, _how: mlib_store::Transfer) {}
 }
 
 pub struct Silent;
@@ -563,17 +566,21 @@ fn rename_one(ctx: &ApplyContext, rename: &Rename, store_root: &Path) -> Result<
 
 fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(), ApplyError> {
     let link = &adopt.link;
-    // Look again: the plan may be minutes old and the file is about to be replaced.
+    // Look again: the plan may be minutes old and the file is about to be replaced. The
+    // stamp taken before hashing tells, when the file moves, that these are still its bytes.
+    let mut hashed = None;
     match &adopt.sha256 {
         Some(sha256) => {
-            let hashes =
-                mlib_store::hash_file(&link.target).map_err(|source| ApplyError::Unreadable {
-                    target: link.target.clone(),
-                    source,
-                })?;
+            let unreadable = |source| ApplyError::Unreadable {
+                target: link.target.clone(),
+                source,
+            };
+            let stamp = FileStamp::read(&link.target).map_err(unreadable)?;
+            let hashes = mlib_store::hash_file(&link.target).map_err(unreadable)?;
             if hashes.sha256 != *sha256 {
                 return Err(changed_since_plan(&link.target));
             }
+            hashed = Some((hashes, stamp));
         }
         None if !link.target.symlink_metadata().is_ok_and(|m| m.is_dir()) => {
             return Err(changed_since_plan(&link.target));
@@ -582,26 +589,43 @@ fn adopt_one(ctx: &ApplyContext, adopt: &Adopt, store_root: &Path) -> Result<(),
     }
     let model = &ctx.manifest.models[&link.model];
     if adopt.into_store && !link.source.exists() {
-        // The user's file becomes the store's copy (a move on one filesystem, else a copy).
+        // The user's file becomes the store's copy: renamed on the store's filesystem (hashed
+        // once, above), else reflinked or copied (hashed again as it is).
         let expected = Expected {
             sha256: adopt.sha256.clone(),
             blake3: adopt.sha256.as_ref().and(model.blake3.clone()),
         };
-        let mut progress = |bytes: u64| ctx.events.progress(&model.name, bytes);
-        let metadata = ctx
-            .store
-            .ingest_local_as(
-                &key(model),
-                &link.target,
-                link.source.file_name().and_then(|n| n.to_str()),
-                &expected,
-                &model.source.to_string(),
-                &mut progress,
-            )
-            .map_err(|source| ApplyError::Store {
-                model: model.name.clone(),
-                source,
-            })?;
+        let entry = link.source.file_name().and_then(|n| n.to_str());
+        let store_error = |source| ApplyError::Store {
+            model: model.name.clone(),
+            source,
+        };
+        let (metadata, how) = match hashed {
+            Some((hashes, stamp)) if ctx.store.can_move_in(&link.target) => {
+                expected.check(&link.target, &hashes).map_err(store_error)?;
+                let source = model.source.to_string();
+                let meta = ctx
+                    .store
+                    .ingest_moved(&key(model), &link.target, entry, &hashes, stamp, &source)
+                    .map_err(store_error)?;
+                (meta, mlib_store::Transfer::Moved)
+            }
+            _ => {
+                let mut progress = |bytes: u64| ctx.events.progress(&model.name, bytes);
+                ctx.store
+                    .ingest_local_how(
+                        &key(model),
+                        &link.target,
+                        entry,
+                        &expected,
+                        &model.source.to_string(),
+                        &|_| true,
+                        &mut progress,
+                    )
+                    .map_err(store_error)?
+            }
+        };
+        ctx.events.transferred(&Action::Adopt(adopt.clone()), how);
         if let Err(err) = index_model(ctx, store_root, model, &metadata) {
             ctx.events
                 .warning(&format!("could not index model `{}`: {err}", model.name));

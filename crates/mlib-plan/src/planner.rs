@@ -1023,10 +1023,20 @@ impl<'a> Planner<'a> {
                 m.fetch = None;
             }
         }
+        let how = into_store.then(|| {
+            if sha256.is_some() && self.input.store.can_move_in(&link.target) {
+                mlib_store::Transfer::Moved
+            } else if mlib_fs::platform::may_reflink(self.input.store.root()) {
+                mlib_store::Transfer::Reflinked
+            } else {
+                mlib_store::Transfer::Copied
+            }
+        });
         self.actions.push(Action::Adopt(Adopt {
             link,
             sha256,
             into_store,
+            how,
         }));
     }
 

@@ -27,6 +27,11 @@ pub enum StoreError {
     )]
     PinOnFolder { path: PathBuf },
 
+    #[error(
+        "{path} changed after it was hashed: it was left where it is; run again to hash it again"
+    )]
+    ChangedSinceHashed { path: PathBuf },
+
     #[error("{path} does not exist: check the model's source path in models.yaml")]
     SourceMissing { path: PathBuf },
 

@@ -21,7 +21,7 @@ use crate::layout::{
 use crate::metadata::{FileRecord, Metadata};
 use crate::util::{make_read_only, remove_any, sync_dir};
 use crate::writeback::Writeback;
-use crate::{StoreError, layout};
+use crate::{StoreError, Transfer, layout};
 
 /// Hashes a model is pinned to (lowercase or uppercase hex); `None` means not pinned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,6 +110,7 @@ type Prepared = (StagedModel, Metadata, Vec<String>);
 struct Staged {
     work: WorkDir,
     files: Vec<FileRecord>,
+    transfer: Transfer,
 }
 
 /// Folder trees deeper than this are symlink loops in practice.
@@ -159,6 +160,23 @@ impl Store {
         accept: &dyn Fn(&str) -> bool,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Metadata, StoreError> {
+        self.ingest_local_how(key, src, entry, expect, source, accept, progress)
+            .map(|(meta, _)| meta)
+    }
+
+    /// [`Store::ingest_local_selected`], also telling how the bytes got in: reflinked where
+    /// the filesystem could clone every file, else copied.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ingest_local_how(
+        &self,
+        key: &ModelKey,
+        src: &Path,
+        entry: Option<&str>,
+        expect: &Expected,
+        source: &str,
+        accept: &dyn Fn(&str) -> bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(Metadata, Transfer), StoreError> {
         let staged = self.stage(
             key,
             src,
@@ -168,7 +186,8 @@ impl Store {
             progress,
             Durability::EachFile,
         )?;
-        self.install(key, staged.work, staged.files, source)
+        let meta = self.install(key, staged.work, staged.files, source)?;
+        Ok((meta, staged.transfer))
     }
 
     /// [`Store::ingest_local_selected`]'s first half for many models at once: the model is
@@ -317,9 +336,11 @@ impl Store {
 
         let work = WorkDir::create(&self.staging_dir()?, "ingest")?;
         let mut files = Vec::new();
+        let mut transfer = Transfer::Reflinked;
         if src_meta.is_file() {
             let part = work.path.join(format!("{entry}.part"));
-            let hashes = copy_file(src, &part, progress, durability)?;
+            let (hashes, how) = copy_file(src, &part, progress, durability)?;
+            transfer = how;
             if let Err(e) = expect.check(src, &hashes) {
                 fs_err::remove_file(&part)?;
                 return Err(e);
@@ -334,6 +355,7 @@ impl Store {
                 files: &mut files,
                 progress,
                 durability,
+                transfer: &mut transfer,
             };
             tree.copy(src, &work.path.join(&entry), &entry, "", 0)?;
             if files.is_empty() {
@@ -349,7 +371,11 @@ impl Store {
         if durability == Durability::EachFile {
             sync_dir(&work.path)?;
         }
-        Ok(Staged { work, files })
+        Ok(Staged {
+            work,
+            files,
+            transfer,
+        })
     }
 
     /// Moves already-hashed staged files (paths inside [`Store::staging_dir`]) into the model
@@ -679,6 +705,14 @@ impl WorkDir {
         }
     }
 
+    /// A work folder that is never removed on drop: it may hold a person's file moved in
+    /// (see [`crate::moved`]), which only its own code may put back or remove.
+    pub(crate) fn create_kept(staging: &Path, prefix: &str) -> io::Result<WorkDir> {
+        let mut work = WorkDir::create(staging, prefix)?;
+        work.keep = true;
+        Ok(work)
+    }
+
     /// The folder was renamed into the store (or must survive): do not remove it.
     fn keep(mut self) {
         self.keep = true;
@@ -702,14 +736,15 @@ fn copy_file(
     dest: &Path,
     progress: &mut dyn FnMut(u64),
     durability: Durability,
-) -> Result<Hashes, StoreError> {
+) -> Result<(Hashes, Transfer), StoreError> {
     let mut reader = fs_err::File::open(src)?;
     let writer = fs_err::File::create_new(dest)?;
-    let hashes = match mlib_fs::platform::reflink(reader.file(), writer.file()) {
-        Ok(()) => hash_file_with(dest, progress)?,
+    let (hashes, how) = match mlib_fs::platform::reflink(reader.file(), writer.file()) {
+        Ok(()) => (hash_file_with(dest, progress)?, Transfer::Reflinked),
         Err(e) if e.kind() == io::ErrorKind::Unsupported => {
             let mut out = Writeback::new(writer.file());
-            copy_hashing(&mut reader, &mut out, progress)?
+            let hashes = copy_hashing(&mut reader, &mut out, progress)?;
+            (hashes, Transfer::Copied)
         }
         Err(e) => {
             return Err(StoreError::Io(io::Error::new(
@@ -723,7 +758,7 @@ fn copy_file(
     }
     drop(writer);
     make_read_only(dest)?;
-    Ok(hashes)
+    Ok((hashes, how))
 }
 
 /// Hashes a file (one read), reporting progress.
@@ -740,6 +775,8 @@ struct Tree<'a> {
     files: &'a mut Vec<FileRecord>,
     progress: &'a mut dyn FnMut(u64),
     durability: Durability,
+    /// How the files got in so far (copied as soon as one file was).
+    transfer: &'a mut Transfer,
 }
 
 impl Tree<'_> {
@@ -801,7 +838,9 @@ impl Tree<'_> {
             let name = utf8_name(&path)?;
             let rel = format!("{rel}/{name}");
             if meta.is_file() {
-                let hashes = copy_file(&path, &dest.join(&name), self.progress, self.durability)?;
+                let (hashes, how) =
+                    copy_file(&path, &dest.join(&name), self.progress, self.durability)?;
+                *self.transfer = self.transfer.and(how);
                 self.files.push(record(rel, hashes));
                 taken = true;
             } else {

@@ -4,6 +4,8 @@
 //! what belongs to a process that is gone is known by its name alone. Three kinds:
 //!
 //! - work folders (`.ingest…`, `.commit…`, `.remove…`): half-built models, removed;
+//! - a person's file being moved in (`.move…`, with its note `.moved…`): put back where it
+//!   came from, or kept in the quarantine when that place is taken; never removed;
 //! - the previous version of a model being replaced (`.old…`): removed too, except files a
 //!   person had put into the model's folder (mlib carries them over to the new version, and
 //!   a kill may come first): those are kept in the quarantine, never deleted;
@@ -37,16 +39,26 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cleaned),
             Err(e) => return Err(e.into()),
         };
+        let mut stale = Vec::new();
         for entry in entries {
             let entry = entry?;
             let Some(name) = TempName::parse(&entry.file_name()) else {
                 continue;
             };
-            if !name.is_stale() {
-                continue;
+            if name.is_stale() {
+                stale.push((name.name, entry.path()));
             }
-            let path = entry.path();
-            if name.name == "old" {
+        }
+        // A person's file moved in goes back first, before its work folder is looked at.
+        stale.sort_by_key(|(name, _)| name != "moved");
+        for (name, path) in stale {
+            if name == "moved" {
+                if let Some(to) = self.restore_moved(&path)? {
+                    cleaned.kept.push(to);
+                }
+            } else if name == "move" {
+                self.keep_moved_files(&path, &mut cleaned)?;
+            } else if name == "old" {
                 self.keep_added_files(&path, &mut cleaned)?;
             }
             temp::remove_tree(&path)?;
@@ -68,6 +80,33 @@ impl Store {
             removed.extend(temp::remove_stale(&dir)?);
         }
         Ok(removed)
+    }
+
+    /// What is still in a moved file's work folder when its note could not put it back:
+    /// kept in the quarantine, never removed (only the metadata there is mlib's).
+    fn keep_moved_files(&self, work: &Path, cleaned: &mut Cleaned) -> Result<(), StoreError> {
+        let mut left = Vec::new();
+        for item in fs_err::read_dir(work)? {
+            let name = item?.file_name();
+            if name != METADATA_FILE {
+                left.push(name);
+            }
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        let dir = self.quarantine_dir().join(format!(
+            "{}-moved-kept",
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+        ));
+        fs_err::create_dir_all(&dir)?;
+        for name in left {
+            let to = dir.join(&name);
+            fs_err::rename(work.join(&name), &to)?;
+            cleaned.kept.push(to);
+        }
+        util::sync_dir(&dir)?;
+        Ok(())
     }
 
     /// Moves what a person added to a model folder that was being replaced into the

@@ -299,7 +299,7 @@ fn the_manifest_hash_must_match_upstream() {
 }
 
 #[test]
-fn files_in_the_hf_cache_are_copied_with_zero_network() {
+fn files_in_the_hf_cache_are_taken_with_zero_network() {
     let server = TestServer::start();
     let lfs = bytes(400_000, 13);
     let commit = server
@@ -323,14 +323,36 @@ fn files_in_the_hf_cache_are_copied_with_zero_network() {
     assert_eq!(fs_err::read(&staged[1].staged).unwrap(), lfs);
     assert_eq!(staged[1].hashes.sha256, sha256(&lfs));
     assert_eq!(staged[0].hashes.sha256, sha256(b"{\"a\": 1}"));
-    assert!(events.all().contains("reused from the HuggingFace cache"));
-    // The cache itself is untouched (copied, not moved).
-    assert!(
-        hub.path()
-            .join("models--org--cached/blobs")
-            .join(sha256(&lfs))
-            .is_file()
+    // The cache itself keeps its blob (taken, not moved).
+    let blob = hub
+        .path()
+        .join("models--org--cached/blobs")
+        .join(sha256(&lfs));
+    assert!(blob.is_file());
+    // One filesystem that cannot clone (the test machine's temporary folder): a hard link,
+    // the same inode under a second name, and the output says so.
+    use std::os::unix::fs::MetadataExt;
+    let (blob_meta, staged_meta) = (
+        fs_err::metadata(&blob).unwrap(),
+        fs_err::metadata(&staged[1].staged).unwrap(),
     );
+    let one_fs = blob_meta.dev() == staged_meta.dev();
+    if one_fs && !mlib_fs::platform::may_reflink(staging.path()) {
+        assert_eq!(blob_meta.ino(), staged_meta.ino(), "hard linked");
+        assert!(
+            events
+                .all()
+                .contains("hardlinked from the HuggingFace cache")
+        );
+    } else {
+        assert_ne!(blob_meta.ino(), staged_meta.ino());
+        let all = events.all();
+        assert!(
+            all.contains("reflinked from the HuggingFace cache")
+                || all.contains("copied from the HuggingFace cache"),
+            "{all}"
+        );
+    }
 }
 
 #[test]
@@ -356,6 +378,8 @@ fn a_damaged_cache_blob_is_downloaded_instead() {
     let staging = tempfile::tempdir().unwrap();
     let staged = f.fetch("d", &locked, staging.path(), &NoReporter).unwrap();
     assert_eq!(fs_err::read(&staged[0].staged).unwrap(), data);
+    // Hashed before it was trusted: the damaged blob is not what was linked.
+    assert_eq!(fs_err::read(&blob).unwrap(), bytes(10_000, 99));
     assert!(server.bytes_sent(&commit.file("m.safetensors").cdn_path()) > 0);
 }
 

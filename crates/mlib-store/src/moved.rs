@@ -1,0 +1,195 @@
+//! A person's file moved into the store by `rename(2)`: no byte copied, none read again.
+//!
+//! The file is hashed where it is first (the caller does, once), and moved only if its stamp
+//! is still the one it had then. Between the rename and the model's folder reaching its
+//! place, the file sits in a work folder of the staging area; a note next to it (written and
+//! synced before the rename) says where it came from. Work folders of a moved file are never
+//! removed on drop: a failure puts the file back where it was, and after a kill the next
+//! [`Store::clean_staging`] does ([`Store::restore_moved`]), or, when something else took
+//! that place since, keeps it in the quarantine. At no moment is the file in neither place.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use mlib_fs::FileStamp;
+use serde::{Deserialize, Serialize};
+
+use crate::hash::Hashes;
+use crate::ingest::{WorkDir, record};
+use crate::layout::{ModelKey, Store, validate_key};
+use crate::metadata::Metadata;
+use crate::util::{make_read_only, sync_dir};
+use crate::{StoreError, layout};
+
+/// Where a moved file came from, next to its work folder until the model is in place.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct MoveNote {
+    pub work: PathBuf,
+    /// The person's file.
+    pub from: PathBuf,
+    /// Its name in the work folder.
+    pub entry: String,
+}
+
+impl Store {
+    /// Whether `src` can be moved into the store by [`Store::ingest_moved`]: a regular file
+    /// (not a symlink: a HuggingFace cache entry is the cache's) with no other name (a hard
+    /// link elsewhere could change the stored bytes), on the store's filesystem and mount.
+    pub fn can_move_in(&self, src: &Path) -> bool {
+        use mlib_fs::platform::{device, link_count, mount_id};
+        // A store not made yet will be made in its nearest existing folder.
+        let Some(root) = self.root().ancestors().find(|p| p.exists()) else {
+            return false;
+        };
+        let (Ok(meta), Ok(store)) = (fs_err::symlink_metadata(src), fs_err::metadata(root)) else {
+            return false;
+        };
+        meta.is_file()
+            && link_count(&meta) == 1
+            && device(&meta) == device(&store)
+            && mount_id(src) == mount_id(root)
+    }
+
+    /// Moves the file `src` in as the model's only entry (named `entry`, else as `src`).
+    /// `hashes` are its bytes' when its stamp was `stamp`: a file changed since is refused
+    /// ([`StoreError::ChangedSinceHashed`]) and stays where it is, as it does on any error.
+    pub fn ingest_moved(
+        &self,
+        key: &ModelKey,
+        src: &Path,
+        entry: Option<&str>,
+        hashes: &Hashes,
+        stamp: FileStamp,
+        source: &str,
+    ) -> Result<Metadata, StoreError> {
+        validate_key(key)?;
+        let entry = match entry {
+            Some(entry) => entry.to_owned(),
+            None => name_of(src)?,
+        };
+        self.validate_entry(&entry)?;
+        let staging = self.staging_dir()?;
+        let work = WorkDir::create_kept(&staging, "move")?;
+        let dest = work.path.join(&entry);
+        let note = mlib_fs::temp::path_for(&staging, "moved");
+        let written = MoveNote {
+            work: work.path.clone(),
+            from: src.to_owned(),
+            entry: entry.clone(),
+        };
+        let moved = write_note(&note, &written)
+            .and_then(|()| unchanged(src, stamp))
+            .and_then(|()| Ok(fs_err::rename(src, &dest)?));
+        if let Err(e) = moved {
+            let _ = fs_err::remove_file(&note);
+            let _ = fs_err::remove_dir(&work.path);
+            return Err(e);
+        }
+        match self.place_moved(key, work, &entry, hashes, stamp, source) {
+            Ok(meta) => {
+                let _ = fs_err::remove_file(&note);
+                // The flat layout leaves the emptied work folder behind.
+                let _ = fs_err::remove_dir(&written.work);
+                Ok(meta)
+            }
+            Err(e) => {
+                // Put back; if even that fails, the note tells the next run where it goes.
+                if mlib_fs::platform::rename_noreplace(&dest, src).is_ok() {
+                    let _ = fs_err::remove_file(&note);
+                    let _ = mlib_fs::temp::remove_tree(&written.work);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn place_moved(
+        &self,
+        key: &ModelKey,
+        work: WorkDir,
+        entry: &str,
+        hashes: &Hashes,
+        stamp: FileStamp,
+        source: &str,
+    ) -> Result<Metadata, StoreError> {
+        let dest = &work.path.join(entry);
+        // A rename moves the ctime only: the same inode, size and mtime are the same bytes.
+        let now = FileStamp::read(dest)?;
+        if (now.ino, now.size, now.mtime_ns) != (stamp.ino, stamp.size, stamp.mtime_ns)
+            || now.size != hashes.size
+        {
+            return Err(StoreError::ChangedSinceHashed {
+                path: dest.to_owned(),
+            });
+        }
+        make_read_only(dest)?;
+        // The person may never have synced it: the store records only durable bytes.
+        fs_err::File::open(dest)?.sync_all()?;
+        sync_dir(&work.path)?;
+        self.install(
+            key,
+            work,
+            vec![record(entry.to_owned(), hashes.clone())],
+            source,
+        )
+    }
+
+    /// After a kill: puts a moved file whose model never reached its place back where it
+    /// came from, or into the quarantine when that place is taken. Returns where it went.
+    pub(crate) fn restore_moved(&self, note: &Path) -> Result<Option<PathBuf>, StoreError> {
+        let text = fs_err::read(note)?;
+        let Ok(moved) = serde_json::from_slice::<MoveNote>(&text) else {
+            // Cut short before it was complete: written before the rename, so nothing moved.
+            return Ok(None);
+        };
+        let at = moved.work.join(&moved.entry);
+        if fs_err::symlink_metadata(&at).is_err() {
+            return Ok(None);
+        }
+        match mlib_fs::platform::rename_noreplace(&at, &moved.from) {
+            Ok(()) => Ok(Some(moved.from)),
+            Err(_) => {
+                let dir = self.quarantine_dir().join(format!(
+                    "{}-moved-kept",
+                    jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+                ));
+                fs_err::create_dir_all(&dir)?;
+                let to = dir.join(&moved.entry);
+                fs_err::rename(&at, &to)?;
+                sync_dir(&dir)?;
+                Ok(Some(to))
+            }
+        }
+    }
+}
+
+/// The note, durable before the file moves.
+fn write_note(path: &Path, note: &MoveNote) -> Result<(), StoreError> {
+    let text = serde_json::to_vec(note).map_err(|e| io::Error::other(e.to_string()))?;
+    let file = fs_err::File::create_new(path)?;
+    io::Write::write_all(&mut &file, &text)?;
+    file.sync_all()?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(())
+}
+
+fn unchanged(src: &Path, stamp: FileStamp) -> Result<(), StoreError> {
+    let meta = fs_err::symlink_metadata(src)?;
+    if !meta.is_file() || FileStamp::of(&meta) != stamp {
+        return Err(StoreError::ChangedSinceHashed {
+            path: src.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn name_of(path: &Path) -> Result<String, StoreError> {
+    let name = path.file_name().unwrap_or_default();
+    name.to_str().map(str::to_owned).ok_or_else(|| {
+        layout::invalid(
+            "file name",
+            &name.to_string_lossy(),
+            "it is not valid UTF-8: rename the file",
+        )
+    })
+}
