@@ -117,8 +117,8 @@ struct Staged {
 const MAX_DEPTH: usize = 64;
 
 impl Store {
-    /// Copies a local file or folder in (hash while copying, `.part` + fsync + rename,
-    /// read-only). The entry is named after `src`. `progress` gets byte deltas.
+    /// Copies a local file or folder in (hash while copying into a private work folder, fsync,
+    /// rename the folder into place; read-only). The entry is named after `src`. `progress` gets byte deltas.
     pub fn ingest_local(
         &self,
         key: &ModelKey,
@@ -334,18 +334,19 @@ impl Store {
             });
         }
 
-        let work = WorkDir::create(&self.staging_dir()?, "ingest")?;
+        let work = self.work_dir("ingest")?;
         let mut files = Vec::new();
         let mut transfer = Transfer::Reflinked;
         if src_meta.is_file() {
-            let part = work.path.join(format!("{entry}.part"));
-            let (hashes, how) = copy_file(src, &part, progress, durability)?;
+            // Written under its own name: the work folder is private until it is renamed into
+            // place whole, so a `.part` name and a rename per file would add nothing.
+            let dest = work.path.join(&entry);
+            let (hashes, how) = copy_file(src, &dest, progress, durability)?;
             transfer = how;
             if let Err(e) = expect.check(src, &hashes) {
-                fs_err::remove_file(&part)?;
+                fs_err::remove_file(&dest)?;
                 return Err(e);
             }
-            fs_err::rename(&part, work.path.join(&entry))?;
             files.push(record(entry, hashes));
         } else if src_meta.is_dir() {
             let store_root = std::fs::canonicalize(self.root()).ok();
@@ -414,7 +415,7 @@ impl Store {
             }
         }
 
-        let work = WorkDir::create(&self.staging_dir()?, "commit")?;
+        let work = self.work_dir("commit")?;
         let mut files = Vec::with_capacity(staged.len());
         let mut dirs = BTreeSet::new();
         for file in staged {
@@ -439,7 +440,7 @@ impl Store {
         let Some(meta) = self.read_metadata(key)? else {
             return Ok(None);
         };
-        let trash = WorkDir::create(&self.staging_dir()?, "remove")?;
+        let trash = self.work_dir("remove")?;
         match self.layout() {
             Layout::Nested => {
                 // Renaming first makes the removal atomic from the apps' point of view.
@@ -621,7 +622,7 @@ impl Store {
         if !foreign.is_empty() {
             self.quarantine(key.name, &foreign)?;
         }
-        let old = WorkDir::create(&self.staging_dir()?, "old")?;
+        let old = self.work_dir("old")?;
         for entry in new_entries {
             let target = type_dir.join(entry);
             let staged = work.path.join(entry);
@@ -694,12 +695,19 @@ pub(crate) struct WorkDir {
 }
 
 impl WorkDir {
+    /// A new folder in `staging`, which is made first if it is missing (it exists for all but
+    /// the first of many models: not checking first saves two system calls per model).
     pub(crate) fn create(staging: &Path, prefix: &str) -> io::Result<WorkDir> {
+        let mut made_staging = false;
         loop {
             let path = mlib_fs::temp::path_for(staging, prefix);
             match fs_err::create_dir(&path) {
                 Ok(()) => return Ok(WorkDir { path, keep: false }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !made_staging => {
+                    fs_err::create_dir_all(staging)?;
+                    made_staging = true;
+                }
                 Err(e) => return Err(e),
             }
         }

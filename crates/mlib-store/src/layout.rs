@@ -114,6 +114,14 @@ impl Store {
 
     /// `{root}/.mlib/tmp`, created if missing. Being inside the store puts it on the store's
     /// filesystem, so finished files can be renamed (atomically) rather than copied into place.
+    /// A new work folder in the staging folder (made if missing), removed on drop.
+    pub(crate) fn work_dir(&self, prefix: &str) -> Result<crate::ingest::WorkDir, StoreError> {
+        Ok(crate::ingest::WorkDir::create(
+            &self.mlib_dir().join("tmp"),
+            prefix,
+        )?)
+    }
+
     pub fn staging_dir(&self) -> Result<PathBuf, StoreError> {
         let dir = self.mlib_dir().join("tmp");
         fs_err::create_dir_all(&dir)?;

@@ -37,7 +37,7 @@ impl Store {
             name: key.name.to_owned(),
             model_type: key.model_type.to_owned(),
             family: key.family.map(str::to_owned),
-            work: WorkDir::create(&self.staging_dir()?, "receive")?,
+            work: self.work_dir("receive")?,
             files: Vec::new(),
             dirs: BTreeSet::new(),
         })

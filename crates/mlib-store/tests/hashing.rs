@@ -60,8 +60,12 @@ fn known_vectors() {
 
 #[test]
 fn large_inputs_match_reference_and_copy_exactly() {
-    // Around the 1 MiB buffer size: just below, exact, just above, several buffers + a tail.
+    // Around the 64 KiB first read and the 1 MiB buffer size: just below, exact, just above,
+    // several buffers + a tail.
     for len in [
+        (64 << 10) - 1,
+        64 << 10,
+        (64 << 10) + 1,
         (1 << 20) - 1,
         1 << 20,
         (1 << 20) + 1,
