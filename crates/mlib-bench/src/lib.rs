@@ -2,10 +2,12 @@
 //!
 //! - `lstat-loop PATHS_FILE`: the baseline for `mlib plan`: reads a newline-separated list of
 //!   paths and `lstat()`s each one, in a compiled loop, nothing else.
+//! - `fs-floor SRC_DIR OUT_DIR`: the first apply's floor: the same file system operations per
+//!   model (mkdir, copy, metadata, rename, two symlinks) in a plain loop, then one syncfs.
 //! - `plan-phases MANIFEST`: runs the steps `mlib plan` takes on a manifest one at a time
 //!   through the library crates and times each, to show where a plan's time goes.
 //!
-//! Both print one JSON object on stdout; durations are in milliseconds.
+//! Each prints one JSON object on stdout; durations are in milliseconds.
 
 use std::time::Instant;
 
