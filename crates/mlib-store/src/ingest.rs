@@ -539,18 +539,28 @@ impl Store {
     ) -> Result<(), StoreError> {
         let model_dir = self.model_dir(key);
         let parent = model_dir.parent().unwrap_or(self.root());
-        fs_err::create_dir_all(parent)?;
         let sync_parent = || match durability {
             Durability::EachFile => sync_dir(parent),
             Durability::Batch => Ok(()),
         };
-        match fs_err::symlink_metadata(&model_dir) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs_err::rename(&work.path, &model_dir)?;
+        // A new model (the common case) is one rename that never replaces anything; its
+        // type/family folder is made only when missing. Three system calls fewer per model
+        // than looking first.
+        let mut placed = mlib_fs::platform::rename_noreplace(&work.path, &model_dir);
+        if matches!(&placed, Err(e) if e.kind() == io::ErrorKind::NotFound) && !parent.is_dir() {
+            fs_err::create_dir_all(parent)?;
+            placed = mlib_fs::platform::rename_noreplace(&work.path, &model_dir);
+        }
+        match placed {
+            Ok(()) => {
                 work.keep();
                 sync_parent()?;
                 return Ok(());
             }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        match fs_err::symlink_metadata(&model_dir) {
             Err(e) => return Err(e.into()),
             Ok(meta) if !meta.is_dir() => {
                 return Err(StoreError::InTheWay { path: model_dir });
@@ -601,25 +611,32 @@ impl Store {
     ) -> Result<(), StoreError> {
         let type_dir = self.model_dir(key);
         fs_err::create_dir_all(&type_dir)?;
-        let owners = self.flat_owners(key)?;
-        for entry in new_entries {
-            if let Some(owner) = owners.get(entry) {
+        // Only a name already taken can belong to another model (its file is there): the
+        // other models' metadata is read only then, not on every install, which made adding
+        // N models to one type folder read N²/2 metadata files.
+        let taken: Vec<&String> = new_entries
+            .iter()
+            .filter(|entry| !old_entries.contains(entry))
+            .filter(|entry| fs_err::symlink_metadata(type_dir.join(entry)).is_ok())
+            .collect();
+        if !taken.is_empty() {
+            let owners = self.flat_owners(key)?;
+            if let Some((entry, owner)) = taken
+                .iter()
+                .find_map(|entry| owners.get(*entry).map(|owner| (entry, owner)))
+            {
                 return Err(StoreError::EntryConflict {
                     path: type_dir.join(entry),
                     owner: owner.clone(),
                 });
             }
-        }
-        // A name no model's metadata claims, yet taken: someone's file (an app writing
-        // through a folder link to this store, a copy by hand). Never replaced: moved to the
-        // quarantine first, where `mlib status` and `doctor` count it.
-        let foreign: Vec<String> = new_entries
-            .iter()
-            .filter(|entry| !old_entries.contains(entry))
-            .filter(|entry| fs_err::symlink_metadata(type_dir.join(entry)).is_ok())
-            .map(|entry| format!("{}/{entry}", key.model_type))
-            .collect();
-        if !foreign.is_empty() {
+            // A name no model's metadata claims, yet taken: someone's file (an app writing
+            // through a folder link to this store, a copy by hand). Never replaced: moved to
+            // the quarantine first, where `mlib status` and `doctor` count it.
+            let foreign: Vec<String> = taken
+                .iter()
+                .map(|entry| format!("{}/{entry}", key.model_type))
+                .collect();
             self.quarantine(key.name, &foreign)?;
         }
         let old = self.work_dir("old")?;
