@@ -2,20 +2,26 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use crate::support::TestEnv;
+use crate::support::{Manifest, TestEnv};
 
-fn one_lora(env: &TestEnv, app_extra: &str, top_extra: &str) -> String {
+/// One pinned SDXL LoRA and a ComfyUI with these keys; returns its sha256.
+fn one_lora(env: &TestEnv, app: &str, top: &str) -> String {
     let sha = env.model_file("src/lora.safetensors", "lora", 5000);
-    env.manifest(&format!(
-        "version: 1\nstore: ./store\n{top_extra}models:\n  lora:\n    source: ./src/lora.safetensors\n    sha256: {sha}\n    type: loras\n    family: sdxl\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n{app_extra}"
-    ));
+    Manifest::new()
+        .top(top)
+        .model(
+            "lora",
+            &format!("source: ./src/lora.safetensors\nsha256: {sha}\ntype: loras\nfamily: sdxl"),
+        )
+        .comfyui(app)
+        .write(env);
     sha
 }
 
 #[test]
 fn hardlink_mode_shares_the_inode_and_is_idempotent() {
     let env = TestEnv::new();
-    one_lora(&env, "    link: hardlink\n", "");
+    one_lora(&env, "link: hardlink", "");
     env.mlib(&["apply", "--auto-approve"]).success();
     let link = env.path("ComfyUI/models/loras/lora.safetensors");
     let stored = env.path("store/loras/sdxl/lora/lora.safetensors");
@@ -30,7 +36,7 @@ fn hardlink_mode_shares_the_inode_and_is_idempotent() {
 #[test]
 fn copy_mode_copies_and_switching_mode_relinks() {
     let env = TestEnv::new();
-    let sha = one_lora(&env, "    link: copy\n", "");
+    let sha = one_lora(&env, "link: copy", "");
     env.mlib(&["apply", "--auto-approve"]).success();
     let link = env.path("ComfyUI/models/loras/lora.safetensors");
     let stored = env.path("store/loras/sdxl/lora/lora.safetensors");
@@ -42,7 +48,7 @@ fn copy_mode_copies_and_switching_mode_relinks() {
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
 
     // Switching the app to symlinks replaces mlib's own copy by a link.
-    one_lora(&env, "    link: symlink\n", "");
+    one_lora(&env, "link: symlink", "");
     env.mlib(&["plan", "--detailed-exitcode"])
         .code(2)
         .stderr_has("~ relink");
@@ -134,7 +140,7 @@ fn a_hardlink_app_on_another_filesystem_is_a_plan_error_with_a_hint() {
 #[test]
 fn flat_layout_stores_files_comfyui_style() {
     let env = TestEnv::new();
-    one_lora(&env, "", "layout: flat\n");
+    one_lora(&env, "", "layout: flat");
     env.mlib(&["apply", "--auto-approve"]).success();
     assert!(env.path("store/loras/lora.safetensors").is_file());
     assert!(env.path("store/loras/.mlib-meta/lora.json").is_file());

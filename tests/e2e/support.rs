@@ -300,8 +300,10 @@ impl Manifest {
 
     /// A top-level line (or lines), e.g. `layout: flat`.
     pub fn top(mut self, yaml: &str) -> Manifest {
-        self.top.push_str(yaml);
-        ensure_newline(&mut self.top);
+        if !yaml.is_empty() {
+            self.top.push_str(yaml);
+            ensure_newline(&mut self.top);
+        }
         self
     }
 
