@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+use crate::spanned::Spanned;
 
 use crate::model::{LinkMode, StoreLayout};
 use crate::preset::Preset;

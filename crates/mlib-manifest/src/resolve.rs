@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::Spanned;
+use crate::spanned::Spanned;
 
 use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
