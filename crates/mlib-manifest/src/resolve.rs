@@ -8,8 +8,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::spanned::Spanned;
-
 use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
 use crate::mirror::MirrorUrl;
@@ -23,6 +21,7 @@ use crate::rules::{
     MAX_COMPONENT, Problem, check_file_name, check_hash, check_name, check_relative_path, show,
 };
 use crate::source::{self, Parsed};
+use crate::spanned::Spanned;
 use crate::url_template;
 use crate::validate;
 
