@@ -1,16 +1,15 @@
 //! A cache of parsed manifests, so that the commands a provisioning script runs over and over
 //! on an unchanged `models.yaml` do not parse and validate it again.
 //!
-//! Parsing is the largest single cost of a no-op plan of a big manifest (about 100 ms for
-//! 10,000 models: YAML with a span on every value, then every check), and its result depends
-//! on only three things: the manifest's bytes, the path it was read from (relative paths
-//! resolve against its folder) and the environment variables it expands (`${VAR}`, `~`). A
-//! cache entry records all three, including the value of each variable that was looked up
-//! (or that it was unset), and is used only when every one of them is the same again. Any
-//! other difference, a damaged entry, or one written by another version of mlib is a miss:
-//! the manifest is parsed as if there were no cache, and the entry is rewritten. Only
-//! manifests without errors are cached, so errors are always reported fresh, with their
-//! places.
+//! Parsing is the largest single cost of a no-op plan of a big manifest (the YAML read, then
+//! every check: see docs/PERFORMANCE.md), and its result depends on only three things: the
+//! manifest's bytes, the path it was read from (relative paths resolve against its folder) and
+//! the environment variables it expands (`${VAR}`, `~`). A cache entry records all three,
+//! including the value of each variable that was looked up (or that it was unset), and is used
+//! only when every one of them is the same again. Any other difference, a damaged entry, or one
+//! written by another version of mlib is a miss: the manifest is parsed as if there were no
+//! cache, and the entry is rewritten. Only manifests without errors are cached, so errors are
+//! always reported fresh, with their places.
 //!
 //! One entry per manifest path (`{dir}/{sha256 of the path}.json`), replaced on every
 //! change, so the cache never grows beyond one file per manifest. Only callers that change

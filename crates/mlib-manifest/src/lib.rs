@@ -23,6 +23,7 @@ mod rules;
 mod schema;
 mod select;
 mod source;
+mod spanned;
 mod suggest;
 mod url_template;
 mod validate;
@@ -64,6 +65,17 @@ pub fn parse(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Manifest, ManifestError> {
+    // Without the places of values first (see `spanned.rs`); a manifest with a problem is read
+    // again with them, so every diagnostic is the one a single careful read would give.
+    spanned::with_places(false, || check(text, path, env))
+        .or_else(|_| spanned::with_places(true, || check(text, path, env)))
+}
+
+fn check(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Manifest, ManifestError> {
     let mut sink = diagnostic::Sink::new(text);
     let absolute = absolute(path);
     let dir = absolute
@@ -97,4 +109,33 @@ fn absolute(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
         .components()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_read_without_places_is_the_one_read_with_them() {
+        // The example uses every kind of field: sources of each scheme, hashes, globs, tags,
+        // requires, presets, folders, selections.
+        let text = include_str!("../../../models.yaml.example");
+        let env = |name: &str| (name == "HOME").then(|| "/home/u".to_string());
+        let path = Path::new("/p/models.yaml");
+        let fast = spanned::with_places(false, || check(text, path, &env)).unwrap();
+        let careful = spanned::with_places(true, || check(text, path, &env)).unwrap();
+        assert_eq!(fast, careful);
+        assert_eq!(parse(text, path, &env).unwrap(), careful);
+    }
+
+    #[test]
+    fn a_problem_found_without_places_is_reported_with_them() {
+        // The hash is checked after the YAML read, so only the second read knows its place.
+        let text = "version: 1\nstore: /s\nmodels:\n  m:\n    source: /x.safetensors\n    sha256: nothex\n    type: loras\n";
+        let env = |_: &str| None;
+        let err = parse(text, Path::new("/p/models.yaml"), &env).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!((d.kind, d.line, d.column), (DiagnosticKind::BadHash, 6, 13));
+        assert!(text[d.offset..].starts_with("nothex"), "{d:?}");
+    }
 }

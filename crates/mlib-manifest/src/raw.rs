@@ -10,11 +10,11 @@ use std::marker::PhantomData;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
 
 use crate::model::{LinkMode, StoreLayout};
 use crate::preset::Preset;
 use crate::rules::{HASH_PATTERN, NAME_PATTERN};
+use crate::spanned::Spanned;
 
 /// An mlib manifest (`models.yaml`): the models one environment needs and the apps they are
 /// linked into.

@@ -8,8 +8,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::Spanned;
-
 use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};
 use crate::mirror::MirrorUrl;
@@ -23,6 +21,7 @@ use crate::rules::{
     MAX_COMPONENT, Problem, check_file_name, check_hash, check_name, check_relative_path, show,
 };
 use crate::source::{self, Parsed};
+use crate::spanned::Spanned;
 use crate::url_template;
 use crate::validate;
 
@@ -322,20 +321,24 @@ impl Resolver<'_, '_> {
     /// Checks a map's keys as names and reports repeated keys (exactly, or differing only in
     /// case, which collide on Windows and macOS filesystems). Returns the entries to keep.
     fn unique<T>(&mut self, what: &str, map: KeyedMap<T>) -> Vec<(Spanned<String>, T)> {
-        let mut seen: HashMap<String, (String, Span)> = HashMap::new();
-        let mut kept = Vec::new();
+        // Each name folded to lower case once, with the index of its first entry in `kept`.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut kept: Vec<(Spanned<String>, T)> = Vec::new();
         for (key, value) in map.entries {
             let at = self.span(&key);
-            if let Some((first, first_at)) = seen.get(&key.value.to_lowercase()) {
-                let line = self.sink.line_of(*first_at);
-                let message = if *first == key.value {
+            let folded = key.value.to_lowercase();
+            if let Some(&index) = seen.get(&folded) {
+                let first = &kept[index].0;
+                let (first_at, first) = (self.span(first), first.value.clone());
+                let line = self.sink.line_of(first_at);
+                let message = if first == key.value {
                     format!("duplicate {what} {}", show(&key.value))
                 } else {
                     format!(
                         "{what} {} differs from {} only in case; they would collide on Windows and \
                          macOS",
                         show(&key.value),
-                        show(first)
+                        show(&first)
                     )
                 };
                 self.sink.push(
@@ -344,7 +347,7 @@ impl Resolver<'_, '_> {
                     message,
                     format!(
                         "{} is first defined on line {line}: rename or remove one",
-                        show(first)
+                        show(&first)
                     ),
                 );
                 continue;
@@ -352,7 +355,7 @@ impl Resolver<'_, '_> {
             if let Err(problem) = check_name(what, &key.value) {
                 self.report(at, "", problem);
             }
-            seen.insert(key.value.to_lowercase(), (key.value.clone(), at));
+            seen.insert(folded, kept.len());
             kept.push((key, value));
         }
         kept

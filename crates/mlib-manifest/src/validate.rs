@@ -324,7 +324,8 @@ fn types(r: &mut Resolver, located: &Located) {
 fn app_collisions(r: &mut Resolver, located: &Located) {
     let mut reported: HashSet<(usize, usize)> = HashSet::new();
     for (app, _) in &located.apps {
-        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        // The folder borrowed from the app's table: one allocation per model, not two.
+        let mut seen: HashMap<(&str, String), usize> = HashMap::new();
         for (index, (model, spans)) in located.models.iter().enumerate() {
             if !spans.type_ok || !spans.file_ok || !app.selects(model) {
                 continue;
@@ -334,7 +335,7 @@ fn app_collisions(r: &mut Resolver, located: &Located) {
             else {
                 continue;
             };
-            let key = (folder.trim_end_matches('/').to_owned(), file.to_lowercase());
+            let key = (folder.trim_end_matches('/'), file.to_lowercase());
             let Some(&first) = seen.get(&key) else {
                 seen.insert(key, index);
                 continue;

@@ -26,6 +26,8 @@ pub(crate) fn read(sink: &mut Sink) -> Option<RawManifest> {
     let mut options = Options::default();
     options.duplicate_keys = DuplicateKeyPolicy::PassThrough;
     options.with_snippet = false;
+    // Comments are still checked as YAML, but their text is not kept: nothing reads it.
+    options.emit_comments = false;
     match serde_saphyr::from_str_with_options::<RawManifest>(text, options) {
         Ok(raw) => Some(raw),
         Err(error) => {
