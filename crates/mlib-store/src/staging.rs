@@ -1,7 +1,7 @@
 //! Cleaning up after a killed writer: what a kill leaves in the staging folder.
 //!
 //! Everything mlib stages is under a temporary name naming its writer (`mlib_fs::temp`), so
-//! what belongs to a process that is gone is known by its name alone. Three kinds:
+//! what belongs to a process that is gone is known by its name alone:
 //!
 //! - work folders (`.ingest…`, `.commit…`, `.remove…`): half-built models, removed;
 //! - a person's file being moved in (`.move…`, with its note `.moved…`): put back where it
@@ -9,8 +9,12 @@
 //! - the previous version of a model being replaced (`.old…`): removed too, except files a
 //!   person had put into the model's folder (mlib carries them over to the new version, and
 //!   a kill may come first): those are kept in the quarantine, never deleted;
+//! - a HuggingFace cache blob being taken in (`.hf-cache…`): a reflink, a copy, or the
+//!   cache's own file under a second name (a hard link); unlinked, which leaves the cache's
+//!   name and bytes alone;
 //! - download files (`{key}.part`, `.part.json`, `.done`): not temporary names at all, kept,
-//!   since the next apply resumes them.
+//!   since the next apply resumes them. A download never writes into a `.part` that has
+//!   another name too: it unlinks it and starts a file of its own.
 
 use std::path::{Path, PathBuf};
 
