@@ -22,6 +22,7 @@ use mlib_fs::temp::{self, TempName};
 
 use crate::layout::{FLAT_META_DIR, METADATA_FILE, Store};
 use crate::metadata::Metadata;
+use crate::moved::Restored;
 use crate::{StoreError, util};
 
 /// What [`Store::clean_staging`] did.
@@ -31,6 +32,11 @@ pub struct Cleaned {
     pub removed: Vec<PathBuf>,
     /// Kept in the quarantine: files a person had added to a model folder being replaced.
     pub kept: Vec<PathBuf>,
+    /// Put back where they were: files a person was moving into the store.
+    pub restored: Vec<PathBuf>,
+    /// Kept in the quarantine: files a person was moving into the store whose place was
+    /// taken since (or whose note was lost).
+    pub moved_kept: Vec<PathBuf>,
 }
 
 impl Store {
@@ -57,8 +63,10 @@ impl Store {
         stale.sort_by_key(|(name, _)| name != "moved");
         for (name, path) in stale {
             if name == "moved" {
-                if let Some(to) = self.restore_moved(&path)? {
-                    cleaned.kept.push(to);
+                match self.restore_moved(&path)? {
+                    Some(Restored::PutBack(to)) => cleaned.restored.push(to),
+                    Some(Restored::Kept(to)) => cleaned.moved_kept.push(to),
+                    None => {}
                 }
             } else if name == "move" {
                 self.keep_moved_files(&path, &mut cleaned)?;
@@ -92,7 +100,10 @@ impl Store {
         let mut left = Vec::new();
         for item in fs_err::read_dir(work)? {
             let name = item?.file_name();
-            if name != METADATA_FILE {
+            // mlib's own: the metadata, and a temporary file of it a kill left.
+            let ours = name == METADATA_FILE
+                || TempName::parse(&name).is_some_and(|t| t.name == METADATA_FILE);
+            if !ours {
                 left.push(name);
             }
         }
@@ -107,7 +118,7 @@ impl Store {
         for name in left {
             let to = dir.join(&name);
             fs_err::rename(work.join(&name), &to)?;
-            cleaned.kept.push(to);
+            cleaned.moved_kept.push(to);
         }
         util::sync_dir(&dir)?;
         Ok(())

@@ -178,6 +178,10 @@ impl Inventory {
                 add(store.entry_path(&model.meta.key(), entry));
             }
         }
+        // A person's file on its way into the store (or back out, after a kill) is theirs.
+        for path in store.being_moved_in()? {
+            add(path);
+        }
         // Unreadable metadata is doctor's finding, not a person's file.
         for error in &self.unreadable {
             if let StoreError::Metadata { path, .. } = error {
