@@ -90,7 +90,8 @@ impl Store {
         let mode = fs_err::symlink_metadata(src).map(|m| mlib_fs::platform::permission_bits(&m))?;
         let written = MoveNote {
             work: work.path.clone(),
-            from: src.to_owned(),
+            // Absolute: the run that puts it back may start in another folder.
+            from: std::path::absolute(src)?,
             entry: entry.clone(),
             to: Some(self.entry_path(key, &entry)),
             metadata: Some(self.metadata_path(key)),
@@ -211,26 +212,49 @@ impl Store {
     /// the next apply reads) go in the store: never someone else's file there, whatever
     /// metadata says, until the note is gone.
     pub fn being_moved_in(&self) -> Result<Vec<PathBuf>, StoreError> {
+        Ok(self
+            .move_notes()?
+            .into_iter()
+            .filter_map(|(_, note)| note.to)
+            .collect())
+    }
+
+    /// Where files a killed mlib was moving in came from: they wait in staging (or, in the
+    /// flat layout, unclaimed in the store) until the next apply puts them back.
+    pub fn moved_files_waiting(&self) -> Result<Vec<PathBuf>, StoreError> {
+        Ok(self
+            .move_notes()?
+            .into_iter()
+            .filter(|(stale, _)| *stale)
+            .map(|(_, note)| note.from)
+            .collect())
+    }
+
+    /// Every move note in staging, and whether its writer is gone.
+    fn move_notes(&self) -> Result<Vec<(bool, MoveNote)>, StoreError> {
         let staging = self.mlib_dir().join("tmp");
         let entries = match fs_err::read_dir(&staging) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        let mut paths = Vec::new();
+        let mut notes = Vec::new();
         for entry in entries {
             let entry = entry?;
-            let is_note = mlib_fs::temp::TempName::parse(&entry.file_name())
-                .is_some_and(|t| t.name == "moved");
-            let note = is_note
-                .then(|| fs_err::read(entry.path()).ok())
-                .flatten()
+            let Some(name) = mlib_fs::temp::TempName::parse(&entry.file_name()) else {
+                continue;
+            };
+            if name.name != "moved" {
+                continue;
+            }
+            let note = fs_err::read(entry.path())
+                .ok()
                 .and_then(|text| serde_json::from_slice::<MoveNote>(&text).ok());
-            if let Some(to) = note.and_then(|n| n.to) {
-                paths.push(to);
+            if let Some(note) = note {
+                notes.push((name.is_stale(), note));
             }
         }
-        Ok(paths)
+        Ok(notes)
     }
 }
 
