@@ -269,6 +269,18 @@ fn recover(ctx: &Context, registry: &Registry, printer: &Printer) -> Result<bool
             path.display()
         ));
     }
+    for path in &recovery.restored {
+        printer.note(format!(
+            "{} was being moved into the store when mlib was killed: put back where it was",
+            path.display()
+        ));
+    }
+    for path in &recovery.moved_kept {
+        printer.warn(format!(
+            "{} was being moved into the store when mlib was killed, and its place was taken since: kept in the quarantine",
+            path.display()
+        ));
+    }
     Ok(recovery.interrupted.is_some() || !recovery.removed.is_empty())
 }
 

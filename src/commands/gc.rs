@@ -29,20 +29,36 @@ pub fn run(global: &GlobalSettings, args: &GcSettings, printer: &Printer) -> Res
     let inventory = super::upkeep::inventory(&ctx, &registry)?;
     let garbage = upkeep::collectable(&inventory, args.min_age, jiff::Timestamp::now());
     let foreign = inventory.foreign(&store)?;
-    let freeable: u64 = garbage.iter().map(|m| m.size).sum();
+    // What deleting gives back: a file with another name (hard linked from the HuggingFace
+    // cache, say) keeps its bytes there.
+    let unshared: Vec<u64> = garbage.iter().map(|m| m.unshared_size(&store)).collect();
+    let freeable: u64 = unshared.iter().sum();
     let foreign_bytes: u64 = foreign.iter().map(|(_, size)| size).sum();
     report_orphaned_environments(&inventory, printer);
     if printer.json {
-        for model in &garbage {
-            printer.event(json!({"type": "gc_model", "id": model.id, "size": model.size}));
+        for (model, frees) in garbage.iter().zip(&unshared) {
+            printer.event(
+                json!({"type": "gc_model", "id": model.id, "size": model.size, "frees": frees}),
+            );
         }
         for (path, size) in &foreign {
             printer.event(json!({"type": "gc_foreign", "path": path, "size": size, "deleted": args.include_foreign && !dry_run}));
         }
     } else {
-        for model in &garbage {
+        for (model, frees) in garbage.iter().zip(&unshared) {
+            let shared = if *frees == model.size {
+                String::new()
+            } else if *frees == 0 {
+                ", hard linked elsewhere too: frees nothing".to_owned()
+            } else {
+                format!(
+                    ", {} of it hard linked elsewhere too: frees {}",
+                    render::bytes(model.size - frees),
+                    render::bytes(*frees)
+                )
+            };
             printer.info(format!(
-                "  {} {} ({})",
+                "  {} {} ({}{shared})",
                 printer.paint_remove("-"),
                 model.id,
                 render::bytes(model.size)

@@ -42,6 +42,14 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
     let old =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let items = items(&ctx, args)?;
+    if args.move_files
+        && let Some(item) = items.iter().find(|item| item.origin.is_some())
+    {
+        bail!(
+            "{} is a file of the HuggingFace cache: --move would leave the cache naming a file that is gone. Import it without --move (the store gets its own copy: a reflink or a copy, the cache keeps its file); remove it from the cache with `hf cache delete` afterwards if you want. Nothing was imported.",
+            item.path.display()
+        );
+    }
     let add = AddSettings {
         source: None,
         from_workflow: None,
@@ -170,6 +178,7 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
     lock_cached(&manifest, &items, &stored)?;
     ctx.open_registry()?
         .declare_environment(&ctx.env.to_record(&manifest))?;
+    let mut refused = Vec::new();
     for (i, hashes, stamp) in to_move {
         let item = &items[i];
         let key = ModelKey {
@@ -178,20 +187,24 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
             family: item.family.as_deref(),
         };
         let source = relative_to(&item.path, &ctx.manifest.dir);
-        let meta = ctx
-            .store
-            .ingest_moved(&key, &item.path, item.file.as_deref(), &hashes, stamp, &source)
-            .with_context(|| {
-                format!(
-                    "cannot move {} into the store; it is where it was, and models.yaml names it: `mlib apply` copies it in",
-                    item.path.display()
-                )
-            })?;
-        printer.info(format!(
-            "  moved {} ({})",
-            item.name,
-            crate::render::bytes(meta.size())
-        ));
+        match ctx.store.ingest_moved(
+            &key,
+            &item.path,
+            item.file.as_deref(),
+            &hashes,
+            stamp,
+            &source,
+        ) {
+            Ok(meta) => printer.info(format!(
+                "  moved {} ({})",
+                item.name,
+                crate::render::bytes(meta.size())
+            )),
+            Err(err) => refused.push((item, err)),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(take_back(global, printer, &refused));
     }
     if args.move_files {
         for item in items
@@ -224,6 +237,60 @@ pub fn run(global: &GlobalSettings, args: &ImportSettings, printer: &Printer) ->
         }
     }
     Ok(status)
+}
+
+/// After moves that failed (each file is where it was, or in the quarantine when its place
+/// was taken meanwhile): their entries come out of the manifest again, since they pin bytes
+/// the store does not have (a file changed while it was hashed has other bytes now). The
+/// error says what happened to each and what to do.
+fn take_back(
+    global: &GlobalSettings,
+    printer: &Printer,
+    refused: &[(&Item, mlib_store::StoreError)],
+) -> anyhow::Error {
+    let path = &global.file;
+    let mut text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut removed = Vec::new();
+    for (item, _) in refused {
+        if let Some(edited) = mlib_manifest::edit::remove_model(&text, &item.name) {
+            text = edited;
+            removed.push(item.name.as_str());
+        }
+    }
+    let env = |var: &str| std::env::var(var).ok();
+    let written = !removed.is_empty()
+        && mlib_manifest::parse(&text, path, &env).is_ok()
+        && mlib_fs::write_atomic(path, text.as_bytes()).is_ok();
+    let mut lines = Vec::new();
+    for (item, err) in refused {
+        let (cause, now) = match err {
+            mlib_store::StoreError::ChangedSinceHashed { .. } => (
+                "it changed while it was hashed".to_owned(),
+                "It was not moved",
+            ),
+            err if item.path.exists() => (format!("{err:#}"), "It is where it was"),
+            err => (
+                format!("{err:#}"),
+                "Its place was taken meanwhile: it is kept in the store's quarantine (`mlib status` shows it)",
+            ),
+        };
+        let next = if written && removed.contains(&item.name.as_str()) {
+            "models.yaml no longer names it: run the import again".to_owned()
+        } else {
+            format!(
+                "models.yaml still names it as `{}`: remove that entry, then run the import again",
+                item.name
+            )
+        };
+        lines.push(format!(
+            "cannot move {} into the store: {cause}. {now}, and {next}.",
+            item.path.display()
+        ));
+    }
+    if written {
+        printer.detail(format!("removed {} from models.yaml", removed.join(", ")));
+    }
+    anyhow::anyhow!(lines.join("\n"))
 }
 
 /// For each item, the store's model when the store holds it already with the same bytes;
@@ -268,6 +335,12 @@ fn items(ctx: &Context, args: &ImportSettings) -> Result<Vec<Item>> {
             collect_files(path, &mut paths);
         }
     }
+    // The same file named twice (a folder and a file in it, a path through a symlinked
+    // folder, another hard link) is one file: imported once, under its first name.
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|path| {
+        std::fs::metadata(path).map_or(true, |m| seen.insert(mlib_fs::platform::file_id(&m)))
+    });
     if paths.is_empty() {
         bail!("no model files in {}", args.paths[0].display());
     }

@@ -369,6 +369,14 @@ fn a_file_from_the_huggingface_cache_is_imported_as_its_hf_source_and_locked() {
     .stderr_has(&format!("+    sha256: {oid}"));
     let lock = std::fs::read_to_string(env.path("models.lock")).unwrap();
     assert!(lock.contains(commit) && lock.contains(&oid), "{lock}");
+    // Moving it out of the cache would leave the cache naming a file that is gone.
+    let moved = snapshot.join("sdxl.vae.safetensors").display().to_string();
+    run(&["import", &moved, "--type", "vae", "--move"])
+        .code(1)
+        .stderr_has("is a file of the HuggingFace cache: --move would leave")
+        .stderr_has("Nothing was imported.");
+    assert!(env.path(&format!("{repo}/blobs/{oid}")).is_file());
+    assert!(snapshot.join("sdxl.vae.safetensors").exists());
     // The lock covers it and the store holds it: no network, no cache needed.
     run(&["apply", "--auto-approve", "--locked", "--offline"]).success();
     assert!(
@@ -427,4 +435,72 @@ fn two_sets_of_one_folder_get_two_names_and_a_new_selection_is_copied_again() {
     std::fs::remove_file(env.path("dl/set/a-1.gguf")).unwrap();
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
     assert!(env.path("ComfyUI/models/LLM/set/a-1.gguf").is_file());
+}
+
+/// One file named twice (its folder and itself, or through a symlinked folder) is imported
+/// once: no second entry whose source the first one's move takes away.
+#[test]
+fn a_file_named_twice_is_imported_and_moved_once() {
+    let env = TestEnv::new();
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    sdxl_lora(&env, "downloads/a.safetensors");
+    std::os::unix::fs::symlink(env.path("downloads"), env.path("linked")).unwrap();
+    env.mlib(&[
+        "import",
+        "downloads",
+        "downloads/a.safetensors",
+        "linked/a.safetensors",
+        "--move",
+    ])
+    .success()
+    .stderr_has("  moved a (")
+    .stderr_has("Added `a` to models.yaml.");
+    let yaml = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    assert!(!yaml.contains("a-2"), "{yaml}");
+    env.mlib(&["plan"])
+        .success()
+        .stderr_has("Plan: 0 to add, 1 to link");
+}
+
+/// A move that fails leaves the file where it was and takes its entry out of the manifest
+/// again (it would pin bytes the store does not have): the import can simply run again.
+#[test]
+fn a_failed_move_takes_its_entry_back_and_the_import_runs_again() {
+    let env = TestEnv::new();
+    env.manifest(
+        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
+    );
+    sdxl_lora(&env, "downloads/a.safetensors");
+    use std::os::unix::fs::PermissionsExt;
+    let src = env.path("downloads/a.safetensors");
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Something in the way of the model's folder (a symlink to nowhere): installing fails
+    // after the file moved.
+    let in_the_way = env.path("store/loras/sdxl/a");
+    std::fs::create_dir_all(in_the_way.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("nowhere", &in_the_way).unwrap();
+    let run = env.mlib(&["import", "downloads/a.safetensors", "--move"]);
+    run.code(1).stderr_has("cannot move").stderr_has(
+        "It is where it was, and models.yaml no longer names it: run the import again.",
+    );
+    assert!(src.is_file());
+    assert_eq!(
+        std::fs::metadata(&src).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "its own mode again"
+    );
+    let yaml = std::fs::read_to_string(env.path("models.yaml")).unwrap();
+    assert!(!yaml.contains("a:"), "{yaml}");
+    env.mlib(&["plan"]).success();
+
+    std::fs::remove_file(&in_the_way).unwrap();
+    env.mlib(&["import", "downloads/a.safetensors", "--move"])
+        .success()
+        .stderr_has("  moved a (");
+    assert!(!src.exists());
+    env.mlib(&["plan"])
+        .success()
+        .stderr_has("Plan: 0 to add, 1 to link");
 }

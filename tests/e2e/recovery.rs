@@ -195,3 +195,56 @@ fn a_copied_folder_being_unlinked_when_killed_is_never_half_there() {
     assert!(left.is_empty(), "left in the app folder: {left:?}");
     env.mlib(&["plan", "--detailed-exitcode"]).code(0);
 }
+
+/// What a kill leaves while `import --move` renames a file in: the file in a work folder of
+/// the staging area (with a temporary metadata file of mlib's), and a note of where it came
+/// from. Plan says the source waits there, doctor says --fix puts it back, and apply puts it
+/// back (saying so, not "quarantined"), keeping nothing of mlib's in the quarantine.
+#[test]
+fn a_file_a_killed_move_left_in_staging_is_put_back_and_said_so() {
+    let env = TestEnv::new();
+    let sha = env.model_file("dl/a.safetensors", "a", 1000);
+    env.manifest(&format!(
+        "version: 1\nstore: ./store\nmodels:\n  a:\n    source: ./dl/a.safetensors\n    sha256: {sha}\n    type: loras\napps:\n  comfy:\n    preset: comfyui\n    root: ./ComfyUI\n"
+    ));
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let work = env.path(&format!("store/.mlib/tmp/.move.mlib-tmp-{pid}-1-0"));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::rename(env.path("dl/a.safetensors"), work.join("a.safetensors")).unwrap();
+    env.write(
+        &format!("store/.mlib/tmp/.move.mlib-tmp-{pid}-1-0/.metadata.json.mlib-tmp-{pid}-1-2"),
+        "{",
+    );
+    let note = serde_json::json!({
+        "work": work,
+        "from": env.path("dl/a.safetensors"),
+        "entry": "a.safetensors",
+    });
+    env.write(
+        &format!("store/.mlib/tmp/.moved.mlib-tmp-{pid}-1-1"),
+        note.to_string(),
+    );
+
+    env.mlib(&["plan"])
+        .code(1)
+        .stderr_has("a killed mlib was moving it into the store: it waits in the store's staging folder, and `mlib apply` or `mlib doctor --fix` puts it back");
+    env.mlib(&["doctor"])
+        .stderr_has("a person's file a killed mlib was moving into the store")
+        .stderr_has("--fix puts the file back where it was");
+    let run = env.mlib(&["apply", "--auto-approve"]);
+    run.success()
+        .stderr_has("was being moved into the store when mlib was killed: put back where it was");
+    assert!(!run.stderr.contains("quarantine"), "{run}");
+    assert_eq!(
+        std::fs::read(env.path("dl/a.safetensors")).unwrap().len(),
+        1000
+    );
+    assert!(env.path("ComfyUI/models/loras/a.safetensors").exists());
+    let quarantine = env.path("store/.mlib/quarantine");
+    assert!(
+        std::fs::read_dir(&quarantine).map_or(true, |mut d| d.next().is_none()),
+        "nothing quarantined"
+    );
+}

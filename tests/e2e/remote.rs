@@ -240,6 +240,42 @@ fn update_moves_a_branch_to_its_newest_commit() {
     );
 }
 
+/// A model whose file is the HuggingFace cache's blob under a second name: deleting it
+/// gives back no space (the cache keeps the bytes), and gc says so instead of counting it.
+#[test]
+fn gc_of_a_model_hard_linked_from_the_hf_cache_frees_nothing() {
+    let r = Remote::new();
+    let bytes = model_bytes("cached", 200_000);
+    let commit = r
+        .server
+        .hf_repo("org/cached")
+        .lfs("c.safetensors", bytes.clone())
+        .publish();
+    mlib_testserver::populate_hf_cache(&r.env.path("hf-cache"), &commit, Some("main"), None)
+        .unwrap();
+    if mlib_fs::platform::may_reflink(&r.env.path(".")) {
+        eprintln!("skipped: this filesystem clones, so nothing is hard linked");
+        return;
+    }
+    r.manifest("  c:\n    source: hf://org/cached/c.safetensors\n    type: loras\n");
+    r.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("hardlinked from the HuggingFace cache");
+    r.env
+        .manifest("version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n");
+    r.mlib(&["apply", "--auto-approve"]).success();
+    r.mlib(&["gc", "--auto-approve"])
+        .success()
+        .stderr_has("hard linked elsewhere too: frees nothing")
+        .stderr_has("and free 0 B.")
+        .stderr_has("Freed 0 B.");
+    let blob = r
+        .env
+        .path("hf-cache/models--org--cached/blobs")
+        .join(crate::support::sha256(&bytes));
+    assert!(std::fs::read(&blob).unwrap() == bytes, "the cache keeps it");
+}
+
 #[test]
 fn the_hf_cache_is_reused_without_downloading() {
     let r = Remote::new();

@@ -349,16 +349,19 @@ impl Fetcher {
         if !fs_err::metadata(&src).is_ok_and(|m| m.len() == job.size) {
             return Ok(None);
         }
-        let (hashes, how) = crate::reuse::take(&src, &job.part, reporter, id)?;
+        let staging = job.done.parent().unwrap_or(Path::new("."));
+        let (taken, hashes, how) = crate::reuse::take(&src, staging, reporter, id)?;
         if verify(job, &hashes, &src.display().to_string()).is_err() {
-            // A damaged cache entry is not our error: download instead.
-            discard(job);
+            // A damaged cache entry is not our error: download instead (unlinked: a hard
+            // link's other name is the cache's).
+            fs_err::remove_file(&taken)?;
             debug!(file = %job.label, cache = %src.display(), "the HuggingFace cache copy does not match: downloading");
             reporter.note(id, "the HuggingFace cache copy does not match; downloading");
             reporter.start(id, &job.label, Some(job.size));
             return Ok(None);
         }
-        fs_err::rename(&job.part, &job.done)?;
+        // `.done` is only ever read, renamed or unlinked: a hard link may carry that name.
+        fs_err::rename(&taken, &job.done)?;
         debug!(file = %job.label, cache = %src.display(), %how, "reused from the HuggingFace cache");
         reporter.note(id, &format!("{how} from the HuggingFace cache"));
         Ok(Some(hashes))

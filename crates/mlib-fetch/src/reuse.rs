@@ -13,7 +13,7 @@
 //! next plan hashes the file again before trusting it.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mlib_fs::{FileStamp, platform};
 use mlib_store::{Hashes, Transfer};
@@ -21,15 +21,36 @@ use mlib_store::{Hashes, Transfer};
 use crate::error::FetchError;
 use crate::report::Reporter;
 
-/// `src` into `part` (which must not be in use), hashed: reflinked, hard linked or copied.
+/// `src` taken into the staging folder `dir`, hashed: reflinked, hard linked or copied.
+/// Returns where it is, under a temporary name of this process (`mlib_fs::temp`) that the
+/// caller renames once it has checked the hashes, or removes.
+///
+/// Never under the download's `.part` name: a hard link is the cache's own blob under a
+/// second name, and a download resuming a `.part` writes into it. A kill leaves the
+/// temporary name, which the next run's staging cleanup unlinks (the blob keeps its name in
+/// the cache); a reflink or a copy is a file of its own either way.
 pub(crate) fn take(
+    src: &Path,
+    dir: &Path,
+    reporter: &dyn Reporter,
+    id: u64,
+) -> Result<(PathBuf, Hashes, Transfer), FetchError> {
+    let tmp = mlib_fs::temp::path_for(dir, "hf-cache");
+    let taken = take_as(src, &tmp, reporter, id);
+    if taken.is_err() {
+        let _ = remove_if_there(&tmp);
+    }
+    let (hashes, how) = taken?;
+    Ok((tmp, hashes, how))
+}
+
+fn take_as(
     src: &Path,
     part: &Path,
     reporter: &dyn Reporter,
     id: u64,
 ) -> Result<(Hashes, Transfer), FetchError> {
     let mut progress = |n: u64| reporter.advance(id, n);
-    remove_if_there(part)?;
     let mut input = fs_err::File::open(src)?;
     let mut out = Some(fs_err::File::create_new(part)?);
     if let Some(clone) = &out {

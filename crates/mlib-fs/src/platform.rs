@@ -207,6 +207,17 @@ pub fn make_read_only(path: &Path) -> io::Result<()> {
     fs_err::set_permissions(path, Permissions::from_mode(0o444))
 }
 
+/// A file's permission bits (`0o644`), to give them back later ([`set_permission_bits`]):
+/// a person's file that mlib made read-only and then put back gets its own mode again.
+pub fn permission_bits(meta: &Metadata) -> u32 {
+    meta.permissions().mode() & 0o7777
+}
+
+/// Sets `path`'s permission bits to `bits` (from [`permission_bits`]).
+pub fn set_permission_bits(path: &Path, bits: u32) -> io::Result<()> {
+    fs_err::set_permissions(path, Permissions::from_mode(bits & 0o7777))
+}
+
 /// A named pipe: opening it for reading waits for a writer.
 pub fn is_fifo(t: FileType) -> bool {
     t.is_fifo()

@@ -44,6 +44,44 @@ fn insert_model_lf(text: &str, entry: &str) -> Option<String> {
     Some(out)
 }
 
+/// `text` without model `model`'s block (an entry [`insert_model`] added, taken back when
+/// what it names could not be stored); a `models:` left empty becomes `models: {}`. `None`
+/// when the model is not found as a block under `models:`.
+pub fn remove_model(text: &str, model: &str) -> Option<String> {
+    remove_model_lf(text, model).map(|out| same_endings(text, out))
+}
+
+fn remove_model_lf(text: &str, model: &str) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let item = find_item(&lines, "models", model)?;
+    // Comments after the entry's last field belong to what follows.
+    let last = (item.head..item.end)
+        .rev()
+        .find(|&i| {
+            let t = lines[i].trim();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .unwrap_or(item.head);
+    let mut kept: Vec<&str> = lines[..item.head].to_vec();
+    kept.extend(lines[last + 1..].iter().copied());
+    let start = kept.iter().position(|l| is_key(l, "models"))?;
+    let end = kept[start + 1..]
+        .iter()
+        .position(|l| starts_top_level(l))
+        .map_or(kept.len(), |i| start + 1 + i);
+    let empty = kept[start + 1..end].iter().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#')
+    });
+    let mut out: String = kept.concat();
+    if empty {
+        let rest: String = kept[start + 1..].concat();
+        let before: String = kept[..start].concat();
+        out = format!("{before}models: {{}}\n{rest}");
+    }
+    Some(out)
+}
+
 /// `text` with field `key` of model `model` set to `value` (the line replaced, or added at the
 /// end of the model's block); everything else as it was. `None` when the model is not found
 /// as a block under `models:`.
@@ -286,6 +324,21 @@ fn ensure_newline(mut text: String) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn removes_a_model_block_and_leaves_the_rest() {
+        let text = "version: 1\nmodels:\n  a:\n    source: ./a\n    sha256: x\n  # b's\n  b:\n    source: ./b\n\napps: {}\n";
+        assert_eq!(
+            super::remove_model(text, "a").unwrap(),
+            "version: 1\nmodels:\n  # b's\n  b:\n    source: ./b\n\napps: {}\n"
+        );
+        let only = "version: 1\nmodels:\n  a:\n    source: ./a\napps: {}\n";
+        assert_eq!(
+            super::remove_model(only, "a").unwrap(),
+            "version: 1\nmodels: {}\napps: {}\n"
+        );
+        assert_eq!(super::remove_model(only, "c"), None);
+    }
+
     use super::*;
 
     const ENTRY: &str = "  new:\n    source: ./new.safetensors\n    type: loras\n";

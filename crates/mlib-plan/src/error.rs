@@ -47,9 +47,13 @@ pub enum PlanError {
     /// there: apply could only fail on them, so the plan says so first.
     #[error(
         "{}\nPut the file or folder there, or fix `source:` in the manifest.",
-        missing_sources(.missing)
+        missing_sources(.missing, .waiting)
     )]
-    MissingSources { missing: Vec<(String, PathBuf)> },
+    MissingSources {
+        missing: Vec<(String, PathBuf)>,
+        /// Files a killed mlib was moving into the store, waiting in staging to go back.
+        waiting: Vec<PathBuf>,
+    },
     /// `link: hardlink` asked for where a hard link cannot be made.
     #[error(
         "app `{app}` asks for hard links (`link: hardlink`), but its folder {} is not on the \
@@ -82,12 +86,20 @@ pub enum PlanError {
     StalePlan { why: String },
 }
 
-fn missing_sources(missing: &[(String, PathBuf)]) -> String {
+fn missing_sources(missing: &[(String, PathBuf)], waiting: &[PathBuf]) -> String {
     let lines: Vec<String> = missing
         .iter()
         .map(|(model, path)| {
+            let held = waiting
+                .iter()
+                .any(|w| w == path || std::path::absolute(path).is_ok_and(|p| &p == w));
+            let note = if held {
+                " (a killed mlib was moving it into the store: it waits in the store's staging folder, and `mlib apply` or `mlib doctor --fix` puts it back)"
+            } else {
+                ""
+            };
             format!(
-                "model `{model}`: its source {} does not exist, and the store does not have the model",
+                "model `{model}`: its source {} does not exist, and the store does not have the model{note}",
                 path.display()
             )
         })

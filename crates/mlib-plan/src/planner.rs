@@ -215,7 +215,9 @@ impl<'a> Planner<'a> {
         }
         if !missing.is_empty() {
             missing.sort();
-            return Err(PlanError::MissingSources { missing });
+            // A person's file a killed mlib was moving in waits in staging to go back.
+            let waiting = (self.input.store).moved_files_waiting().unwrap_or_default();
+            return Err(PlanError::MissingSources { missing, waiting });
         }
         Ok(())
     }

@@ -24,6 +24,11 @@ pub struct Recovery {
     pub removed: Vec<PathBuf>,
     /// Files a person had added to a model folder being replaced, kept in the quarantine.
     pub kept: Vec<PathBuf>,
+    /// Files a person was moving into the store, put back where they were.
+    pub restored: Vec<PathBuf>,
+    /// Files a person was moving into the store, kept in the quarantine (their place was
+    /// taken since).
+    pub moved_kept: Vec<PathBuf>,
 }
 
 /// Where to look.
@@ -64,6 +69,8 @@ pub fn recover(input: &RecoverInput) -> Result<Recovery, PlanError> {
             })?;
         recovery.removed.extend(cleaned.removed);
         recovery.kept.extend(cleaned.kept);
+        recovery.restored.extend(cleaned.restored);
+        recovery.moved_kept.extend(cleaned.moved_kept);
     }
     let Some(env) = input.env else {
         return Ok(recovery);

@@ -29,6 +29,21 @@ pub(crate) struct MoveNote {
     pub from: PathBuf,
     /// Its name in the work folder.
     pub entry: String,
+    /// Where it goes in the store: the flat layout renames the file itself there before the
+    /// model's metadata is written, so a kill in between leaves it there, unclaimed.
+    #[serde(default)]
+    pub to: Option<PathBuf>,
+    /// The model's metadata, which claims the file once it is in place.
+    #[serde(default)]
+    pub metadata: Option<PathBuf>,
+    /// The file's inode and sha256: what tells it apart at `to` from anything else.
+    #[serde(default)]
+    pub ino: Option<u64>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Its permission bits before mlib made it read-only, given back with the file.
+    #[serde(default)]
+    pub mode: Option<u32>,
 }
 
 impl Store {
@@ -72,10 +87,17 @@ impl Store {
         let work = WorkDir::create_kept(&staging, "move")?;
         let dest = work.path.join(&entry);
         let note = mlib_fs::temp::path_for(&staging, "moved");
+        let mode = fs_err::symlink_metadata(src).map(|m| mlib_fs::platform::permission_bits(&m))?;
         let written = MoveNote {
             work: work.path.clone(),
-            from: src.to_owned(),
+            // Absolute: the run that puts it back may start in another folder.
+            from: std::path::absolute(src)?,
             entry: entry.clone(),
+            to: Some(self.entry_path(key, &entry)),
+            metadata: Some(self.metadata_path(key)),
+            ino: Some(stamp.ino),
+            sha256: Some(hashes.sha256.clone()),
+            mode: Some(mode),
         };
         let moved = write_note(&note, &written)
             .and_then(|()| unchanged(src, stamp))
@@ -93,8 +115,9 @@ impl Store {
                 Ok(meta)
             }
             Err(e) => {
-                // Put back; if even that fails, the note tells the next run where it goes.
-                if mlib_fs::platform::rename_noreplace(&dest, src).is_ok() {
+                // Put back (from the work folder, or from the store where the flat layout had
+                // put it); if even that fails, the note tells the next run where it goes.
+                if let Ok(Some(_)) = self.put_back(&written) {
                     let _ = fs_err::remove_file(&note);
                     let _ = mlib_fs::temp::remove_tree(&written.work);
                 }
@@ -136,18 +159,39 @@ impl Store {
 
     /// After a kill: puts a moved file whose model never reached its place back where it
     /// came from, or into the quarantine when that place is taken. Returns where it went.
-    pub(crate) fn restore_moved(&self, note: &Path) -> Result<Option<PathBuf>, StoreError> {
+    pub(crate) fn restore_moved(&self, note: &Path) -> Result<Option<Restored>, StoreError> {
         let text = fs_err::read(note)?;
         let Ok(moved) = serde_json::from_slice::<MoveNote>(&text) else {
             // Cut short before it was complete: written before the rename, so nothing moved.
             return Ok(None);
         };
-        let at = moved.work.join(&moved.entry);
-        if fs_err::symlink_metadata(&at).is_err() {
+        self.put_back(&moved)
+    }
+
+    /// Puts the moved file back (with its own mode again), found in its work folder or, not
+    /// yet claimed by the model's metadata, where it goes in the store; into the quarantine
+    /// when its place is taken. `None`: it is in neither (the model is in place, or the
+    /// rename never happened).
+    fn put_back(&self, moved: &MoveNote) -> Result<Option<Restored>, StoreError> {
+        let in_work = moved.work.join(&moved.entry);
+        let at = if fs_err::symlink_metadata(&in_work).is_ok() {
+            in_work
+        } else if let Some(placed) = placed_unclaimed(moved) {
+            placed
+        } else {
             return Ok(None);
+        };
+        if let Some(mode) = moved.mode {
+            // Best effort: a file that keeps mode 0444 is still the person's file.
+            let _ = mlib_fs::platform::set_permission_bits(&at, mode);
         }
         match mlib_fs::platform::rename_noreplace(&at, &moved.from) {
-            Ok(()) => Ok(Some(moved.from)),
+            Ok(()) => {
+                if let Some(parent) = moved.from.parent() {
+                    let _ = sync_dir(parent);
+                }
+                Ok(Some(Restored::PutBack(moved.from.clone())))
+            }
             Err(_) => {
                 let dir = self.quarantine_dir().join(format!(
                     "{}-moved-kept",
@@ -157,10 +201,91 @@ impl Store {
                 let to = dir.join(&moved.entry);
                 fs_err::rename(&at, &to)?;
                 sync_dir(&dir)?;
-                Ok(Some(to))
+                Ok(Some(Restored::Kept(to)))
             }
         }
     }
+}
+
+impl Store {
+    /// Where files being moved in (by a live mlib, or by one that was killed and whose note
+    /// the next apply reads) go in the store: never someone else's file there, whatever
+    /// metadata says, until the note is gone.
+    pub fn being_moved_in(&self) -> Result<Vec<PathBuf>, StoreError> {
+        Ok(self
+            .move_notes()?
+            .into_iter()
+            .filter_map(|(_, note)| note.to)
+            .collect())
+    }
+
+    /// Where files a killed mlib was moving in came from: they wait in staging (or, in the
+    /// flat layout, unclaimed in the store) until the next apply puts them back.
+    pub fn moved_files_waiting(&self) -> Result<Vec<PathBuf>, StoreError> {
+        Ok(self
+            .move_notes()?
+            .into_iter()
+            .filter(|(stale, _)| *stale)
+            .map(|(_, note)| note.from)
+            .collect())
+    }
+
+    /// Every move note in staging, and whether its writer is gone.
+    fn move_notes(&self) -> Result<Vec<(bool, MoveNote)>, StoreError> {
+        let staging = self.mlib_dir().join("tmp");
+        let entries = match fs_err::read_dir(&staging) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut notes = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = mlib_fs::temp::TempName::parse(&entry.file_name()) else {
+                continue;
+            };
+            if name.name != "moved" {
+                continue;
+            }
+            let note = fs_err::read(entry.path())
+                .ok()
+                .and_then(|text| serde_json::from_slice::<MoveNote>(&text).ok());
+            if let Some(note) = note {
+                notes.push((name.is_stale(), note));
+            }
+        }
+        Ok(notes)
+    }
+}
+
+/// Where a moved file went back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Restored {
+    /// Its own place.
+    PutBack(PathBuf),
+    /// The quarantine (its place was taken).
+    Kept(PathBuf),
+}
+
+/// The moved file where it goes in the store, when the model's metadata does not claim it
+/// (with its bytes) yet: renamed there by the flat layout, and the kill came before the
+/// metadata was written.
+fn placed_unclaimed(moved: &MoveNote) -> Option<PathBuf> {
+    let (Some(to), Some(ino)) = (&moved.to, moved.ino) else {
+        return None;
+    };
+    let meta = fs_err::symlink_metadata(to).ok()?;
+    if !meta.is_file() || mlib_fs::platform::inode(&meta) != ino {
+        return None;
+    }
+    let claimed = (moved.metadata.as_deref())
+        .and_then(|path| Metadata::read(path).ok())
+        .is_some_and(|m| {
+            m.files
+                .iter()
+                .any(|f| f.path == moved.entry && moved.sha256.as_ref() == Some(&f.sha256))
+        });
+    (!claimed).then(|| to.clone())
 }
 
 /// The note, durable before the file moves.

@@ -1,7 +1,7 @@
 //! Cleaning up after a killed writer: what a kill leaves in the staging folder.
 //!
 //! Everything mlib stages is under a temporary name naming its writer (`mlib_fs::temp`), so
-//! what belongs to a process that is gone is known by its name alone. Three kinds:
+//! what belongs to a process that is gone is known by its name alone:
 //!
 //! - work folders (`.ingest…`, `.commit…`, `.remove…`): half-built models, removed;
 //! - a person's file being moved in (`.move…`, with its note `.moved…`): put back where it
@@ -9,8 +9,12 @@
 //! - the previous version of a model being replaced (`.old…`): removed too, except files a
 //!   person had put into the model's folder (mlib carries them over to the new version, and
 //!   a kill may come first): those are kept in the quarantine, never deleted;
+//! - a HuggingFace cache blob being taken in (`.hf-cache…`): a reflink, a copy, or the
+//!   cache's own file under a second name (a hard link); unlinked, which leaves the cache's
+//!   name and bytes alone;
 //! - download files (`{key}.part`, `.part.json`, `.done`): not temporary names at all, kept,
-//!   since the next apply resumes them.
+//!   since the next apply resumes them. A download never writes into a `.part` that has
+//!   another name too: it unlinks it and starts a file of its own.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +22,7 @@ use mlib_fs::temp::{self, TempName};
 
 use crate::layout::{FLAT_META_DIR, METADATA_FILE, Store};
 use crate::metadata::Metadata;
+use crate::moved::Restored;
 use crate::{StoreError, util};
 
 /// What [`Store::clean_staging`] did.
@@ -27,6 +32,11 @@ pub struct Cleaned {
     pub removed: Vec<PathBuf>,
     /// Kept in the quarantine: files a person had added to a model folder being replaced.
     pub kept: Vec<PathBuf>,
+    /// Put back where they were: files a person was moving into the store.
+    pub restored: Vec<PathBuf>,
+    /// Kept in the quarantine: files a person was moving into the store whose place was
+    /// taken since (or whose note was lost).
+    pub moved_kept: Vec<PathBuf>,
 }
 
 impl Store {
@@ -53,8 +63,10 @@ impl Store {
         stale.sort_by_key(|(name, _)| name != "moved");
         for (name, path) in stale {
             if name == "moved" {
-                if let Some(to) = self.restore_moved(&path)? {
-                    cleaned.kept.push(to);
+                match self.restore_moved(&path)? {
+                    Some(Restored::PutBack(to)) => cleaned.restored.push(to),
+                    Some(Restored::Kept(to)) => cleaned.moved_kept.push(to),
+                    None => {}
                 }
             } else if name == "move" {
                 self.keep_moved_files(&path, &mut cleaned)?;
@@ -88,7 +100,10 @@ impl Store {
         let mut left = Vec::new();
         for item in fs_err::read_dir(work)? {
             let name = item?.file_name();
-            if name != METADATA_FILE {
+            // mlib's own: the metadata, and a temporary file of it a kill left.
+            let ours = name == METADATA_FILE
+                || TempName::parse(&name).is_some_and(|t| t.name == METADATA_FILE);
+            if !ours {
                 left.push(name);
             }
         }
@@ -103,7 +118,7 @@ impl Store {
         for name in left {
             let to = dir.join(&name);
             fs_err::rename(work.join(&name), &to)?;
-            cleaned.kept.push(to);
+            cleaned.moved_kept.push(to);
         }
         util::sync_dir(&dir)?;
         Ok(())

@@ -149,13 +149,17 @@ fn after_a_kill_the_next_run_puts_a_moved_file_back() {
         }
 
         let cleaned = store.clean_staging().unwrap();
-        assert_eq!(cleaned.kept.len(), 1, "taken: {taken}");
-        assert_eq!(std::fs::read(&cleaned.kept[0]).unwrap(), b"weights");
+        assert!(cleaned.kept.is_empty(), "taken: {taken}");
         if taken {
-            assert!(cleaned.kept[0].starts_with(store.quarantine_dir()));
+            assert_eq!(cleaned.moved_kept.len(), 1);
+            assert!(cleaned.restored.is_empty());
+            assert!(cleaned.moved_kept[0].starts_with(store.quarantine_dir()));
+            assert_eq!(std::fs::read(&cleaned.moved_kept[0]).unwrap(), b"weights");
             assert_eq!(std::fs::read(&from).unwrap(), b"a new file");
         } else {
-            assert_eq!(cleaned.kept[0], from);
+            assert_eq!(cleaned.restored, vec![from.clone()]);
+            assert!(cleaned.moved_kept.is_empty());
+            assert_eq!(std::fs::read(&from).unwrap(), b"weights");
         }
         assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
     }
@@ -169,10 +173,100 @@ fn a_moved_file_without_its_note_is_kept_in_the_quarantine() {
     let work = staging.join(format!(".move{}", dead_writer_tag()));
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("detail.safetensors"), b"weights").unwrap();
+    // A kill while mlib wrote the metadata there left its temporary file too: mlib's own.
+    std::fs::write(
+        work.join(format!(".metadata.json{}", dead_writer_tag())),
+        b"{",
+    )
+    .unwrap();
     let cleaned = store.clean_staging().unwrap();
-    assert_eq!(cleaned.kept.len(), 1);
-    assert!(cleaned.kept[0].starts_with(store.quarantine_dir()));
-    assert_eq!(std::fs::read(&cleaned.kept[0]).unwrap(), b"weights");
+    assert_eq!(cleaned.moved_kept.len(), 1, "{cleaned:?}");
+    assert!(cleaned.moved_kept[0].starts_with(store.quarantine_dir()));
+    assert_eq!(std::fs::read(&cleaned.moved_kept[0]).unwrap(), b"weights");
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A file put back after a failure has its own mode again, not the store's read-only one.
+#[test]
+fn a_file_put_back_keeps_its_mode() {
+    let (dir, store) = setup(Layout::Nested);
+    let src = dir.path().join("downloads/detail.safetensors");
+    std::fs::write(&src, b"weights").unwrap();
+    set_mode(&src, 0o640);
+    let model_dir = store.model_dir(&LORA);
+    std::fs::create_dir_all(model_dir.parent().unwrap()).unwrap();
+    std::fs::write(&model_dir, b"in the way").unwrap();
+    move_in(&store, &src).unwrap_err();
+    assert_eq!(std::fs::read(&src).unwrap(), b"weights");
+    assert_eq!(mode(&src), 0o640);
+}
+
+/// The flat layout renames the file itself into the type's folder, then writes the model's
+/// metadata: a kill in between leaves it there, claimed by no metadata. The next run puts it
+/// back (with its mode) from there, as from the work folder; until then gc's inventory does
+/// not take it for someone else's file. One the metadata claims is in place: left alone.
+#[test]
+fn after_a_kill_between_the_flat_rename_and_the_metadata_the_file_goes_back() {
+    for claimed in [false, true] {
+        let (dir, store) = setup(Layout::Flat);
+        let staging = store.staging_dir().unwrap();
+        let tag = dead_writer_tag();
+        let work = staging.join(format!(".move{tag}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let placed = store.entry_path(&LORA, "detail.safetensors");
+        std::fs::create_dir_all(placed.parent().unwrap()).unwrap();
+        std::fs::write(&placed, b"weights").unwrap();
+        set_mode(&placed, 0o444);
+        let hashes = hash_file(&placed).unwrap();
+        let from = dir.path().join("downloads/detail.safetensors");
+        let note = serde_json::json!({
+            "work": work,
+            "from": from,
+            "entry": "detail.safetensors",
+            "to": placed,
+            "metadata": store.metadata_path(&LORA),
+            "ino": std::fs::metadata(&placed).unwrap().ino(),
+            "sha256": hashes.sha256,
+            "mode": 0o600,
+        });
+        std::fs::write(staging.join(format!(".moved{tag}")), note.to_string()).unwrap();
+        if claimed {
+            let meta_path = store.metadata_path(&LORA);
+            std::fs::create_dir_all(meta_path.parent().unwrap()).unwrap();
+            let meta = serde_json::json!({
+                "name": "my-lora", "type": "loras", "family": "sdxl", "source": "x",
+                "entries": ["detail.safetensors"],
+                "files": [{"path": "detail.safetensors", "size": 7,
+                           "sha256": hashes.sha256, "blake3": hashes.blake3}],
+                "added": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z",
+            });
+            std::fs::write(&meta_path, meta.to_string()).unwrap();
+        }
+        assert_eq!(store.being_moved_in().unwrap(), vec![placed.clone()]);
+
+        let cleaned = store.clean_staging().unwrap();
+        if claimed {
+            assert!(cleaned.restored.is_empty());
+            assert_eq!(std::fs::read(&placed).unwrap(), b"weights");
+            assert!(!from.exists());
+        } else {
+            assert_eq!(cleaned.restored, vec![from.clone()]);
+            assert_eq!(std::fs::read(&from).unwrap(), b"weights");
+            assert_eq!(mode(&from), 0o600);
+            assert!(!placed.exists());
+        }
+        assert!(store.being_moved_in().unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    }
 }
 
 fn dead_writer_tag() -> String {

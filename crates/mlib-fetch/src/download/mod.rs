@@ -150,13 +150,19 @@ impl Download<'_> {
         let job = self.job;
         let meta = PartMeta::load(job).filter(|m| m.total == job.size);
         // Without a validator a prefix can only be trusted if the final hash will check it.
-        let meta = meta.filter(|m| m.validator.is_some() || job.sha256.is_some());
-        let file = fs_err::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&job.part)?;
+        let mut meta = meta.filter(|m| m.validator.is_some() || job.sha256.is_some());
+        let file = open_own_part(job)?;
+        if file.is_none() {
+            meta = None;
+        }
+        let file = match file {
+            Some(file) => file,
+            None => fs_err::File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&job.part)?,
+        };
         let len = file.metadata()?.len();
         let validator = meta.as_ref().and_then(|m| m.validator.clone());
         if let Some(PartMeta {
@@ -530,6 +536,44 @@ pub(crate) fn pump(
         written.map_err(|e| Failure::Fatal(e.into()))?;
         inspected
     })
+}
+
+/// The `.part` to resume, opened for writing, when it is this download's own file: `None`
+/// when there is none, or when the name was another file's too (a hard link: an older mlib
+/// hard linked HuggingFace cache blobs there, and writing through it would change the cache's
+/// file). Such a name is unlinked with its record, never truncated or written through; the
+/// caller starts a new file.
+fn open_own_part(job: &Job) -> Result<Option<fs_err::File>, FetchError> {
+    let own = |meta: &std::fs::Metadata| meta.is_file() && mlib_fs::platform::link_count(meta) == 1;
+    // Looked at before it is opened for writing (a shared name may be read-only), and
+    // again once open (it is the open file that gets written).
+    match fs_err::symlink_metadata(&job.part) {
+        Ok(meta) if own(&meta) => {}
+        Ok(_) => return unlink_part(job),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let file = match fs_err::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&job.part)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if own(&file.metadata()?) {
+        return Ok(Some(file));
+    }
+    drop(file);
+    unlink_part(job)
+}
+
+fn unlink_part(job: &Job) -> Result<Option<fs_err::File>, FetchError> {
+    tracing::debug!(part = %job.part.display(), "the .part is not only this download's: unlinked, not reused");
+    fs_err::remove_file(&job.part)?;
+    let _ = fs_err::remove_file(&job.meta);
+    Ok(None)
 }
 
 /// Deletes a download's `.part` and its record (after a failed verification).

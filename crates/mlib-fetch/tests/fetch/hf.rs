@@ -1,4 +1,6 @@
-use mlib_fetch::{FetchConfig, FetchError, Fetcher, NoReporter, Secret, record_hashes};
+use std::sync::Mutex;
+
+use mlib_fetch::{FetchConfig, FetchError, Fetcher, NoReporter, Reporter, Secret, record_hashes};
 use mlib_testserver::{TestServer, populate_hf_cache};
 
 use crate::support::*;
@@ -481,4 +483,92 @@ fn a_relative_resolve_cache_hop_keeps_the_headers_of_the_first_answer() {
             .filter(|r| r.cdn)
             .all(|r| r.header("authorization").is_none())
     );
+}
+
+/// Records, while a file is being hashed, every name in the staging folder that is the
+/// cache's blob itself (a hard link).
+struct BlobNames {
+    staging: std::path::PathBuf,
+    blob_ino: u64,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Reporter for BlobNames {
+    fn start(&self, _: u64, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: u64, _: u64) {
+        use std::os::unix::fs::MetadataExt;
+        for entry in fs_err::read_dir(&self.staging).unwrap().flatten() {
+            let meta = fs_err::symlink_metadata(entry.path()).unwrap();
+            if meta.ino() == self.blob_ino {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                self.seen.lock().unwrap().push(name);
+            }
+        }
+    }
+    fn finish(&self, _: u64) {}
+    fn retry(&self, _: &str, _: u32, _: &str) {}
+    fn note(&self, _: u64, _: &str) {}
+}
+
+/// A hard link to a cache blob never carries the name a download resumes: a kill while it is
+/// hashed must not leave the cache's file where the next download writes.
+#[test]
+fn a_hard_linked_cache_blob_is_never_a_resumable_part() {
+    use std::os::unix::fs::MetadataExt;
+    let server = TestServer::start();
+    let data = bytes(300_000, 21);
+    let commit = server
+        .hf_repo("org/h")
+        .lfs("m.safetensors", data.clone())
+        .publish();
+    let hub = tempfile::tempdir().unwrap();
+    let dir = populate_hf_cache(hub.path(), &commit, Some("main"), None).unwrap();
+    let blob = dir.join("blobs").join(sha256(&data));
+    let f = Fetcher::new(FetchConfig {
+        hf_cache: Some(hub.path().to_path_buf()),
+        ..config(&server)
+    });
+    let locked = f
+        .resolve(&model("h", hf("org/h", Some("m.safetensors"))))
+        .unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    let names = BlobNames {
+        staging: staging.path().to_path_buf(),
+        blob_ino: fs_err::metadata(&blob).unwrap().ino(),
+        seen: Mutex::default(),
+    };
+    let staged = f.fetch("h", &locked, staging.path(), &names).unwrap();
+    let seen = names.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|n| !n.ends_with(".part")),
+        "hashed under a download's name: {seen:?}"
+    );
+
+    // What an earlier version left: the blob hard linked as the `.part`. A download that
+    // finds it (no cache this time, and no network) unlinks it and never writes through it.
+    let done = staged[0].staged.clone();
+    let part = done.with_extension("part");
+    fs_err::remove_file(&done).unwrap();
+    fs_err::hard_link(&blob, &part).unwrap();
+    let offline = Fetcher::new(FetchConfig {
+        hf_endpoint: "http://127.0.0.1:9".into(),
+        retries: 0,
+        ..config(&server)
+    });
+    let _ = offline.fetch("h", &locked, staging.path(), &NoReporter);
+    assert!(
+        fs_err::read(&blob).unwrap() == data,
+        "the cache's blob is intact"
+    );
+    assert!(
+        fs_err::metadata(&part).map_or(true, |m| m.ino() != names.blob_ino),
+        "the shared name is gone"
+    );
+    // A working download then writes a file of its own.
+    let staged = fetcher(&server)
+        .fetch("h", &locked, staging.path(), &NoReporter)
+        .unwrap();
+    assert!(fs_err::read(&staged[0].staged).unwrap() == data);
+    assert!(fs_err::read(&blob).unwrap() == data);
+    assert_eq!(fs_err::metadata(&blob).unwrap().nlink(), 1);
 }

@@ -105,6 +105,10 @@ impl Finding {
                 path.display(),
                 size
             ),
+            Finding::StaleTemp { path } if is_move(path) => format!(
+                "{} is a person's file a killed mlib was moving into the store (its folder, or its note of where it came from)",
+                path.display()
+            ),
             Finding::StaleTemp { path } => {
                 format!("{} was left by a killed mlib", path.display())
             }
@@ -151,6 +155,9 @@ impl Finding {
             }
             Finding::NoMetadata { .. } => {
                 "not mlib's (a person's files, or a model whose metadata.json was lost): left alone; `mlib gc --include-foreign` deletes such files"
+            }
+            Finding::StaleTemp { path } if is_move(path) => {
+                "--fix puts the file back where it was (into the quarantine if that place is taken since), as the next apply would; it is never deleted"
             }
             Finding::StaleTemp { .. } => "--fix removes it (the next apply would too)",
             Finding::PartialDownload { .. } => {
@@ -372,6 +379,13 @@ fn collect_folders(dir: &Path, depth: usize, into: &mut std::collections::BTreeS
             collect_folders(&item.path(), depth - 1, into);
         }
     }
+}
+
+/// A moved file's work folder or its note (`mlib_store::moved`): a person's file, put back.
+fn is_move(path: &Path) -> bool {
+    path.file_name()
+        .and_then(TempName::parse)
+        .is_some_and(|t| t.name == "move" || t.name == "moved")
 }
 
 fn staging(store: &Store, findings: &mut Vec<Finding>) {

@@ -46,6 +46,22 @@ pub struct StoredModel {
 }
 
 impl StoredModel {
+    /// Bytes deleting it gives back: those of its files that have no other name. A file
+    /// hard linked elsewhere (a HuggingFace cache blob, a file `init --into-store` took in)
+    /// keeps its bytes under that name.
+    pub fn unshared_size(&self, store: &Store) -> u64 {
+        let dir = store.model_dir(&self.meta.key());
+        self.meta
+            .files
+            .iter()
+            .filter(|f| {
+                std::fs::symlink_metadata(dir.join(&f.path))
+                    .map_or(true, |m| mlib_fs::platform::link_count(&m) <= 1)
+            })
+            .map(|f| f.size)
+            .sum()
+    }
+
     /// Nothing links it and no live manifest declares it.
     pub fn unused(&self) -> bool {
         self.links.is_empty() && self.declared_by.is_empty() && !self.declared_here
@@ -177,6 +193,10 @@ impl Inventory {
             for entry in &model.meta.entries {
                 add(store.entry_path(&model.meta.key(), entry));
             }
+        }
+        // A person's file on its way into the store (or back out, after a kill) is theirs.
+        for path in store.being_moved_in()? {
+            add(path);
         }
         // Unreadable metadata is doctor's finding, not a person's file.
         for error in &self.unreadable {

@@ -103,6 +103,8 @@ pub fn delete_model(
 ) -> Result<u64, UpkeepError> {
     let key = model.meta.key();
     let dir = store.model_dir(&key);
+    // Measured before: a file with another name frees nothing.
+    let freed = model.unshared_size(store);
     // Files a person put into the model's folder are not the model's: they go to the
     // quarantine first, never with the model.
     if store.layout() == mlib_store::Layout::Nested {
@@ -130,7 +132,7 @@ pub fn delete_model(
             registry.index_remove(&path)?;
         }
     }
-    Ok(removed.map_or(0, |meta| meta.size()))
+    Ok(removed.map_or(0, |_| freed))
 }
 
 /// Files under a nested model folder (store-relative paths) that are neither one of the
