@@ -28,6 +28,14 @@ pub(crate) fn read(sink: &mut Sink) -> Option<RawManifest> {
     options.with_snippet = false;
     // Comments are still checked as YAML, but their text is not kept: nothing reads it.
     options.emit_comments = false;
+    // The parser's default budget (250,000 nodes, 1,000,000 events) refused manifests of more
+    // than ~25,000 models. The size limit (`MAX_MANIFEST_BYTES`) already bounds the work; a
+    // node or an event takes at least two bytes of text, so these never bind first. The
+    // limits on aliases (expansion bombs) and depth stay the parser's.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(crate::MAX_MANIFEST_BYTES as usize / 2);
+    budget.max_events = budget.max_events.max(crate::MAX_MANIFEST_BYTES as usize);
+    options.budget = Some(budget);
     match serde_saphyr::from_str_with_options::<RawManifest>(text, options) {
         Ok(raw) => Some(raw),
         Err(error) => {

@@ -90,3 +90,20 @@ fn the_lock_file_is_the_manifest_with_the_extension_lock() {
         );
     }
 }
+
+/// The YAML parser's default budget (250,000 nodes) refused manifests of more than ~25,000
+/// models; within the size limit, a manifest of any number of models is read.
+#[test]
+fn a_manifest_of_fifty_thousand_models_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("models.yaml");
+    let mut text = String::from("version: 1\nstore: store\nmodels:\n");
+    for i in 0..50_000 {
+        text.push_str(&format!(
+            "  m{i}:\n    source: ./in/m{i}.safetensors\n    type: loras\n    family: sdxl\n"
+        ));
+    }
+    fs_err::write(&path, text).unwrap();
+    let m = mlib_manifest::load(&path, &common::env).unwrap();
+    assert_eq!(m.models.len(), 50_000);
+}
