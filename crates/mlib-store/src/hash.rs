@@ -29,7 +29,7 @@ const SMALL_SIZE: usize = 64 << 10;
 
 /// The largest single `write()`. Writing into the page cache in 1 MiB calls cost 3-6x the
 /// system time of 128 KiB calls from the same buffer on Linux 6.18 (measured for downloads,
-/// see docs/PERFORMANCE.md, "Issue 3"); the extra calls cost nothing measurable.
+/// in the history of docs/PERFORMANCE.md); the extra calls cost nothing measurable.
 const WRITE_PIECE: usize = 128 << 10;
 const BUF_COUNT: usize = 8;
 
