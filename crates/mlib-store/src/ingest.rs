@@ -930,7 +930,7 @@ pub(crate) fn entry_of(rel_path: &str) -> &str {
     rel_path.split('/').next().unwrap_or(rel_path)
 }
 
-fn utf8_name(path: &Path) -> Result<String, StoreError> {
+pub(crate) fn utf8_name(path: &Path) -> Result<String, StoreError> {
     let name = path.file_name().unwrap_or_default();
     name.to_str().map(str::to_owned).ok_or_else(|| {
         layout::invalid(

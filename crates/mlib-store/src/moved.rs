@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use mlib_fs::FileStamp;
 use serde::{Deserialize, Serialize};
 
+use crate::StoreError;
 use crate::hash::Hashes;
 use crate::ingest::{WorkDir, record};
 use crate::layout::{ModelKey, Store, validate_key};
 use crate::metadata::Metadata;
 use crate::util::{make_read_only, sync_dir};
-use crate::{StoreError, layout};
 
 /// Where a moved file came from, next to its work folder until the model is in place.
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ impl Store {
         validate_key(key)?;
         let entry = match entry {
             Some(entry) => entry.to_owned(),
-            None => name_of(src)?,
+            None => crate::ingest::utf8_name(src)?,
         };
         self.validate_entry(&entry)?;
         let staging = self.staging_dir()?;
@@ -306,15 +306,4 @@ fn unchanged(src: &Path, stamp: FileStamp) -> Result<(), StoreError> {
         });
     }
     Ok(())
-}
-
-fn name_of(path: &Path) -> Result<String, StoreError> {
-    let name = path.file_name().unwrap_or_default();
-    name.to_str().map(str::to_owned).ok_or_else(|| {
-        layout::invalid(
-            "file name",
-            &name.to_string_lossy(),
-            "it is not valid UTF-8: rename the file",
-        )
-    })
 }
