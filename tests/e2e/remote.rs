@@ -240,11 +240,9 @@ fn update_moves_a_branch_to_its_newest_commit() {
     );
 }
 
-/// A model whose file is the HuggingFace cache's blob under a second name: deleting it
-/// gives back no space (the cache keeps the bytes), and gc says so instead of counting it.
-#[test]
-fn gc_of_a_model_hard_linked_from_the_hf_cache_frees_nothing() {
-    let r = Remote::new();
+/// `org/cached`'s `c.safetensors`, published and already in the test's HuggingFace cache;
+/// returns its bytes and the commit.
+fn cached_in_hf(r: &Remote) -> (Vec<u8>, mlib_testserver::HfCommit) {
     let bytes = model_bytes("cached", 200_000);
     let commit = r
         .server
@@ -253,6 +251,15 @@ fn gc_of_a_model_hard_linked_from_the_hf_cache_frees_nothing() {
         .publish();
     mlib_testserver::populate_hf_cache(&r.env.path("hf-cache"), &commit, Some("main"), None)
         .unwrap();
+    (bytes, commit)
+}
+
+/// A model whose file is the HuggingFace cache's blob under a second name: deleting it
+/// gives back no space (the cache keeps the bytes), and gc says so instead of counting it.
+#[test]
+fn gc_of_a_model_hard_linked_from_the_hf_cache_frees_nothing() {
+    let r = Remote::new();
+    let (bytes, _) = cached_in_hf(&r);
     if mlib_fs::platform::may_reflink(&r.env.path(".")) {
         eprintln!("skipped: this filesystem clones, so nothing is hard linked");
         return;
@@ -279,14 +286,7 @@ fn gc_of_a_model_hard_linked_from_the_hf_cache_frees_nothing() {
 #[test]
 fn the_hf_cache_is_reused_without_downloading() {
     let r = Remote::new();
-    let bytes = model_bytes("cached", 200_000);
-    let commit = r
-        .server
-        .hf_repo("org/cached")
-        .lfs("c.safetensors", bytes.clone())
-        .publish();
-    mlib_testserver::populate_hf_cache(&r.env.path("hf-cache"), &commit, Some("main"), None)
-        .unwrap();
+    let (bytes, commit) = cached_in_hf(&r);
     r.manifest("  c:\n    source: hf://org/cached/c.safetensors\n    type: loras\n");
 
     // The test's temporary folder is one filesystem that cannot clone: a hard link.

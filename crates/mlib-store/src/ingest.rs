@@ -140,7 +140,8 @@ impl Store {
         source: &str,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Metadata, StoreError> {
-        self.ingest_local_selected(key, src, entry, expect, source, &|_| true, progress)
+        self.ingest_local_how(key, src, entry, expect, source, &|_| true, progress)
+            .map(|(meta, _)| meta)
     }
 
     /// [`Store::ingest_local_as`] taking from a folder `src` only the files `accept` takes
@@ -148,24 +149,8 @@ impl Store {
     /// companion files out of a downloads folder. `accept` is also asked about each folder,
     /// as its path with a trailing `/`, before it is entered: a folder that cannot hold a
     /// taken file is never read (nor is the store itself, when it lies inside `src`). Folders
-    /// holding no taken file are not made.
-    #[allow(clippy::too_many_arguments)]
-    pub fn ingest_local_selected(
-        &self,
-        key: &ModelKey,
-        src: &Path,
-        entry: Option<&str>,
-        expect: &Expected,
-        source: &str,
-        accept: &dyn Fn(&str) -> bool,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<Metadata, StoreError> {
-        self.ingest_local_how(key, src, entry, expect, source, accept, progress)
-            .map(|(meta, _)| meta)
-    }
-
-    /// [`Store::ingest_local_selected`], also telling how the bytes got in: reflinked where
-    /// the filesystem could clone every file, else copied.
+    /// holding no taken file are not made. Also says how the bytes got in: reflinked where the filesystem could clone every
+    /// file, else copied.
     #[allow(clippy::too_many_arguments)]
     pub fn ingest_local_how(
         &self,
@@ -190,7 +175,7 @@ impl Store {
         Ok((meta, staged.transfer))
     }
 
-    /// [`Store::ingest_local_selected`]'s first half for many models at once: the model is
+    /// [`Store::ingest_local_how`]'s first half for many models at once: the model is
     /// copied into staging, hashed and verified, but neither made durable nor put in place.
     /// [`Store::install_staged`] then does both for a whole batch with two filesystem syncs,
     /// instead of four or five fsyncs per model (which is what ten thousand small models
@@ -218,7 +203,7 @@ impl Store {
         })
     }
 
-    /// Puts staged models in place, each as [`Store::ingest_local_selected`] would, with the
+    /// Puts staged models in place, each as [`Store::ingest_local_how`] would, with the
     /// same guarantee: a model appears in the store only once its bytes and metadata are
     /// durable, and its folder's rename is durable when this returns. The batch is synced
     /// once before the renames and once after, whatever its size. One result per model, in
