@@ -4,6 +4,7 @@
 //! [`load`] and [`parse`] either return a fully checked [`Manifest`] (absolute paths, parsed
 //! sources, lowercase hashes) or a [`ManifestError`] listing every problem found.
 
+mod block;
 mod cache;
 mod diagnostic;
 mod error;

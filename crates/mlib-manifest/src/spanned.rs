@@ -50,6 +50,11 @@ impl<T: Serialize> Serialize for Spanned<T> {
     }
 }
 
+/// Whether values being read now keep their places.
+pub(crate) fn places() -> bool {
+    PLACES.get()
+}
+
 /// Runs `read` with places kept or not; the flag is restored afterwards, even on a panic.
 pub(crate) fn with_places<R>(places: bool, read: impl FnOnce() -> R) -> R {
     struct Restore(bool);
