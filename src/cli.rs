@@ -66,7 +66,7 @@ pub struct GlobalArgs {
     pub quiet: bool,
 
     /// Print more: -v details (each change, each file checked), -vv also debug traces of
-    /// mlib's decisions on stderr (manifest cache, lock, retries, recovery), -vvv every trace.
+    /// mlib's decisions on stderr (manifest reader, lock, retries, recovery), -vvv every trace.
     ///
     /// RUST_LOG, when set, chooses the traces instead (`RUST_LOG=mlib_fetch=debug`). Traces go
     /// to stderr, never into --json's stdout, and never show a token.

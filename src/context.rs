@@ -207,8 +207,6 @@ fn load_manifest_prefetching(
         );
     }
     let env = |name: &str| std::env::var(name).ok();
-    // Only apply, which writes anyway, writes cache entries: plan writes nothing, ever.
-    let update_cache = matches!(purpose, Some(Purpose::Apply { .. }));
     // Bounded (`MAX_MANIFEST_BYTES`); unreadable, too large or not UTF-8 is a diagnostic.
     let (parsed, prefetch) = match mlib_manifest::read(file) {
         Ok(text) => {
@@ -220,19 +218,7 @@ fn load_manifest_prefetching(
                 let state = mlib_registry::locate_state(&root, None, state_override, &env).ok()?;
                 Prefetch::start(store, state.dir, manifest_id(file), purpose)
             });
-            let parsed = match &global.manifest_cache {
-                Some(dir) => {
-                    let build = build_identity();
-                    let cache = mlib_manifest::Cache {
-                        dir,
-                        update: update_cache,
-                        build: &build,
-                    };
-                    mlib_manifest::parse_cached(&text, file, &env, cache)
-                }
-                None => mlib_manifest::parse(&text, file, &env),
-            };
-            (parsed, prefetch)
+            (mlib_manifest::parse(&text, file, &env), prefetch)
         }
         Err(err) => (Err(err), None),
     };
@@ -254,22 +240,6 @@ fn manifest_id(path: &Path) -> String {
         .unwrap_or(absolute)
         .to_string_lossy()
         .into_owned()
-}
-
-/// This program's version and build (its executable's size and modification time), so that
-/// a rebuilt mlib, even of the same version, never uses another build's cached manifests.
-fn build_identity() -> String {
-    let exe = std::env::current_exe().and_then(std::fs::metadata);
-    let stamp = exe.map_or_else(
-        |_| "unknown".to_string(),
-        |m| {
-            // Seconds and nanoseconds, as this identity has always been written.
-            let ns = mlib_fs::platform::mtime_ns(&m);
-            let (secs, nsecs) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
-            format!("{} {secs}.{nsecs}", m.len())
-        },
-    );
-    format!("{} {stamp}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Reads the manifest's digest-relevant sibling: its lock file, when there is one.

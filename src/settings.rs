@@ -50,8 +50,6 @@ pub struct GlobalSettings {
     /// Where the store's state is (`--state-dir`, `MLIB_STATE_DIR`), absolute; an empty one
     /// is none.
     pub state_dir: Option<PathBuf>,
-    /// Where parsed manifests are cached; `None` turns the cache off.
-    pub manifest_cache: Option<PathBuf>,
     pub output: OutputSettings,
 }
 
@@ -65,7 +63,6 @@ impl GlobalSettings {
                 .as_deref()
                 .filter(|p| !p.as_os_str().is_empty())
                 .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
-            manifest_cache: manifest_cache_dir(env),
             output: OutputSettings::resolve(args, env),
         }
     }
@@ -124,21 +121,6 @@ fn trace_filter(verbose: u8, env: Env) -> Option<String> {
         2 => Some("mlib=debug".into()),
         _ => Some("mlib=trace".into()),
     }
-}
-
-/// Where parsed manifests are cached (see `mlib_manifest::parse_cached`):
-/// `$MLIB_CACHE_DIR/manifests`, else `$XDG_CACHE_HOME/mlib/manifests`, else
-/// `~/.cache/mlib/manifests`. `MLIB_CACHE_DIR=` (empty) turns the cache off.
-fn manifest_cache_dir(env: Env) -> Option<PathBuf> {
-    let var = |name| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let base = match env("MLIB_CACHE_DIR") {
-        Some(dir) if dir.is_empty() => return None,
-        Some(dir) => PathBuf::from(dir),
-        None => var("XDG_CACHE_HOME")
-            .or_else(|| var("HOME").map(|home| home.join(".cache")))?
-            .join("mlib"),
-    };
-    Some(base.join("manifests"))
 }
 
 /// Each command's own settings.
@@ -706,25 +688,6 @@ mod tests {
         assert_eq!(s.global.env_name.as_deref(), Some("ann"));
         let state = s.global.state_dir.unwrap();
         assert!(state.is_absolute() && state.ends_with("st"), "{state:?}");
-    }
-
-    #[test]
-    fn the_manifest_cache_folder() {
-        let cache = |vars: &[(&str, &str)]| settings(&["status"], vars).global.manifest_cache;
-        assert_eq!(cache(&[]), None, "no HOME, no cache");
-        assert_eq!(
-            cache(&[("HOME", "/h")]),
-            Some(PathBuf::from("/h/.cache/mlib/manifests"))
-        );
-        assert_eq!(
-            cache(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]),
-            Some(PathBuf::from("/x/mlib/manifests"))
-        );
-        assert_eq!(
-            cache(&[("HOME", "/h"), ("MLIB_CACHE_DIR", "/c")]),
-            Some(PathBuf::from("/c/manifests"))
-        );
-        assert_eq!(cache(&[("HOME", "/h"), ("MLIB_CACHE_DIR", "")]), None);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `settings.rs`), then plain lines on stderr, with the time since the start, so traces never
 //! mix with `--json` events or a plan's JSON on stdout.
 //!
-//! The libraries trace what explains their decisions without a debugger (a manifest cache
-//! miss and why, where a model's lock entry came from, a download's retries and resume
+//! The libraries trace what explains their decisions without a debugger (which reader read the
+//! manifest, where a model's lock entry came from, a download's retries and resume
 //! offset, where the state folder is); they never trace a token or an expanded `${VAR}` value
 //! (messages go through the same redaction as errors). Other crates' `log` records are not
 //! bridged (ureq logs request headers).

@@ -13,8 +13,7 @@ fn run(env: &TestEnv, server: &TestServer, args: &[&str], vars: &[(&str, &str)])
     cmd.args(args)
         .env("HF_ENDPOINT", server.url())
         .env("HF_TOKEN", HF_TOKEN)
-        .env("FILES_TOKEN", FILES_TOKEN)
-        .env("MLIB_CACHE_DIR", env.path("cache"));
+        .env("FILES_TOKEN", FILES_TOKEN);
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -77,7 +76,7 @@ fn the_most_verbose_traces_of_retried_requests_show_no_token() {
     for trace in [
         "from the lock",
         "state folder",
-        "manifest cache miss",
+        "manifest read by the block-style reader",
         "downloading",
         "retrying",
     ] {
@@ -114,7 +113,8 @@ fn traces_are_off_by_default_and_never_on_stdout() {
     let json = run(&env, &server, &["plan", "--json", "-vvv"], &[]);
     json.success();
     json.events(); // every stdout line is a JSON event
-    json.stderr_has("DEBUG").stderr_has("manifest cache hit");
+    json.stderr_has("DEBUG")
+        .stderr_has("manifest read by the block-style reader");
 
     // RUST_LOG chooses instead of -v: here only the manifest crate, without any -v.
     let only = run(
@@ -123,7 +123,8 @@ fn traces_are_off_by_default_and_never_on_stdout() {
         &["plan"],
         &[("RUST_LOG", "mlib_manifest=debug")],
     );
-    only.success().stderr_has("manifest cache hit");
+    only.success()
+        .stderr_has("manifest read by the block-style reader");
     assert!(!only.stderr.contains("state folder"), "{only}");
 }
 

@@ -243,11 +243,11 @@ fn generated_manifests_agree() {
         "{ a: b",
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let scalar =
-        |rng: &mut Rng| match rng.pick(&["s", "s", "s", "s", "s", "s", "s", "s", "s", "t"]) {
-            "s" => rng.pick(&strings).to_owned(),
-            _ => rng.pick(&tricky).to_owned(),
-        };
+    let scalar = |rng: &mut Rng| match rng.pick(&["s", "s", "s", "s", "s", "s", "s", "s", "s", "t"])
+    {
+        "s" => rng.pick(&strings).to_owned(),
+        _ => rng.pick(&tricky).to_owned(),
+    };
     let (mut taken, mut valid) = (0, 0);
     for case in 0..3000 {
         let mut text = String::from("version: 1\nstore: /s\n");

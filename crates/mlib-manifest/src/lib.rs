@@ -5,7 +5,6 @@
 //! sources, lowercase hashes) or a [`ManifestError`] listing every problem found.
 
 mod block;
-mod cache;
 mod diagnostic;
 mod error;
 mod excerpt;
@@ -37,7 +36,6 @@ use sha2::{Digest, Sha256};
 pub mod edit;
 mod web_url;
 
-pub use cache::{Cache, parse_cached};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use error::ManifestError;
 pub use excerpt::DEFAULT_WIDTH;

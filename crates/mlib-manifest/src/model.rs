@@ -16,9 +16,7 @@ use crate::preset::Preset;
 use crate::requires::{Version, VersionSpecifiers};
 
 /// A parsed, expanded and validated `models.yaml`.
-///
-/// Serializable so that [`crate::parse_cached`] can keep it between runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     /// Absolute path of the manifest file.
     pub path: PathBuf,
@@ -61,7 +59,7 @@ impl Manifest {
 }
 
 /// One model entry of the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Model {
     pub name: String,
     pub source: Source,
@@ -82,7 +80,6 @@ pub struct Model {
     pub file: Option<String>,
     /// `requires:`: app or preset name → the versions of it this model works with
     /// ([`Model::requirements_for`] picks those of one app).
-    #[serde(default)]
     pub requires: BTreeMap<String, VersionSpecifiers>,
 }
 
@@ -105,7 +102,7 @@ impl Model {
 }
 
 /// Where a model's bytes come from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// A local file or folder, absolute (resolved against the manifest's directory).
     Local(PathBuf),
@@ -144,7 +141,7 @@ impl fmt::Display for Source {
 }
 
 /// An app that receives links.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
     pub name: String,
     pub preset: Option<Preset>,
@@ -155,19 +152,16 @@ pub struct App {
     /// Model type → folder relative to `root`; overrides the preset's table.
     pub folders: BTreeMap<String, String>,
     /// `version:`: the app's version set by hand, which wins over what its tree says.
-    #[serde(default)]
     pub version: Option<Version>,
     /// `link_folders:`: model types whose whole folder is one link to the store's folder of
     /// that type (with `link: folder`, the app's whole models folder is one link instead).
-    #[serde(default)]
     pub link_folders: Vec<String>,
     /// `container:`: how the container the app runs in sees the store and the app's root.
-    #[serde(default)]
     pub container: Option<Container>,
 }
 
 /// Paths as a container sees them (absolute), for an app that runs in one.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Container {
     /// Where the store is mounted in the container.
     pub store: Option<PathBuf>,
@@ -258,7 +252,7 @@ pub(crate) fn join_relative(root: &Path, relative: &str) -> PathBuf {
 pub const FAMILY_PREFIX: &str = "family:";
 
 /// Which models an app gets.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ModelSelection {
     #[default]
     All,

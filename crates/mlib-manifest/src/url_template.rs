@@ -2,7 +2,7 @@
 //!
 //! A URL source may need a credential: a token in the query (`?token=...`), a signature, a
 //! user and password. Written literally, it would be committed with the manifest and copied
-//! into the lock, `metadata.json`, the manifest cache and every plan, so a literal credential
+//! into the lock, `metadata.json` and every plan, so a literal credential
 //! is an error, and `${VAR}` / `${VAR:-default}` may stand in the URL's user info and query
 //! values instead. Those references are kept as written everywhere (the manifest's `Source`,
 //! the lock, output) and expanded only when a request is made ([`expand_url`], used by the

@@ -30,8 +30,13 @@ pub(crate) fn read(sink: &mut Sink) -> Option<RawManifest> {
     {
         #[cfg(debug_assertions)]
         same_as_saphyr(text, &raw);
+        tracing::debug!("manifest read by the block-style reader");
         return Some(raw);
     }
+    tracing::debug!(
+        "manifest read by serde-saphyr (outside the block-style subset, or read again to place \
+         a problem)"
+    );
     match serde_saphyr::from_str_with_options::<RawManifest>(text, options()) {
         Ok(raw) => Some(raw),
         Err(error) => {
