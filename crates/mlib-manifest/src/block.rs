@@ -1,20 +1,19 @@
 //! A fast reader for the plain block-style YAML that nearly every manifest is written in.
 //!
-//! serde-saphyr reads about 17 MB/s: ~100 ms of a cold `mlib plan` of 10,000 models, more than
-//! the rest of the plan's own work. A manifest is almost always indented `key: value` lines,
-//! `- item` lists and one-line `[a, "b"]` lists and `{ k: v }` mappings, with plain or simply
-//! quoted scalars. This
-//! reads exactly that subset, about 20x faster, into a small tree that serde deserializes the
-//! raw types from.
+//! serde-saphyr reads about 17 MB/s: ~100 ms of a plan of 10,000 models, more than the rest of
+//! the plan's own work. A manifest is almost always indented `key: value` lines, `- item`
+//! lists, and one-line `[a, "b"]` lists and `{ k: v }` mappings of plain or simply quoted
+//! scalars. This reads exactly that subset, about ten times faster, into a small tree that
+//! serde deserializes the raw types from.
 //!
 //! It is a shortcut, never a second opinion: anything outside the subset (anchors, aliases,
-//! tags, block scalars, multi-line scalars, escapes, nested flow collections, document markers,
-//! tabs) and
-//! any value whose YAML type is not plainly a string (`true`, `~`, `0x1F`, `1e3`...) gives
-//! `None`, and the caller reads the text with serde-saphyr, which also reports every problem
-//! with its place. A deserialization error (an unknown key, a missing one) gives `None` too.
-//! Debug builds read every manifest both ways and compare (see `yaml.rs`), so the whole test
-//! suite checks that the two agree.
+//! tags, block scalars, multi-line scalars, escapes, nested flow collections, document
+//! markers, tabs), a null where a string is wanted, a plain scalar YAML could type as a
+//! number or a boolean where the target takes several types, and any deserialization error
+//! (an unknown key, a missing one) give `None`, and the caller reads the text with
+//! serde-saphyr, which also reports every problem with its place. Debug builds read every
+//! manifest both ways and compare (see `yaml.rs`), so the whole test suite checks that the
+//! two agree.
 
 use std::borrow::Cow;
 

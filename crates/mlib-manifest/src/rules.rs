@@ -325,11 +325,15 @@ pub(crate) fn check_hash(algorithm: &str, value: &str) -> Result<String, Problem
     } else {
         "b3sum"
     };
-    let hint = format!(
-        "write the 64 hex digits `{tool} FILE` prints (Civitai and HuggingFace show them too), or \
-         remove `{algorithm}` and let `mlib lock` record it"
-    );
-    let bad = |message: String| Problem::new(DiagnosticKind::BadHash, message, hint.clone());
+    // The hint is written only for a bad hash: a manifest of 10,000 pinned models checks
+    // 10,000 good ones.
+    let bad = |message: String| {
+        let hint = format!(
+            "write the 64 hex digits `{tool} FILE` prints (Civitai and HuggingFace show them \
+             too), or remove `{algorithm}` and let `mlib lock` record it"
+        );
+        Problem::new(DiagnosticKind::BadHash, message, hint)
+    };
     if let Some((prefix, _)) = value.split_once(':') {
         return Err(bad(format!(
             "`{algorithm}` has a `{prefix}:` prefix; write the bare hex digits"
