@@ -1,6 +1,6 @@
 //! `mlib import`: files and folders into the store, pinned in the manifest.
 
-use crate::support::{TestEnv, safetensors, store_files};
+use crate::support::{Manifest, TestEnv, safetensors, store_files};
 
 fn sdxl_lora(env: &TestEnv, rel: &str) {
     safetensors(
@@ -17,9 +17,7 @@ fn sdxl_lora(env: &TestEnv, rel: &str) {
 #[test]
 fn import_copies_or_moves_into_the_store_and_pins_each_file() {
     let env = TestEnv::new();
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new().comfyui("").write(&env);
     sdxl_lora(&env, "downloads/what? v2.safetensors");
     sdxl_lora(&env, "downloads/loras/a.safetensors");
     sdxl_lora(&env, "downloads/loras/sub/b.safetensors");
@@ -104,9 +102,7 @@ fn import_copies_or_moves_into_the_store_and_pins_each_file() {
 fn enrich_makes_imported_files_civitai_sources_by_their_hash() {
     let env = TestEnv::new();
     let server = mlib_testserver::TestServer::start();
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new().comfyui("").write(&env);
     let bytes = crate::support::model_bytes("detail", 2048);
     env.write("downloads/my-detail.safetensors", &bytes);
     env.model_file("downloads/unknown.safetensors", "unknown", 1000);
@@ -215,9 +211,7 @@ fn an_imported_model_is_protected_before_the_first_apply() {
 #[test]
 fn import_keeps_a_sharded_set_and_a_model_with_its_companions_together() {
     let env = TestEnv::new();
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new().comfyui("").write(&env);
     // A split GGUF whose second shard is still downloading: refused, nothing stored.
     env.model_file("downloads/qwen-7b-00001-of-00002.gguf", "q1", 100);
     env.mlib(&["import", "downloads", "--type", "llm"])
@@ -287,9 +281,14 @@ fn a_local_folder_source_takes_only_what_its_globs_select() {
     env.write("dl/set/notes/readme.txt", "not part of it");
     env.model_file("dl/set/other.gguf", "other", 10);
     env.model_file("dl/lone.gguf", "lone", 10);
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels:\n  a:\n    source: ./dl/set\n    include: [\"a-*.gguf\"]\n    type: llm\n  lone:\n    source: ./dl/lone.gguf\n    exclude: [\"*.txt\"]\n    type: llm\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new()
+        .model("a", "source: ./dl/set\ninclude: [\"a-*.gguf\"]\ntype: llm")
+        .model(
+            "lone",
+            "source: ./dl/lone.gguf\nexclude: [\"*.txt\"]\ntype: llm",
+        )
+        .comfyui("")
+        .write(&env);
     env.mlib(&["apply", "--auto-approve"])
         .success()
         .stderr_has("model `lone`: include/exclude take files out of a folder");
@@ -302,9 +301,10 @@ fn a_local_folder_source_takes_only_what_its_globs_select() {
         !env.path("ComfyUI/models/LLM/set/notes").exists(),
         "a folder with nothing taken is not made"
     );
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels:\n  b:\n    source: ./dl/set\n    include: [\"*.bin\"]\n    type: llm\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new()
+        .model("b", "source: ./dl/set\ninclude: [\"*.bin\"]\ntype: llm")
+        .comfyui("")
+        .write(&env);
     env.mlib(&["apply", "--auto-approve"])
         .code(1)
         .stderr_has("none its include/exclude globs take");
@@ -313,9 +313,7 @@ fn a_local_folder_source_takes_only_what_its_globs_select() {
 #[test]
 fn a_file_from_the_huggingface_cache_is_imported_as_its_hf_source_and_locked() {
     let env = TestEnv::new();
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new().comfyui("").write(&env);
     let commit = "0123456789abcdef0123456789abcdef01234567";
     let bytes = crate::support::model_bytes("vae", 3000);
     let oid = crate::support::sha256(&bytes);
@@ -390,9 +388,7 @@ fn a_file_from_the_huggingface_cache_is_imported_as_its_hf_source_and_locked() {
 #[test]
 fn two_sets_of_one_folder_get_two_names_and_a_new_selection_is_copied_again() {
     let env = TestEnv::new();
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new().comfyui("").write(&env);
     for name in [
         "model-00001-of-00002.safetensors",
         "model-00002-of-00002.safetensors",
@@ -417,14 +413,16 @@ fn two_sets_of_one_folder_get_two_names_and_a_new_selection_is_copied_again() {
     // A local folder model whose globs now take more: copied again, linked with it.
     env.model_file("dl/set/a-1.gguf", "a1", 10);
     env.model_file("dl/set/b-1.gguf", "b1", 10);
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels:\n  s:\n    source: ./dl/set\n    include: [\"a-*\"]\n    type: llm\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new()
+        .model("s", "source: ./dl/set\ninclude: [\"a-*\"]\ntype: llm")
+        .comfyui("")
+        .write(&env);
     env.mlib(&["apply", "--auto-approve"]).success();
     assert!(!env.path("ComfyUI/models/LLM/set/b-1.gguf").exists());
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels:\n  s:\n    source: ./dl/set\n    include: [\"*.gguf\"]\n    type: llm\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new()
+        .model("s", "source: ./dl/set\ninclude: [\"*.gguf\"]\ntype: llm")
+        .comfyui("")
+        .write(&env);
     env.mlib(&["plan", "--detailed-exitcode"]).code(2);
     env.mlib(&["apply", "--auto-approve"]).success();
     assert!(env.path("ComfyUI/models/LLM/set/b-1.gguf").is_file());
@@ -442,9 +440,7 @@ fn two_sets_of_one_folder_get_two_names_and_a_new_selection_is_copied_again() {
 #[test]
 fn a_file_named_twice_is_imported_and_moved_once() {
     let env = TestEnv::new();
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new().comfyui("").write(&env);
     sdxl_lora(&env, "downloads/a.safetensors");
     std::os::unix::fs::symlink(env.path("downloads"), env.path("linked")).unwrap();
     env.mlib(&[
@@ -469,9 +465,7 @@ fn a_file_named_twice_is_imported_and_moved_once() {
 #[test]
 fn a_failed_move_takes_its_entry_back_and_the_import_runs_again() {
     let env = TestEnv::new();
-    env.manifest(
-        "version: 1\nstore: ./store\nmodels: {}\napps:\n  comfyui:\n    preset: comfyui\n    root: ./ComfyUI\n",
-    );
+    Manifest::new().comfyui("").write(&env);
     sdxl_lora(&env, "downloads/a.safetensors");
     use std::os::unix::fs::PermissionsExt;
     let src = env.path("downloads/a.safetensors");
