@@ -58,7 +58,7 @@ fn parse(text: &str) -> Option<Node<'_>> {
     if first.indent != 0 {
         return None;
     }
-    let root = parse_map(&mut lines, 0).ok()?;
+    let root = parse_map(&mut lines, 0, 0).ok()?;
     // Anything left over is at an indentation the document's mapping does not accept.
     lines.peek().is_none().then_some(Node::Map(root))
 }
@@ -119,24 +119,37 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// How deep mappings may nest here. A manifest's go four deep (top, `models`, a model,
+/// `requires`); a deeper text is left to serde-saphyr, whose own limit reports it, instead of
+/// being read into a tree by recursion as deep as its indentation.
+const MAX_DEPTH: usize = 8;
+
 fn is_entry(body: &str) -> bool {
     body == "-" || body.starts_with("- ")
 }
 
-/// A block mapping whose keys are at column `indent`.
-fn parse_map<'a>(lines: &mut Lines<'a>, indent: usize) -> Parsed<Vec<(Node<'a>, Node<'a>)>> {
+/// A block mapping whose keys are at column `indent`, `depth` mappings deep.
+fn parse_map<'a>(
+    lines: &mut Lines<'a>,
+    indent: usize,
+    depth: usize,
+) -> Parsed<Vec<(Node<'a>, Node<'a>)>> {
+    if depth > MAX_DEPTH {
+        return Err(Outside);
+    }
     let mut entries = Vec::new();
     while let Some(line) = lines.peek() {
         if line.indent < indent {
             break;
         }
-        if line.indent > indent || is_entry(line.body) || line.body.starts_with(['-', '.', '%']) {
+        // `-` (a list item where a key belongs, `---`), `...` and `%` are left to serde-saphyr.
+        if line.indent > indent || line.body.starts_with(['-', '.', '%']) {
             return Err(Outside);
         }
         let (key, rest) = split_key(line.body)?;
         lines.advance();
         let value = if rest.is_empty() || rest.starts_with('#') {
-            parse_block_value(lines, indent)?
+            parse_block_value(lines, indent, depth)?
         } else {
             let value = parse_inline(rest)?;
             // A more indented line after `key: value` continues the value (or is an error).
@@ -152,7 +165,7 @@ fn parse_map<'a>(lines: &mut Lines<'a>, indent: usize) -> Parsed<Vec<(Node<'a>, 
 
 /// The value of a `key:` with nothing after it: the more indented block below it, a list at
 /// the key's own column, or nothing.
-fn parse_block_value<'a>(lines: &mut Lines<'a>, parent: usize) -> Parsed<Node<'a>> {
+fn parse_block_value<'a>(lines: &mut Lines<'a>, parent: usize, depth: usize) -> Parsed<Node<'a>> {
     let Some(next) = lines.peek() else {
         return Ok(Node::Empty);
     };
@@ -160,7 +173,7 @@ fn parse_block_value<'a>(lines: &mut Lines<'a>, parent: usize) -> Parsed<Node<'a
         return parse_seq(lines, next.indent).map(Node::Seq);
     }
     if next.indent > parent {
-        return parse_map(lines, next.indent).map(Node::Map);
+        return parse_map(lines, next.indent, depth + 1).map(Node::Map);
     }
     Ok(Node::Empty)
 }

@@ -146,6 +146,27 @@ fn anything_unusual_is_left_to_serde_saphyr() {
     }
 }
 
+#[test]
+fn a_deeply_nested_text_is_left_to_serde_saphyr_without_deep_recursion() {
+    // 5,000 levels of `a:`: read into a tree by recursion, it would overflow a thread's stack.
+    let mut text = String::from("version: 1\nstore: /s\nmodels:\n");
+    for depth in 0..5000 {
+        text += &" ".repeat(depth + 2);
+        text += "a:\n";
+    }
+    let read = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || parse(&text).is_none())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(read, "left to serde-saphyr");
+    // The deepest a manifest goes is read.
+    let text =
+        "version: 1\nstore: /s\napps:\n  a:\n    root: /r\n    container:\n      store: /m\n";
+    assert!(agrees(text));
+}
+
 /// A small deterministic generator (xorshift), so the test needs no crate and always runs the
 /// same cases.
 struct Rng(u64);
