@@ -506,11 +506,8 @@ impl<'de> Deserializer<'de> for &Node<'de> {
             Node::Empty => visitor.visit_unit(),
             Node::Scalar { text, plain: true } if is_null(text) => visitor.visit_unit(),
             Node::Scalar { .. } => visit_text(self.string()?, visitor),
-            Node::Seq(items) => visitor.visit_seq(Items(items.iter())),
-            Node::Map(entries) => visitor.visit_map(Entries {
-                entries: entries.iter(),
-                value: None,
-            }),
+            Node::Seq(_) => self.deserialize_seq(visitor),
+            Node::Map(_) => self.deserialize_map(visitor),
         }
     }
 
