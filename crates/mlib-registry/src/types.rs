@@ -136,8 +136,6 @@ pub struct LinkRecord {
     /// For a copy: the inode of the store entry it was copied from (`None` for copies
     /// recorded by schema 1).
     pub source_ino: Option<u64>,
-    /// RFC 3339.
-    pub created_at: String,
     /// A symlink's content when it is not `source`: an app in a container sees the store at
     /// another path, so the link dangles on the host. Checked by its text, not followed.
     pub text: Option<PathBuf>,
