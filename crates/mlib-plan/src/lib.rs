@@ -8,6 +8,7 @@
 pub mod action;
 pub mod app_version;
 pub mod apply;
+mod by_key;
 mod compare;
 mod decide;
 pub mod desired;

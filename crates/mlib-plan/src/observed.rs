@@ -19,6 +19,7 @@ use mlib_fs::FileStamp;
 use mlib_manifest::{Manifest, Source};
 use mlib_registry::{IndexEntry, LinkRecord, Registry};
 
+use crate::by_key::{ByKey, Keyed};
 use crate::environment::Ownership;
 use crate::error::PlanError;
 use crate::par::parallel_map;
@@ -30,14 +31,15 @@ pub struct Observed {
     store_root: PathBuf,
     /// Link records of this manifest's environments (usually one; a template manifest
     /// applied with several sets of variables has several), each with the target's `lstat`.
-    candidates: Vec<Recorded>,
+    /// By target already: [`Observed::split`] keeps this table as the environment's own.
+    candidates: ByKey<Recorded>,
     /// Every other link record (a link of theirs in the way is a conflict). Not stat'ed:
     /// only a target this environment also wants is ever looked at.
     others: Vec<LinkRecord>,
     /// Targets the journal says an apply was making (per environment).
     pending: Vec<(i64, PathBuf)>,
     /// The file index, keyed by path relative to the store root, each with the file's `stat`.
-    index: HashMap<String, Indexed>,
+    index: ByKey<Indexed>,
     /// `stat` of local sources taken ahead ([`SourceStats`]), keyed by path bytes.
     sources: HashMap<OsString, Option<Seen>>,
 }
@@ -82,11 +84,17 @@ struct Indexed {
     stamp: Option<Option<FileStamp>>,
 }
 
-/// This environment's link records (keyed by the target's bytes: `Path`'s own `Hash` walks
-/// components, which is slow at 20,000 links) and everyone else's, split by [`Observed::split`].
+impl Keyed for Indexed {
+    fn key(&self) -> &[u8] {
+        self.entry.path.as_bytes()
+    }
+}
+
+/// This environment's link records and everyone else's, by target, split by
+/// [`Observed::split`].
 pub(crate) struct Split {
-    pub mine: HashMap<OsString, Recorded>,
-    pub others: HashMap<OsString, LinkRecord>,
+    pub mine: ByKey<Recorded>,
+    pub others: ByKey<LinkRecord>,
     /// Targets this environment's last apply journaled and did not record (it was killed).
     pub pending: std::collections::HashSet<OsString>,
 }
@@ -183,35 +191,30 @@ impl Observed {
         })
         .into_iter();
         drop(probes);
-        let candidates = mine
-            .into_iter()
-            .zip(seen.by_ref())
-            .map(|(record, seen)| {
-                let Found::Link(meta) = seen else {
-                    unreachable!("parallel_map keeps the order")
-                };
-                Recorded {
-                    record,
-                    meta: Some(meta),
-                }
-            })
-            .collect();
-        let index = index
-            .into_iter()
-            .map(|(entry, ours)| {
-                let stamp = ours.then(|| match seen.next() {
-                    Some(Found::Store(stamp)) => stamp,
-                    _ => unreachable!("parallel_map keeps the order"),
-                });
-                (entry.path.clone(), Indexed { entry, stamp })
-            })
-            .collect();
+        let mut candidates = ByKey::with_capacity(mine.len());
+        for (record, seen) in mine.into_iter().zip(seen.by_ref()) {
+            let Found::Link(meta) = seen else {
+                unreachable!("parallel_map keeps the order")
+            };
+            candidates.insert(Recorded {
+                record,
+                meta: Some(meta),
+            });
+        }
+        let mut indexed = ByKey::with_capacity(index.len());
+        for (entry, ours) in index {
+            let stamp = ours.then(|| match seen.next() {
+                Some(Found::Store(stamp)) => stamp,
+                _ => unreachable!("parallel_map keeps the order"),
+            });
+            indexed.insert(Indexed { entry, stamp });
+        }
         Ok(Observed {
             store_root,
             candidates,
             others,
             pending,
-            index,
+            index: indexed,
             sources: HashMap::new(),
         })
     }
@@ -223,38 +226,47 @@ impl Observed {
 
     /// Takes the link records out, split into the environment's own and everyone else's.
     pub(crate) fn split(&mut self, owner: &Ownership) -> Split {
+        let others = std::mem::take(&mut self.others);
         let mut split = Split {
-            mine: HashMap::new(),
-            others: HashMap::new(),
+            // The candidates are nearly always all this environment's own: the table is kept,
+            // and the few that are not are moved out (a second table of 20,000 records was
+            // the plan's peak of memory).
+            mine: std::mem::take(&mut self.candidates),
+            others: ByKey::with_capacity(others.len()),
             pending: Default::default(),
         };
-        let candidates = std::mem::take(&mut self.candidates);
-        let others = std::mem::take(&mut self.others)
-            .into_iter()
-            .map(|record| Recorded { record, meta: None });
-        for recorded in candidates.into_iter().chain(others) {
-            let key = recorded.record.target.as_os_str().to_owned();
-            if owner.owns(&recorded.record) {
-                split.mine.insert(key, recorded);
+        let theirs: Vec<u32> = split
+            .mine
+            .entries()
+            .filter(|(_, recorded)| !owner.owns(&recorded.record))
+            .map(|(at, _)| at)
+            .collect();
+        for at in theirs {
+            if let Some(recorded) = split.mine.take(at) {
+                split.others.insert(recorded.record);
+            }
+        }
+        for record in others {
+            if owner.owns(&record) {
+                split.mine.insert(Recorded { record, meta: None });
             } else {
-                split.others.insert(key, recorded.record);
+                split.others.insert(record);
             }
         }
         // Links of this environment the snapshot did not stat (see `read`), over the cores.
-        let unseen: Vec<&OsString> = split
+        let unseen: Vec<&Path> = split
             .mine
-            .iter()
-            .filter(|(_, r)| r.meta.is_none())
-            .map(|(key, _)| key)
+            .values()
+            .filter(|r| r.meta.is_none())
+            .map(|r| r.record.target.as_path())
             .collect();
         if !unseen.is_empty() {
-            let dirs = Dirs::parents_of(unseen.iter().map(|k| Path::new(k.as_os_str())));
-            let metas = parallel_map(&unseen, |key| dirs.stat(Path::new(key), Follow::No));
-            let keys: Vec<OsString> = unseen.into_iter().cloned().collect();
-            for (key, meta) in keys.into_iter().zip(metas) {
-                if let Some(recorded) = split.mine.get_mut(&key) {
-                    recorded.meta = Some(meta);
-                }
+            let dirs = Dirs::parents_of(unseen.iter().copied());
+            let mut metas =
+                parallel_map(&unseen, |target| dirs.stat(target, Follow::No)).into_iter();
+            // `values` visits the same records in the same order.
+            for recorded in split.mine.values_mut().filter(|r| r.meta.is_none()) {
+                recorded.meta = metas.next();
             }
         }
         for (env, target) in std::mem::take(&mut self.pending) {

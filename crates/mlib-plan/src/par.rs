@@ -9,14 +9,19 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + 
         return items.iter().map(&f).collect();
     }
     let chunk = items.len().div_ceil(threads);
+    let (first, rest) = items.split_at(chunk.min(items.len()));
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
+        let handles: Vec<_> = rest
             .chunks(chunk)
             .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("planning thread panicked"))
-            .collect()
+        // The first part on this thread: one thread fewer to start, and what it allocates
+        // stays in this thread's heap (each new thread's allocator heap holds pages of its own).
+        let mut all = Vec::with_capacity(items.len());
+        all.extend(first.iter().map(&f));
+        for handle in handles {
+            all.extend(handle.join().expect("planning thread panicked"));
+        }
+        all
     })
 }
