@@ -1,6 +1,7 @@
 //! The `mlib` binary: parse arguments, resolve them with the environment into settings, run
 //! one command, map the outcome to an exit code.
 
+mod allocator;
 mod cli;
 mod commands;
 mod context;
@@ -15,12 +16,8 @@ mod trace;
 
 use std::process::ExitCode;
 
-/// A no-op plan of a large manifest is hundreds of thousands of small allocations; mimalloc
-/// makes it about a quarter faster than glibc's malloc (docs/ARCHITECTURE.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = cli::parse();
     let settings = settings::Settings::resolve(cli, &|name| std::env::var(name).ok());
     trace::init(settings.global.output.trace.as_deref());
