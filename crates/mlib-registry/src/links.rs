@@ -65,11 +65,13 @@ impl Registry {
         let tx = conn.unchecked_transaction().map_err(&err)?;
         let mut ids = Vec::with_capacity(links.len());
         {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM links WHERE target = ?1 AND env = ?2")
+            // One look at the target (usually nothing is there): a record of this
+            // environment is replaced, one of another is refused.
+            let mut existing = tx
+                .prepare_cached("SELECT id, env FROM links WHERE target = ?1")
                 .map_err(&err)?;
-            let mut owner = tx
-                .prepare_cached("SELECT env FROM links WHERE target = ?1")
+            let mut delete = tx
+                .prepare_cached("DELETE FROM links WHERE id = ?1")
                 .map_err(&err)?;
             let mut unjournal = tx
                 .prepare_cached("DELETE FROM pending WHERE target = ?1")
@@ -83,16 +85,21 @@ impl Registry {
                 .map_err(&err)?;
             for link in links {
                 let target = utf8(&link.target)?;
-                delete.execute(params![target, link.env]).map_err(&err)?;
-                if let Some(env) = owner
-                    .query_row([target], |row| row.get::<_, i64>(0))
+                let found = existing
+                    .query_row([target], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?)))
                     .optional()
-                    .map_err(&err)?
-                {
-                    return Err(RegistryError::TargetOwned {
-                        target: link.target.clone(),
-                        env,
-                    });
+                    .map_err(&err)?;
+                match found {
+                    Some((id, env)) if env == link.env => {
+                        delete.execute([id]).map_err(&err)?;
+                    }
+                    Some((_, env)) => {
+                        return Err(RegistryError::TargetOwned {
+                            target: link.target.clone(),
+                            env,
+                        });
+                    }
+                    None => {}
                 }
                 unjournal.execute([target]).map_err(&err)?;
                 insert

@@ -154,6 +154,40 @@ fn serial_bumps_on_every_link_change_only() {
 }
 
 #[test]
+fn a_target_another_environment_recorded_refuses_the_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open(&dir.path().join("r.db")).unwrap();
+    let (a, b) = (env(&registry, "/work/a"), env(&registry, "/work/b"));
+    let theirs = registry.insert_link(&link(a, "x", "/app/x")).unwrap();
+    registry
+        .journal_links(b, &[PathBuf::from("/app/y"), PathBuf::from("/app/x")])
+        .unwrap();
+    let serial = registry.serial().unwrap();
+
+    let err = registry
+        .insert_links(&[link(b, "y", "/app/y"), link(b, "x", "/app/x")])
+        .unwrap_err();
+    match err {
+        RegistryError::TargetOwned { target, env } => {
+            assert_eq!((target, env), (PathBuf::from("/app/x"), a));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing of the batch is recorded or unjournaled, and their record is untouched.
+    assert!(registry.links_for_env(b).unwrap().is_empty());
+    assert_eq!(registry.pending().unwrap().len(), 2);
+    assert_eq!(registry.serial().unwrap(), serial);
+    let kept = registry.link_at(Path::new("/app/x")).unwrap().unwrap();
+    assert_eq!((kept.id, kept.env, kept.model.as_str()), (theirs, a, "x"));
+
+    // Their own target again replaces their record.
+    registry.insert_links(&[link(a, "x2", "/app/x")]).unwrap();
+    let replaced = registry.link_at(Path::new("/app/x")).unwrap().unwrap();
+    assert_eq!((replaced.env, replaced.model.as_str()), (a, "x2"));
+    assert_eq!(registry.links().unwrap().len(), 1);
+}
+
+#[test]
 fn links_round_trip_replace_and_filter() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(&dir.path().join("r.db")).unwrap();
