@@ -5,6 +5,7 @@ mod support;
 
 mod add;
 mod apply;
+mod bulk;
 mod bundle;
 mod conflicts;
 mod containers;

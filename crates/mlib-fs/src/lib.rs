@@ -20,6 +20,7 @@
 //! (`std::os::unix`, `rustix`), so that a port to another system touches that one module.
 
 mod atomic;
+pub mod par;
 pub mod platform;
 mod process;
 mod stamp;

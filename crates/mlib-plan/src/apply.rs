@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
+use mlib_fs::par::parallel_map;
 use mlib_fs::{FileStamp, platform};
 use mlib_manifest::{Manifest, Model, Source};
 
@@ -197,7 +198,18 @@ pub fn apply(ctx: &ApplyContext, plan: &Plan) -> Result<ApplyReport, PlanError> 
         }
     }
     let mut unrecorded = Unrecorded::default();
-    for action in &plan.actions {
+    let mut actions = plan.actions.iter().peekable();
+    while let Some(action) = actions.next() {
+        if new_symlink(action, &failed_models).is_some() {
+            let mut run = vec![action];
+            while run.len() < RECORD_BATCH
+                && let Some(next) = actions.next_if(|a| new_symlink(a, &failed_models).is_some())
+            {
+                run.push(next);
+            }
+            make_symlinks(ctx, &store, &run, &mut report, &mut unrecorded);
+            continue;
+        }
         match action {
             Action::Adopt(adopt) if adopt.into_store => {}
             Action::Adopt(adopt) if failed_models.contains(adopt.link.model.as_str()) => {
@@ -688,6 +700,57 @@ fn replace_folder(ctx: &ApplyContext, store: &StoreFiles, link: &Link) -> Result
     }
 }
 
+/// `action` if it makes a new symlink where nothing of mlib's is (the bulk of a first
+/// apply): nothing else to check or replace, and no store file's stamp to follow, so such
+/// links are made side by side (see [`make_symlinks`]).
+fn new_symlink<'a>(action: &'a Action, failed_models: &HashSet<&str>) -> Option<&'a Link> {
+    match action {
+        Action::Link(l)
+            if l.how.is_symlink()
+                && l.replaces.is_none()
+                && l.moved_from.is_none()
+                && !l.farm
+                && !l.is_folder_link()
+                && !failed_models.contains(l.model.as_str()) =>
+        {
+            Some(l)
+        }
+        _ => None,
+    }
+}
+
+/// Makes a run of [`new_symlink`]s on every core (each into its own target: the kernel
+/// makes them side by side), then reports and records them in the plan's order, as
+/// [`link_one`] one at a time would.
+fn make_symlinks<'p>(
+    ctx: &ApplyContext,
+    store: &StoreFiles,
+    run: &[&'p Action],
+    report: &mut ApplyReport,
+    unrecorded: &mut Unrecorded<'p>,
+) {
+    let env = ctx.env;
+    let made = parallel_map(run, |action| {
+        let Action::Link(l) = action else {
+            unreachable!("a run holds new symlinks only")
+        };
+        make_link(store, l, false).and_then(|made| new_link(env, l, made.how))
+    });
+    for (action, result) in run.iter().zip(made) {
+        ctx.events.started(action);
+        match result {
+            Ok(link) => {
+                finish(ctx, report, action, Ok(()));
+                unrecorded.push(action, link);
+                if unrecorded.links.len() >= RECORD_BATCH {
+                    unrecorded.record(ctx, report);
+                }
+            }
+            Err(err) => finish(ctx, report, action, Err(err)),
+        }
+    }
+}
+
 /// The registry row `id` at `target`, if it is still there and this environment's.
 fn our_row(ctx: &ApplyContext, target: &Path, id: i64) -> Result<Option<LinkRecord>, ApplyError> {
     let row = ctx.registry.link_at(target)?;
@@ -735,7 +798,7 @@ fn link_one(
     if let Some(old) = &old_hardlink {
         store.after(old, before_old);
     }
-    new_link(ctx, l, made.how).map(Some)
+    new_link(ctx.env, l, made.how).map(Some)
 }
 
 /// Before a whole-folder link is made: the store's folder it points at exists (a type with
@@ -874,7 +937,7 @@ fn move_one(
 }
 
 fn record(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<(), ApplyError> {
-    ctx.registry.insert_link(&new_link(ctx, l, how)?)?;
+    ctx.registry.insert_link(&new_link(ctx.env, l, how)?)?;
     Ok(())
 }
 
@@ -917,7 +980,7 @@ impl<'p> Unrecorded<'p> {
 }
 
 /// The record of the link `l`, just made `how`.
-fn new_link(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<NewLink, ApplyError> {
+fn new_link(env: i64, l: &Link, how: LinkHow) -> Result<NewLink, ApplyError> {
     let kind = kind_of(how);
     let stat = link_stat(&l.target, kind).map_err(|source| ApplyError::Link {
         target: l.target.clone(),
@@ -928,7 +991,7 @@ fn new_link(ctx: &ApplyContext, l: &Link, how: LinkHow) -> Result<NewLink, Apply
         .then(|| l.source.metadata().ok().map(|m| platform::inode(&m)))
         .flatten();
     Ok(NewLink {
-        env: ctx.env,
+        env,
         model: l.model.clone(),
         app: l.app.clone(),
         target: l.target.clone(),

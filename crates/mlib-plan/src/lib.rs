@@ -21,7 +21,6 @@ pub mod link;
 pub mod listing;
 mod observed;
 pub mod onboard;
-mod par;
 pub mod paths;
 pub mod placeholder;
 mod planner;

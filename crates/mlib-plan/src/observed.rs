@@ -22,9 +22,9 @@ use mlib_registry::{IndexEntry, LinkRecord, Registry};
 use crate::by_key::{ByKey, Keyed};
 use crate::environment::Ownership;
 use crate::error::PlanError;
-use crate::par::parallel_map;
 use crate::paths;
 use crate::stat::{Dirs, Follow, Seen, rel_path};
+use mlib_fs::par::parallel_map;
 
 pub struct Observed {
     /// The store root, physical (symlinks resolved): what the registry's paths are under.

@@ -28,10 +28,10 @@ use crate::desired::{self, DesiredModel};
 use crate::environment::{EnvIdentity, Ownership};
 use crate::error::PlanError;
 use crate::observed::{Observed, Recorded, Split};
-use crate::par::parallel_map;
 use crate::paths::{self, PhysicalCache};
 use crate::saved::Plan;
 use crate::stat::{Dirs, Follow, Kind, Seen};
+use mlib_fs::par::parallel_map;
 
 mod whole_folders;
 

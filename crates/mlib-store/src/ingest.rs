@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use mlib_fs::par::parallel_map_owned;
+
 use crate::hash::{Hashes, copy_hashing};
 use crate::layout::{
     FLAT_META_DIR, Layout, METADATA_FILE, ModelKey, Store, validate_component, validate_key,
@@ -242,17 +244,17 @@ impl Store {
         // Each model's metadata.json is written into its private work folder (stamps taken
         // there: renaming the folder later moves no file's stamp), then everything is made
         // durable at once, and only then does any folder move into place.
-        let prepared: Vec<Result<Prepared, StoreError>> = batch
-            .into_iter()
-            .map(|mut staged| {
+        // On every core: each model writes into its own folder, and the kernel makes files
+        // in different folders side by side (renames, below, it makes one at a time).
+        let prepared: Vec<Result<Prepared, StoreError>> =
+            parallel_map_owned(batch, |mut staged| {
                 let files = std::mem::take(&mut staged.files);
                 let (mut meta, old_entries) =
                     self.metadata_for(&staged.key(), files, &staged.source)?;
                 stamp_files(&staged.work.path, &mut meta.files)?;
                 fs_err::write(staged.work.path.join(METADATA_FILE), meta.to_json()?)?;
                 Ok((staged, meta, old_entries))
-            })
-            .collect();
+            });
         if let Err(e) = self.sync_staging() {
             return prepared.into_iter().map(|_| Err(same_error(&e))).collect();
         }
