@@ -11,7 +11,11 @@ const MODELS: usize = 600;
 fn many_models(env: &TestEnv) -> Manifest {
     let mut manifest = Manifest::new();
     for i in 0..MODELS {
-        let kind = if i.is_multiple_of(2) { "loras" } else { "checkpoints" };
+        let kind = if i.is_multiple_of(2) {
+            "loras"
+        } else {
+            "checkpoints"
+        };
         manifest = manifest.local(env, &format!("m{i:04}"), kind, 64);
     }
     manifest.comfyui("").app("forge", "forge", "./forge", "")

@@ -163,13 +163,19 @@ fn copy_tree(source: &Path, to: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn relative_symlink_resolves_and_replaces_atomically() {
+    /// A temporary folder, its real path, and a store file `store/a.bin` holding `abc`.
+    fn store_file() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().canonicalize().unwrap();
         let store = root.join("store/a.bin");
         std::fs::create_dir_all(store.parent().unwrap()).unwrap();
         std::fs::write(&store, b"abc").unwrap();
+        (tmp, root, store)
+    }
+
+    #[test]
+    fn relative_symlink_resolves_and_replaces_atomically() {
+        let (_tmp, root, store) = store_file();
         let target = root.join("app/models/a.bin");
         make(&store, None, &target, LinkHow::RelativeSymlink, false).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"abc");
@@ -187,11 +193,7 @@ mod tests {
     /// folder in between, and the first try was never repeated).
     #[test]
     fn two_links_into_one_new_folder_at_once_are_both_made() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().canonicalize().unwrap();
-        let store = root.join("store/a.bin");
-        std::fs::create_dir_all(store.parent().unwrap()).unwrap();
-        std::fs::write(&store, b"abc").unwrap();
+        let (_tmp, root, store) = store_file();
         for round in 0..1000 {
             let folder = root.join(format!("app{round}/models/loras"));
             let start = std::sync::Barrier::new(2);
