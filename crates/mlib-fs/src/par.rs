@@ -2,9 +2,10 @@
 //!
 //! Most of what mlib does to many files at once is system calls that spend their time in
 //! the kernel (stat, mkdir, rename, symlink), and the kernel runs them side by side on
-//! different cores: making the first apply's files and links on two threads takes 0.6× the
-//! time of one (docs/PERFORMANCE.md). Below a few hundred items a thread costs more than it
-//! saves, so small batches stay on the calling thread.
+//! different cores: a bare loop making a first apply's folders, files and links on two
+//! threads took 0.6-0.8x the time of one on ext4 (`fs-floor SRC OUT pipelined`, see
+//! docs/PERFORMANCE.md). Below a few hundred items a thread costs more than it saves, so
+//! small batches stay on the calling thread.
 
 /// Items below this stay on the calling thread.
 const MIN_PARALLEL: usize = 512;
