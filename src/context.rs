@@ -70,7 +70,8 @@ impl Context {
             StoreLayout::Nested => Layout::Nested,
             StoreLayout::Flat => Layout::Flat,
         };
-        let store = Store::new(manifest.store.clone(), layout);
+        let direct_io = mlib_fetch::FetchConfig::direct_io_from_env(&|k| std::env::var(k).ok());
+        let store = Store::new(manifest.store.clone(), layout).with_direct_io(direct_io);
         let store_root =
             mlib_plan::paths::physical(store.root()).unwrap_or_else(|_| store.root().into());
         let state = locate_state(&store_root, &manifest, global.state_dir.as_deref())?;

@@ -4,7 +4,7 @@
 //! flag means together with the environment or with another flag is decided here.
 //!
 //! What stays with the libraries: variables they document themselves (`HF_*`, `CIVITAI_*`,
-//! `MLIB_DIRECT_IO`, read by `mlib_fetch::FetchConfig::from_env`; `XDG_STATE_HOME`, read by
+//! `MLIB_DIRECT_IO`, read by `mlib_fetch::FetchConfig::from_env` and `direct_io_from_env`; `XDG_STATE_HOME`, read by
 //! `mlib_registry::locate_state`) and `${VAR}` in the manifest.
 
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@ use crate::context::Context;
 
 /// The store at its physical path, as link sources are recorded.
 pub fn physical_store(ctx: &Context) -> Store {
-    Store::new(ctx.store_root.clone(), ctx.store.layout())
+    Store::new(ctx.store_root.clone(), ctx.store.layout()).with_direct_io(ctx.store.direct_io())
 }
 
 /// The store's models and their users; this manifest's environment declares what its

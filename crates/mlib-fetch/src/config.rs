@@ -63,9 +63,9 @@ pub struct FetchConfig {
     pub chunk_size: u64,
     /// Ranges downloaded at once per file.
     pub range_jobs: usize,
-    /// Write sequential downloads with direct I/O (`O_DIRECT`, Linux) where the filesystem
-    /// allows it, bypassing the page cache (see `download/direct.rs`). `MLIB_DIRECT_IO=0`
-    /// turns it off.
+    /// Write sequential downloads (and copies out of the HuggingFace cache) with direct I/O
+    /// (`O_DIRECT`, Linux) where the filesystem allows it, bypassing the page cache (see
+    /// `mlib_fs::direct`). `MLIB_DIRECT_IO=0` turns it off.
     pub direct_io: bool,
     pub user_agent: String,
     /// Where `${VAR}` in a URL source's user info and query values is looked up, when (and
@@ -142,6 +142,14 @@ impl Default for FetchConfig {
 }
 
 impl FetchConfig {
+    /// `MLIB_DIRECT_IO`: on unless `0`, `false`, `no` or `off` (the store's copies follow it
+    /// too, so the CLI reads it here for both).
+    pub fn direct_io_from_env(env: &dyn Fn(&str) -> Option<String>) -> bool {
+        env("MLIB_DIRECT_IO")
+            .filter(|v| !v.trim().is_empty())
+            .is_none_or(|v| !falsy(&v))
+    }
+
     /// Reads `HF_ENDPOINT`, `HF_TOKEN`, `HUGGING_FACE_HUB_TOKEN`, `HF_HOME`, `HF_HUB_CACHE`,
     /// `HF_HUB_OFFLINE`, `CIVITAI_ENDPOINT`, `CIVITAI_TOKEN` (plus `HOME`/`USERPROFILE` and
     /// `XDG_CACHE_HOME` for the default locations) and `MLIB_DIRECT_IO` (`0`, `false`, `no`
@@ -180,7 +188,7 @@ impl FetchConfig {
                 .unwrap_or(defaults.civitai_endpoint.clone()),
             civitai_token: get("CIVITAI_TOKEN").map(|t| Secret::new(t.trim())),
             offline: get("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
-            direct_io: get("MLIB_DIRECT_IO").is_none_or(|v| !falsy(&v)),
+            direct_io: FetchConfig::direct_io_from_env(env),
             aws: crate::mirror::AwsSettings::from_env(env),
             ..defaults
         }

@@ -350,7 +350,8 @@ impl Fetcher {
             return Ok(None);
         }
         let staging = job.done.parent().unwrap_or(Path::new("."));
-        let (taken, hashes, how) = crate::reuse::take(&src, staging, reporter, id)?;
+        let (taken, hashes, how) =
+            crate::reuse::take(&src, staging, self.config.direct_io, reporter, id)?;
         if verify(job, &hashes, &src.display().to_string()).is_err() {
             // A damaged cache entry is not our error: download instead (unlinked: a hard
             // link's other name is the cache's).

@@ -32,11 +32,12 @@ use crate::report::Reporter;
 pub(crate) fn take(
     src: &Path,
     dir: &Path,
+    direct_io: bool,
     reporter: &dyn Reporter,
     id: u64,
 ) -> Result<(PathBuf, Hashes, Transfer), FetchError> {
     let tmp = mlib_fs::temp::path_for(dir, "hf-cache");
-    let taken = take_as(src, &tmp, reporter, id);
+    let taken = take_as(src, &tmp, direct_io, reporter, id);
     if taken.is_err() {
         let _ = remove_if_there(&tmp);
     }
@@ -47,6 +48,7 @@ pub(crate) fn take(
 fn take_as(
     src: &Path,
     part: &Path,
+    direct_io: bool,
     reporter: &dyn Reporter,
     id: u64,
 ) -> Result<(Hashes, Transfer), FetchError> {
@@ -89,7 +91,7 @@ fn take_as(
         Some(out) => out,
         None => fs_err::File::create_new(part)?,
     };
-    let hashes = mlib_store::copy_hashing(&mut input, &mut out, &mut progress)?;
+    let hashes = mlib_store::copy_into_file(&mut input, &mut out, direct_io, &mut progress)?;
     out.sync_all()?;
     Ok((hashes, Transfer::Copied))
 }

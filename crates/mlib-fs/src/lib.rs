@@ -16,10 +16,13 @@
 //! Also [`FileStamp`] (what says a file is unchanged without reading it) and
 //! [`is_network_fs`] (where SQLite's WAL must not be used).
 //!
+//! [`direct`] writes a file without the page cache (downloads, large copies into the store).
+//!
 //! And [`platform`]: every call into the operating system that std does not make portably
 //! (`std::os::unix`, `rustix`), so that a port to another system touches that one module.
 
 mod atomic;
+pub mod direct;
 pub mod par;
 pub mod platform;
 mod process;

@@ -23,15 +23,15 @@ pub struct Hashes {
 
 /// 1 MiB buffers stay in L2 while two threads touch them; 8 of them keep the sha256 thread
 /// fed while the reader or the writer stalls for a moment.
-const BUF_SIZE: usize = 1 << 20;
+pub(crate) const BUF_SIZE: usize = 1 << 20;
 /// What is read before deciding whether a file is small (on the stack).
-const SMALL_SIZE: usize = 64 << 10;
+pub(crate) const SMALL_SIZE: usize = 64 << 10;
 
 /// The largest single `write()`. Writing into the page cache in 1 MiB calls cost 3-6x the
 /// system time of 128 KiB calls from the same buffer on Linux 6.18 (measured for downloads,
 /// in the history of docs/PERFORMANCE.md); the extra calls cost nothing measurable.
 const WRITE_PIECE: usize = 128 << 10;
-const BUF_COUNT: usize = 8;
+pub(crate) const BUF_COUNT: usize = 8;
 
 /// Below this, handing a chunk to another thread costs more than hashing it here.
 const PARALLEL_MIN: usize = 256 << 10;
@@ -227,7 +227,7 @@ fn give_back(chunk: Arc<Vec<u8>>, pool: &mpsc::Sender<Vec<u8>>) {
 }
 
 /// Fills `buf` unless the input ends first; returns how many bytes it read.
-fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match reader.read(&mut buf[n..]) {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use mlib_fs::par::parallel_map_owned;
 
+use crate::copy::copy_into_file;
 use crate::hash::{Hashes, copy_hashing};
 use crate::layout::{
     FLAT_META_DIR, Layout, METADATA_FILE, ModelKey, Store, validate_component, validate_key,
@@ -22,7 +23,6 @@ use crate::layout::{
 };
 use crate::metadata::{FileRecord, Metadata};
 use crate::util::{make_read_only, remove_any, sync_dir};
-use crate::writeback::Writeback;
 use crate::{StoreError, Transfer, layout};
 
 /// Hashes a model is pinned to (lowercase or uppercase hex); `None` means not pinned.
@@ -328,7 +328,7 @@ impl Store {
             // Written under its own name: the work folder is private until it is renamed into
             // place whole, so a `.part` name and a rename per file would add nothing.
             let dest = work.path.join(&entry);
-            let (hashes, how) = copy_file(src, &dest, progress, durability)?;
+            let (hashes, how) = copy_file(src, &dest, progress, durability, self.direct_io())?;
             transfer = how;
             if let Err(e) = expect.check(src, &hashes) {
                 fs_err::remove_file(&dest)?;
@@ -343,6 +343,7 @@ impl Store {
                 files: &mut files,
                 progress,
                 durability,
+                direct_io: self.direct_io(),
                 transfer: &mut transfer,
             };
             tree.copy(src, &work.path.join(&entry), &entry, "", 0)?;
@@ -742,20 +743,21 @@ impl Drop for WorkDir {
 
 /// Copies one file, hashing on the way; the copy is read-only, and fsynced unless the
 /// caller syncs a whole batch. Where the filesystem can, the copy is a reflink (no bytes
-/// copied; the clone is then hashed, so the hashes are those of what is stored).
+/// copied; the clone is then hashed, so the hashes are those of what is stored); else a
+/// large file is written with direct I/O when `direct_io` is set (`copy.rs`).
 fn copy_file(
     src: &Path,
     dest: &Path,
     progress: &mut dyn FnMut(u64),
     durability: Durability,
+    direct_io: bool,
 ) -> Result<(Hashes, Transfer), StoreError> {
     let mut reader = fs_err::File::open(src)?;
-    let writer = fs_err::File::create_new(dest)?;
+    let mut writer = fs_err::File::create_new(dest)?;
     let (hashes, how) = match mlib_fs::platform::reflink(reader.file(), writer.file()) {
         Ok(()) => (hash_file_with(dest, progress)?, Transfer::Reflinked),
         Err(e) if e.kind() == io::ErrorKind::Unsupported => {
-            let mut out = Writeback::new(writer.file());
-            let hashes = copy_hashing(&mut reader, &mut out, progress)?;
+            let hashes = copy_into_file(&mut reader, &mut writer, direct_io, progress)?;
             (hashes, Transfer::Copied)
         }
         Err(e) => {
@@ -787,6 +789,7 @@ struct Tree<'a> {
     files: &'a mut Vec<FileRecord>,
     progress: &'a mut dyn FnMut(u64),
     durability: Durability,
+    direct_io: bool,
     /// How the files got in so far (copied as soon as one file was).
     transfer: &'a mut Transfer,
 }
@@ -850,8 +853,13 @@ impl Tree<'_> {
             let name = utf8_name(&path)?;
             let rel = format!("{rel}/{name}");
             if meta.is_file() {
-                let (hashes, how) =
-                    copy_file(&path, &dest.join(&name), self.progress, self.durability)?;
+                let (hashes, how) = copy_file(
+                    &path,
+                    &dest.join(&name),
+                    self.progress,
+                    self.durability,
+                    self.direct_io,
+                )?;
                 *self.transfer = self.transfer.and(how);
                 self.files.push(record(rel, hashes));
                 taken = true;

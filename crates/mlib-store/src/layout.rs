@@ -59,11 +59,28 @@ pub(crate) const MLIB_DIR: &str = ".mlib";
 pub struct Store {
     root: PathBuf,
     layout: Layout,
+    /// Large copies are written with direct I/O where the file system allows (see
+    /// `copy.rs`); off, they go through the page cache.
+    direct_io: bool,
 }
 
 impl Store {
     pub fn new(root: PathBuf, layout: Layout) -> Store {
-        Store { root, layout }
+        Store {
+            root,
+            layout,
+            direct_io: true,
+        }
+    }
+
+    /// The same store, copying large files with direct I/O or not (on by default; the CLI
+    /// turns it off with `MLIB_DIRECT_IO=0`, as for downloads).
+    pub fn with_direct_io(self, direct_io: bool) -> Store {
+        Store { direct_io, ..self }
+    }
+
+    pub fn direct_io(&self) -> bool {
+        self.direct_io
     }
 
     pub fn root(&self) -> &Path {

@@ -11,6 +11,7 @@
 //! verified, made read-only, and only then renamed into place, so a crash or a hash mismatch
 //! never leaves a half-written or wrong file where apps would find it.
 
+mod copy;
 mod error;
 mod hash;
 mod ingest;
@@ -24,8 +25,8 @@ mod scan;
 mod staging;
 mod transfer;
 mod util;
-mod writeback;
 
+pub use copy::copy_into_file;
 pub use error::StoreError;
 pub use hash::{Hashes, MultiHasher, copy_hashing, hash_file};
 pub use ingest::{Expected, StagedFile, StagedModel};
@@ -34,4 +35,3 @@ pub use metadata::{FileRecord, Metadata};
 pub use receive::Receiving;
 pub use staging::Cleaned;
 pub use transfer::Transfer;
-pub use writeback::Writeback;

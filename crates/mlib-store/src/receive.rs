@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::PathBuf;
 
-use crate::hash::{Hashes, copy_hashing};
+use crate::copy::copy_into_file;
+use crate::hash::Hashes;
 use crate::ingest::{WorkDir, entry_of, record};
 use crate::layout::{ModelKey, Store, validate_key, validate_rel_path};
 use crate::metadata::{FileRecord, Metadata};
@@ -65,7 +66,7 @@ impl Receiving<'_> {
             self.dirs.insert(parent.to_owned());
         }
         let mut out = fs_err::File::create_new(&dest)?;
-        let hashes = copy_hashing(reader, &mut out, progress)?;
+        let hashes = copy_into_file(reader, &mut out, self.store.direct_io(), progress)?;
         out.sync_all()?;
         drop(out);
         make_read_only(&dest)?;

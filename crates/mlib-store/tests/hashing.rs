@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 
-use mlib_store::{Hashes, MultiHasher, copy_hashing, hash_file};
+use mlib_store::{Hashes, MultiHasher, copy_hashing, copy_into_file, hash_file};
 use sha2::Digest;
 
 /// Deterministic, incompressible-looking bytes.
@@ -196,4 +196,69 @@ fn hash_file_reads_the_file() {
     let err = hash_file(&dir.path().join("missing")).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
     assert!(err.to_string().contains("missing"), "{err}");
+}
+
+/// Into a real file (a temporary folder on the test machine's disk), with direct I/O and
+/// without, around the sizes where the copy changes course (the 64 KiB first read, the 1 MiB
+/// buffers, a tail that is not a whole 4 KiB block), from a reader that returns short reads.
+#[test]
+fn copy_into_file_writes_every_byte_and_hashes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for direct_io in [true, false] {
+        for len in [
+            0,
+            3,
+            (64 << 10) - 1,
+            64 << 10,
+            (1 << 20) - 1,
+            1 << 20,
+            (1 << 20) + 1,
+            (3 << 20) + 12345,
+        ] {
+            let data = bytes(len, len as u64 + 1);
+            let path = dir.path().join(format!("{direct_io}-{len}"));
+            let mut file = fs_err::File::create_new(&path).unwrap();
+            let mut total = 0;
+            let mut reader = Trickle {
+                data: &data,
+                max: 300_000,
+            };
+            let hashes =
+                copy_into_file(&mut reader, &mut file, direct_io, &mut |n| total += n).unwrap();
+            file.sync_all().unwrap();
+            drop(file);
+            assert_eq!(hashes, reference(&data), "len {len}, direct {direct_io}");
+            assert_eq!(total, len as u64);
+            assert!(
+                fs_err::read(&path).unwrap() == data,
+                "file differs: len {len}, direct {direct_io}"
+            );
+        }
+    }
+}
+
+#[test]
+fn copy_into_file_reports_read_and_write_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = fs_err::File::create_new(dir.path().join("f")).unwrap();
+    let err = copy_into_file(
+        &mut FailingReader { left: 3 << 20 },
+        &mut file,
+        true,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "disk on fire");
+
+    // A device that is always full: the writer thread fails on its first buffer and the
+    // copy returns its error (instead of waiting for buffers the writer never gave back).
+    let data = bytes(12 << 20, 5);
+    for direct_io in [true, false] {
+        let mut full = fs_err::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let err = copy_into_file(&mut &data[..], &mut full, direct_io, &mut |_| {}).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull, "direct {direct_io}");
+    }
 }

@@ -8,10 +8,9 @@
 //! and what a re-run reuses (after re-hashing) if the commit never happened.
 //!
 //! Every file starts as one sequential stream ([`stream`]), written with direct I/O where the
-//! filesystem allows ([`direct`]). A large one moves to parallel ranges ([`ranges`]) when that
+//! filesystem allows ([`mlib_fs::direct`]). A large one moves to parallel ranges ([`ranges`]) when that
 //! one connection proves slow, or from the start when resuming a ranged `.part`.
 
-pub(crate) mod direct;
 pub(crate) mod ranges;
 pub(crate) mod sniff;
 pub(crate) mod stream;
@@ -394,20 +393,13 @@ pub(crate) fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<std:
 
 /// Buffers in flight between the network, hashing and disk stages.
 const PUMP_BUFFERS: usize = 6;
-/// Also the size of each direct write (see [`direct`]): large enough that one `pwrite` per
+/// Also the size of each direct write (see [`mlib_fs::direct`]): large enough that one `pwrite` per
 /// MiB costs nothing, small enough that the six buffers stay a few MiB. The 128 KiB limit of
 /// [`WRITE_PIECE`] was about the page cache and does not apply to direct writes.
 const PUMP_BUFFER_SIZE: usize = 1 << 20;
 
-/// The largest single `write()` into the `.part` file through the page cache.
-///
-/// Measured on Linux 6.18 / ext4 in a 2-core VM (`bench/downloads`, docs/PERFORMANCE.md):
-/// writing 2 GiB into the page cache in 1 MiB `write()` calls cost 2.7-5.7 s of system time,
-/// ~88% of it in `copy_folio_from_iter_atomic`, against 0.6-0.9 s in 128 or 256 KiB calls
-/// from the same 1 MiB buffer (512 KiB calls were already slow). The kernel sizes page-cache
-/// folios after the write, so this is most likely the cost of first touching large folios.
-/// The extra system calls cost nothing measurable.
-pub(crate) const WRITE_PIECE: usize = 128 << 10;
+/// The largest single `write()` into the `.part` file through the page cache (see there).
+pub(crate) use mlib_fs::direct::WRITE_PIECE;
 
 /// Bytes read back from the `.part` per `read()` when hashing what is already on disk: small
 /// enough to stay in the core's L2 cache while sha256 and then blake3 go over it. With 1 MiB
@@ -457,10 +449,10 @@ pub(crate) fn pump(
     mut reader: impl Read + Send,
     start: u64,
     limit: u64,
-    out: &mut direct::Writer,
+    out: &mut mlib_fs::direct::Writer,
     mut inspect: impl FnMut(&[u8], Duration) -> Result<Flow, Failure>,
 ) -> Result<Ended, Failure> {
-    use direct::{ALIGN, AlignedBuf};
+    use mlib_fs::direct::{ALIGN, AlignedBuf};
     use std::sync::mpsc;
     /// A buffer holding `n` received bytes from `skew` on, and the error that ended the body.
     struct Filled {

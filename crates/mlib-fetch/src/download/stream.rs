@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use mlib_store::{Hashes, MultiHasher};
 
 use crate::client::{Failure, Follow, Reply};
-use crate::download::direct::Writer;
 use crate::download::{Download, Ended, Flow, PartMeta, content_range, pump, ranges, validator};
 use crate::error::FetchError;
 use crate::retry::trace_retry;
 use crate::secret::redact_url;
+use mlib_fs::direct::Writer;
 use tracing::debug;
 
 struct State {

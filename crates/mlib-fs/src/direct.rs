@@ -1,8 +1,9 @@
-//! Writing a sequential download with direct I/O (`O_DIRECT`, Linux only), so its bytes go from
-//! our buffers to the disk without first being copied into the page cache.
+//! Writing a file with direct I/O (`O_DIRECT`, Linux only), so its bytes go from our buffers
+//! to the disk without first being copied into the page cache: downloads, and large copies
+//! into the store.
 //!
-//! Why: a download is written once and never read back here (the hashes are computed from
-//! memory as the bytes arrive), so the page cache only costs. On the benchmark machine (issue 3
+//! Why: such a file is written once and never read back here (the hashes are computed from
+//! memory as the bytes pass), so the page cache only costs. On the benchmark machine (issue 3
 //! in docs/PERFORMANCE.md: a 2-core VM, ext4 on virtio) writing 2 GiB through the page cache in
 //! 128 KiB `write()`s and then `fsync`ing took 2.0-2.7 s and 1.4-1.95 s of system CPU; with
 //! `O_DIRECT` in 1 MiB writes, 1.55-1.65 s and 0.3-0.4 s of system CPU (`dd`), and the `fsync`
@@ -28,18 +29,26 @@
 use std::io::{Seek, SeekFrom, Write};
 
 #[cfg(target_os = "linux")]
-use mlib_fs::platform;
+use crate::platform;
 
-use crate::download::WRITE_PIECE;
+/// The largest single `write()` through the page cache.
+///
+/// Measured on Linux 6.18 / ext4 in a 2-core VM (`bench/downloads`, docs/PERFORMANCE.md):
+/// writing 2 GiB into the page cache in 1 MiB `write()` calls cost 2.7-5.7 s of system time,
+/// ~88% of it in `copy_folio_from_iter_atomic`, against 0.6-0.9 s in 128 or 256 KiB calls
+/// from the same 1 MiB buffer (512 KiB calls were already slow). The kernel sizes page-cache
+/// folios after the write, so this is most likely the cost of first touching large folios.
+/// The extra system calls cost nothing measurable. Direct writes are not limited by it.
+pub const WRITE_PIECE: usize = 128 << 10;
 
 /// Alignment of offsets, lengths and addresses for direct writes.
-pub(crate) const ALIGN: usize = 4096;
+pub const ALIGN: usize = 4096;
 
 /// A zeroed heap buffer of `len` bytes starting at an [`ALIGN`]ed address, in safe code: a
 /// `Vec` `ALIGN` bytes longer, and the window of it that starts at its first aligned address.
 /// The `Vec` is never resized, so the window never moves (moving the `AlignedBuf` between
 /// threads moves the `Vec`'s pointer, not its heap block).
-pub(crate) struct AlignedBuf {
+pub struct AlignedBuf {
     vec: Vec<u8>,
     start: usize,
     len: usize,
@@ -61,9 +70,9 @@ impl AlignedBuf {
     }
 }
 
-/// Writes a `.part` file at given positions: directly where alignment allows (see the module
+/// Writes a file at given positions: directly where alignment allows (see the module
 /// documentation), through `buffered` otherwise.
-pub(crate) struct Writer<'a> {
+pub struct Writer<'a> {
     buffered: &'a mut fs_err::File,
     /// Where `buffered`'s cursor is, if known: a buffered write seeks only when needed.
     cursor: Option<u64>,
@@ -95,6 +104,12 @@ impl<'a> Writer<'a> {
         return self.direct.is_some();
         #[cfg(not(target_os = "linux"))]
         return false;
+    }
+
+    /// The buffered handle (for hints such as
+    /// [`start_writeback`](crate::platform::start_writeback) when writes go through it).
+    pub fn file(&self) -> &std::fs::File {
+        self.buffered.file()
     }
 
     /// Writes all of `bytes` at file offset `pos`. Direct writes need `bytes` to sit at an
