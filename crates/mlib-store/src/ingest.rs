@@ -533,9 +533,11 @@ impl Store {
         };
         // A new model (the common case) is one rename that never replaces anything; its
         // type/family folder is made only when missing. Three system calls fewer per model
-        // than looking first.
+        // than looking first. Not found: the folder is made (`create_dir_all` also accepts
+        // it made meanwhile by another writer, as `link::make` does) and the rename tried
+        // once more; a work folder that is gone fails that second rename too.
         let mut placed = mlib_fs::platform::rename_noreplace(&work.path, &model_dir);
-        if matches!(&placed, Err(e) if e.kind() == io::ErrorKind::NotFound) && !parent.is_dir() {
+        if matches!(&placed, Err(e) if e.kind() == io::ErrorKind::NotFound) {
             fs_err::create_dir_all(parent)?;
             placed = mlib_fs::platform::rename_noreplace(&work.path, &model_dir);
         }
