@@ -176,3 +176,35 @@ fn a_manifest_with_errors_leaves_the_store_as_it_was() {
     env.mlib(&["plan"]).code(1);
     assert_eq!(tree(&env.path("store")), before);
 }
+
+/// A model pinned by sha256 is judged by its hash: while the index vouches for the store
+/// copy, its source is not looked at (a no-op plan of pinned models makes no `stat` of their
+/// sources), so a source drive that is gone changes nothing. Once the store copy changes,
+/// the ordinary path runs again: the copy is hashed, found damaged, and the missing source
+/// is an error, as it always was.
+#[test]
+fn a_pinned_model_whose_source_is_gone_stays_as_it_is() {
+    let env = TestEnv::new();
+    two_models(&env);
+    env.mlib(&["apply", "--auto-approve"]).success();
+    std::fs::remove_file(env.path("src/sdxl_base.safetensors")).unwrap();
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(0)
+        .stderr_has("No changes");
+    env.mlib(&["apply", "--auto-approve"])
+        .success()
+        .stderr_has("No changes");
+
+    let stored = env.path("store/checkpoints/sdxl/base/sdxl_base.safetensors");
+    let mut perms = std::fs::metadata(&stored).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&stored, perms).unwrap();
+    let mut bytes = std::fs::read(&stored).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&stored, bytes).unwrap();
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(1)
+        .stderr_has("its source")
+        .stderr_has("does not exist, and the store does not have the model");
+}

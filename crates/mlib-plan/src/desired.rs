@@ -82,6 +82,10 @@ pub fn desire(
             .strip_prefix(store.root())
             .expect("model dirs live under the store root"),
     );
+    let dir = match pinned_and_stored(model, dir, observed) {
+        Ok(stored) => return Ok(stored),
+        Err(dir) => dir,
+    };
     // One stat of a local source serves its entry name, size and change detection.
     let source_meta = match &model.source {
         Source::Local(path) => observed.source_meta(path),
@@ -221,6 +225,50 @@ pub fn desire(
         stored_size,
     );
     Ok(desired)
+}
+
+/// A local file pinned by sha256 whose store copy the index vouches for, with that sha256:
+/// nothing to do, and its source is not looked at (10,000 `stat`s fewer in a no-op plan of
+/// 10,000 pinned models, and no wait on a source drive that is slow or gone). Anything else
+/// (`Err`, the model folder handed back) goes the ordinary way, which looks at the source.
+fn pinned_and_stored(
+    model: &Model,
+    dir: PathBuf,
+    observed: &Observed,
+) -> Result<DesiredModel, PathBuf> {
+    let (Source::Local(path), Some(sha256)) = (&model.source, &model.sha256) else {
+        return Err(dir);
+    };
+    let name = match model.file.as_deref() {
+        Some(name) => name.to_owned(),
+        None => match path.file_name() {
+            Some(name) => name.to_string_lossy().into_owned(),
+            None => return Err(dir),
+        },
+    };
+    let file = dir.join(&name);
+    let rel = rel_to(observed.store_root(), &file);
+    let Some(stamp) = observed.store_file(&rel, &file) else {
+        return Err(dir);
+    };
+    match observed.indexed(&rel) {
+        Some(ix) if ix.matches(&stamp) && ix.sha256 == *sha256 => Ok(DesiredModel {
+            name: model.name.clone(),
+            dir,
+            entries: vec![Entry {
+                name: name.clone(),
+                is_dir: false,
+                files: Vec::new(),
+            }],
+            fetch: None,
+            fetch_bytes: Some(stamp.size),
+            entry_sha256: HashMap::from([(name, ix.sha256.clone())]),
+            reindex: Vec::new(),
+            quarantine: Vec::new(),
+            store_drift: Vec::new(),
+        }),
+        _ => Err(dir),
+    }
 }
 
 /// Runs `f`, telling `hashing` about it only if it does hash (calls its progress).

@@ -44,9 +44,10 @@ pub struct Observed {
     sources: HashMap<OsString, Option<Seen>>,
 }
 
-/// The `stat` of every local source of a manifest: the one per-model read that needs the
-/// parsed manifest. The CLI takes it while [`Observed::read`] is still running on the other
-/// thread, and hands it over with [`Observed::add_sources`].
+/// The `stat` of the local sources of a manifest that are not pinned by sha256: the one
+/// per-model read that needs the parsed manifest. The CLI takes it while [`Observed::read`]
+/// is still running on the other thread, and hands it over with [`Observed::add_sources`].
+/// A pinned source is looked at only when the store lacks its bytes (`desired.rs`).
 pub struct SourceStats(HashMap<OsString, Option<Seen>>);
 
 impl SourceStats {
@@ -55,7 +56,7 @@ impl SourceStats {
             .models
             .values()
             .filter_map(|model| match &model.source {
-                Source::Local(path) => Some(path.as_path()),
+                Source::Local(path) if model.sha256.is_none() => Some(path.as_path()),
                 _ => None,
             })
             .collect();

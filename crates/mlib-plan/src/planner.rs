@@ -352,7 +352,9 @@ impl<'a> Planner<'a> {
         // an app, and how links into it are made, is worked out once per type.
         let mut folders: Vec<Folder> = Vec::new();
         let mut items: Vec<Item> = Vec::new();
-        let mut listed_fine: HashMap<(usize, String), bool> = HashMap::new();
+        // Whether the app lists files of an extension in a folder: (folder, extension, listed).
+        // A handful of pairs, searched without allocating (20,000 links ask).
+        let mut listed_fine: Vec<(usize, String, bool)> = Vec::new();
         for app in manifest.apps.values() {
             let mut by_type: HashMap<&str, Option<usize>> = HashMap::new();
             // Read from the app's tree once, and only when a model it selects has `requires:`.
@@ -424,14 +426,19 @@ impl<'a> Planner<'a> {
                     // the extension only: asked once per pair, not for each of 20,000 links.
                     let ext = std::path::Path::new(&e.name)
                         .extension()
-                        .map(|x| x.to_string_lossy().into_owned());
-                    let fine = ext
-                        .as_ref()
-                        .and_then(|ext| listed_fine.get(&(slot, ext.clone())).copied());
+                        .map(|x| x.to_string_lossy());
+                    let fine = ext.as_deref().and_then(|ext| {
+                        listed_fine
+                            .iter()
+                            .find(|(s, x, _)| *s == slot && x == ext)
+                            .map(|(_, _, fine)| *fine)
+                    });
                     if !e.is_dir && fine != Some(true) {
                         let unlisted = crate::listing::unlisted(app, model, &e.name);
-                        if let Some(ext) = ext {
-                            listed_fine.insert((slot, ext), unlisted.is_none());
+                        if let Some(ext) = ext
+                            && fine.is_none()
+                        {
+                            listed_fine.push((slot, ext.into_owned(), unlisted.is_none()));
                         }
                         if let Some(unlisted) = unlisted
                             && !self.warnings.contains(&unlisted.message)
