@@ -735,6 +735,9 @@ impl Resolver<'_, '_> {
 
 /// `value` as an absolute path: relative paths resolve against `dir`; `.` components are dropped.
 pub(crate) fn absolute(dir: &Path, value: &str) -> PathBuf {
+    if let Some(joined) = absolute_text(dir, value) {
+        return joined;
+    }
     let path = Path::new(value);
     let joined = if path.is_absolute() {
         path.to_path_buf()
@@ -742,4 +745,76 @@ pub(crate) fn absolute(dir: &Path, value: &str) -> PathBuf {
         dir.join(path)
     };
     joined.components().collect()
+}
+
+/// [`absolute`] as text when the result needs no taking apart: `./` in front of a relative
+/// path dropped, and nothing else to fold (`//`, a `.` inside, a trailing `/`). Rebuilding
+/// each of 10,000 source paths component by component was a tenth of resolving a manifest.
+fn absolute_text(dir: &Path, value: &str) -> Option<PathBuf> {
+    let joined = if value.starts_with('/') {
+        value.to_owned()
+    } else {
+        let mut rest = value;
+        while let Some(after) = rest.strip_prefix("./") {
+            rest = after;
+        }
+        if rest.is_empty() || rest == "." {
+            return None;
+        }
+        format!("{}/{rest}", dir.to_str()?)
+    };
+    let plain = joined.starts_with('/')
+        && !joined.contains("//")
+        && !joined.contains("/./")
+        && !joined.ends_with("/.")
+        && (joined.len() == 1 || !joined.ends_with('/'));
+    plain.then(|| PathBuf::from(joined))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text shortcut gives exactly what folding the components gives, for the paths
+    /// manifests hold and for the odd ones it leaves to the components.
+    #[test]
+    fn absolute_as_text_is_absolute_by_components() {
+        let dirs = ["/home/u/env", "/", "/a/./b", "/a/b/", "/a//b"];
+        let values = [
+            "./x.safetensors",
+            "x",
+            "././x",
+            "./a/b/c",
+            "/abs/x",
+            "/abs//x",
+            "./a/./b",
+            "../up/x",
+            "a/..",
+            ".",
+            "./",
+            "a/",
+            "/",
+            "a//b",
+            "./.hidden",
+            "..",
+            "x/.",
+            ".//x",
+        ];
+        for dir in dirs {
+            for value in values {
+                let path = Path::new(value);
+                let joined = if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    Path::new(dir).join(path)
+                };
+                let by_components: PathBuf = joined.components().collect();
+                assert_eq!(
+                    absolute(Path::new(dir), value),
+                    by_components,
+                    "{dir} + {value}"
+                );
+            }
+        }
+    }
 }

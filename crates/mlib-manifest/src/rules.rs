@@ -320,6 +320,14 @@ fn check_component(what: &str, component: &str, glob: bool) -> Result<(), Proble
 
 /// Checks a hex digest and returns it in lowercase.
 pub(crate) fn check_hash(algorithm: &str, value: &str) -> Result<String, Problem> {
+    // The common case, 64 lowercase hex digits, in one pass (10,000 pinned models ask).
+    if value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Ok(value.to_owned());
+    }
     let tool = if algorithm == "sha256" {
         "sha256sum"
     } else {

@@ -323,22 +323,38 @@ fn types(r: &mut Resolver, located: &Located) {
 
 fn app_collisions(r: &mut Resolver, located: &Located) {
     let mut reported: HashSet<(usize, usize)> = HashSet::new();
+    // Each model's file name and its lower case, once for all apps.
+    let files: Vec<Option<(String, String)>> = located
+        .models
+        .iter()
+        .map(|(model, spans)| {
+            let file = model
+                .file_name()
+                .filter(|_| spans.type_ok && spans.file_ok)?;
+            let folded = file.to_lowercase();
+            Some((file, folded))
+        })
+        .collect();
     for (app, _) in &located.apps {
-        // The folder borrowed from the app's table: one allocation per model, not two.
-        let mut seen: HashMap<(&str, String), usize> = HashMap::new();
+        // Keys borrowed from the app's table and from `files`: no allocation per model.
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(files.len());
         for (index, (model, spans)) in located.models.iter().enumerate() {
-            if !spans.type_ok || !spans.file_ok || !app.selects(model) {
-                continue;
-            }
-            let (Some(folder), Some(file)) =
-                (folder_name(app, &model.model_type), model.file_name())
-            else {
+            let Some((file, folded)) = &files[index] else {
                 continue;
             };
-            let key = (folder.trim_end_matches('/'), file.to_lowercase());
-            let Some(&first) = seen.get(&key) else {
-                seen.insert(key, index);
+            if !app.selects(model) {
                 continue;
+            }
+            let Some(folder) = folder_name(app, &model.model_type) else {
+                continue;
+            };
+            let key = (folder.trim_end_matches('/'), folded.as_str());
+            let first = match seen.entry(key) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(index);
+                    continue;
+                }
+                std::collections::hash_map::Entry::Occupied(slot) => *slot.get(),
             };
             if !reported.insert((first, index)) {
                 continue;
