@@ -72,6 +72,23 @@ impl SourceStats {
     }
 }
 
+/// The folder of a link's store `source`, relative to the store `root` (`root_str` the same
+/// as text, when it is UTF-8). Sliced as text where it can be: 20,000 records taken apart by
+/// `Path::parent` and `strip_prefix` component by component were 4 ms of a no-op plan.
+fn model_dir_of<'a>(source: &'a Path, root: &Path, root_str: Option<&str>) -> Option<&'a str> {
+    let fast = || {
+        let source = source.to_str()?;
+        let folder = &source[..source.rfind('/')?];
+        let rel = folder.strip_prefix(root_str?.trim_end_matches('/'))?;
+        let rel = rel.strip_prefix('/')?;
+        // Anything odd (`//`, `.` components) is left to the component-wise way.
+        rel.split('/')
+            .all(|name| !name.is_empty() && name != ".")
+            .then_some(rel)
+    };
+    fast().or_else(|| source.parent()?.strip_prefix(root).ok()?.to_str())
+}
+
 /// A link record and the `lstat` of its target, taken once (by whoever looks first).
 pub(crate) struct Recorded {
     pub record: LinkRecord,
@@ -151,9 +168,10 @@ impl Observed {
         // Only this manifest's store files: in a store shared by many environments, the
         // others' files are none of this plan's business (stat'ed on demand if they ever are).
         // (Index keys are '/'-separated, which on Unix is how these paths are written.)
+        let root = store_root.to_str();
         let model_dirs: HashSet<&str> = mine
             .iter()
-            .filter_map(|r| r.source.parent()?.strip_prefix(&store_root).ok()?.to_str())
+            .filter_map(|r| model_dir_of(&r.source, &store_root, root))
             .collect();
         let ours = |rel: &str| {
             let mut dir = rel;
@@ -325,6 +343,54 @@ impl Recorded {
         match self.meta.take() {
             Some(meta) => meta,
             None => Dirs::default().stat(&self.record.target, Follow::No),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sliced as text, or taken apart by components: the same folder, or none.
+    #[test]
+    fn a_sources_model_folder_is_the_same_however_it_is_found() {
+        let plain = [
+            ("/s/loras/sdxl/m/m.safetensors", "/s", Some("loras/sdxl/m")),
+            ("/s/loras/sdxl/m/m.safetensors", "/s/", Some("loras/sdxl/m")),
+            ("/s/loras/m.safetensors", "/s", Some("loras")),
+            ("/s/m.safetensors", "/s", Some("")),
+            ("/store2/loras/m/m.safetensors", "/store", None),
+            ("/other/loras/m/m.safetensors", "/s", None),
+            ("/m.safetensors", "/", Some("")),
+            ("/loras/m/m.safetensors", "/", Some("loras/m")),
+        ];
+        let odd = [
+            "/s//loras/m/m.safetensors",
+            "/s/./loras/m/m.safetensors",
+            "/s/loras/./m/m.safetensors",
+            "/s/loras/m/./m.safetensors",
+            "/s/loras/m//m.safetensors",
+        ];
+        let by_components = |source: &Path, root: &Path| -> Option<String> {
+            let rel = source.parent()?.strip_prefix(root).ok()?;
+            rel.to_str().map(str::to_owned)
+        };
+        let sliced = |source: &Path, root: &Path| -> Option<String> {
+            model_dir_of(source, root, root.to_str()).map(str::to_owned)
+        };
+        for (source, root, want) in plain {
+            let (source, root) = (Path::new(source), Path::new(root));
+            let want = want.map(str::to_owned);
+            assert_eq!(by_components(source, root), want, "{source:?} in {root:?}");
+            assert_eq!(sliced(source, root), want, "{source:?} in {root:?}");
+        }
+        for source in odd {
+            let (source, root) = (Path::new(source), Path::new("/s"));
+            assert_eq!(
+                sliced(source, root),
+                by_components(source, root),
+                "{source:?}"
+            );
         }
     }
 }

@@ -912,8 +912,9 @@ impl<'a> Planner<'a> {
         how: LinkHow,
         source: &Path,
     ) -> Option<PathBuf> {
-        let inside = source.strip_prefix(store_root).ok()?;
+        // Most apps run outside a container: asked first, it spares 20,000 `strip_prefix`es.
         let container_store = container_store.filter(|_| how.is_symlink())?;
+        let inside = source.strip_prefix(store_root).ok()?;
         Some(if inside.as_os_str().is_empty() {
             container_store.to_path_buf()
         } else {

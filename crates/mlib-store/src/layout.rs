@@ -101,6 +101,27 @@ impl Store {
         }
     }
 
+    /// [`Store::model_dir`] relative to the root, `/`-separated (`{type}/{family}/{name}` or
+    /// `{type}`): the file index's keys start with it.
+    pub fn model_rel_dir(&self, key: &ModelKey) -> String {
+        match self.layout {
+            // Pushed, not `format!`ted: 10,000 models ask on every plan.
+            Layout::Nested => {
+                let family = key.family_or_unknown();
+                let mut rel =
+                    String::with_capacity(key.model_type.len() + family.len() + key.name.len() + 2);
+                for (i, part) in [key.model_type, family, key.name].into_iter().enumerate() {
+                    if i > 0 {
+                        rel.push('/');
+                    }
+                    rel.push_str(part);
+                }
+                rel
+            }
+            Layout::Flat => key.model_type.to_owned(),
+        }
+    }
+
     /// Nested: `{model_dir}/metadata.json`; flat: `{root}/{type}/.mlib-meta/{name}.json`.
     pub fn metadata_path(&self, key: &ModelKey) -> PathBuf {
         match self.layout {
