@@ -5,8 +5,11 @@
 //! `validate` can run; the manifest is only returned when nothing was recorded.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+// foldhash (hashbrown's default hasher): 10,000 model names are checked for repeats.
+use hashbrown::HashMap;
 
 use crate::diagnostic::{DiagnosticKind, Sink, Span};
 use crate::expand::{Env, expand};

@@ -5,8 +5,11 @@
 //! File names are compared ignoring case: on Windows and macOS `A.safetensors` and
 //! `a.safetensors` are the same file, and one manifest should work on all three.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+// foldhash (hashbrown's default hasher): the collision checks hash 20,000 names per manifest.
+use hashbrown::{HashMap, HashSet};
 
 use crate::diagnostic::{DiagnosticKind, Span};
 use crate::model::{App, StoreLayout, join_relative};
@@ -350,11 +353,11 @@ fn app_collisions(r: &mut Resolver, located: &Located) {
             };
             let key = (folder.trim_end_matches('/'), folded.as_str());
             let first = match seen.entry(key) {
-                std::collections::hash_map::Entry::Vacant(slot) => {
+                hashbrown::hash_map::Entry::Vacant(slot) => {
                     slot.insert(index);
                     continue;
                 }
-                std::collections::hash_map::Entry::Occupied(slot) => *slot.get(),
+                hashbrown::hash_map::Entry::Occupied(slot) => *slot.get(),
             };
             if !reported.insert((first, index)) {
                 continue;
