@@ -766,11 +766,12 @@ fn absolute_text(dir: &Path, value: &str) -> Option<PathBuf> {
         }
         format!("{}/{rest}", dir.to_str()?)
     };
+    // No empty or `.` name between slashes (one pass; no substring searchers).
     let plain = joined.starts_with('/')
-        && !joined.contains("//")
-        && !joined.contains("/./")
-        && !joined.ends_with("/.")
-        && (joined.len() == 1 || !joined.ends_with('/'));
+        && (joined.len() == 1
+            || joined[1..]
+                .split('/')
+                .all(|name| !name.is_empty() && name != "."));
     plain.then(|| PathBuf::from(joined))
 }
 
