@@ -195,14 +195,7 @@ fn a_pinned_model_whose_source_is_gone_stays_as_it_is() {
         .success()
         .stderr_has("No changes");
 
-    let stored = env.path("store/checkpoints/sdxl/base/sdxl_base.safetensors");
-    let mut perms = std::fs::metadata(&stored).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&stored, perms).unwrap();
-    let mut bytes = std::fs::read(&stored).unwrap();
-    bytes[10] ^= 0xff;
-    std::fs::write(&stored, bytes).unwrap();
+    crate::integrity::flip_byte(&env.path("store/checkpoints/sdxl/base/sdxl_base.safetensors"));
     env.mlib(&["plan", "--detailed-exitcode"])
         .code(1)
         .stderr_has("its source")

@@ -21,7 +21,7 @@ fn setup(env: &TestEnv) -> String {
 }
 
 /// Writes one changed byte into `path` (through whatever link it is), as an app might.
-fn flip_byte(path: &Path) -> Vec<u8> {
+pub fn flip_byte(path: &Path) -> Vec<u8> {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[100] ^= 0xff;
     let mode = path.metadata().unwrap().permissions();
