@@ -235,15 +235,11 @@ fn pinned_and_stored(
     rel_dir: &str,
     observed: &Observed,
 ) -> Result<DesiredModel, PathBuf> {
-    let (Source::Local(path), Some(sha256)) = (&model.source, &model.sha256) else {
+    let (Source::Local(_), Some(sha256)) = (&model.source, &model.sha256) else {
         return Err(dir);
     };
-    let name = match model.file.as_deref() {
-        Some(name) => name.to_owned(),
-        None => match path.file_name() {
-            Some(name) => name.to_string_lossy().into_owned(),
-            None => return Err(dir),
-        },
+    let Some(name) = model.file_name() else {
+        return Err(dir);
     };
     let file = dir.join(&name);
     let rel = rel_in(rel_dir, &name);
@@ -372,11 +368,7 @@ fn expected_entries(
             let Some(meta) = source_meta else {
                 return expected;
             };
-            let name = model
-                .file
-                .clone()
-                .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()));
-            let Some(name) = name else {
+            let Some(name) = model.file_name() else {
                 return expected;
             };
             if let Some(sha) = &model.sha256 {
