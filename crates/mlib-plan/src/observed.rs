@@ -10,11 +10,12 @@
 //! path the snapshot does not cover (a link not recorded yet, a store file not indexed) is
 //! stat'ed on demand, so a plan from a snapshot is the same plan as one without.
 
-use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
+// foldhash (hashbrown's default hasher): the maps here hold 10,000 to 20,000 paths.
+use hashbrown::{HashMap, HashSet};
 use mlib_fs::FileStamp;
 use mlib_manifest::{Manifest, Source};
 use mlib_registry::{IndexEntry, LinkRecord, Registry};
@@ -190,6 +191,8 @@ impl Observed {
                 (e, ours)
             })
             .collect();
+        // It borrows `mine`, which is moved below.
+        drop(model_dirs);
         let probes: Vec<Probe> = mine
             .iter()
             .map(|r| Probe::Link(&r.target))
