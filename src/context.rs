@@ -70,8 +70,7 @@ impl Context {
             StoreLayout::Nested => Layout::Nested,
             StoreLayout::Flat => Layout::Flat,
         };
-        let direct_io = mlib_fetch::FetchConfig::direct_io_from_env(&|k| std::env::var(k).ok());
-        let store = Store::new(manifest.store.clone(), layout).with_direct_io(direct_io);
+        let store = store_at(manifest.store.clone(), layout);
         let store_root =
             mlib_plan::paths::physical(store.root()).unwrap_or_else(|_| store.root().into());
         let state = locate_state(&store_root, &manifest, global.state_dir.as_deref())?;
@@ -248,4 +247,11 @@ pub fn lock_digest(manifest: &Manifest) -> Option<String> {
     use sha2::Digest;
     let bytes = std::fs::read(manifest.lock_path()).ok()?;
     Some(hex::encode(sha2::Sha256::digest(&bytes)))
+}
+
+/// The store at `root`: large files are copied into it with direct I/O unless
+/// `MLIB_DIRECT_IO` turns that off (read as for downloads, by mlib-fetch's rule).
+pub fn store_at(root: PathBuf, layout: Layout) -> Store {
+    let direct_io = mlib_fetch::FetchConfig::direct_io_from_env(&|k| std::env::var(k).ok());
+    Store::new(root, layout).with_direct_io(direct_io)
 }

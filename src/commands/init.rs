@@ -114,7 +114,7 @@ pub fn run(global: &GlobalSettings, args: &InitSettings, printer: &Printer) -> R
 /// Puts every model found into the store: a file on the store's filesystem as a hard link of
 /// itself (its hashes are known from the census), anything else as a hashed copy.
 fn into_store(census: &Census, store: &Path, dir: &Path, printer: &Printer) -> Result<()> {
-    let store = mlib_store::Store::new(absolute(store), mlib_store::Layout::Nested);
+    let store = crate::context::store_at(absolute(store), mlib_store::Layout::Nested);
     if let Some(existing) = mlib_plan::paths::nearest_existing(store.root())
         && !mlib_fs::is_writable(existing)
     {
