@@ -77,17 +77,17 @@ impl SourceStats {
 /// as text, when it is UTF-8). Sliced as text where it can be: 20,000 records taken apart by
 /// `Path::parent` and `strip_prefix` component by component were 4 ms of a no-op plan.
 fn model_dir_of<'a>(source: &'a Path, root: &Path, root_str: Option<&str>) -> Option<&'a str> {
+    let (folder, _) = crate::stat::split_last(source)?;
     let fast = || {
-        let source = source.to_str()?;
-        let folder = &source[..source.rfind('/')?];
-        let rel = folder.strip_prefix(root_str?.trim_end_matches('/'))?;
+        let rel = folder.to_str()?;
+        let rel = rel.strip_prefix(root_str?.trim_end_matches('/'))?;
         let rel = rel.strip_prefix('/')?;
         // Anything odd (`//`, `.` components) is left to the component-wise way.
         rel.split('/')
             .all(|name| !name.is_empty() && name != ".")
             .then_some(rel)
     };
-    fast().or_else(|| source.parent()?.strip_prefix(root).ok()?.to_str())
+    fast().or_else(|| folder.strip_prefix(root).ok()?.to_str())
 }
 
 /// A link record and the `lstat` of its target, taken once (by whoever looks first).
