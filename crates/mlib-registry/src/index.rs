@@ -22,6 +22,17 @@ impl Registry {
 
     /// Every entry of the file index, in no particular order.
     pub fn index_entries(&self) -> Result<Vec<IndexEntry>, RegistryError> {
+        let mut entries = Vec::new();
+        self.for_each_index_entry(|entry| entries.push(entry))?;
+        Ok(entries)
+    }
+
+    /// Hands every entry of the file index to `visit`, in no particular order, without
+    /// collecting them (see [`Registry::for_each_link`]).
+    pub fn for_each_index_entry(
+        &self,
+        mut visit: impl FnMut(IndexEntry),
+    ) -> Result<(), RegistryError> {
         let err = sqlite(self.path());
         let conn = self.conn();
         let mut stmt = conn
@@ -29,20 +40,30 @@ impl Registry {
                 "SELECT path, size, mtime_ns, ino, ctime_ns, sha256, blake3 FROM file_index",
             )
             .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok(IndexEntry {
-                    path: row.get(0)?,
-                    size: row.get::<_, i64>(1)? as u64,
-                    mtime_ns: row.get(2)?,
-                    ino: row.get::<_, i64>(3)? as u64,
-                    ctime_ns: row.get(4)?,
-                    sha256: row.get(5)?,
-                    blake3: row.get(6)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+        let mut rows = stmt.query([]).map_err(&err)?;
+        while let Some(row) = rows.next().map_err(&err)? {
+            let entry = IndexEntry {
+                path: row.get(0).map_err(&err)?,
+                size: row.get::<_, i64>(1).map_err(&err)? as u64,
+                mtime_ns: row.get(2).map_err(&err)?,
+                ino: row.get::<_, i64>(3).map_err(&err)? as u64,
+                ctime_ns: row.get(4).map_err(&err)?,
+                sha256: row.get(5).map_err(&err)?,
+                blake3: row.get(6).map_err(&err)?,
+            };
+            visit(entry);
+        }
+        Ok(())
+    }
+
+    /// How many entries the file index holds (to size what
+    /// [`Registry::for_each_index_entry`] fills).
+    pub fn index_count(&self) -> Result<usize, RegistryError> {
+        let count: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM file_index", [], |row| row.get(0))
+            .map_err(sqlite(self.path()))?;
+        Ok(count as usize)
     }
 
     /// Adds or replaces one index entry. Only for hashes verified against the file with that

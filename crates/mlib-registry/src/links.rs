@@ -40,12 +40,42 @@ impl Registry {
         filter: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<LinkRecord>, RegistryError> {
+        let mut links = Vec::new();
+        self.visit_links(filter, args, |link| links.push(link))?;
+        Ok(links)
+    }
+
+    /// Hands every recorded link to `visit`, oldest first, without collecting them: a plan
+    /// files 20,000 records straight into its own tables (a `Vec` of them first, grown by
+    /// doubling, then moved, was a tenth of a no-op plan's page faults).
+    pub fn for_each_link(&self, visit: impl FnMut(LinkRecord)) -> Result<(), RegistryError> {
+        self.visit_links("1 = 1", rusqlite::params![], visit)
+    }
+
+    /// How many links are recorded (to size what [`Registry::for_each_link`] fills).
+    pub fn link_count(&self) -> Result<usize, RegistryError> {
+        let count: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM links", [], |row| row.get(0))
+            .map_err(sqlite(self.path()))?;
+        Ok(count as usize)
+    }
+
+    fn visit_links(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+        mut visit: impl FnMut(LinkRecord),
+    ) -> Result<(), RegistryError> {
         let err = sqlite(self.path());
         let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE {filter} ORDER BY id");
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql).map_err(&err)?;
-        let rows = stmt.query_map(args, link_from_row).map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+        let mut rows = stmt.query(args).map_err(&err)?;
+        while let Some(row) = rows.next().map_err(&err)? {
+            visit(link_from_row(row).map_err(&err)?);
+        }
+        Ok(())
     }
 
     /// Records a link, replacing any record with the same target; returns its id.
