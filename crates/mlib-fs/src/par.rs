@@ -7,8 +7,14 @@
 //! docs/PERFORMANCE.md). Below a few hundred items a thread costs more than it saves, so
 //! small batches stay on the calling thread.
 
+use std::sync::{Mutex, PoisonError};
+
 /// Items below this stay on the calling thread.
 const MIN_PARALLEL: usize = 512;
+
+/// How many items a thread of [`parallel_update`] takes at a time: small enough that the
+/// threads end together, large enough that taking a block costs nothing next to its work.
+const BLOCK: usize = 256;
 
 /// How many threads: one per core, at most 8 (beyond that the kernel's locks, not the
 /// cores, set the pace).
@@ -45,6 +51,36 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     })
 }
 
+/// `f` on every item, in place, on every core. Each thread takes the next block of
+/// [`BLOCK`] items when it is done with its last, so work of uneven cost (a link's `lstat`
+/// looks up one name, a store file's `stat` four) ends on every thread at about the same
+/// time; and what `f` finds stays in the item (a plan's 30,000 stats, collected and then
+/// copied back, were 4 MB of fresh memory).
+pub fn parallel_update<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
+    let threads = threads_for(items.len());
+    if threads < 2 {
+        items.iter_mut().for_each(f);
+        return;
+    }
+    let blocks = Mutex::new(items.chunks_mut(BLOCK));
+    let work = || {
+        loop {
+            // A worker that panicked took nothing with it: the blocks left are still good.
+            let next = blocks.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some(block) = next else {
+                return;
+            };
+            block.iter_mut().for_each(&f);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+}
+
 /// [`parallel_map`] for work that takes each item by value.
 pub fn parallel_map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = threads_for(items.len());
@@ -76,6 +112,16 @@ pub fn parallel_map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_item_is_updated_once_below_and_above_the_threshold() {
+        for n in [0, 1, MIN_PARALLEL - 1, MIN_PARALLEL, BLOCK * 7 + 3, 4099] {
+            let mut items: Vec<(usize, usize)> = (0..n).map(|i| (i, 0)).collect();
+            parallel_update(&mut items, |(i, hits)| *hits += *i * 3 + 1);
+            let want: Vec<(usize, usize)> = (0..n).map(|i| (i, i * 3 + 1)).collect();
+            assert_eq!(items, want, "{n} items");
+        }
+    }
 
     #[test]
     fn results_keep_the_items_order_below_and_above_the_threshold() {

@@ -179,8 +179,17 @@ impl<T: Keyed> ByKey<T> {
         self.slots.iter().flatten()
     }
 
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.slots.iter_mut().flatten()
+    /// `f` on every entry, in place, spread over the cores. `f` must not change an entry's
+    /// key (the table would no longer find it).
+    pub fn update_all(&mut self, f: impl Fn(&mut T) + Sync)
+    where
+        T: Send,
+    {
+        mlib_fs::par::parallel_update(&mut self.slots, |slot| {
+            if let Some(entry) = slot {
+                f(entry);
+            }
+        });
     }
 
     /// The entries left, in the order they were inserted.

@@ -131,48 +131,49 @@ impl Observed {
             path: store_root.to_path_buf(),
             source,
         })?;
-        let mut ours: std::collections::HashSet<i64> = registry
-            .environments()?
-            .into_iter()
-            .filter(|e| e.manifest == manifest_id)
-            .map(|e| e.id)
-            .collect();
         // A template applied for many users has many environments: which one this is is known
         // only once the manifest is parsed, and stat'ing every user's links would multiply
         // the work. Their links are then stat'ed by [`Observed::split`].
-        if ours.len() > 1 {
-            ours.clear();
-        }
-        let (mine, others): (Vec<LinkRecord>, Vec<LinkRecord>) = registry
-            .links()?
+        let mut ours = registry
+            .environments()?
             .into_iter()
-            .partition(|r| ours.contains(&r.env));
+            .filter(|e| e.manifest == manifest_id)
+            .map(|e| e.id);
+        let ours = match (ours.next(), ours.next()) {
+            (Some(id), None) => Some(id),
+            _ => None,
+        };
+        // Each record goes straight where it belongs: 20,000 of them collected first, then
+        // split, then moved into the table were three copies of ~5 MB, each freshly touched.
+        let total = registry.link_count()?;
+        let (mut candidates, mut others) = match ours {
+            Some(_) => (ByKey::with_capacity(total), Vec::new()),
+            None => (ByKey::default(), Vec::with_capacity(total)),
+        };
+        registry.for_each_link(|record| {
+            if Some(record.env) == ours {
+                candidates.insert(Recorded { record, meta: None });
+            } else {
+                others.push(record);
+            }
+        })?;
         let pending = registry
             .pending()?
             .into_iter()
             .map(|p| (p.env, p.target))
             .collect();
-        let index = registry.index_entries()?;
 
-        enum Probe<'a> {
-            Link(&'a Path),
-            Store(&'a str),
-        }
-        enum Found {
-            Link(io::Result<Seen>),
-            Store(Option<FileStamp>),
-        }
         // Links relative to their app folders, store files relative to the store root.
         let mut dirs = Dirs::default();
         dirs.open(&store_root);
-        dirs.open_parents_of(mine.iter().map(|r| r.target.as_path()));
+        dirs.open_parents_of(candidates.values().map(|r| r.record.target.as_path()));
         // Only this manifest's store files: in a store shared by many environments, the
         // others' files are none of this plan's business (stat'ed on demand if they ever are).
         // (Index keys are '/'-separated, which on Unix is how these paths are written.)
         let root = store_root.to_str();
-        let model_dirs: HashSet<&str> = mine
-            .iter()
-            .filter_map(|r| model_dir_of(&r.source, &store_root, root))
+        let model_dirs: HashSet<&str> = candidates
+            .values()
+            .filter_map(|r| model_dir_of(&r.record.source, &store_root, root))
             .collect();
         let ours = |rel: &str| {
             let mut dir = rel;
@@ -184,53 +185,25 @@ impl Observed {
             }
             false
         };
-        let index: Vec<(IndexEntry, bool)> = index
-            .into_iter()
-            .map(|e| {
-                let ours = ours(&e.path);
-                (e, ours)
-            })
-            .collect();
-        // It borrows `mine`, which is moved below.
-        drop(model_dirs);
-        let probes: Vec<Probe> = mine
-            .iter()
-            .map(|r| Probe::Link(&r.target))
-            .chain(
-                index
-                    .iter()
-                    .filter(|(_, ours)| *ours)
-                    .map(|(e, _)| Probe::Store(&e.path)),
-            )
-            .collect();
-        let mut seen = parallel_map(&probes, |probe| match probe {
-            Probe::Link(target) => Found::Link(dirs.stat(target, Follow::No)),
-            Probe::Store(rel) => Found::Store(
-                dirs.stat_under(&store_root, rel_path(rel), Follow::Yes)
-                    .ok()
-                    .map(|seen| seen.stamp()),
-            ),
-        })
-        .into_iter();
-        drop(probes);
-        let mut candidates = ByKey::with_capacity(mine.len());
-        for (record, seen) in mine.into_iter().zip(seen.by_ref()) {
-            let Found::Link(meta) = seen else {
-                unreachable!("parallel_map keeps the order")
-            };
-            candidates.insert(Recorded {
-                record,
-                meta: Some(meta),
-            });
-        }
-        let mut indexed = ByKey::with_capacity(index.len());
-        for (entry, ours) in index {
-            let stamp = ours.then(|| match seen.next() {
-                Some(Found::Store(stamp)) => stamp,
-                _ => unreachable!("parallel_map keeps the order"),
-            });
+        // `stamp: Some(None)` marks a file to stat (and stays so if it cannot be).
+        let mut indexed = ByKey::with_capacity(registry.index_count()?);
+        registry.for_each_index_entry(|entry| {
+            let stamp = ours(&entry.path).then_some(None);
             indexed.insert(Indexed { entry, stamp });
-        }
+        })?;
+        drop(model_dirs);
+
+        // Each stat is kept in its record. One table after the other: each is spread over the
+        // cores on its own, and splitting tens of thousands of stats twice costs nothing.
+        candidates.update_all(|recorded| {
+            recorded.meta = Some(dirs.stat(&recorded.record.target, Follow::No));
+        });
+        indexed.update_all(|file| {
+            if file.stamp.is_some() {
+                let stat = dirs.stat_under(&store_root, rel_path(&file.entry.path), Follow::Yes);
+                file.stamp = Some(stat.ok().map(|seen| seen.stamp()));
+            }
+        });
         Ok(Observed {
             store_root,
             candidates,
@@ -276,20 +249,14 @@ impl Observed {
             }
         }
         // Links of this environment the snapshot did not stat (see `read`), over the cores.
-        let unseen: Vec<&Path> = split
-            .mine
-            .values()
-            .filter(|r| r.meta.is_none())
-            .map(|r| r.record.target.as_path())
-            .collect();
-        if !unseen.is_empty() {
-            let dirs = Dirs::parents_of(unseen.iter().copied());
-            let mut metas =
-                parallel_map(&unseen, |target| dirs.stat(target, Follow::No)).into_iter();
-            // `values` visits the same records in the same order.
-            for recorded in split.mine.values_mut().filter(|r| r.meta.is_none()) {
-                recorded.meta = metas.next();
-            }
+        let unseen = || split.mine.values().filter(|r| r.meta.is_none());
+        if unseen().next().is_some() {
+            let dirs = Dirs::parents_of(unseen().map(|r| r.record.target.as_path()));
+            split.mine.update_all(|recorded| {
+                if recorded.meta.is_none() {
+                    recorded.meta = Some(dirs.stat(&recorded.record.target, Follow::No));
+                }
+            });
         }
         for (env, target) in std::mem::take(&mut self.pending) {
             if Some(env) == owner.env() {
