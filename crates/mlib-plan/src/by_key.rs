@@ -68,10 +68,33 @@ impl Key for String {
 /// Entries by key: at most one per key (a later one with the same key replaces the earlier,
 /// as a map's insert would).
 pub(crate) struct ByKey<T> {
-    /// `None` once removed: indices into it stay valid.
-    slots: Vec<Option<T>>,
+    /// Indices into it stay valid when entries go.
+    slots: Vec<Slot<T>>,
     table: HashTable<u32>,
     hasher: DefaultHashBuilder,
+}
+
+enum Slot<T> {
+    Live(T),
+    /// Gone for every lookup, but dropped with the table ([`ByKey::retire`]).
+    Retired(T),
+    Empty,
+}
+
+impl<T> Slot<T> {
+    fn live(&self) -> Option<&T> {
+        match self {
+            Slot::Live(entry) => Some(entry),
+            _ => None,
+        }
+    }
+
+    fn live_mut(&mut self) -> Option<&mut T> {
+        match self {
+            Slot::Live(entry) => Some(entry),
+            _ => None,
+        }
+    }
 }
 
 impl<T: Keyed> Default for ByKey<T> {
@@ -101,37 +124,38 @@ impl<T: Keyed> ByKey<T> {
         let hash = self.hash(entry.key());
         let found = self.find(hash, entry.key());
         if let Some(&i) = found {
-            self.slots[i as usize] = Some(entry);
+            self.slots[i as usize] = Slot::Live(entry);
             return;
         }
         let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 link records");
-        self.slots.push(Some(entry));
+        self.slots.push(Slot::Live(entry));
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.table.insert_unique(hash, index, |&i| {
-            let entry = slots[i as usize]
-                .as_ref()
-                .expect("the table only holds live slots");
-            hasher.hash_one(entry.key())
-        });
+        self.table
+            .insert_unique(hash, index, |&i| match &slots[i as usize] {
+                Slot::Live(entry) | Slot::Retired(entry) => hasher.hash_one(entry.key()),
+                // Its index left the table when it was emptied; were one left behind, no lookup
+                // could match it anyway.
+                Slot::Empty => 0,
+            });
     }
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<&u32> {
         let slots = &self.slots;
         self.table.find(hash, |&i| {
-            slots[i as usize].as_ref().is_some_and(|e| e.key() == key)
+            slots[i as usize].live().is_some_and(|e| e.key() == key)
         })
     }
 
     pub fn get<K: Key + ?Sized>(&self, key: &K) -> Option<&T> {
         let key = key.bytes();
         let &i = self.find(self.hash(key), key)?;
-        self.slots[i as usize].as_ref()
+        self.slots[i as usize].live()
     }
 
     pub fn get_mut<K: Key + ?Sized>(&mut self, key: &K) -> Option<&mut T> {
         let key = key.bytes();
         let &i = self.find(self.hash(key), key)?;
-        self.slots[i as usize].as_mut()
+        self.slots[i as usize].live_mut()
     }
 
     pub fn remove<K: Key + ?Sized>(&mut self, key: &K) -> Option<T> {
@@ -141,11 +165,19 @@ impl<T: Keyed> ByKey<T> {
         let entry = self
             .table
             .find_entry(hash, |&i| {
-                slots[i as usize].as_ref().is_some_and(|e| e.key() == key)
+                slots[i as usize].live().is_some_and(|e| e.key() == key)
             })
             .ok()?;
         let (i, _) = entry.remove();
-        self.slots[i as usize].take()
+        self.empty(i)
+    }
+
+    /// Empties the live slot `i`, whose index just left the table.
+    fn empty(&mut self, i: u32) -> Option<T> {
+        match std::mem::replace(&mut self.slots[i as usize], Slot::Empty) {
+            Slot::Live(entry) => Some(entry),
+            _ => unreachable!("only a live slot is emptied"),
+        }
     }
 
     /// Where the entry with `key` is, for [`ByKey::at`] and [`ByKey::take`].
@@ -156,7 +188,7 @@ impl<T: Keyed> ByKey<T> {
 
     /// The entry at `position`, unless it was removed.
     pub fn at(&self, position: u32) -> Option<&T> {
-        self.slots.get(position as usize)?.as_ref()
+        self.slots.get(position as usize)?.live()
     }
 
     /// Removes the entry at `position`.
@@ -165,18 +197,31 @@ impl<T: Keyed> ByKey<T> {
         if let Ok(entry) = self.table.find_entry(hash, |&i| i == position) {
             entry.remove();
         }
-        self.slots[position as usize].take()
+        self.empty(position)
+    }
+
+    /// Removes the entry at `position` for every lookup without hashing its key again or
+    /// dropping it now: a no-op plan retires 20,000 link records, and dropping them one by
+    /// one (strings another thread allocated) was a serial millisecond and a half. It is
+    /// dropped with the table.
+    pub fn retire(&mut self, position: u32) {
+        let slot = &mut self.slots[position as usize];
+        if let Slot::Live(_) = slot
+            && let Slot::Live(entry) = std::mem::replace(slot, Slot::Empty)
+        {
+            *slot = Slot::Retired(entry);
+        }
     }
 
     /// The entries left, each with its position.
     pub fn entries(&self) -> impl Iterator<Item = (u32, &T)> {
         (0u32..)
             .zip(&self.slots)
-            .filter_map(|(i, slot)| Some((i, slot.as_ref()?)))
+            .filter_map(|(i, slot)| Some((i, slot.live()?)))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &T> {
-        self.slots.iter().flatten()
+        self.slots.iter().filter_map(Slot::live)
     }
 
     /// `f` on every entry, in place, spread over the cores. `f` must not change an entry's
@@ -186,7 +231,7 @@ impl<T: Keyed> ByKey<T> {
         T: Send,
     {
         mlib_fs::par::parallel_update(&mut self.slots, |slot| {
-            if let Some(entry) = slot {
+            if let Some(entry) = slot.live_mut() {
                 f(entry);
             }
         });
@@ -194,7 +239,10 @@ impl<T: Keyed> ByKey<T> {
 
     /// The entries left, in the order they were inserted.
     pub fn into_values(self) -> impl Iterator<Item = T> {
-        self.slots.into_iter().flatten()
+        self.slots.into_iter().filter_map(|slot| match slot {
+            Slot::Live(entry) => Some(entry),
+            _ => None,
+        })
     }
 }
 
@@ -273,9 +321,22 @@ mod tests {
         );
         assert_eq!(table.entries().count(), table.values().count());
 
+        // Retired: gone for every lookup, and a new entry with its key is found instead.
+        let at = table.position(key(12).as_os_str()).unwrap();
+        table.retire(at);
+        table.retire(at);
+        assert!(table.at(at).is_none());
+        assert!(table.get(key(12).as_os_str()).is_none());
+        assert!(table.take(at).is_none());
+        assert!(table.values().all(|r| r.id != 12));
+        table.insert(record(6000, "/apps/c/models/loras/m12.safetensors"));
+        assert_eq!(table.get(key(12).as_os_str()).map(|r| r.id), Some(6000));
+        assert_eq!(table.remove(key(12).as_os_str()).map(|r| r.id), Some(6000));
+        assert!(table.get(key(12).as_os_str()).is_none());
+
         let left: Vec<i64> = table.into_values().map(|r| r.id).collect();
         let expected: Vec<i64> = (0..1000)
-            .filter(|i| i % 2 == 0 && *i != 10)
+            .filter(|i| i % 2 == 0 && *i != 10 && *i != 12)
             .map(|i| if i == 4 { 5000 } else { i })
             .collect();
         assert_eq!(left, expected);
