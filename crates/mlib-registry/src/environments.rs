@@ -10,17 +10,30 @@ use crate::types::{Environment, NewEnvironment};
 use crate::{Registry, RegistryError};
 
 const ENV_COLUMNS: &str = "id, key, name, label, manifest, apps, created_at, applied_at, models";
+/// [`ENV_COLUMNS`] up to `models`, which is last.
+const ENV_COLUMNS_BUT_MODELS: &str = "id, key, name, label, manifest, apps, created_at, applied_at";
 
 impl Registry {
     /// Every environment, oldest first.
     pub fn environments(&self) -> Result<Vec<Environment>, RegistryError> {
+        self.query_environments(&format!(
+            "SELECT {ENV_COLUMNS} FROM environments ORDER BY id"
+        ))
+    }
+
+    /// Every environment, oldest first, without the models each declared (`models` is
+    /// `None`): those are a JSON list per environment, 10,000 names for a large one, which a
+    /// plan that only asks whose links are whose parsed twice for nothing.
+    pub fn environments_without_models(&self) -> Result<Vec<Environment>, RegistryError> {
+        self.query_environments(&format!(
+            "SELECT {ENV_COLUMNS_BUT_MODELS}, NULL FROM environments ORDER BY id"
+        ))
+    }
+
+    fn query_environments(&self, sql: &str) -> Result<Vec<Environment>, RegistryError> {
         let err = sqlite(self.path());
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {ENV_COLUMNS} FROM environments ORDER BY id"
-            ))
-            .map_err(&err)?;
+        let mut stmt = conn.prepare_cached(sql).map_err(&err)?;
         let rows = stmt.query_map([], env_from_row).map_err(&err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }

@@ -132,7 +132,28 @@ fn environments_are_recorded_updated_and_counted() {
     assert_eq!(again.id, alice.id);
     assert_eq!(again.manifest, "/elsewhere/models.yaml");
     assert_eq!(again.label, "environment `alice`");
-    assert_eq!(registry.environments().unwrap().len(), 2);
+    let envs = registry.environments().unwrap();
+    assert_eq!(envs.len(), 2);
+    assert_eq!(
+        envs[0].models.as_deref(),
+        Some(&["loras/sdxl/m".to_string()][..])
+    );
+    // The same, but for the models each declared.
+    let brief = registry.environments_without_models().unwrap();
+    assert_eq!(brief.len(), 2);
+    for (brief, full) in brief.iter().zip(&envs) {
+        assert_eq!(brief.models, None);
+        assert_eq!(
+            (
+                &brief.id,
+                &brief.key,
+                &brief.label,
+                &brief.manifest,
+                &brief.apps
+            ),
+            (&full.id, &full.key, &full.label, &full.manifest, &full.apps)
+        );
+    }
     let counts = registry.link_counts().unwrap();
     assert_eq!((counts[&alice.id], counts[&bob.id]), (2, 1));
     assert!(registry.environment("auto:nobody").unwrap().is_none());
