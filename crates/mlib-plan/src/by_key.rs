@@ -237,12 +237,19 @@ impl<T: Keyed> ByKey<T> {
         });
     }
 
-    /// The entries left, in the order they were inserted.
-    pub fn into_values(self) -> impl Iterator<Item = T> {
-        self.slots.into_iter().filter_map(|slot| match slot {
-            Slot::Live(entry) => Some(entry),
-            _ => None,
-        })
+    /// Takes the entries left out, in the order they were inserted; what was retired stays
+    /// (to be dropped with the table, wherever that is).
+    pub fn take_all(&mut self) -> Vec<T> {
+        self.table.clear();
+        let mut taken = Vec::new();
+        for slot in &mut self.slots {
+            if let Slot::Live(_) = slot
+                && let Slot::Live(entry) = std::mem::replace(slot, Slot::Empty)
+            {
+                taken.push(entry);
+            }
+        }
+        taken
     }
 }
 
@@ -334,7 +341,18 @@ mod tests {
         assert_eq!(table.remove(key(12).as_os_str()).map(|r| r.id), Some(6000));
         assert!(table.get(key(12).as_os_str()).is_none());
 
-        let left: Vec<i64> = table.into_values().map(|r| r.id).collect();
+        let mut taken = ByKey::default();
+        for i in 0..3 {
+            taken.insert(record(i, &format!("/t/{i}")));
+        }
+        let at = taken.position(OsStr::new("/t/1")).unwrap();
+        taken.retire(at);
+        let all: Vec<i64> = taken.take_all().into_iter().map(|r| r.id).collect();
+        assert_eq!(all, [0, 2]);
+        assert!(taken.get(OsStr::new("/t/0")).is_none());
+        assert_eq!(taken.values().count(), 0);
+
+        let left: Vec<i64> = table.take_all().into_iter().map(|r| r.id).collect();
         let expected: Vec<i64> = (0..1000)
             .filter(|i| i % 2 == 0 && *i != 10 && *i != 12)
             .map(|i| if i == 4 { 5000 } else { i })

@@ -139,7 +139,7 @@ pub struct Ownership {
 
 impl Ownership {
     pub fn resolve(registry: &Registry, identity: &EnvIdentity) -> Result<Ownership, PlanError> {
-        let envs = registry.environments()?;
+        let envs = registry.environments_without_models()?;
         let legacy = legacy_key(&identity.manifest);
         Ok(Ownership {
             env: envs.iter().find(|e| e.key == identity.key).map(|e| e.id),

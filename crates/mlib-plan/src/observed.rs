@@ -135,7 +135,7 @@ impl Observed {
         // only once the manifest is parsed, and stat'ing every user's links would multiply
         // the work. Their links are then stat'ed by [`Observed::split`].
         let mut ours = registry
-            .environments()?
+            .environments_without_models()?
             .into_iter()
             .filter(|e| e.manifest == manifest_id)
             .map(|e| e.id);

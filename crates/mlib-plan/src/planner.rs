@@ -1083,7 +1083,9 @@ impl<'a> Planner<'a> {
 
     /// Links this manifest made that the manifest no longer wants.
     fn leftovers(&mut self) {
-        let mut stale: Vec<Recorded> = std::mem::take(&mut self.mine).into_values().collect();
+        // The retired records (the unchanged links) stay in the table, which is dropped on
+        // another thread (`finish`).
+        let mut stale: Vec<Recorded> = self.mine.take_all();
         stale.sort_by(|a, b| a.record.target.cmp(&b.record.target));
         let mut unlinks = Vec::new();
         let mut pending = self.pending_links();
