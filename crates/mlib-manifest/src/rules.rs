@@ -61,19 +61,21 @@ const NTFS_INVALID: &[char] = &['<', '>', ':', '"', '|', '?', '*'];
 /// Windows opens as a device instead of a file whatever the extension.
 pub(crate) fn is_windows_reserved(component: &str) -> bool {
     let stem = component
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .trim_end_matches(' ');
-    let upper = stem.to_ascii_uppercase();
-    match upper.as_str() {
-        "CON" | "PRN" | "AUX" | "NUL" => true,
-        _ => {
-            let (prefix, digit) = upper.split_at(upper.len().min(3));
-            (prefix == "COM" || prefix == "LPT")
-                && digit.len() == 1
-                && matches!(digit.as_bytes()[0], b'1'..=b'9')
+        .split_once('.')
+        .map_or(component, |(stem, _)| stem);
+    // As bytes: a name of other scripts is never one of these, and slicing it as text could
+    // cut a character in two. Three letters, or three and a digit: nothing else is looked at.
+    match stem.trim_end_matches(' ').as_bytes() {
+        [a, b, c] => [b"CON", b"PRN", b"AUX", b"NUL"]
+            .iter()
+            .any(|reserved| reserved.eq_ignore_ascii_case(&[*a, *b, *c])),
+        [a, b, c, digit] => {
+            [b"COM", b"LPT"]
+                .iter()
+                .any(|reserved| reserved.eq_ignore_ascii_case(&[*a, *b, *c]))
+                && matches!(digit, b'1'..=b'9')
         }
+        _ => false,
     }
 }
 
@@ -383,6 +385,24 @@ mod tests {
         for name in ["COM0", "COM10", "console", "nullable", "lpt", "CONx.txt"] {
             assert!(!is_windows_reserved(name), "{name}");
         }
+        // Names in other scripts, whose characters are several bytes: never reserved, and
+        // looked at without cutting a character in two (a folder `модели` was a panic).
+        for name in [
+            "модели",
+            "ab€",
+            "€€",
+            "日本語",
+            "Ñame",
+            "COMé",
+            "CO€.txt",
+            "CÖM1",
+        ] {
+            assert!(!is_windows_reserved(name), "{name}");
+        }
+        assert!(
+            is_windows_reserved("nul .txt"),
+            "trailing spaces are ignored"
+        );
     }
 
     #[test]

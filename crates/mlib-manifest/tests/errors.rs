@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_at, errors, find, only};
+use common::{assert_at, errors, find, ok, only};
 use mlib_manifest::DiagnosticKind as K;
 
 #[test]
@@ -385,6 +385,30 @@ fn unsafe_names_and_paths() {
     ));
     assert_at(&d, K::BadName, 4, 3);
     assert!(d.message.contains("129"), "{d:#?}");
+}
+
+#[test]
+fn folders_and_files_named_in_other_scripts_are_fine() {
+    // Their characters are several bytes each: the Windows device-name check once sliced
+    // such a name mid-character and panicked.
+    let manifest = ok(r#"
+        version: 1
+        store: /s
+        models:
+          m:
+            source: ./m.safetensors
+            type: loras
+            file: модель€.safetensors
+        apps:
+          app:
+            root: /r
+            folders:
+              loras: модели/ab€
+        "#);
+    assert_eq!(
+        manifest.apps["app"].folder_for("loras"),
+        Some(std::path::PathBuf::from("/r/модели/ab€"))
+    );
 }
 
 #[test]
