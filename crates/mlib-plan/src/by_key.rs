@@ -224,6 +224,10 @@ impl<T: Keyed> ByKey<T> {
         self.slots.iter().filter_map(Slot::live)
     }
 
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().filter_map(Slot::live_mut)
+    }
+
     /// `f` on every entry, in place, spread over the cores. `f` must not change an entry's
     /// key (the table would no longer find it).
     pub fn update_all(&mut self, f: impl Fn(&mut T) + Sync)

@@ -90,6 +90,44 @@ fn model_dir_of<'a>(source: &'a Path, root: &Path, root_str: Option<&str>) -> Op
     fast().or_else(|| folder.strip_prefix(root).ok()?.to_str())
 }
 
+/// Marks the store files of this environment's links to be stat'ed with the snapshot: in a
+/// store shared by many environments, the others' files are none of this plan's business
+/// (stat'ed on demand if they ever are). A link's source is found in the index by its path;
+/// where it is not (a folder linked whole, a file not indexed), every indexed file of its
+/// model's folder is marked. (Index keys are `/`-separated, as Unix writes these paths.)
+fn mark_ours(indexed: &mut ByKey<Indexed>, links: &ByKey<Recorded>, store_root: &Path) {
+    let root = store_root.to_str();
+    let prefix = root.map(|root| root.trim_end_matches('/'));
+    let mut model_dirs: HashSet<&str> = HashSet::new();
+    for recorded in links.values() {
+        let source = &recorded.record.source;
+        let rel =
+            prefix.and_then(|prefix| source.to_str()?.strip_prefix(prefix)?.strip_prefix('/'));
+        match rel.and_then(|rel| indexed.get_mut(rel)) {
+            Some(file) => file.stamp = Some(None),
+            None => model_dirs.extend(model_dir_of(source, store_root, root)),
+        }
+    }
+    if model_dirs.is_empty() {
+        return;
+    }
+    let in_model_dir = |rel: &str| {
+        let mut dir = rel;
+        while let Some(slash) = dir.rfind('/') {
+            dir = &dir[..slash];
+            if model_dirs.contains(dir) {
+                return true;
+            }
+        }
+        false
+    };
+    for file in indexed.values_mut() {
+        if file.stamp.is_none() && in_model_dir(&file.entry.path) {
+            file.stamp = Some(None);
+        }
+    }
+}
+
 /// A link record and the `lstat` of its target, taken once (by whoever looks first).
 pub(crate) struct Recorded {
     pub record: LinkRecord,
@@ -167,31 +205,10 @@ impl Observed {
         let mut dirs = Dirs::default();
         dirs.open(&store_root);
         dirs.open_parents_of(candidates.values().map(|r| r.record.target.as_path()));
-        // Only this manifest's store files: in a store shared by many environments, the
-        // others' files are none of this plan's business (stat'ed on demand if they ever are).
-        // (Index keys are '/'-separated, which on Unix is how these paths are written.)
-        let root = store_root.to_str();
-        let model_dirs: HashSet<&str> = candidates
-            .values()
-            .filter_map(|r| model_dir_of(&r.record.source, &store_root, root))
-            .collect();
-        let ours = |rel: &str| {
-            let mut dir = rel;
-            while let Some(slash) = dir.rfind('/') {
-                dir = &dir[..slash];
-                if model_dirs.contains(dir) {
-                    return true;
-                }
-            }
-            false
-        };
         // `stamp: Some(None)` marks a file to stat (and stays so if it cannot be).
         let mut indexed = ByKey::with_capacity(registry.index_count()?);
-        registry.for_each_index_entry(|entry| {
-            let stamp = ours(&entry.path).then_some(None);
-            indexed.insert(Indexed { entry, stamp });
-        })?;
-        drop(model_dirs);
+        registry.for_each_index_entry(|entry| indexed.insert(Indexed { entry, stamp: None }))?;
+        mark_ours(&mut indexed, &candidates, &store_root);
 
         // Each stat is kept in its record. One table after the other: each is spread over the
         // cores on its own, and splitting tens of thousands of stats twice costs nothing.
