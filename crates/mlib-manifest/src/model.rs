@@ -92,12 +92,26 @@ impl Model {
             return Some(file.clone());
         }
         match &self.source {
-            Source::Local(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            Source::Local(path) => local_file_name(path),
             Source::HuggingFace {
                 path: Some(path), ..
             } => path.rsplit('/').next().map(str::to_owned),
             _ => None,
         }
+    }
+}
+
+/// `path`'s last name, as `Path::file_name` finds it: cut as text where it is a plain name
+/// (a plan asks for 10,000 of them, and `Path` takes the path apart by components).
+fn local_file_name(path: &Path) -> Option<String> {
+    let plain = path
+        .to_str()
+        .and_then(|text| text.rsplit_once('/'))
+        .map(|(_, name)| name)
+        .filter(|name| !matches!(*name, "" | "." | ".."));
+    match plain {
+        Some(name) => Some(name.to_owned()),
+        None => path.file_name().map(|n| n.to_string_lossy().into_owned()),
     }
 }
 
@@ -337,5 +351,30 @@ impl StoreLayout {
 impl fmt::Display for StoreLayout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_file_name_is_what_path_finds() {
+        for path in [
+            "/a/b.safetensors",
+            "/a//b",
+            "/a/b/",
+            "/a/b/.",
+            "/a/..",
+            "/",
+            "b",
+            "/a/.hidden",
+            "/a/b c.ckpt",
+        ] {
+            let std = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            assert_eq!(local_file_name(Path::new(path)), std, "{path:?}");
+        }
     }
 }

@@ -301,6 +301,22 @@ impl Observed {
         self.index.get(rel).map(|i| &i.entry)
     }
 
+    /// The index entry of an indexed store file (`rel` to the store root) and the file's
+    /// stamp (`None`: it cannot be stat'ed): the snapshot's, else taken now at `path()`. One
+    /// lookup for what [`Observed::indexed`] and [`Observed::store_file`] find.
+    pub(crate) fn indexed_file(
+        &self,
+        rel: &str,
+        path: impl FnOnce() -> PathBuf,
+    ) -> Option<(&IndexEntry, Option<FileStamp>)> {
+        let file = self.index.get(rel)?;
+        let stamp = match file.stamp {
+            Some(stamp) => stamp,
+            None => FileStamp::read(&path()).ok(),
+        };
+        Some((&file.entry, stamp))
+    }
+
     /// The stamp of a store file (`rel` to the store root, `path` its full path): from the
     /// snapshot when it is indexed, else taken now.
     pub(crate) fn store_file(&self, rel: &str, path: &Path) -> Option<FileStamp> {
