@@ -53,7 +53,7 @@ fn parse(text: &str) -> Option<Node<'_>> {
     if !plain_characters(text) {
         return None;
     }
-    let mut lines = Lines { text, pos: 0 };
+    let mut lines = Lines::new(text);
     let first = lines.peek()?;
     if first.indent != 0 {
         return None;
@@ -65,17 +65,37 @@ fn parse(text: &str) -> Option<Node<'_>> {
 
 /// Only newlines (LF or CRLF) and printable characters: no tabs, no other control characters,
 /// no byte-order mark or Unicode line separators (which YAML versions treat differently).
+/// One pass over the bytes (the text is UTF-8, so those four characters are exactly these
+/// byte sequences): searching the text for them as characters took longer than reading it.
 fn plain_characters(text: &str) -> bool {
     let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'\n' => {}
-            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {}
-            0..0x20 | 0x7f => return false,
-            _ => {}
+    let at = |i: usize| bytes.get(i).copied();
+    let plain = |b: u8| b == b'\n' || (0x20..=0x7e).contains(&b);
+    // Sixteen bytes at a time where all are printable ASCII or LF (nearly every manifest,
+    // nearly everywhere); byte by byte, with what follows, where one is not.
+    const CHUNK: usize = 16;
+    for (n, chunk) in bytes.chunks(CHUNK).enumerate() {
+        if chunk.iter().fold(true, |all, &b| all & plain(b)) {
+            continue;
+        }
+        for (i, &b) in (n * CHUNK..).zip(chunk) {
+            match b {
+                b'\n' | 0x20..=0x7e => {}
+                b'\r' if at(i + 1) == Some(b'\n') => {}
+                // U+0085 (next line)
+                0xc2 if at(i + 1) == Some(0x85) => return false,
+                // U+2028, U+2029 (line and paragraph separators)
+                0xe2 if at(i + 1) == Some(0x80) && matches!(at(i + 2), Some(0xa8 | 0xa9)) => {
+                    return false;
+                }
+                // U+FEFF (byte-order mark)
+                0xef if at(i + 1) == Some(0xbb) && at(i + 2) == Some(0xbf) => return false,
+                0x80.. => {}
+                _ => return false,
+            }
         }
     }
-    !text.contains(['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}'])
+    true
 }
 
 /// A line that holds something: its indentation and what follows it.
@@ -89,33 +109,55 @@ struct Line<'a> {
 struct Lines<'a> {
     text: &'a str,
     pos: usize,
+    /// The line [`Lines::peek`] found, and where the text after it starts: a line is peeked
+    /// at several times before it is consumed.
+    peeked: Option<(Line<'a>, usize)>,
 }
 
 impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Lines<'a> {
+        Lines {
+            text,
+            pos: 0,
+            peeked: None,
+        }
+    }
+
     /// The next line that holds something, without consuming it.
     fn peek(&mut self) -> Option<Line<'a>> {
+        if let Some((line, _)) = self.peeked {
+            return Some(line);
+        }
         loop {
             let rest = &self.text[self.pos..];
             if rest.is_empty() {
                 return None;
             }
             let end = rest.find('\n').unwrap_or(rest.len());
+            let after = self.pos + (end + 1).min(rest.len());
             let line = rest[..end].strip_suffix('\r').unwrap_or(&rest[..end]);
             let body = line.trim_start_matches(' ');
             if body.is_empty() || body.starts_with('#') {
-                self.pos += (end + 1).min(rest.len());
+                self.pos = after;
                 continue;
             }
-            return Some(Line {
+            let line = Line {
                 indent: line.len() - body.len(),
                 body: body.trim_end_matches(' '),
-            });
+            };
+            self.peeked = Some((line, after));
+            return Some(line);
         }
     }
 
+    /// Consumes the next line that holds something.
     fn advance(&mut self) {
-        let rest = &self.text[self.pos..];
-        self.pos += rest.find('\n').map_or(rest.len(), |end| end + 1);
+        if self.peeked.is_none() {
+            self.peek();
+        }
+        if let Some((_, after)) = self.peeked.take() {
+            self.pos = after;
+        }
     }
 }
 

@@ -141,8 +141,31 @@ fn anything_unusual_is_left_to_serde_saphyr() {
         "version: 1\nstore: /s\r",
         "version: 1\nstore: \"/s\"x\n",
         "version: 1\nstore: \"/s\"# c\n",
+        // Characters YAML versions treat differently, anywhere.
+        "version: 1\nstore: /s\u{85}x\n",
+        "version: 1\nstore: /s\u{2028}x\n",
+        "version: 1\nstore: /s\u{2029}x\n",
+        "version: 1\nstore: /s\u{feff}\n",
+        "version: 1\nstore: /s\u{7f}\n",
+        "version: 1\nstore: /s\u{1}\n",
     ] {
         assert!(fast(text).is_none(), "taken by the fast path:\n{text}");
+    }
+    // Other characters of several bytes, near those, are plain text.
+    let text = "version: 1\nstore: /s/é\u{84}\u{2027}\u{202a}\u{fefe}€日本\n";
+    assert!(fast(text).is_some(), "left out of the fast path:\n{text}");
+    // Wherever a character falls among the 16-byte pieces the text is checked in.
+    for pad in 0..20 {
+        let pad = "a".repeat(pad);
+        for (c, plain) in [
+            ("\u{2028}", false),
+            ("\r", false),
+            ("\u{85}", false),
+            ("€", true),
+        ] {
+            let text = format!("version: 1\nstore: /{pad}{c}b\n");
+            assert_eq!(fast(&text).is_some(), plain, "{text:?}");
+        }
     }
 }
 
