@@ -81,6 +81,20 @@ pub(crate) fn is_windows_reserved(component: &str) -> bool {
 
 /// Checks a model, app, type, family or tag name; `what` names it in messages.
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), Problem> {
+    // The common case in one pass over the bytes (a manifest has 30,000 names): letters,
+    // digits, `.`, `_` and `-`, starting with a letter or a digit. Anything else is looked at
+    // rule by rule below, for the message.
+    let bytes = name.as_bytes();
+    if bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last() != Some(&b'.')
+        && bytes.len() <= MAX_NAME
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !is_windows_reserved(name)
+    {
+        return Ok(());
+    }
     let bad = |message: String| Problem::new(DiagnosticKind::BadName, message, name_hint(name));
     if name.is_empty() {
         return Err(bad(format!("the {what} is empty")));
