@@ -195,9 +195,19 @@ fn a_pinned_model_whose_source_is_gone_stays_as_it_is() {
         .success()
         .stderr_has("No changes");
 
+    // The message says what is wrong with the store's copy, not that there is none.
     crate::integrity::flip_byte(&env.path("store/checkpoints/sdxl/base/sdxl_base.safetensors"));
     env.mlib(&["plan", "--detailed-exitcode"])
         .code(1)
         .stderr_has("its source")
+        .stderr_has("does not exist, and the store's copy is damaged");
+    // A file of it gone: incomplete. The model's folder gone: the store does not have it.
+    std::fs::remove_file(env.path("store/checkpoints/sdxl/base/sdxl_base.safetensors")).unwrap();
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(1)
+        .stderr_has("does not exist, and the store's copy is incomplete");
+    std::fs::remove_dir_all(env.path("store/checkpoints/sdxl/base")).unwrap();
+    env.mlib(&["plan", "--detailed-exitcode"])
+        .code(1)
         .stderr_has("does not exist, and the store does not have the model");
 }

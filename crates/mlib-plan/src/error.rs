@@ -50,7 +50,8 @@ pub enum PlanError {
         missing_sources(.missing, .waiting)
     )]
     MissingSources {
-        missing: Vec<(String, PathBuf)>,
+        /// Each model, its source, and why the store's copy does not do.
+        missing: Vec<(String, PathBuf, crate::FetchReason)>,
         /// Files a killed mlib was moving into the store, waiting in staging to go back.
         waiting: Vec<PathBuf>,
     },
@@ -86,10 +87,14 @@ pub enum PlanError {
     StalePlan { why: String },
 }
 
-fn missing_sources(missing: &[(String, PathBuf)], waiting: &[PathBuf]) -> String {
+fn missing_sources(
+    missing: &[(String, PathBuf, crate::FetchReason)],
+    waiting: &[PathBuf],
+) -> String {
+    use crate::FetchReason;
     let lines: Vec<String> = missing
         .iter()
-        .map(|(model, path)| {
+        .map(|(model, path, reason)| {
             let held = waiting
                 .iter()
                 .any(|w| w == path || std::path::absolute(path).is_ok_and(|p| &p == w));
@@ -98,8 +103,21 @@ fn missing_sources(missing: &[(String, PathBuf)], waiting: &[PathBuf]) -> String
             } else {
                 ""
             };
+            // What is wrong with the store's copy, when there is one.
+            let store = match reason {
+                FetchReason::Corrupt => {
+                    "the store's copy is damaged (its bytes are not the ones stored)"
+                }
+                FetchReason::Damaged => "the store's copy is incomplete (a file is missing)",
+                FetchReason::HashChanged => {
+                    "the store's copy has another hash than the manifest pins"
+                }
+                FetchReason::Missing | FetchReason::SourceChanged => {
+                    "the store does not have the model"
+                }
+            };
             format!(
-                "model `{model}`: its source {} does not exist, and the store does not have the model{note}",
+                "model `{model}`: its source {} does not exist, and {store}{note}",
                 path.display()
             )
         })

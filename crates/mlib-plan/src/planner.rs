@@ -190,7 +190,7 @@ impl<'a> Planner<'a> {
                 if let Source::Local(path) = &model.source
                     && self.observed.source_meta(path).is_none()
                 {
-                    missing.push((model.name.clone(), path.clone()));
+                    missing.push((model.name.clone(), path.clone(), reason));
                     continue;
                 }
                 if !self.input.store_writable {
@@ -216,7 +216,7 @@ impl<'a> Planner<'a> {
             self.models.insert(desired);
         }
         if !missing.is_empty() {
-            missing.sort();
+            missing.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
             // A person's file a killed mlib was moving in waits in staging to go back.
             let waiting = (self.input.store).moved_files_waiting().unwrap_or_default();
             return Err(PlanError::MissingSources { missing, waiting });
