@@ -94,11 +94,8 @@ impl Store {
     /// The folder that holds the model's entries. Nested: `{root}/{type}/{family}/{name}`
     /// (family `unknown` when not set); flat: `{root}/{type}`, shared by every model of the type.
     pub fn model_dir(&self, key: &ModelKey) -> PathBuf {
-        let type_dir = self.root.join(key.model_type);
-        match self.layout {
-            Layout::Nested => type_dir.join(key.family_or_unknown()).join(key.name),
-            Layout::Flat => type_dir,
-        }
+        // One place knows the layout: `model_rel_dir`.
+        self.root.join(self.model_rel_dir(key))
     }
 
     /// [`Store::model_dir`] relative to the root, `/`-separated (`{type}/{family}/{name}` or
