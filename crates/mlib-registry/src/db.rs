@@ -155,6 +155,17 @@ impl Registry {
         .map_err(err)
     }
 
+    /// How many rows `table` holds (one of this crate's own table names).
+    pub(crate) fn count_rows(&self, table: &str) -> Result<usize, RegistryError> {
+        let count: i64 = self
+            .conn()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .map_err(sqlite(&self.path))?;
+        Ok(count as usize)
+    }
+
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic in another thread cannot leave SQLite half-written: its transaction rolled
         // back when dropped, so the connection is still good.

@@ -59,11 +59,7 @@ impl Registry {
     /// How many entries the file index holds (to size what
     /// [`Registry::for_each_index_entry`] fills).
     pub fn index_count(&self) -> Result<usize, RegistryError> {
-        let count: i64 = self
-            .conn()
-            .query_row("SELECT count(*) FROM file_index", [], |row| row.get(0))
-            .map_err(sqlite(self.path()))?;
-        Ok(count as usize)
+        self.count_rows("file_index")
     }
 
     /// Adds or replaces one index entry. Only for hashes verified against the file with that

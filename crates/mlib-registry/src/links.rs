@@ -54,11 +54,7 @@ impl Registry {
 
     /// How many links are recorded (to size what [`Registry::for_each_link`] fills).
     pub fn link_count(&self) -> Result<usize, RegistryError> {
-        let count: i64 = self
-            .conn()
-            .query_row("SELECT count(*) FROM links", [], |row| row.get(0))
-            .map_err(sqlite(self.path()))?;
-        Ok(count as usize)
+        self.count_rows("links")
     }
 
     fn visit_links(

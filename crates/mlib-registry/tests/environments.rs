@@ -156,6 +156,12 @@ fn environments_are_recorded_updated_and_counted() {
     }
     let counts = registry.link_counts().unwrap();
     assert_eq!((counts[&alice.id], counts[&bob.id]), (2, 1));
+    // Counted, and handed over one by one, oldest first, as `links` collects them.
+    assert_eq!(registry.link_count().unwrap(), 3);
+    let mut visited = Vec::new();
+    registry.for_each_link(|link| visited.push(link)).unwrap();
+    assert_eq!(visited, registry.links().unwrap());
+    assert_eq!(registry.index_count().unwrap(), 0);
     assert!(registry.environment("auto:nobody").unwrap().is_none());
 }
 

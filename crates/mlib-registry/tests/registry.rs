@@ -145,7 +145,13 @@ fn serial_bumps_on_every_link_change_only() {
     registry.delete_link(id).unwrap();
     registry.insert_links(&[]).unwrap();
     registry.index_put(&entry("x", 'a')).unwrap();
+    assert_eq!(registry.index_count().unwrap(), 1);
+    let mut visited = Vec::new();
+    registry.for_each_index_entry(|e| visited.push(e)).unwrap();
+    assert_eq!(visited, registry.index_entries().unwrap());
+    assert_eq!(visited[0].path, "x");
     registry.index_remove("x").unwrap();
+    assert_eq!(registry.index_count().unwrap(), 0);
     registry
         .journal_links(m, &[PathBuf::from("/app/d")])
         .unwrap();
